@@ -1,0 +1,602 @@
+//! Configuration: a documented serde tree read from TOML, every key overridable by an
+//! environment variable `FLEETD_{SECTION}_{KEY}` (e.g. `ingest.batch_rows` →
+//! `FLEETD_INGEST_BATCH_ROWS`). `config/default.toml` lists every key with its default.
+//!
+//! Loading never half-succeeds: a bad value fails with a [`ConfigError`] that names the key
+//! and the environment variable, and secrets never appear in errors or logs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every environment override.
+pub const ENV_PREFIX: &str = "FLEETD_";
+/// Environment variables under the prefix that are not config keys (used by the test suite).
+const ENV_IGNORED_PREFIXES: [&str; 1] = ["FLEETD_TEST_"];
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key, or a value of the wrong type.
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    /// An environment override could not be parsed as the key's type.
+    #[error("{env} (key {key}): {reason}")]
+    Env {
+        env: String,
+        key: String,
+        reason: String,
+    },
+    /// A value is well-typed but not allowed.
+    #[error("{key} (env {env}): {reason}")]
+    Invalid {
+        key: String,
+        env: String,
+        reason: String,
+    },
+}
+
+/// A string that never prints itself.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub mqtt: MqttConfig,
+    pub ingest: IngestConfig,
+    pub partitions: PartitionConfig,
+    pub http: HttpConfig,
+    pub redis: RedisConfig,
+    pub jwt: JwtConfig,
+    pub admin: AdminConfig,
+    pub shutdown: ShutdownConfig,
+}
+
+/// PostgreSQL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `postgres://user[:password]@host:port/db`. The password is redacted in logs.
+    pub url: Secret,
+    /// Connections in the pool shared by the COPY writers, the partition manager and the
+    /// API. More than `ingest.writers + 4` buys nothing for ingestion.
+    pub pool_size: u32,
+    /// How long to wait for a connection before counting the attempt as failed.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: Secret::new("postgres://postgres@127.0.0.1:5432/fleetd"),
+            pool_size: 8,
+            connect_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// The MQTT broker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// `mqtt://host:port` (or `tcp://`).
+    pub url: String,
+    /// Base of the client ids: connection `i` is `{client_id}-{i}`. Sessions are persistent,
+    /// so the id must be stable across restarts and unique per daemon.
+    pub client_id: String,
+    /// Connections sharing one `$share/{share_group}/…` subscription. More connections let
+    /// more messages be in flight (a broker caps each connection's window) and so allow
+    /// larger batches, at the cost of one broker session each.
+    pub connections: u16,
+    /// Shared-subscription group name.
+    pub share_group: String,
+    /// Topic prefix: readings arrive on `{prefix}/{vehicle_id}/gps|obd`.
+    pub topic_prefix: String,
+    /// Keep-alive interval. A short one detects dead brokers sooner but costs pings.
+    pub keep_alive_s: u64,
+    /// Largest MQTT packet accepted. Keep it at or above the broker's `max_packet_size`:
+    /// a larger packet makes the client drop the connection and the broker redeliver it
+    /// forever. Payloads over 256 KiB are still rejected (and recorded) by fleetd itself.
+    pub max_packet_bytes: usize,
+    /// First reconnect delay; doubles up to `reconnect_max_ms`.
+    pub reconnect_min_ms: u64,
+    /// Longest reconnect delay.
+    pub reconnect_max_ms: u64,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            url: "mqtt://127.0.0.1:1883".into(),
+            client_id: "fleetd".into(),
+            connections: 2,
+            share_group: "fleetd".into(),
+            topic_prefix: "fleet".into(),
+            keep_alive_s: 30,
+            max_packet_bytes: 1 << 20,
+            reconnect_min_ms: 100,
+            reconnect_max_ms: 10_000,
+        }
+    }
+}
+
+/// The ingestion pipeline: decode → batch → COPY.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// How far in the future a reading's `ts` may be (clock skew allowance).
+    pub max_future_s: u64,
+    /// Raw retention: older readings are rejected and older day partitions dropped.
+    pub retention_days: u32,
+    /// Decoder threads; 0 means one per CPU core.
+    pub decoders: usize,
+    /// Messages waiting for a decoder. Full → the MQTT reader stops reading.
+    pub decode_queue: usize,
+    /// Payload bytes held by messages not yet acknowledged. This bounds the daemon's
+    /// memory under overload: when reached, the reader stops and the broker keeps the rest.
+    pub max_in_flight_bytes: usize,
+    /// A batch is written when it has this many readings…
+    pub batch_rows: usize,
+    /// …or this many encoded bytes…
+    pub batch_bytes: usize,
+    /// …or when its first reading is this old. Lower means lower latency, smaller batches.
+    pub batch_age_ms: u64,
+    /// Concurrent COPY transactions. PostgreSQL uses one core per writer.
+    pub writers: usize,
+    /// Batches waiting for a writer.
+    pub writer_queue: usize,
+    /// First retry delay after a transient database error; doubles up to `retry_max_ms`.
+    pub retry_min_ms: u64,
+    /// Longest retry delay.
+    pub retry_max_ms: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_future_s: 300,
+            retention_days: 30,
+            decoders: 0,
+            decode_queue: 4096,
+            max_in_flight_bytes: 64 << 20,
+            batch_rows: 10_000,
+            batch_bytes: 8 << 20,
+            batch_age_ms: 100,
+            writers: 2,
+            writer_queue: 2,
+            retry_min_ms: 100,
+            retry_max_ms: 5_000,
+        }
+    }
+}
+
+/// Daily partitions of the readings tables.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PartitionConfig {
+    /// Days before today created at start and on each pass (older days are created on
+    /// demand when a reading for them arrives).
+    pub days_behind: u32,
+    /// Days after today created ahead of time, so midnight never waits for DDL.
+    pub days_ahead: u32,
+    /// How often to create ahead and drop past retention.
+    pub interval_s: u64,
+}
+
+impl Default for PartitionConfig {
+    fn default() -> Self {
+        PartitionConfig {
+            days_behind: 2,
+            days_ahead: 3,
+            interval_s: 3_600,
+        }
+    }
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `host:port` to listen on; port 0 picks a free port.
+    pub addr: String,
+    /// Largest request body; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: "127.0.0.1:8080".into(),
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Redis write-through of live positions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://host:port`; empty disables Redis.
+    pub url: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: "redis://127.0.0.1:6379".into(),
+        }
+    }
+}
+
+/// API tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtConfig {
+    /// HS256 signing secret (at least 32 bytes when the API is used). Empty: API disabled.
+    pub secret: Secret,
+    /// Token lifetime.
+    pub ttl_s: u64,
+}
+
+/// The first administrator.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Bootstraps user `admin` when no admin exists. Empty: no bootstrap.
+    pub password: Secret,
+}
+
+/// Graceful stop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Deadline for committing and acknowledging in-flight messages after SIGTERM.
+    /// SPEC 4 allows 30 s in all; keep a margin for HTTP draining.
+    pub timeout_s: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig { timeout_s: 25 }
+    }
+}
+
+impl Config {
+    /// Loads `path` (or the built-in defaults when `None`), then applies `FLEETD_*`
+    /// overrides from `env`, then validates. Returns the config and warnings (unknown
+    /// `FLEETD_*` variables) for the caller to log.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let (file_name, text) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                (p.display().to_string(), text)
+            }
+            None => ("(defaults)".to_string(), String::new()),
+        };
+        // The syntax error's message and line only: its full rendering quotes the source
+        // line, which may hold a secret.
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            ConfigError::Parse {
+                path: file_name.clone(),
+                message: match line {
+                    Some(l) => format!("line {l}: {}", e.message()),
+                    None => e.message().to_string(),
+                },
+            }
+        })?;
+        let warnings = apply_env(&mut table, env)?;
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: file_name,
+                    message: e.to_string().trim().replace("\n", " "),
+                })?;
+        config.validate()?;
+        Ok((config, warnings))
+    }
+
+    /// Checks values that are well-typed but unusable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let db = self.database.url.expose();
+        let parsed = url::Url::parse(db).map_err(|e| invalid("database.url", e.to_string()))?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(invalid("database.url", "must start with postgres://"));
+        }
+        db.parse::<tokio_postgres::Config>()
+            .map_err(|e| invalid("database.url", e.to_string()))?;
+        range("database.pool_size", self.database.pool_size as u64, 1, 1024)?;
+        range(
+            "database.connect_timeout_ms",
+            self.database.connect_timeout_ms,
+            1,
+            600_000,
+        )?;
+
+        self.mqtt_endpoint()?;
+        let id_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 20
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !id_ok(&self.mqtt.client_id) {
+            return Err(invalid(
+                "mqtt.client_id",
+                "1-20 characters of [A-Za-z0-9_-]",
+            ));
+        }
+        if !id_ok(&self.mqtt.share_group) {
+            return Err(invalid(
+                "mqtt.share_group",
+                "1-20 characters of [A-Za-z0-9_-]",
+            ));
+        }
+        let prefix = &self.mqtt.topic_prefix;
+        if prefix.is_empty()
+            || prefix.len() > 128
+            || prefix.starts_with('/')
+            || prefix.ends_with('/')
+            || prefix.contains(['+', '#', '\0'])
+            || prefix.starts_with('$')
+        {
+            return Err(invalid(
+                "mqtt.topic_prefix",
+                "a non-empty topic without wildcards, '$' start or leading/trailing '/'",
+            ));
+        }
+        range("mqtt.connections", self.mqtt.connections as u64, 1, 64)?;
+        range("mqtt.keep_alive_s", self.mqtt.keep_alive_s, 5, 3_600)?;
+        range(
+            "mqtt.max_packet_bytes",
+            self.mqtt.max_packet_bytes as u64,
+            (crate::decode::MAX_PAYLOAD_BYTES + 1024) as u64,
+            256 << 20,
+        )?;
+        range("mqtt.reconnect_min_ms", self.mqtt.reconnect_min_ms, 1, 60_000)?;
+        range(
+            "mqtt.reconnect_max_ms",
+            self.mqtt.reconnect_max_ms,
+            self.mqtt.reconnect_min_ms,
+            600_000,
+        )?;
+
+        let i = &self.ingest;
+        range("ingest.max_future_s", i.max_future_s, 0, 86_400)?;
+        range("ingest.retention_days", i.retention_days as u64, 1, 3_650)?;
+        range("ingest.decoders", i.decoders as u64, 0, 256)?;
+        range("ingest.decode_queue", i.decode_queue as u64, 1, 1 << 20)?;
+        range(
+            "ingest.max_in_flight_bytes",
+            i.max_in_flight_bytes as u64,
+            self.mqtt.max_packet_bytes as u64,
+            1 << 40,
+        )?;
+        range("ingest.batch_rows", i.batch_rows as u64, 1, 1_000_000)?;
+        range("ingest.batch_bytes", i.batch_bytes as u64, 1_024, 1 << 30)?;
+        range("ingest.batch_age_ms", i.batch_age_ms, 1, 60_000)?;
+        range("ingest.writers", i.writers as u64, 1, 64)?;
+        range("ingest.writer_queue", i.writer_queue as u64, 1, 1_024)?;
+        range("ingest.retry_min_ms", i.retry_min_ms, 1, 60_000)?;
+        range("ingest.retry_max_ms", i.retry_max_ms, i.retry_min_ms, 600_000)?;
+        if (self.database.pool_size as usize) < i.writers + 1 {
+            return Err(invalid(
+                "database.pool_size",
+                format!("must be at least ingest.writers + 1 = {}", i.writers + 1),
+            ));
+        }
+
+        let p = &self.partitions;
+        range("partitions.days_behind", p.days_behind as u64, 0, 3_650)?;
+        range("partitions.days_ahead", p.days_ahead as u64, 1, 365)?;
+        range("partitions.interval_s", p.interval_s, 1, 86_400)?;
+
+        self.http
+            .addr
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid("http.addr", format!("{e}; expected host:port")))?;
+        range(
+            "http.max_body_bytes",
+            self.http.max_body_bytes as u64,
+            1_024,
+            1 << 30,
+        )?;
+
+        if !self.redis.url.is_empty() {
+            let u = url::Url::parse(&self.redis.url)
+                .map_err(|e| invalid("redis.url", e.to_string()))?;
+            if !matches!(u.scheme(), "redis" | "rediss") || u.host_str().is_none() {
+                return Err(invalid(
+                    "redis.url",
+                    "must be redis://host:port, or empty to disable",
+                ));
+            }
+        }
+        if !self.jwt.secret.is_empty() && self.jwt.secret.expose().len() < 32 {
+            return Err(invalid("jwt.secret", "must be at least 32 bytes"));
+        }
+        range("shutdown.timeout_s", self.shutdown.timeout_s, 1, 3_600)?;
+        Ok(())
+    }
+
+    /// The broker's host and port from `mqtt.url`.
+    pub fn mqtt_endpoint(&self) -> Result<(String, u16), ConfigError> {
+        let u = url::Url::parse(&self.mqtt.url).map_err(|e| invalid("mqtt.url", e.to_string()))?;
+        if !matches!(u.scheme(), "mqtt" | "tcp") {
+            return Err(invalid("mqtt.url", "must be mqtt://host:port"));
+        }
+        let host = u
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| invalid("mqtt.url", "has no host"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Ok((host.to_string(), u.port().unwrap_or(1883)))
+    }
+
+    /// The effective configuration as TOML with secrets replaced by `***`.
+    pub fn redacted_toml(&self) -> String {
+        let mut c = self.clone();
+        let redact = |s: &mut Secret| {
+            if !s.is_empty() {
+                *s = Secret::new("***")
+            }
+        };
+        if let Ok(mut u) = url::Url::parse(c.database.url.expose()) {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+                c.database.url = Secret::new(u.to_string());
+            }
+        }
+        redact(&mut c.jwt.secret);
+        redact(&mut c.admin.password);
+        toml::to_string(&c).unwrap_or_default()
+    }
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        JwtConfig {
+            secret: Secret::default(),
+            ttl_s: 3_600,
+        }
+    }
+}
+
+/// The env var for a dotted key.
+pub fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        env: env_name(key),
+        reason: reason.into(),
+    }
+}
+
+fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(invalid(
+            key,
+            format!("{value} is outside the allowed range {min}..={max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Overlays `FLEETD_*` variables on `table`, typed by the default config's leaf types.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<String>, ConfigError> {
+    let defaults = toml::Table::try_from(Config::default()).expect("defaults serialize");
+    let mut leaves = BTreeMap::new();
+    for (section, value) in &defaults {
+        if let toml::Value::Table(keys) = value {
+            for (key, default) in keys {
+                let dotted = format!("{section}.{key}");
+                leaves.insert(env_name(&dotted), (section.clone(), key.clone(), default));
+            }
+        }
+    }
+    let mut warnings = Vec::new();
+    for (name, raw) in env {
+        if !name.starts_with(ENV_PREFIX) || ENV_IGNORED_PREFIXES.iter().any(|p| name.starts_with(p))
+        {
+            continue;
+        }
+        let Some((section, key, default)) = leaves.get(&name) else {
+            warnings.push(format!("unknown configuration variable {name} ignored"));
+            continue;
+        };
+        let env_err = |reason: String| ConfigError::Env {
+            env: name.clone(),
+            key: format!("{section}.{key}"),
+            reason,
+        };
+        let value = match default {
+            toml::Value::String(_) => toml::Value::String(raw),
+            toml::Value::Integer(_) => raw
+                .trim()
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .map_err(|_| env_err(format!("expected an integer, got {:?}", shorten(&raw))))?,
+            toml::Value::Boolean(_) => match raw.trim() {
+                "true" | "1" => toml::Value::Boolean(true),
+                "false" | "0" => toml::Value::Boolean(false),
+                _ => return Err(env_err("expected true or false".into())),
+            },
+            toml::Value::Float(_) => raw
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(toml::Value::Float)
+                .ok_or_else(|| env_err("expected a finite number".into()))?,
+            _ => return Err(env_err("this key cannot be set from the environment".into())),
+        };
+        let section_table = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match section_table {
+            toml::Value::Table(t) => {
+                t.insert(key.clone(), value);
+            }
+            _ => {
+                return Err(env_err(format!(
+                    "the config file's [{section}] is not a table"
+                )))
+            }
+        }
+    }
+    Ok(warnings)
+}
+
+/// Cuts a hostile value short for an error message.
+fn shorten(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests;

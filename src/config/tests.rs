@@ -1,0 +1,164 @@
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn load_str(text: &str, vars: &[(&str, &str)]) -> Result<(Config, Vec<String>), ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load(Some(&path), env(vars))
+}
+
+fn err_text(text: &str, vars: &[(&str, &str)]) -> String {
+    load_str(text, vars).unwrap_err().to_string()
+}
+
+#[test]
+fn defaults_are_valid() {
+    let (c, w) = Config::load(None, env(&[])).unwrap();
+    assert!(w.is_empty());
+    assert_eq!(c.ingest.batch_rows, 10_000);
+    assert_eq!(c.mqtt_endpoint().unwrap(), ("127.0.0.1".to_string(), 1883));
+}
+
+#[test]
+fn shipped_default_toml_lists_every_key_with_the_built_in_default() {
+    let text = include_str!("../../config/default.toml");
+    let file: toml::Table = text.parse().unwrap();
+    let defaults = toml::Table::try_from(Config::default()).unwrap();
+    assert_eq!(file, defaults, "config/default.toml must equal Config::default()");
+}
+
+#[test]
+fn env_overrides_file_and_spec_names_work() {
+    let (c, _) = load_str(
+        "[ingest]\nbatch_rows = 5\n",
+        &[
+            ("FLEETD_INGEST_BATCH_ROWS", "42"),
+            ("FLEETD_DATABASE_URL", "postgres://u:pw@db:5433/x"),
+            ("FLEETD_MQTT_URL", "mqtt://broker:1884"),
+            ("FLEETD_REDIS_URL", ""),
+            ("FLEETD_HTTP_ADDR", "0.0.0.0:9000"),
+            ("FLEETD_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("FLEETD_ADMIN_PASSWORD", "hunter2"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.ingest.batch_rows, 42);
+    assert_eq!(c.database.url.expose(), "postgres://u:pw@db:5433/x");
+    assert_eq!(c.mqtt_endpoint().unwrap(), ("broker".to_string(), 1884));
+    assert!(c.redis.url.is_empty());
+    assert_eq!(c.http.addr, "0.0.0.0:9000");
+    assert_eq!(c.admin.password.expose(), "hunter2");
+}
+
+#[test]
+fn bad_env_value_names_the_variable_and_key() {
+    let e = err_text("", &[("FLEETD_INGEST_BATCH_ROWS", "lots")]);
+    assert!(e.contains("FLEETD_INGEST_BATCH_ROWS"), "{e}");
+    assert!(e.contains("ingest.batch_rows"), "{e}");
+    let e = err_text("", &[("FLEETD_INGEST_BATCH_ROWS", "99999999999999999999999")]);
+    assert!(e.contains("FLEETD_INGEST_BATCH_ROWS"), "{e}");
+    let e = err_text("", &[("FLEETD_INGEST_BATCH_ROWS", "-1")]);
+    assert!(e.contains("batch_rows"), "{e}");
+    let e = err_text("", &[("FLEETD_INGEST_BATCH_ROWS", "0")]);
+    assert!(e.contains("ingest.batch_rows") && e.contains("1..="), "{e}");
+}
+
+#[test]
+fn unknown_env_vars_warn_but_test_vars_are_silent() {
+    let (_, w) = Config::load(
+        None,
+        env(&[
+            ("FLEETD_DATABSE_URL", "x"),
+            ("FLEETD_TEST_DATABASE_URL", "y"),
+            ("PATH", "/bin"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(w.len(), 1);
+    assert!(w[0].contains("FLEETD_DATABSE_URL"));
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_in_the_file_name_the_key() {
+    let e = err_text("[ingest]\nbatch_rowz = 1\n", &[]);
+    assert!(e.contains("batch_rowz"), "{e}");
+    let e = err_text("[nonsense]\n", &[]);
+    assert!(e.contains("nonsense"), "{e}");
+    let e = err_text("[ingest]\nbatch_rows = \"many\"\n", &[]);
+    assert!(e.contains("batch_rows") || e.contains("integer"), "{e}");
+    let e = err_text("ingest = 3\n", &[("FLEETD_INGEST_BATCH_ROWS", "3")]);
+    assert!(e.contains("ingest"), "{e}");
+    let e = err_text("this is not toml", &[]);
+    assert!(e.contains("c.toml"), "{e}");
+}
+
+#[test]
+fn invalid_values_name_key_and_env() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("FLEETD_DATABASE_URL", "mysql://x/y", "database.url"),
+        ("FLEETD_DATABASE_URL", "not a url", "database.url"),
+        ("FLEETD_MQTT_URL", "http://broker", "mqtt.url"),
+        ("FLEETD_MQTT_URL", "mqtt://", "mqtt.url"),
+        ("FLEETD_MQTT_TOPIC_PREFIX", "fleet/#", "mqtt.topic_prefix"),
+        ("FLEETD_MQTT_TOPIC_PREFIX", "", "mqtt.topic_prefix"),
+        ("FLEETD_MQTT_TOPIC_PREFIX", "/fleet", "mqtt.topic_prefix"),
+        ("FLEETD_MQTT_CLIENT_ID", "has space", "mqtt.client_id"),
+        ("FLEETD_MQTT_CONNECTIONS", "0", "mqtt.connections"),
+        ("FLEETD_MQTT_MAX_PACKET_BYTES", "1000", "mqtt.max_packet_bytes"),
+        ("FLEETD_HTTP_ADDR", "localhost", "http.addr"),
+        ("FLEETD_HTTP_ADDR", "127.0.0.1:99999", "http.addr"),
+        ("FLEETD_REDIS_URL", "http://x", "redis.url"),
+        ("FLEETD_JWT_SECRET", "short", "jwt.secret"),
+        ("FLEETD_INGEST_WRITERS", "1000", "ingest.writers"),
+        ("FLEETD_INGEST_RETENTION_DAYS", "0", "ingest.retention_days"),
+        ("FLEETD_DATABASE_POOL_SIZE", "2", "database.pool_size"),
+    ];
+    for (var, value, key) in cases {
+        let e = err_text("", &[(var, value)]);
+        assert!(e.contains(key), "{var}={value}: {e}");
+        assert!(e.contains(&env_name(key)), "{var}={value}: {e}");
+    }
+}
+
+#[test]
+fn secrets_never_print() {
+    let (c, _) = load_str(
+        "",
+        &[
+            ("FLEETD_DATABASE_URL", "postgres://u:topsecretpw@db/x"),
+            ("FLEETD_JWT_SECRET", "jwt-secret-jwt-secret-jwt-secret-123"),
+            ("FLEETD_ADMIN_PASSWORD", "adminpw-xyz"),
+        ],
+    )
+    .unwrap();
+    let debug = format!("{c:?}");
+    let shown = c.redacted_toml();
+    for s in ["topsecretpw", "jwt-secret-jwt", "adminpw-xyz"] {
+        assert!(!debug.contains(s), "{s} in debug output");
+        assert!(!shown.contains(s), "{s} in redacted toml");
+    }
+    assert!(shown.contains("***"));
+    // A secret that fails validation is not echoed either.
+    let e = err_text("", &[("FLEETD_JWT_SECRET", "tooshort-secret")]);
+    assert!(!e.contains("tooshort-secret"), "{e}");
+}
+
+#[test]
+fn missing_file_is_an_error_naming_it() {
+    let e = Config::load(Some(Path::new("/nonexistent/fleetd.toml")), env(&[])).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/fleetd.toml"));
+}
+
+#[test]
+fn syntax_errors_give_the_line_but_never_echo_it() {
+    let e = err_text("[jwt]\nsecret = \"abc-very-secret-value\n", &[]);
+    assert!(e.contains("line 2"), "{e}");
+    assert!(!e.contains("very-secret"), "{e}");
+}

@@ -1,0 +1,167 @@
+//! Start-up and shutdown of `fleetd serve`: pool, migrations, partitions, pipeline, HTTP.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::decoders::now_us;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::partitions::Partitions;
+use crate::pipeline::Pipeline;
+use crate::{db, migrate, retry};
+
+/// A running daemon.
+pub struct Daemon {
+    /// Where the HTTP server listens (useful with port 0).
+    pub http_addr: SocketAddr,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Daemon {
+    /// Waits until the daemon has stopped after `shutdown` was cancelled.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("daemon task panicked")?
+    }
+}
+
+/// Starts everything; returns once HTTP listens and ingestion runs. Waits (retrying) for
+/// PostgreSQL to migrate and partition; gives up only if `shutdown` fires first.
+pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Daemon> {
+    let pool = db::pool(&config.database)?;
+    with_retries("migrate", &shutdown, || async {
+        let mut client = pool.get().await?;
+        let applied = migrate::migrate(&mut client).await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "migrations applied");
+        }
+        anyhow::Ok(())
+    })
+    .await?;
+
+    let partitions = Arc::new(Partitions::new(
+        pool.clone(),
+        config.ingest.retention_days,
+        config.partitions.days_behind,
+        config.partitions.days_ahead,
+    ));
+    let metrics = Metrics::new();
+    with_retries("create partitions", &shutdown, || async {
+        let report = partitions.run_pass(now_us()).await?;
+        metrics
+            .partitions_dropped
+            .inc_by(report.dropped.len() as u64);
+        anyhow::Ok(())
+    })
+    .await?;
+
+    let pipeline = Pipeline::start(&config, pool.clone(), partitions.clone(), metrics.clone())
+        .context("starting decoder threads")?;
+    let maintenance = tokio::spawn(partition_timer(
+        partitions,
+        metrics.clone(),
+        Duration::from_secs(config.partitions.interval_s),
+    ));
+
+    let state = Arc::new(AppState {
+        pool,
+        metrics,
+        pipeline: pipeline.status(),
+        stopping: false.into(),
+    });
+    let listener = tokio::net::TcpListener::bind(&config.http.addr)
+        .await
+        .with_context(|| format!("http.addr: cannot listen on {}", config.http.addr))?;
+    let http_addr = listener.local_addr()?;
+    tracing::info!(%http_addr, "http listening");
+    let app = http::router(state.clone(), config.http.max_body_bytes);
+    let http_stop = CancellationToken::new();
+    let server = {
+        let stop = http_stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        })
+    };
+
+    let deadline = Duration::from_secs(config.shutdown.timeout_s);
+    let task = tokio::spawn(async move {
+        shutdown.cancelled().await;
+        tracing::info!("stopping: no new messages, draining the pipeline");
+        state.stopping.store(true, Ordering::Relaxed);
+        maintenance.abort();
+        let unacked = pipeline.shutdown(deadline).await;
+        tracing::info!(unacked, "pipeline stopped; draining http");
+        http_stop.cancel();
+        match tokio::time::timeout(Duration::from_secs(3), server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "http server error"),
+            Ok(Err(error)) => tracing::warn!(%error, "http server task failed"),
+            Err(_) => tracing::warn!("http connections still open at exit"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    });
+    Ok(Daemon { http_addr, task })
+}
+
+/// Runs `f` until it succeeds, backing off between attempts; fails only on shutdown.
+async fn with_retries<F, Fut>(
+    what: &str,
+    shutdown: &CancellationToken,
+    mut f: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Ok(()) => return Ok(()),
+            Err(error) => {
+                let delay = retry::backoff(
+                    attempt,
+                    Duration::from_millis(250),
+                    Duration::from_secs(10),
+                    rand::random(),
+                );
+                attempt += 1;
+                tracing::warn!(error = format!("{error:#}"), attempt, ?delay, "{what} failed, retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.cancelled() => {
+                        return Err(error.context(format!("stopped before {what} succeeded")));
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn partition_timer(partitions: Arc<Partitions>, metrics: Arc<Metrics>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first pass ran at start
+    loop {
+        tick.tick().await;
+        match partitions.run_pass(now_us()).await {
+            Ok(report) => {
+                metrics
+                    .partitions_dropped
+                    .inc_by(report.dropped.len() as u64);
+                if !report.dropped.is_empty() || report.rejects_deleted > 0 {
+                    tracing::info!(dropped = ?report.dropped, rejects_deleted = report.rejects_deleted, "retention applied");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "partition maintenance failed; next pass retries"),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! `fleetd serve | migrate | check-config`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use fleetd::config::Config;
+
+#[derive(Parser)]
+#[command(version, about = "Telemetry ingestion and dispatch for vehicle fleets")]
+struct Cli {
+    /// Configuration file (TOML); built-in defaults when absent. FLEETD_* env vars override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply migrations, then ingest and serve HTTP until SIGTERM/SIGINT (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Validate the configuration and print the effective values (secrets hidden).
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let (config, warnings) = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(error) => {
+            eprintln!("fleetd: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fleetd")
+        .build()
+    {
+        Ok(r) => r,
+        Err(error) => {
+            eprintln!("fleetd: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => {
+            print!("{}", config.redacted_toml());
+            Ok(())
+        }
+        Command::Migrate => runtime.block_on(migrate(config)),
+        Command::Serve => runtime.block_on(serve(config)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "fleetd failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let pool = fleetd::db::pool(&config.database)?;
+    let mut client = pool.get().await?;
+    let applied = fleetd::migrate::migrate(&mut client).await?;
+    tracing::info!(?applied, "database is up to date");
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let signals = tokio::spawn(stop_on_signal(shutdown.clone()));
+    let daemon = fleetd::daemon::start(config, shutdown.clone()).await?;
+    let result = daemon.wait().await;
+    signals.abort();
+    result
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+    }
+    shutdown.cancel();
+}

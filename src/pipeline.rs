@@ -1,0 +1,255 @@
+//! The ingestion pipeline, wired in one place, downstream first:
+//! MQTT connections → decode queue → decoder threads → batcher → writer queue → writers.
+//!
+//! Every queue is bounded by config. Shutdown cancels at the edge (no new messages), closes
+//! the decode queue so each stage drains into the next and exits when its input closes,
+//! then lets the connections send the last acks and disconnect. A deadline bounds it all;
+//! whatever is still unacknowledged then is logged and left for the broker to redeliver.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::batcher::{self, Limits};
+use crate::config::Config;
+use crate::decoders::{self, Message};
+use crate::inflight::InFlight;
+use crate::metrics::Metrics;
+use crate::mqtt::Connection;
+use crate::partitions::Partitions;
+use crate::reading::Window;
+use crate::sink::{RetryPolicy, Writer};
+
+/// A running pipeline.
+pub struct Pipeline {
+    intake: CancellationToken,
+    drained: CancellationToken,
+    abort: CancellationToken,
+    decode_tx: async_channel::Sender<Message>,
+    budget: Arc<Semaphore>,
+    budget_total: usize,
+    decoders: Vec<std::thread::JoinHandle<()>>,
+    batcher: JoinHandle<()>,
+    writers: Vec<JoinHandle<()>>,
+    writer_queue: async_channel::Sender<batcher::Batch>,
+    connections: Vec<JoinHandle<()>>,
+    inflight: Vec<Arc<InFlight>>,
+    connected: Vec<Arc<AtomicBool>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Pipeline {
+    /// Starts every stage. Fails only if a decoder thread cannot be spawned.
+    pub fn start(
+        config: &Config,
+        pool: Pool,
+        partitions: Arc<Partitions>,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Pipeline> {
+        let ingest = &config.ingest;
+        let abort = CancellationToken::new();
+
+        let (writer_tx, writer_rx) = async_channel::bounded(ingest.writer_queue);
+        let writers = (0..ingest.writers)
+            .map(|_| {
+                let w = Writer {
+                    pool: pool.clone(),
+                    partitions: partitions.clone(),
+                    metrics: metrics.clone(),
+                    retry: RetryPolicy {
+                        min: Duration::from_millis(ingest.retry_min_ms),
+                        max: Duration::from_millis(ingest.retry_max_ms),
+                    },
+                    abort: abort.clone(),
+                };
+                tokio::spawn(w.run(writer_rx.clone()))
+            })
+            .collect();
+
+        // Sized so a full decode queue, not this hand-off, is where the reader waits.
+        let (encoded_tx, encoded_rx) = mpsc::channel(ingest.decode_queue.max(64));
+        let batcher = tokio::spawn(batcher::run(
+            encoded_rx,
+            writer_tx.clone(),
+            Limits {
+                rows: ingest.batch_rows,
+                bytes: ingest.batch_bytes,
+                age: Duration::from_millis(ingest.batch_age_ms),
+            },
+        ));
+
+        let (decode_tx, decode_rx) = async_channel::bounded(ingest.decode_queue);
+        let threads = match ingest.decoders {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let window = Window {
+            max_future: Duration::from_secs(ingest.max_future_s),
+            max_age: Duration::from_secs(ingest.retention_days as u64 * 86_400),
+        };
+        let decoders = decoders::spawn(
+            threads,
+            config.mqtt.topic_prefix.as_str().into(),
+            window,
+            decode_rx,
+            encoded_tx,
+            metrics.clone(),
+        )?;
+
+        let budget = Arc::new(Semaphore::new(ingest.max_in_flight_bytes));
+        let intake = CancellationToken::new();
+        let drained = CancellationToken::new();
+        // Validated at load time.
+        let (host, port) = config.mqtt_endpoint().expect("validated mqtt.url");
+        let mut inflight = Vec::new();
+        let mut connected = Vec::new();
+        let connections = (0..config.mqtt.connections as usize)
+            .map(|index| {
+                let c = Connection {
+                    index,
+                    host: host.clone(),
+                    port,
+                    config: config.mqtt.clone(),
+                    decode_queue: decode_tx.clone(),
+                    budget: budget.clone(),
+                    inflight: InFlight::new(),
+                    metrics: metrics.clone(),
+                    intake: intake.clone(),
+                    drained: drained.clone(),
+                    connected: Arc::new(AtomicBool::new(false)),
+                };
+                inflight.push(c.inflight.clone());
+                connected.push(c.connected.clone());
+                tokio::spawn(c.run())
+            })
+            .collect();
+
+        Ok(Pipeline {
+            intake,
+            drained,
+            abort,
+            decode_tx,
+            budget,
+            budget_total: ingest.max_in_flight_bytes,
+            decoders,
+            batcher,
+            writers,
+            writer_queue: writer_tx,
+            connections,
+            inflight,
+            connected,
+            metrics,
+        })
+    }
+
+    /// True while every MQTT connection is up.
+    pub fn mqtt_connected(&self) -> bool {
+        self.connected.iter().all(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// A cheap handle for readiness checks.
+    pub fn status(&self) -> PipelineStatus {
+        PipelineStatus {
+            connected: self.connected.clone(),
+            inflight: self.inflight.clone(),
+            decode_queue: self.decode_tx.clone(),
+            writer_queue: self.writer_queue.clone(),
+            budget: self.budget.clone(),
+            budget_total: self.budget_total,
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// Stops taking messages, drains every stage, sends the last acks and disconnects, all
+    /// within `deadline`. Returns the number of messages left unacknowledged.
+    pub async fn shutdown(self, deadline: Duration) -> usize {
+        let until = tokio::time::Instant::now() + deadline;
+        self.intake.cancel();
+        self.decode_tx.close();
+        self.budget.close();
+        let decoders = self.decoders;
+        // Closed explicitly rather than by dropping senders: status handles hold clones.
+        let writer_queue = self.writer_queue;
+        let drain = async move {
+            let _ = tokio::task::spawn_blocking(move || {
+                for t in decoders {
+                    let _ = t.join();
+                }
+            })
+            .await;
+            let _ = self.batcher.await;
+            writer_queue.close();
+            for w in self.writers {
+                let _ = w.await;
+            }
+        };
+        tokio::pin!(drain);
+        if tokio::time::timeout_at(until, &mut drain).await.is_err() {
+            tracing::warn!("shutdown deadline reached before the pipeline drained");
+            self.abort.cancel();
+            // Writers stop retrying at once; give them a moment to return.
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut drain).await;
+        }
+        self.drained.cancel();
+        let grace = until
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_secs(2));
+        for c in self.connections {
+            if tokio::time::timeout(grace, c).await.is_err() {
+                tracing::warn!("mqtt connection did not disconnect in time");
+            }
+        }
+        let pending: usize = self.inflight.iter().map(|f| f.pending()).sum();
+        if pending > 0 {
+            tracing::warn!(
+                messages = pending,
+                "messages left unacknowledged; the broker will redeliver them"
+            );
+        }
+        pending
+    }
+}
+
+/// Read-only view of the pipeline for `/readyz` and `/metrics`.
+#[derive(Clone)]
+pub struct PipelineStatus {
+    connected: Vec<Arc<AtomicBool>>,
+    inflight: Vec<Arc<InFlight>>,
+    decode_queue: async_channel::Sender<Message>,
+    writer_queue: async_channel::Sender<batcher::Batch>,
+    budget: Arc<Semaphore>,
+    budget_total: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl PipelineStatus {
+    /// True while every MQTT connection is up.
+    pub fn mqtt_connected(&self) -> bool {
+        self.connected.iter().all(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Updates the gauges that are read off the pipeline rather than counted.
+    pub fn refresh_gauges(&self) {
+        let m = &self.metrics;
+        m.decode_queue_depth.set(self.decode_queue.len() as i64);
+        m.writer_queue_depth.set(self.writer_queue.len() as i64);
+        let used = self
+            .budget_total
+            .saturating_sub(self.budget.available_permits());
+        m.in_flight_bytes.set(used as i64);
+        m.in_flight_messages
+            .set(self.inflight.iter().map(|f| f.pending()).sum::<usize>() as i64);
+        let oldest = self
+            .inflight
+            .iter()
+            .filter_map(|f| f.oldest_age())
+            .max()
+            .unwrap_or_default();
+        m.oldest_unacked_seconds.set(oldest.as_secs_f64());
+    }
+}

@@ -1,0 +1,466 @@
+//! Test harness: a fresh PostgreSQL database and a private Mosquitto per test, the daemon
+//! in-process or as a child process, a real MQTT publisher and a tiny HTTP client.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fleetd::config::{Config, Secret};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio_postgres::NoTls;
+use tokio_util::sync::CancellationToken;
+
+/// The server the test databases are created on.
+pub fn admin_url() -> String {
+    std::env::var("FLEETD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e} (run scripts/services.sh)"));
+    tokio::spawn(conn);
+    client
+}
+
+/// A database that exists for one test and is dropped afterwards.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let name = format!("fleetd_test_{:016x}", rand::random::<u64>());
+        let admin = connect(&admin_url()).await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&admin_url()).unwrap();
+        url.set_path(&name);
+        TestDb {
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.url).await
+    }
+
+    /// Refuses new connections and ends existing ones: PostgreSQL is "down" for the daemon.
+    pub async fn take_offline(&self) {
+        let admin = connect(&admin_url()).await;
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {0} ALLOW_CONNECTIONS false;
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}';",
+                self.name
+            ))
+            .await
+            .unwrap();
+    }
+
+    pub async fn bring_online(&self) {
+        let admin = connect(&admin_url()).await;
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+                self.name
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any runtime guarantee: use a thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok((c, conn)) = tokio_postgres::connect(&admin_url(), NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = c
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn mosquitto_bin() -> PathBuf {
+    for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"] {
+        if std::path::Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    "mosquitto".into()
+}
+
+/// A private Mosquitto with the zero-loss settings of config/mosquitto.conf and persistence,
+/// so it can be restarted without losing queued messages.
+pub struct Broker {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Broker {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        b.spawn();
+        b
+    }
+
+    fn spawn(&mut self) {
+        let conf = self.dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+                 persistence_location {}/\nautosave_interval 1\nmax_queued_messages 0\n\
+                 max_inflight_messages 1000\nmax_packet_size 1048576\n\
+                 log_dest stderr\nlog_type error\n",
+                self.port,
+                self.dir.path().display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(mosquitto_bin())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("mosquitto must be installed (scripts/services.sh)");
+        self.child = Some(child);
+        wait_port(self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Graceful restart: SIGTERM (mosquitto saves its persistence file), then start again.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            signal(c.id(), "TERM");
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+pub fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "port {port} never opened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A config for a daemon under test: its own database and broker, HTTP on a free port,
+/// short batch age so tests are quick.
+pub fn config(db: &TestDb, broker: &Broker) -> Config {
+    let mut c = Config::default();
+    c.database.url = Secret::new(db.url.clone());
+    c.mqtt.url = broker.url();
+    c.mqtt.client_id = format!("t{:x}", rand::random::<u32>());
+    c.http.addr = "127.0.0.1:0".into();
+    c.redis.url = String::new();
+    c.ingest.batch_age_ms = 20;
+    c.ingest.retry_min_ms = 20;
+    c.ingest.retry_max_ms = 200;
+    c.shutdown.timeout_s = 10;
+    c.validate().unwrap();
+    c
+}
+
+/// The same config as `FLEETD_*` variables, for a child process.
+pub fn config_env(c: &Config) -> Vec<(String, String)> {
+    vec![
+        ("FLEETD_DATABASE_URL".into(), c.database.url.expose().into()),
+        ("FLEETD_MQTT_URL".into(), c.mqtt.url.clone()),
+        ("FLEETD_MQTT_CLIENT_ID".into(), c.mqtt.client_id.clone()),
+        ("FLEETD_HTTP_ADDR".into(), c.http.addr.clone()),
+        ("FLEETD_REDIS_URL".into(), String::new()),
+        ("FLEETD_INGEST_BATCH_AGE_MS".into(), c.ingest.batch_age_ms.to_string()),
+        ("FLEETD_INGEST_BATCH_ROWS".into(), c.ingest.batch_rows.to_string()),
+        ("FLEETD_INGEST_RETRY_MIN_MS".into(), c.ingest.retry_min_ms.to_string()),
+        ("FLEETD_INGEST_RETRY_MAX_MS".into(), c.ingest.retry_max_ms.to_string()),
+        ("FLEETD_SHUTDOWN_TIMEOUT_S".into(), c.shutdown.timeout_s.to_string()),
+    ]
+}
+
+/// The daemon running inside the test process.
+pub struct InProcess {
+    pub addr: SocketAddr,
+    pub stop: CancellationToken,
+    daemon: Option<fleetd::daemon::Daemon>,
+}
+
+impl InProcess {
+    pub async fn start(config: Config) -> InProcess {
+        let stop = CancellationToken::new();
+        let daemon = fleetd::daemon::start(config, stop.clone()).await.unwrap();
+        let addr = daemon.http_addr;
+        let d = InProcess {
+            addr,
+            stop,
+            daemon: Some(daemon),
+        };
+        d.wait_ready().await;
+        d
+    }
+
+    pub async fn wait_ready(&self) {
+        wait_ready(self.addr).await
+    }
+
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        self.daemon.take().unwrap().wait().await.unwrap();
+    }
+}
+
+pub async fn wait_ready(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok((200, _, _)) = http_get(addr, "/readyz", &[]).await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "daemon never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The daemon as a child process (for kill -9 and signal tests).
+pub struct ChildDaemon {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl ChildDaemon {
+    pub async fn start(config: &Config) -> ChildDaemon {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetd"));
+        cmd.arg("serve")
+            .envs(config_env(config))
+            .env("FLEETD_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let child = cmd.spawn().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        wait_ready(addr).await;
+        ChildDaemon { child, addr }
+    }
+
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ChildDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Minimal HTTP/1.1 GET: (status, headers lowercased, body).
+pub async fn http_get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, Vec<(String, String)>, String)> {
+    let path = path.to_string();
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (k, v) in &headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes())?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let hdrs = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        // Bodies here are small; chunked encoding is undone crudely by dropping size lines.
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
+        Ok((status, hdrs, body))
+    })
+    .await
+    .unwrap()
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A metric's value from `/metrics` (sum over label sets when `labels` is empty).
+pub async fn metric(addr: SocketAddr, name: &str, labels: &str) -> f64 {
+    let (_, _, body) = http_get(addr, "/metrics", &[]).await.unwrap();
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            let (metric_name, rest) = key.split_once('{').unwrap_or((key, ""));
+            (metric_name == name && rest.contains(labels)).then(|| value.parse::<f64>().ok())?
+        })
+        .sum()
+}
+
+/// A QoS 1 publisher that knows how many PUBACKs it got.
+pub struct Publisher {
+    pub client: AsyncClient,
+    acks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Publisher {
+    pub async fn connect(broker: &Broker) -> Publisher {
+        let mut o = MqttOptions::new(
+            format!("pub{:x}", rand::random::<u32>()),
+            "127.0.0.1",
+            broker.port,
+        );
+        o.set_max_packet_size(2 << 20, 2 << 20).set_inflight(1000);
+        let (client, mut eventloop) = AsyncClient::new(o, 1000);
+        let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = acks.clone();
+        tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        Publisher { client, acks }
+    }
+
+    pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+    }
+
+    /// Waits until the broker has acknowledged `n` publishes (they are then in its care).
+    pub async fn wait_acked(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.acks.load(std::sync::atomic::Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "broker did not ack {n} publishes");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Polls `query` (returning one bigint) until it equals `want`; panics after 30 s.
+pub async fn wait_count(client: &tokio_postgres::Client, query: &str, want: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got: i64 = client.query_one(query, &[]).await.unwrap().get(0);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{query}: wanted {want}, still {got} after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub async fn count(client: &tokio_postgres::Client, query: &str) -> i64 {
+    client.query_one(query, &[]).await.unwrap().get(0)
+}
+
+/// Current time as epoch milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
