@@ -161,7 +161,12 @@ impl Metrics {
             "Day partitions dropped past the retention",
             m.partitions_dropped.clone(),
         );
-        // Make the rejected family list every reason at 0, so dashboards see the full set.
+        // List every label value at 0 from the start, so dashboards see the full set.
+        for kind in [Kind::Gps, Kind::Obd] {
+            for family in [&m.readings_received, &m.readings_stored, &m.readings_duplicate] {
+                let _ = family.get_or_create(&kind_label(kind));
+            }
+        }
         for reason in RejectReason::ALL {
             let _ = m.readings_rejected.get_or_create(&reason_label(reason));
         }

@@ -128,6 +128,9 @@ pub struct Broker {
 impl Broker {
     pub fn start() -> Broker {
         let dir = tempfile::tempdir().unwrap();
+        // Mosquitto started as root drops to its own user, which must write persistence here.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let mut b = Broker {
             port: free_port(),
             dir,
