@@ -129,7 +129,10 @@ mod tests {
         let last = brx.recv().await.unwrap();
         assert_eq!(last.messages.len(), 1, "flushed on close");
         task.await.unwrap();
-        assert!(brx.recv().await.is_err(), "output closed after input closed");
+        assert!(
+            brx.recv().await.is_err(),
+            "output closed after input closed"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 
 /// Prefix of every environment override.
 pub const ENV_PREFIX: &str = "FLEETD_";
-/// Environment variables under the prefix that are not config keys (used by the test suite).
-const ENV_IGNORED_PREFIXES: [&str; 1] = ["FLEETD_TEST_"];
+/// Environment variables under the prefix that are not config keys: the test suite's and
+/// benchmarks' settings, and the run script's own knobs.
+const ENV_IGNORED_PREFIXES: [&str; 2] = ["FLEETD_TEST_", "FLEETD_BENCH_"];
+const ENV_IGNORED_NAMES: [&str; 3] = ["FLEETD_KEEP_RUNNING", "FLEETD_MQTT_PORT", "FLEETD_DB_NAME"];
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -345,7 +347,12 @@ impl Config {
         }
         db.parse::<tokio_postgres::Config>()
             .map_err(|e| invalid("database.url", e.to_string()))?;
-        range("database.pool_size", self.database.pool_size as u64, 1, 1024)?;
+        range(
+            "database.pool_size",
+            self.database.pool_size as u64,
+            1,
+            1024,
+        )?;
         range(
             "database.connect_timeout_ms",
             self.database.connect_timeout_ms,
@@ -393,7 +400,12 @@ impl Config {
             (crate::decode::MAX_PAYLOAD_BYTES + 1024) as u64,
             256 << 20,
         )?;
-        range("mqtt.reconnect_min_ms", self.mqtt.reconnect_min_ms, 1, 60_000)?;
+        range(
+            "mqtt.reconnect_min_ms",
+            self.mqtt.reconnect_min_ms,
+            1,
+            60_000,
+        )?;
         range(
             "mqtt.reconnect_max_ms",
             self.mqtt.reconnect_max_ms,
@@ -418,7 +430,12 @@ impl Config {
         range("ingest.writers", i.writers as u64, 1, 64)?;
         range("ingest.writer_queue", i.writer_queue as u64, 1, 1_024)?;
         range("ingest.retry_min_ms", i.retry_min_ms, 1, 60_000)?;
-        range("ingest.retry_max_ms", i.retry_max_ms, i.retry_min_ms, 600_000)?;
+        range(
+            "ingest.retry_max_ms",
+            i.retry_max_ms,
+            i.retry_min_ms,
+            600_000,
+        )?;
         if (self.database.pool_size as usize) < i.writers + 1 {
             return Err(invalid(
                 "database.pool_size",
@@ -542,7 +559,9 @@ fn apply_env(
     }
     let mut warnings = Vec::new();
     for (name, raw) in env {
-        if !name.starts_with(ENV_PREFIX) || ENV_IGNORED_PREFIXES.iter().any(|p| name.starts_with(p))
+        if !name.starts_with(ENV_PREFIX)
+            || ENV_IGNORED_PREFIXES.iter().any(|p| name.starts_with(p))
+            || ENV_IGNORED_NAMES.contains(&name.as_str())
         {
             continue;
         }
@@ -574,7 +593,11 @@ fn apply_env(
                 .filter(|f| f.is_finite())
                 .map(toml::Value::Float)
                 .ok_or_else(|| env_err("expected a finite number".into()))?,
-            _ => return Err(env_err("this key cannot be set from the environment".into())),
+            _ => {
+                return Err(env_err(
+                    "this key cannot be set from the environment".into(),
+                ))
+            }
         };
         let section_table = table
             .entry(section.clone())

@@ -106,7 +106,13 @@ pub fn obd_tuple(buf: &mut Vec<u8>, vehicle_id: &str, r: &ObdReading, received_u
 
 /// One `telemetry_rejects` row. `topic` and `reason` lose NUL bytes (PostgreSQL text cannot
 /// hold them); `payload` is stored as given (the caller cuts it to 4 KiB).
-pub fn reject_tuple(buf: &mut Vec<u8>, received_us: i64, topic: &str, reason: &str, payload: &[u8]) {
+pub fn reject_tuple(
+    buf: &mut Vec<u8>,
+    received_us: i64,
+    topic: &str,
+    reason: &str,
+    payload: &[u8],
+) {
     buf.put_i16(4);
     timestamptz(buf, received_us);
     text_without_nul(buf, topic);
@@ -223,6 +229,9 @@ mod tests {
         reject_tuple(&mut b, 0, "fleet/a\0b/gps", "bad_topic", b"\0\xff");
         let s = String::from_utf8_lossy(&b);
         assert!(s.contains("fleet/ab/gps"));
-        assert!(b.ends_with(&[0, 0, 0, 2, 0, 0xff]), "payload bytes kept as is");
+        assert!(
+            b.ends_with(&[0, 0, 0, 2, 0, 0xff]),
+            "payload bytes kept as is"
+        );
     }
 }

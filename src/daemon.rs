@@ -134,7 +134,12 @@ where
                     rand::random(),
                 );
                 attempt += 1;
-                tracing::warn!(error = format!("{error:#}"), attempt, ?delay, "{what} failed, retrying");
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    attempt,
+                    ?delay,
+                    "{what} failed, retrying"
+                );
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = shutdown.cancelled() => {

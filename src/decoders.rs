@@ -179,8 +179,12 @@ pub fn spawn(
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     (0..n)
         .map(|i| {
-            let (input, output, prefix, metrics) =
-                (input.clone(), output.clone(), prefix.clone(), metrics.clone());
+            let (input, output, prefix, metrics) = (
+                input.clone(),
+                output.clone(),
+                prefix.clone(),
+                metrics.clone(),
+            );
             std::thread::Builder::new()
                 .name(format!("fleetd-decode-{i}"))
                 .spawn(move || {

@@ -210,7 +210,10 @@ mod tests {
         f.new_generation();
         let new = f.register(7, Q1, None); // the broker's redelivery, same packet id
         old.resolve();
-        assert!(f.take_ready().is_empty(), "the old generation's ack must not be sent");
+        assert!(
+            f.take_ready().is_empty(),
+            "the old generation's ack must not be sent"
+        );
         new.resolve();
         assert_eq!(pkids(f.take_ready()), vec![7]);
     }

@@ -163,7 +163,11 @@ impl Metrics {
         );
         // List every label value at 0 from the start, so dashboards see the full set.
         for kind in [Kind::Gps, Kind::Obd] {
-            for family in [&m.readings_received, &m.readings_stored, &m.readings_duplicate] {
+            for family in [
+                &m.readings_received,
+                &m.readings_stored,
+                &m.readings_duplicate,
+            ] {
                 let _ = family.get_or_create(&kind_label(kind));
             }
         }
@@ -188,12 +192,17 @@ mod tests {
     #[test]
     fn renders_counters_with_labels() {
         let m = Metrics::new();
-        m.readings_stored.get_or_create(&kind_label(Kind::Gps)).inc_by(3);
+        m.readings_stored
+            .get_or_create(&kind_label(Kind::Gps))
+            .inc_by(3);
         m.readings_rejected
             .get_or_create(&reason_label(RejectReason::OutOfRange))
             .inc();
         let text = m.render();
-        assert!(text.contains("fleetd_readings_stored_total{kind=\"gps\"} 3"), "{text}");
+        assert!(
+            text.contains("fleetd_readings_stored_total{kind=\"gps\"} 3"),
+            "{text}"
+        );
         assert!(text.contains("fleetd_readings_rejected_total{reason=\"out_of_range\"} 1"));
         assert!(text.contains("fleetd_readings_rejected_total{reason=\"bad_topic\"} 0"));
         assert!(text.contains("# EOF"));

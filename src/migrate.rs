@@ -136,13 +136,18 @@ mod tests {
             assert!(m.version > last);
             last = m.version;
         }
-        let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".sql"))
-            .collect();
+        let mut files: Vec<_> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n.ends_with(".sql"))
+                .collect();
         files.sort();
-        assert_eq!(files.len(), MIGRATIONS.len(), "every migration file is listed");
+        assert_eq!(
+            files.len(),
+            MIGRATIONS.len(),
+            "every migration file is listed"
+        );
         for (f, m) in files.iter().zip(MIGRATIONS) {
             assert_eq!(*f, format!("{:04}_{}.sql", m.version, m.name));
         }

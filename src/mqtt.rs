@@ -95,7 +95,11 @@ impl Connection {
                     failures = 0;
                     self.inflight.new_generation();
                     set_connected(true);
-                    tracing::info!(client_id, session_present = ack.session_present, "mqtt connected");
+                    tracing::info!(
+                        client_id,
+                        session_present = ack.session_present,
+                        "mqtt connected"
+                    );
                     if let Err(error) = client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
                         tracing::error!(%error, "cannot queue the subscription");
                     }
@@ -151,7 +155,9 @@ impl Connection {
             Ok(p) => p,
             Err(_) => return,
         };
-        let ack = self.inflight.register(publish.pkid, publish.qos, Some(permit));
+        let ack = self
+            .inflight
+            .register(publish.pkid, publish.qos, Some(permit));
         let message = Message {
             topic: publish.topic,
             payload: publish.payload,

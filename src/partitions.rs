@@ -75,9 +75,12 @@ pub fn parse_partition_name(table: &str, name: &str) -> Option<i64> {
 }
 
 fn date_of(day: i64) -> Result<NaiveDate, PartitionError> {
-    DateTime::from_timestamp(day.checked_mul(86_400).ok_or(PartitionError::BadDay(day))?, 0)
-        .map(|d| d.date_naive())
-        .ok_or(PartitionError::BadDay(day))
+    DateTime::from_timestamp(
+        day.checked_mul(86_400).ok_or(PartitionError::BadDay(day))?,
+        0,
+    )
+    .map(|d| d.date_naive())
+    .ok_or(PartitionError::BadDay(day))
 }
 
 /// True when every reading a partition of `day` can hold is past the retention at `now_us`.
@@ -100,7 +103,10 @@ impl Partitions {
     pub async fn ensure(&self, days: &[i64]) -> Result<(), PartitionError> {
         let missing: Vec<i64> = {
             let known = self.known.lock().expect("partition cache poisoned");
-            days.iter().copied().filter(|d| !known.contains(d)).collect()
+            days.iter()
+                .copied()
+                .filter(|d| !known.contains(d))
+                .collect()
         };
         if missing.is_empty() {
             return Ok(());
@@ -178,7 +184,8 @@ impl Partitions {
             }
         }
         let cutoff = now_us - self.retention_days as i64 * DAY_US;
-        let cutoff = DateTime::from_timestamp_micros(cutoff).ok_or(PartitionError::BadDay(today))?;
+        let cutoff =
+            DateTime::from_timestamp_micros(cutoff).ok_or(PartitionError::BadDay(today))?;
         let rejects_deleted = tx
             .execute(
                 "DELETE FROM telemetry_rejects WHERE received_at < $1",
@@ -206,7 +213,10 @@ mod tests {
         let name = partition_name("gps_readings", day).unwrap();
         assert!(name.starts_with("gps_readings_p20"));
         assert_eq!(parse_partition_name("gps_readings", &name), Some(day));
-        assert_eq!(partition_name("obd_readings", 0).unwrap(), "obd_readings_p19700101");
+        assert_eq!(
+            partition_name("obd_readings", 0).unwrap(),
+            "obd_readings_p19700101"
+        );
     }
 
     #[test]
@@ -232,9 +242,12 @@ mod tests {
     #[test]
     fn a_day_expires_only_when_all_of_it_is_past_retention() {
         let now = 100 * DAY_US + 3_600_000_000; // day 100, 01:00
-        // Retention 30 days: readings older than day 70 01:00 are rejected.
+                                                // Retention 30 days: readings older than day 70 01:00 are rejected.
         assert!(is_expired(69, now, 30));
-        assert!(!is_expired(70, now, 30), "day 70 still holds acceptable readings");
+        assert!(
+            !is_expired(70, now, 30),
+            "day 70 still holds acceptable readings"
+        );
         assert!(!is_expired(100, now, 30));
     }
 }

@@ -197,20 +197,41 @@ impl Writer {
         let mut written = Written::default();
         let gps_rows: usize = group.iter().map(|m| m.gps_rows).sum();
         if gps_rows > 0 {
-            let stmt = if dedup { copy::COPY_GPS_STAGE } else { copy::COPY_GPS };
+            let stmt = if dedup {
+                copy::COPY_GPS_STAGE
+            } else {
+                copy::COPY_GPS
+            };
             let sent = copy_in(&tx, stmt, group.iter().map(|m| &m.gps[..])).await?;
             written.gps_sent = sent;
-            written.gps = if dedup { tx.execute(MERGE_GPS, &[]).await? } else { sent };
+            written.gps = if dedup {
+                tx.execute(MERGE_GPS, &[]).await?
+            } else {
+                sent
+            };
         }
         let obd_rows: usize = group.iter().map(|m| m.obd_rows).sum();
         if obd_rows > 0 {
-            let stmt = if dedup { copy::COPY_OBD_STAGE } else { copy::COPY_OBD };
+            let stmt = if dedup {
+                copy::COPY_OBD_STAGE
+            } else {
+                copy::COPY_OBD
+            };
             let sent = copy_in(&tx, stmt, group.iter().map(|m| &m.obd[..])).await?;
             written.obd_sent = sent;
-            written.obd = if dedup { tx.execute(MERGE_OBD, &[]).await? } else { sent };
+            written.obd = if dedup {
+                tx.execute(MERGE_OBD, &[]).await?
+            } else {
+                sent
+            };
         }
         if group.iter().any(|m| !m.rejects.is_empty()) {
-            copy_in(&tx, copy::COPY_REJECTS, group.iter().map(|m| &m.rejects[..])).await?;
+            copy_in(
+                &tx,
+                copy::COPY_REJECTS,
+                group.iter().map(|m| &m.rejects[..]),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(written)

@@ -15,16 +15,22 @@ async fn health_ready_metrics_request_ids_and_error_envelope() {
     let (status, headers, body) = http_get(daemon.addr, "/healthz", &[]).await.unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("ok"));
-    assert!(headers.iter().any(|(k, v)| k == "x-request-id" && v.len() == 32));
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "x-request-id" && v.len() == 32));
 
     let (status, headers, body) =
-        http_get(daemon.addr, "/readyz", &[("x-request-id", "trace-123")]).await.unwrap();
+        http_get(daemon.addr, "/readyz", &[("x-request-id", "trace-123")])
+            .await
+            .unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(headers.contains(&("x-request-id".into(), "trace-123".into())));
 
     // A hostile request id is replaced, not echoed.
     let evil = "a".repeat(500);
-    let (_, headers, _) = http_get(daemon.addr, "/healthz", &[("x-request-id", &evil)]).await.unwrap();
+    let (_, headers, _) = http_get(daemon.addr, "/healthz", &[("x-request-id", &evil)])
+        .await
+        .unwrap();
     let id = &headers.iter().find(|(k, _)| k == "x-request-id").unwrap().1;
     assert_ne!(id, &evil);
 
@@ -37,7 +43,9 @@ async fn health_ready_metrics_request_ids_and_error_envelope() {
 
     let (status, headers, body) = http_get(daemon.addr, "/metrics", &[]).await.unwrap();
     assert_eq!(status, 200);
-    assert!(headers.iter().any(|(k, v)| k == "content-type" && v.contains("openmetrics")));
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v.contains("openmetrics")));
     for name in [
         "fleetd_readings_received_total",
         "fleetd_readings_stored_total",
@@ -73,7 +81,10 @@ fn fleetd(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
 fn bad_configuration_fails_start_up_naming_the_key() {
     let (code, out) = fleetd(&["serve"], &[("FLEETD_INGEST_BATCH_ROWS", "0")]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("ingest.batch_rows") && out.contains("FLEETD_INGEST_BATCH_ROWS"), "{out}");
+    assert!(
+        out.contains("ingest.batch_rows") && out.contains("FLEETD_INGEST_BATCH_ROWS"),
+        "{out}"
+    );
 
     let (code, out) = fleetd(&["serve"], &[("FLEETD_HTTP_ADDR", "not-an-address")]);
     assert_eq!(code, 2);
@@ -100,7 +111,10 @@ fn check_config_prints_effective_values_without_secrets() {
     let (code, out) = fleetd(
         &["check-config"],
         &[
-            ("FLEETD_DATABASE_URL", "postgres://fleet:s3cr3t-pw@db:5432/fleetd"),
+            (
+                "FLEETD_DATABASE_URL",
+                "postgres://fleet:s3cr3t-pw@db:5432/fleetd",
+            ),
             ("FLEETD_JWT_SECRET", "jwt-0123456789-0123456789-0123456789"),
             ("FLEETD_ADMIN_PASSWORD", "admin-pw-42"),
             ("FLEETD_INGEST_WRITERS", "3"),
@@ -113,7 +127,11 @@ fn check_config_prints_effective_values_without_secrets() {
     }
     // The shipped default file is valid.
     let (code, out) = fleetd(
-        &["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"), "check-config"],
+        &[
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
+            "check-config",
+        ],
         &[],
     );
     assert_eq!(code, 0, "{out}");

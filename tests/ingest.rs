@@ -131,12 +131,18 @@ async fn stores_single_batched_and_binary_payloads_with_both_ts_forms() {
         Some(vec!["P0301".to_string(), "U0100".to_string()])
     );
     let empty: Option<Vec<String>> = sql
-        .query_one("SELECT dtc FROM obd_readings WHERE vehicle_id = 'veh-1'", &[])
+        .query_one(
+            "SELECT dtc FROM obd_readings WHERE vehicle_id = 'veh-1'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(empty, Some(vec![]));
-    assert_eq!(count(&sql, "SELECT count(*) FROM telemetry_rejects").await, 0);
+    assert_eq!(
+        count(&sql, "SELECT count(*) FROM telemetry_rejects").await,
+        0
+    );
     assert_eq!(
         metric(daemon.addr, "fleetd_readings_stored_total", "gps").await,
         352.0
@@ -170,11 +176,17 @@ async fn duplicates_are_stored_once() {
     // Every message is eventually acknowledged by the daemon and nothing more is stored.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while metric(daemon.addr, "fleetd_readings_duplicate_total", "gps").await < 4.0 {
-        assert!(std::time::Instant::now() < deadline, "duplicates not counted");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "duplicates not counted"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(count(&sql, "SELECT count(*) FROM gps_readings").await, 3);
-    assert_eq!(count(&sql, "SELECT count(*) FROM telemetry_rejects").await, 0);
+    assert_eq!(
+        count(&sql, "SELECT count(*) FROM telemetry_rejects").await,
+        0
+    );
     daemon.shutdown().await;
 }
 
@@ -190,10 +202,7 @@ async fn every_bad_input_class_is_rejected_with_a_reason_and_good_readings_are_k
 
     let deep = "[".repeat(100_000);
     let too_many: Vec<_> = (0..1001).map(good).collect();
-    let oversized = format!(
-        "[{}]",
-        vec![good(0).to_string(); 8000].join(",")
-    );
+    let oversized = format!("[{}]", vec![good(0).to_string(); 8000].join(","));
     assert!(oversized.len() > 256 * 1024);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("fleet/b1/gps", b"{not json".to_vec(), "malformed_json"),
@@ -201,31 +210,131 @@ async fn every_bad_input_class_is_rejected_with_a_reason_and_good_readings_are_k
         ("fleet/b1/gps", b"\xff\xfe".to_vec(), "malformed_json"),
         ("fleet/b1/gps", b"42".to_vec(), "not_an_object"),
         ("fleet/b1/gps", b"[]".to_vec(), "empty_batch"),
-        ("fleet/b1/gps", serde_json::to_vec(&too_many).unwrap(), "batch_too_large"),
+        (
+            "fleet/b1/gps",
+            serde_json::to_vec(&too_many).unwrap(),
+            "batch_too_large",
+        ),
         ("fleet/b1/gps", oversized.into_bytes(), "payload_too_large"),
-        ("fleet/b1/gps", json!({"ts": t, "lat": 91, "lon": 0}).to_string().into_bytes(), "out_of_range"),
-        ("fleet/b1/gps", json!({"ts": t, "lat": 0, "lon": 180.5}).to_string().into_bytes(), "out_of_range"),
-        ("fleet/b1/gps", json!({"ts": t, "lat": 0, "lon": 0, "speed_kmh": 401}).to_string().into_bytes(), "out_of_range"),
-        ("fleet/b1/gps", json!({"ts": t, "lat": 0, "lon": 0, "heading_deg": 360}).to_string().into_bytes(), "out_of_range"),
-        ("fleet/b1/gps", br#"{"ts": 1, "lat": 1e400, "lon": 0}"#.to_vec(), "malformed_json"),
-        ("fleet/b1/gps", json!({"ts": t, "lon": 0}).to_string().into_bytes(), "missing_field"),
-        ("fleet/b1/gps", json!({"lat": 0, "lon": 0}).to_string().into_bytes(), "missing_field"),
-        ("fleet/b1/gps", json!({"ts": t, "lat": "north", "lon": 0}).to_string().into_bytes(), "invalid_field"),
-        ("fleet/b1/gps", json!({"ts": "yesterday", "lat": 0, "lon": 0}).to_string().into_bytes(), "bad_timestamp"),
-        ("fleet/b1/gps", json!({"ts": now_ms() + 3_600_000, "lat": 0, "lon": 0}).to_string().into_bytes(), "ts_in_future"),
-        ("fleet/b1/gps", json!({"ts": now_ms() - 40 * 86_400_000i64, "lat": 0, "lon": 0}).to_string().into_bytes(), "ts_too_old"),
-        ("fleet/b1/obd", json!({"ts": t}).to_string().into_bytes(), "no_obd_values"),
-        ("fleet/b1/obd", json!({"ts": t, "dtc": ["P030"]}).to_string().into_bytes(), "bad_dtc"),
-        ("fleet/b1/obd", json!({"ts": t, "rpm": 20001}).to_string().into_bytes(), "out_of_range"),
-        ("fleet/b1/gps", vec![0xF1, 1, 0xff, 0xff, 0xff], "bad_binary"),
+        (
+            "fleet/b1/gps",
+            json!({"ts": t, "lat": 91, "lon": 0})
+                .to_string()
+                .into_bytes(),
+            "out_of_range",
+        ),
+        (
+            "fleet/b1/gps",
+            json!({"ts": t, "lat": 0, "lon": 180.5})
+                .to_string()
+                .into_bytes(),
+            "out_of_range",
+        ),
+        (
+            "fleet/b1/gps",
+            json!({"ts": t, "lat": 0, "lon": 0, "speed_kmh": 401})
+                .to_string()
+                .into_bytes(),
+            "out_of_range",
+        ),
+        (
+            "fleet/b1/gps",
+            json!({"ts": t, "lat": 0, "lon": 0, "heading_deg": 360})
+                .to_string()
+                .into_bytes(),
+            "out_of_range",
+        ),
+        (
+            "fleet/b1/gps",
+            br#"{"ts": 1, "lat": 1e400, "lon": 0}"#.to_vec(),
+            "malformed_json",
+        ),
+        (
+            "fleet/b1/gps",
+            json!({"ts": t, "lon": 0}).to_string().into_bytes(),
+            "missing_field",
+        ),
+        (
+            "fleet/b1/gps",
+            json!({"lat": 0, "lon": 0}).to_string().into_bytes(),
+            "missing_field",
+        ),
+        (
+            "fleet/b1/gps",
+            json!({"ts": t, "lat": "north", "lon": 0})
+                .to_string()
+                .into_bytes(),
+            "invalid_field",
+        ),
+        (
+            "fleet/b1/gps",
+            json!({"ts": "yesterday", "lat": 0, "lon": 0})
+                .to_string()
+                .into_bytes(),
+            "bad_timestamp",
+        ),
+        (
+            "fleet/b1/gps",
+            json!({"ts": now_ms() + 3_600_000, "lat": 0, "lon": 0})
+                .to_string()
+                .into_bytes(),
+            "ts_in_future",
+        ),
+        (
+            "fleet/b1/gps",
+            json!({"ts": now_ms() - 40 * 86_400_000i64, "lat": 0, "lon": 0})
+                .to_string()
+                .into_bytes(),
+            "ts_too_old",
+        ),
+        (
+            "fleet/b1/obd",
+            json!({"ts": t}).to_string().into_bytes(),
+            "no_obd_values",
+        ),
+        (
+            "fleet/b1/obd",
+            json!({"ts": t, "dtc": ["P030"]}).to_string().into_bytes(),
+            "bad_dtc",
+        ),
+        (
+            "fleet/b1/obd",
+            json!({"ts": t, "rpm": 20001}).to_string().into_bytes(),
+            "out_of_range",
+        ),
+        (
+            "fleet/b1/gps",
+            vec![0xF1, 1, 0xff, 0xff, 0xff],
+            "bad_binary",
+        ),
         ("fleet/b1/gps", vec![0xF1, 9, 0], "unsupported_version"),
         ("fleet/b1/gps", b"{}".to_vec(), "missing_field"),
-        ("fleet/b1/pos", good(0).to_string().into_bytes(), "bad_topic"),
-        ("fleet/bad id!/gps", good(0).to_string().into_bytes(), "bad_topic"),
-        ("fleet/a/b/gps", good(0).to_string().into_bytes(), "bad_topic"),
-        ("fleet/x/gps/extra", good(0).to_string().into_bytes(), "bad_topic"),
+        (
+            "fleet/b1/pos",
+            good(0).to_string().into_bytes(),
+            "bad_topic",
+        ),
+        (
+            "fleet/bad id!/gps",
+            good(0).to_string().into_bytes(),
+            "bad_topic",
+        ),
+        (
+            "fleet/a/b/gps",
+            good(0).to_string().into_bytes(),
+            "bad_topic",
+        ),
+        (
+            "fleet/x/gps/extra",
+            good(0).to_string().into_bytes(),
+            "bad_topic",
+        ),
         ("fleet//gps", good(0).to_string().into_bytes(), "bad_topic"),
-        ("fleet/'; DROP TABLE gps_readings; --/gps", good(0).to_string().into_bytes(), "bad_topic"),
+        (
+            "fleet/'; DROP TABLE gps_readings; --/gps",
+            good(0).to_string().into_bytes(),
+            "bad_topic",
+        ),
     ];
     for (topic, payload, _) in &cases {
         publisher.publish(topic, payload.clone()).await;
@@ -239,30 +348,48 @@ async fn every_bad_input_class_is_rejected_with_a_reason_and_good_readings_are_k
         {"ts": "bad", "lat": 0, "lon": 0},
         good(102)
     ]);
-    publisher.publish("fleet/mixed/gps", mixed.to_string()).await;
+    publisher
+        .publish("fleet/mixed/gps", mixed.to_string())
+        .await;
 
     let expected = cases.len() as i64 + 3;
     wait_count(&sql, "SELECT count(*) FROM telemetry_rejects", expected).await;
     wait_count(&sql, "SELECT count(*) FROM gps_readings", 3).await;
     assert_eq!(
-        count(&sql, "SELECT count(*) FROM gps_readings WHERE vehicle_id = 'mixed'").await,
+        count(
+            &sql,
+            "SELECT count(*) FROM gps_readings WHERE vehicle_id = 'mixed'"
+        )
+        .await,
         3
     );
     let rows = sql
-        .query("SELECT topic, reason, length(payload) FROM telemetry_rejects", &[])
+        .query(
+            "SELECT topic, reason, length(payload) FROM telemetry_rejects",
+            &[],
+        )
         .await
         .unwrap();
     for (topic, _, reason) in &cases {
-        let found = rows.iter().any(|r| {
-            r.get::<_, String>(0) == *topic && r.get::<_, String>(1).starts_with(reason)
-        });
-        assert!(found, "no reject {reason} for {topic}: {:?}", rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).collect::<Vec<_>>());
+        let found = rows
+            .iter()
+            .any(|r| r.get::<_, String>(0) == *topic && r.get::<_, String>(1).starts_with(reason));
+        assert!(
+            found,
+            "no reject {reason} for {topic}: {:?}",
+            rows.iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+                .collect::<Vec<_>>()
+        );
     }
     for r in &rows {
         assert!(r.get::<_, i32>(2) <= 4096, "stored payload is cut to 4 KiB");
     }
     let mixed_reasons: Vec<String> = sql
-        .query("SELECT reason FROM telemetry_rejects WHERE topic = 'fleet/mixed/gps' ORDER BY reason", &[])
+        .query(
+            "SELECT reason FROM telemetry_rejects WHERE topic = 'fleet/mixed/gps' ORDER BY reason",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
@@ -277,7 +404,14 @@ async fn every_bad_input_class_is_rejected_with_a_reason_and_good_readings_are_k
         expected as f64
     );
     // The daemon is still healthy and ingesting.
-    publisher.publish("fleet/after/gps", good(500).to_string()).await;
-    wait_count(&sql, "SELECT count(*) FROM gps_readings WHERE vehicle_id = 'after'", 1).await;
+    publisher
+        .publish("fleet/after/gps", good(500).to_string())
+        .await;
+    wait_count(
+        &sql,
+        "SELECT count(*) FROM gps_readings WHERE vehicle_id = 'after'",
+        1,
+    )
+    .await;
     daemon.shutdown().await;
 }

@@ -27,7 +27,10 @@ async fn wait_metric(addr: std::net::SocketAddr, name: &str, want: f64) {
         if got >= want {
             return;
         }
-        assert!(Instant::now() < deadline, "{name} stayed at {got}, wanted {want}");
+        assert!(
+            Instant::now() < deadline,
+            "{name} stayed at {got}, wanted {want}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -58,14 +61,23 @@ async fn kill_9_before_commit_loses_nothing_and_redelivery_is_stored_once() {
     // And the redelivered messages get acknowledged: a third daemon receives nothing more.
     let deadline = Instant::now() + Duration::from_secs(30);
     while metric(second.addr, "fleetd_in_flight_messages", "").await > 0.0 {
-        assert!(Instant::now() < deadline, "redelivered messages never acknowledged");
+        assert!(
+            Instant::now() < deadline,
+            "redelivered messages never acknowledged"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(second);
     let third = ChildDaemon::start(&cfg).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(metric(third.addr, "fleetd_messages_received_total", "").await, 0.0);
-    assert_eq!(count(&sql, "SELECT count(*) FROM gps_readings").await, readings);
+    assert_eq!(
+        metric(third.addr, "fleetd_messages_received_total", "").await,
+        0.0
+    );
+    assert_eq!(
+        count(&sql, "SELECT count(*) FROM gps_readings").await,
+        readings
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +99,10 @@ async fn postgres_down_withholds_acks_reports_not_ready_and_recovers_by_itself()
             assert!(body.contains("postgresql"), "{body}");
             break;
         }
-        assert!(Instant::now() < deadline, "readyz never reported the database down");
+        assert!(
+            Instant::now() < deadline,
+            "readyz never reported the database down"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     wait_metric(daemon.addr, "fleetd_messages_received_total", 30.0).await;
@@ -149,21 +164,38 @@ async fn sigterm_commits_and_acknowledges_in_flight_messages_then_exits_0() {
         if let Some(s) = first.child.try_wait().unwrap() {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "no exit within 30 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no exit within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "exit status {status:?}");
     let sql = db.client().await;
-    assert_eq!(count(&sql, "SELECT count(*) FROM gps_readings").await, readings);
+    assert_eq!(
+        count(&sql, "SELECT count(*) FROM gps_readings").await,
+        readings
+    );
 
     // Everything was acknowledged: a restarted daemon gets no redelivery.
     cfg.ingest.batch_age_ms = 20;
     let second = ChildDaemon::start(&cfg).await;
     publisher
-        .publish("fleet/marker/gps", json!({"ts": now_ms(), "lat": 0, "lon": 0}).to_string())
+        .publish(
+            "fleet/marker/gps",
+            json!({"ts": now_ms(), "lat": 0, "lon": 0}).to_string(),
+        )
         .await;
-    wait_count(&sql, "SELECT count(*) FROM gps_readings WHERE vehicle_id = 'marker'", 1).await;
-    assert_eq!(metric(second.addr, "fleetd_messages_received_total", "").await, 1.0);
+    wait_count(
+        &sql,
+        "SELECT count(*) FROM gps_readings WHERE vehicle_id = 'marker'",
+        1,
+    )
+    .await;
+    assert_eq!(
+        metric(second.addr, "fleetd_messages_received_total", "").await,
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +255,10 @@ async fn memory_stays_bounded_by_the_in_flight_budget_while_postgres_is_down() {
     let held = metric(daemon.addr, "fleetd_in_flight_bytes", "").await;
     let taken = metric(daemon.addr, "fleetd_messages_received_total", "").await;
     assert!(held <= budget, "holding {held} bytes, budget {budget}");
-    assert!(taken < 40.0, "took {taken} of 160 messages while the database is down");
+    assert!(
+        taken < 40.0,
+        "took {taken} of 160 messages while the database is down"
+    );
 
     db.bring_online().await;
     let sql = db.client().await;

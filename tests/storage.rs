@@ -36,7 +36,10 @@ async fn partitions_of(sql: &tokio_postgres::Client, table: &str) -> Vec<String>
 async fn concurrent_migrations_apply_once_and_edits_are_detected() {
     let db = TestDb::create().await;
     let (mut a, mut b) = (db.client().await, db.client().await);
-    let (ra, rb) = tokio::join!(fleetd::migrate::migrate(&mut a), fleetd::migrate::migrate(&mut b));
+    let (ra, rb) = tokio::join!(
+        fleetd::migrate::migrate(&mut a),
+        fleetd::migrate::migrate(&mut b)
+    );
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     let mut all = [ra, rb].concat();
     all.sort();
@@ -57,13 +60,25 @@ async fn concurrent_migrations_apply_once_and_edits_are_detected() {
         .collect();
     assert_eq!(
         cols,
-        ["vehicle_id", "ts", "position", "speed_kmh", "heading_deg", "alt_m", "accuracy_m", "received_at"]
+        [
+            "vehicle_id",
+            "ts",
+            "position",
+            "speed_kmh",
+            "heading_deg",
+            "alt_m",
+            "accuracy_m",
+            "received_at"
+        ]
     );
     a.batch_execute("UPDATE fleetd_migrations SET checksum = 'edited'")
         .await
         .unwrap();
     let e = fleetd::migrate::migrate(&mut a).await.unwrap_err();
-    assert!(e.to_string().contains("changed after it was applied"), "{e}");
+    assert!(
+        e.to_string().contains("changed after it was applied"),
+        "{e}"
+    );
     a.batch_execute("INSERT INTO fleetd_migrations VALUES (999, 'future', 'x')")
         .await
         .unwrap();
@@ -112,13 +127,32 @@ async fn partitions_are_created_ahead_on_demand_and_dropped_past_retention() {
 
     // Fifteen days later the old day is past the 30-day retention.
     let report = parts.run_pass(now + 15 * DAY_US).await.unwrap();
-    assert!(report.dropped.iter().any(|n| n.starts_with("gps_readings_p")));
-    assert!(report.dropped.iter().any(|n| n.starts_with("obd_readings_p")));
+    assert!(report
+        .dropped
+        .iter()
+        .any(|n| n.starts_with("gps_readings_p")));
+    assert!(report
+        .dropped
+        .iter()
+        .any(|n| n.starts_with("obd_readings_p")));
     assert_eq!(report.rejects_deleted, 1);
     let gps = partitions_of(&sql, "gps_readings").await;
-    assert!(gps.contains(&"gps_readings_archive".to_string()), "operator's partition kept");
-    assert_eq!(count(&sql, "SELECT count(*) FROM gps_readings WHERE vehicle_id = 'v'").await, 1);
-    assert_eq!(count(&sql, "SELECT count(*) FROM telemetry_rejects").await, 1);
+    assert!(
+        gps.contains(&"gps_readings_archive".to_string()),
+        "operator's partition kept"
+    );
+    assert_eq!(
+        count(
+            &sql,
+            "SELECT count(*) FROM gps_readings WHERE vehicle_id = 'v'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&sql, "SELECT count(*) FROM telemetry_rejects").await,
+        1
+    );
     // Days ahead of the new "today" now exist too.
     let later_today = day_of(now + 15 * DAY_US);
     let name = fleetd::partitions::partition_name("gps_readings", later_today + 3).unwrap();

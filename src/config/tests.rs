@@ -31,7 +31,10 @@ fn shipped_default_toml_lists_every_key_with_the_built_in_default() {
     let text = include_str!("../../config/default.toml");
     let file: toml::Table = text.parse().unwrap();
     let defaults = toml::Table::try_from(Config::default()).unwrap();
-    assert_eq!(file, defaults, "config/default.toml must equal Config::default()");
+    assert_eq!(
+        file, defaults,
+        "config/default.toml must equal Config::default()"
+    );
 }
 
 #[test]
@@ -62,7 +65,10 @@ fn bad_env_value_names_the_variable_and_key() {
     let e = err_text("", &[("FLEETD_INGEST_BATCH_ROWS", "lots")]);
     assert!(e.contains("FLEETD_INGEST_BATCH_ROWS"), "{e}");
     assert!(e.contains("ingest.batch_rows"), "{e}");
-    let e = err_text("", &[("FLEETD_INGEST_BATCH_ROWS", "99999999999999999999999")]);
+    let e = err_text(
+        "",
+        &[("FLEETD_INGEST_BATCH_ROWS", "99999999999999999999999")],
+    );
     assert!(e.contains("FLEETD_INGEST_BATCH_ROWS"), "{e}");
     let e = err_text("", &[("FLEETD_INGEST_BATCH_ROWS", "-1")]);
     assert!(e.contains("batch_rows"), "{e}");
@@ -111,7 +117,11 @@ fn invalid_values_name_key_and_env() {
         ("FLEETD_MQTT_TOPIC_PREFIX", "/fleet", "mqtt.topic_prefix"),
         ("FLEETD_MQTT_CLIENT_ID", "has space", "mqtt.client_id"),
         ("FLEETD_MQTT_CONNECTIONS", "0", "mqtt.connections"),
-        ("FLEETD_MQTT_MAX_PACKET_BYTES", "1000", "mqtt.max_packet_bytes"),
+        (
+            "FLEETD_MQTT_MAX_PACKET_BYTES",
+            "1000",
+            "mqtt.max_packet_bytes",
+        ),
         ("FLEETD_HTTP_ADDR", "localhost", "http.addr"),
         ("FLEETD_HTTP_ADDR", "127.0.0.1:99999", "http.addr"),
         ("FLEETD_REDIS_URL", "http://x", "redis.url"),

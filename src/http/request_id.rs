@@ -20,9 +20,7 @@ pub fn current_request_id() -> Option<String> {
 
 fn acceptable(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
-    let ok = !s.is_empty()
-        && s.len() <= MAX_LEN
-        && s.bytes().all(|b| b.is_ascii_graphic());
+    let ok = !s.is_empty() && s.len() <= MAX_LEN && s.bytes().all(|b| b.is_ascii_graphic());
     ok.then(|| s.to_string())
 }
 

@@ -109,7 +109,11 @@ pub fn free_port() -> u16 {
 }
 
 fn mosquitto_bin() -> PathBuf {
-    for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"] {
+    for p in [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ] {
         if std::path::Path::new(p).exists() {
             return p.into();
         }
@@ -175,10 +179,16 @@ impl Broker {
         self.spawn();
     }
 
+    /// Graceful stop; asserts the broker really saved its persistence file, so restart
+    /// tests cannot pass vacuously.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             signal(c.id(), "TERM");
             let _ = c.wait();
+            assert!(
+                self.dir.path().join("mosquitto.db").exists(),
+                "mosquitto did not write its persistence file"
+            );
         }
     }
 }
@@ -232,11 +242,26 @@ pub fn config_env(c: &Config) -> Vec<(String, String)> {
         ("FLEETD_MQTT_CLIENT_ID".into(), c.mqtt.client_id.clone()),
         ("FLEETD_HTTP_ADDR".into(), c.http.addr.clone()),
         ("FLEETD_REDIS_URL".into(), String::new()),
-        ("FLEETD_INGEST_BATCH_AGE_MS".into(), c.ingest.batch_age_ms.to_string()),
-        ("FLEETD_INGEST_BATCH_ROWS".into(), c.ingest.batch_rows.to_string()),
-        ("FLEETD_INGEST_RETRY_MIN_MS".into(), c.ingest.retry_min_ms.to_string()),
-        ("FLEETD_INGEST_RETRY_MAX_MS".into(), c.ingest.retry_max_ms.to_string()),
-        ("FLEETD_SHUTDOWN_TIMEOUT_S".into(), c.shutdown.timeout_s.to_string()),
+        (
+            "FLEETD_INGEST_BATCH_AGE_MS".into(),
+            c.ingest.batch_age_ms.to_string(),
+        ),
+        (
+            "FLEETD_INGEST_BATCH_ROWS".into(),
+            c.ingest.batch_rows.to_string(),
+        ),
+        (
+            "FLEETD_INGEST_RETRY_MIN_MS".into(),
+            c.ingest.retry_min_ms.to_string(),
+        ),
+        (
+            "FLEETD_INGEST_RETRY_MAX_MS".into(),
+            c.ingest.retry_max_ms.to_string(),
+        ),
+        (
+            "FLEETD_SHUTDOWN_TIMEOUT_S".into(),
+            c.shutdown.timeout_s.to_string(),
+        ),
     ]
 }
 
@@ -352,7 +377,10 @@ pub async fn http_get(
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
         // Bodies here are small; chunked encoding is undone crudely by dropping size lines.
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
             dechunk(body)
         } else {
             body.to_string()
@@ -434,7 +462,10 @@ impl Publisher {
     pub async fn wait_acked(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.acks.load(std::sync::atomic::Ordering::SeqCst) < n {
-            assert!(Instant::now() < deadline, "broker did not ack {n} publishes");
+            assert!(
+                Instant::now() < deadline,
+                "broker did not ack {n} publishes"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -1,0 +1,392 @@
+#!/usr/bin/env bash
+# Installs (Debian/Ubuntu, apt) and starts what fleetd needs on this machine, then prints one
+# status line per service:
+#   - PostgreSQL 15 + PostGIS 3 on 127.0.0.1:5432, user postgres without a password over local
+#     TCP, database ${FLEETD_DB_NAME:-fleetd} with the postgis extension;
+#   - Redis 7 on 127.0.0.1:6379 (keeps nothing on disk);
+#   - the project's own Mosquitto 2 broker on 127.0.0.1:${FLEETD_MQTT_PORT:-1884}, configured from
+#     config/mosquitto.conf, data in .run/mosquitto/ (a system broker on 1883 is left alone);
+#   - build prerequisites: gcc, libc6-dev, pkg-config, ca-certificates, curl; cargo via rustup.
+# Idempotent: what is installed and running is left as it is, so a second run only checks.
+# Works without systemd (containers, CI). Needs root (or password-less sudo) only to install
+# packages or to create, configure or start the PostgreSQL cluster.
+# Environment: FLEETD_DB_NAME (default fleetd), FLEETD_MQTT_PORT (default 1884). Exports nothing.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUN_DIR="$REPO/.run"
+PATH="/usr/sbin:/sbin:$PATH"        # pg_ctlcluster, mosquitto and redis-server live in sbin dirs
+export DEBIAN_FRONTEND=noninteractive
+
+PG_VERSION=15                       # major version installed when no server is present
+PG_CLUSTER=main
+PG_HOST=127.0.0.1
+PG_PORT=5432
+DB_NAME="${FLEETD_DB_NAME:-fleetd}"
+REDIS_HOST=127.0.0.1
+REDIS_PORT=6379
+MQTT_HOST=127.0.0.1
+MQTT_PORT="${FLEETD_MQTT_PORT:-1884}"
+WAIT_S=60                           # bound on every wait for a service to come up
+MQTT_DIR="$RUN_DIR/mosquitto"
+APT_LOG="$RUN_DIR/apt.log"
+APT_UPDATED=0
+STATUS=()                           # one line per service, printed at the end
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Runs a command as root: directly when we are root, else through password-less sudo.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif have sudo && sudo -n true 2>/dev/null; then
+    sudo -n "$@"
+  else
+    die "this step needs root: $* (run as root or configure password-less sudo)"
+  fi
+}
+
+# Runs a command as the postgres OS user (peer authentication over the Unix socket).
+as_postgres() {
+  if [ "$(id -un)" = postgres ]; then
+    "$@"
+  elif [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- "$@"
+  elif have sudo && sudo -n true 2>/dev/null; then
+    sudo -n -u postgres -- "$@"
+  else
+    die "this step needs root or the postgres user: $*"
+  fi
+}
+
+pkg_installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]
+}
+
+# apt-get install, quiet: output goes to .run/apt.log and is shown only when apt fails.
+# `apt-get update` runs once per invocation, before the first install.
+apt_install() {
+  have apt-get || die "apt-get not found; install these by hand: $*"
+  if [ "$APT_UPDATED" -eq 0 ]; then
+    log "apt-get update"
+    if ! as_root apt-get update -q >"$APT_LOG" 2>&1; then
+      tail -n 30 "$APT_LOG" >&2
+      die "apt-get update failed (full log: $APT_LOG)"
+    fi
+    APT_UPDATED=1
+  fi
+  log "apt-get install $*"
+  if ! as_root env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
+      apt-get install -y -q --no-install-recommends \
+      -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+      "$@" >>"$APT_LOG" 2>&1; then
+    tail -n 30 "$APT_LOG" >&2
+    die "apt-get install $* failed (full log: $APT_LOG)"
+  fi
+}
+
+# wait_for DESCRIPTION COMMAND...: retries COMMAND every 0.5 s for at most WAIT_S seconds.
+wait_for() {
+  local what=$1 deadline=$((SECONDS + WAIT_S))
+  shift
+  until "$@"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "gave up after ${WAIT_S}s waiting for $what"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# True when something accepts TCP connections on HOST PORT.
+port_open() {
+  # shellcheck disable=SC2016  # $1/$2 are expanded by the inner bash
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null
+}
+
+# ---- build prerequisites ---------------------------------------------------------------------
+ensure_build_tools() {
+  local missing=()
+  have gcc || missing+=(gcc)
+  pkg_installed libc6-dev || missing+=(libc6-dev)     # crt files and libc for linking Rust binaries
+  have pkg-config || missing+=(pkg-config)
+  [ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+  have curl || missing+=(curl)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
+  fi
+}
+
+# ---- PostgreSQL + PostGIS --------------------------------------------------------------------
+pg_psql() {
+  PGCONNECT_TIMEOUT=5 PGOPTIONS='-c client_min_messages=warning' \
+    psql -X -q -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U postgres "$@"
+}
+pg_login_ok() { pg_psql -d postgres -Atc 'select 1' >/dev/null 2>&1; }
+pg_ready() { pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 2; }
+
+# Prints "VERSION NAME" of the cluster configured for PG_PORT, or of PG_VERSION/PG_CLUSTER.
+pg_find_cluster() {
+  local found
+  found=$(pg_lsclusters -h 2>/dev/null | awk -v p="$PG_PORT" '$3 == p { print $1, $2; exit }' || true)
+  if [ -z "$found" ] && [ -d "/etc/postgresql/$PG_VERSION/$PG_CLUSTER" ]; then
+    found="$PG_VERSION $PG_CLUSTER"
+  fi
+  printf '%s' "$found"
+}
+
+pg_start() {
+  local ver name port listen cluster_log
+  read -r ver name <<<"$(pg_find_cluster)" || true
+  if [ -z "${ver:-}" ]; then
+    ver=$PG_VERSION name=$PG_CLUSTER
+    log "creating PostgreSQL cluster $ver/$name on port $PG_PORT"
+    as_root env LC_ALL=C.UTF-8 pg_createcluster --locale C.UTF-8 -p "$PG_PORT" "$ver" "$name" \
+      >>"$RUN_DIR/postgres-setup.log" 2>&1 \
+      || { tail -n 20 "$RUN_DIR/postgres-setup.log" >&2; die "pg_createcluster $ver $name failed"; }
+  fi
+  port=$(pg_conftool -s "$ver" "$name" show port 2>/dev/null || echo "$PG_PORT")
+  if [ "$port" != "$PG_PORT" ]; then
+    log "setting port = $PG_PORT for cluster $ver/$name (was $port)"
+    as_root pg_conftool "$ver" "$name" set port "$PG_PORT"
+  fi
+  # listen_addresses defaults to 'localhost'; make sure a configured value still covers 127.0.0.1.
+  listen=$(pg_conftool -s "$ver" "$name" show listen_addresses 2>/dev/null || echo localhost)
+  listen=${listen//\'/}
+  if ! [[ ",${listen// /}," =~ ,(\*|localhost|127\.0\.0\.1|0\.0\.0\.0), ]]; then
+    log "adding 127.0.0.1 to listen_addresses of cluster $ver/$name (was '$listen')"
+    as_root pg_conftool "$ver" "$name" set listen_addresses "${listen:+$listen,}127.0.0.1"
+  fi
+  log "starting PostgreSQL cluster $ver/$name"
+  if ! as_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start >>"$RUN_DIR/postgres-setup.log" 2>&1; then
+    tail -n 10 "$RUN_DIR/postgres-setup.log" >&2
+    cluster_log="/var/log/postgresql/postgresql-$ver-$name.log"
+    [ -r "$cluster_log" ] && tail -n 20 "$cluster_log" >&2
+    die "could not start PostgreSQL cluster $ver/$name"
+  fi
+}
+
+# Lets user postgres log in over local TCP without a password. Only called when that fails on a
+# running server: prepends trust lines for 127.0.0.1/32 and ::1/128 to pg_hba.conf and reloads.
+pg_allow_local_trust() {
+  local hba tmp
+  hba=$(as_postgres psql -X -At -p "$PG_PORT" -c 'show hba_file') \
+    || die "cannot ask the server for its hba_file over the Unix socket"
+  if as_root grep -q 'fleetd scripts/services.sh' "$hba"; then
+    pg_psql -d postgres -Atc 'select 1' || true
+    die "password-less login as postgres on $PG_HOST:$PG_PORT still fails; see the error above and $hba"
+  fi
+  log "allowing password-less TCP login for user postgres from 127.0.0.1 and ::1 in $hba"
+  as_root cp -p "$hba" "$hba.before-fleetd"
+  tmp=$(mktemp)
+  {
+    echo "# Added by fleetd scripts/services.sh (development/CI): local TCP logins as postgres need no password."
+    echo "host    all    postgres    127.0.0.1/32    trust"
+    echo "host    all    postgres    ::1/128         trust"
+    as_root cat "$hba"
+  } >"$tmp"
+  as_root tee "$hba" <"$tmp" >/dev/null     # keeps the file's owner and mode
+  rm -f "$tmp"
+  as_postgres psql -X -q -At -p "$PG_PORT" -c 'select pg_reload_conf()' >/dev/null
+  wait_for "password-less login as postgres" pg_login_ok || die "login still fails after editing $hba"
+}
+
+ensure_postgres() {
+  local pkgs=() info major version version_num has_postgis has_db postgis
+  if ! have psql || ! have pg_isready; then
+    pkgs+=("postgresql-client-$PG_VERSION")
+  fi
+  # Nothing listens and no server is installed: install one, with PostGIS, in the same apt run.
+  if ! port_open "$PG_HOST" "$PG_PORT" && [ -z "$(pg_find_cluster)" ] \
+    && ! [ -x "/usr/lib/postgresql/$PG_VERSION/bin/postgres" ]; then
+    pkgs+=("postgresql-$PG_VERSION" "postgresql-$PG_VERSION-postgis-3")
+  fi
+  if [ "${#pkgs[@]}" -gt 0 ]; then
+    apt_install "${pkgs[@]}"
+  fi
+  if ! pg_login_ok; then
+    if ! port_open "$PG_HOST" "$PG_PORT"; then
+      pg_start
+    fi
+    wait_for "PostgreSQL on $PG_HOST:$PG_PORT" pg_ready || die "PostgreSQL on $PG_HOST:$PG_PORT is not ready"
+    pg_login_ok || pg_allow_local_trust
+  fi
+
+  [[ "$DB_NAME" =~ ^[a-z_][a-z0-9_]{0,62}$ ]] \
+    || die "FLEETD_DB_NAME must be a lower-case SQL identifier ([a-z_][a-z0-9_]*), got '$DB_NAME'"
+  info=$(pg_psql -d postgres -At -F ' ' -c "
+    select current_setting('server_version_num'), split_part(current_setting('server_version'), ' ', 1),
+           exists (select 1 from pg_available_extensions where name = 'postgis'),
+           exists (select 1 from pg_database where datname = '$DB_NAME')") \
+    || die "cannot query PostgreSQL on $PG_HOST:$PG_PORT"
+  read -r version_num version has_postgis has_db <<<"$info"
+  major=$((version_num / 10000))
+  if [ "$major" -lt 15 ]; then
+    die "the server on $PG_HOST:$PG_PORT is PostgreSQL $version; fleetd needs 15 or later"
+  fi
+  if [ "$has_postgis" != t ]; then
+    apt_install "postgresql-$major-postgis-3"
+  fi
+  if [ "$has_db" != t ]; then
+    log "creating database $DB_NAME"
+    pg_psql -d postgres -c "CREATE DATABASE $DB_NAME"
+  fi
+  postgis=$(pg_psql -d "$DB_NAME" -At -c 'CREATE EXTENSION IF NOT EXISTS postgis' -c 'select postgis_lib_version()') \
+    || die "CREATE EXTENSION postgis failed in database $DB_NAME"
+  STATUS+=("$(printf '%-10s ok  %-45s PostgreSQL %s, PostGIS %s' postgres \
+    "postgres://postgres@$PG_HOST:$PG_PORT/$DB_NAME" "$version" "$postgis")")
+}
+
+# ---- Redis -----------------------------------------------------------------------------------
+redis_ok() { [ "$(timeout 3 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+
+ensure_redis() {
+  local dir="$RUN_DIR/redis" version
+  if ! have redis-cli || ! redis_ok; then
+    if ! have redis-server || ! have redis-cli; then
+      apt_install redis-server redis-tools
+    fi
+    if ! redis_ok; then          # installing may have started the packaged server
+      if port_open "$REDIS_HOST" "$REDIS_PORT"; then
+        die "something listens on $REDIS_HOST:$REDIS_PORT but does not answer PING (password set?)"
+      fi
+      mkdir -p "$dir"
+      log "starting redis-server on $REDIS_HOST:$REDIS_PORT"
+      redis-server --daemonize yes --bind "$REDIS_HOST" --port "$REDIS_PORT" --save "" --appendonly no \
+        --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid" \
+        || die "redis-server failed to start (see $dir/redis.log)"
+      wait_for "Redis on $REDIS_HOST:$REDIS_PORT" redis_ok \
+        || { tail -n 20 "$dir/redis.log" >&2 || true; die "Redis did not answer PING"; }
+    fi
+  fi
+  version=$(redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" info server 2>/dev/null \
+    | awk -F: '$1 == "redis_version" { sub(/\r$/, "", $2); print $2 }')
+  STATUS+=("$(printf '%-10s ok  %-45s Redis %s' redis "redis://$REDIS_HOST:$REDIS_PORT" "${version:-?}")")
+}
+
+# ---- Mosquitto (the project's own broker) ----------------------------------------------------
+# Escapes a string for the replacement part of a sed s||| command.
+sed_repl() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
+
+# Writes .run/mosquitto/mosquitto.conf from config/mosquitto.conf: the listener moves to
+# 127.0.0.1:MQTT_PORT, persistence and the log into .run/mosquitto/, and the broker keeps
+# running as the invoking user (as root it would otherwise switch to user "mosquitto", which
+# may not be able to write inside this checkout). Sets MQTT_CONF_CHANGED=1 when the file changed.
+write_mosquitto_conf() {
+  local src="$REPO/config/mosquitto.conf" conf="$MQTT_DIR/mosquitto.conf" tmp n dir_re
+  [ -r "$src" ] || die "$src is missing"
+  case "$MQTT_DIR" in *[[:space:]]*) die "the checkout path must not contain spaces: $MQTT_DIR" ;; esac
+  n=$(grep -cE '^[[:space:]]*listener[[:space:]]' "$src" || true)
+  [ "$n" = 1 ] || die "$src must have exactly one 'listener' line (found $n); services.sh rewrites it"
+  dir_re=$(sed_repl "$MQTT_DIR")
+  tmp="$conf.tmp.$$"
+  {
+    echo "# GENERATED by scripts/services.sh from config/mosquitto.conf; edits here are overwritten."
+    echo "# To apply a change: kill \$(cat $MQTT_DIR/mosquitto.pid) && scripts/services.sh"
+    sed -E \
+      -e "s|^[[:space:]]*listener[[:space:]].*|listener $MQTT_PORT $MQTT_HOST|" \
+      -e "s|^[[:space:]]*persistence_location[[:space:]].*|persistence_location $dir_re/|" \
+      -e '/^[[:space:]]*(log_dest|pid_file|user)[[:space:]]/d' \
+      "$src"
+    echo
+    echo "# ---- added by scripts/services.sh ----"
+    grep -qE '^[[:space:]]*persistence_location[[:space:]]' "$src" || echo "persistence_location $MQTT_DIR/"
+    echo "log_dest file $MQTT_DIR/mosquitto.log"
+    echo "pid_file $MQTT_DIR/mosquitto.pid"
+    echo "user $(id -un)"
+  } >"$tmp"
+  MQTT_CONF_CHANGED=0
+  if [ -f "$conf" ] && cmp -s "$tmp" "$conf"; then
+    rm -f "$tmp"
+  else
+    mv "$tmp" "$conf"
+    MQTT_CONF_CHANGED=1
+  fi
+}
+
+mqtt_ok() {
+  # shellcheck disable=SC2016  # $SYS is a literal MQTT topic
+  timeout 5 mosquitto_sub -h "$MQTT_HOST" -p "$MQTT_PORT" -t '$SYS/broker/version' -C 1 -W 3 >/dev/null 2>&1 \
+    || timeout 5 mosquitto_pub -h "$MQTT_HOST" -p "$MQTT_PORT" -q 1 -t fleetd-services/probe -m ok >/dev/null 2>&1
+}
+
+ensure_mosquitto() {
+  local need=() pidfile="$MQTT_DIR/mosquitto.pid" pid="" note="" version
+  have mosquitto || need+=(mosquitto)
+  { have mosquitto_sub && have mosquitto_pub; } || need+=(mosquitto-clients)
+  if [ "${#need[@]}" -gt 0 ]; then
+    apt_install "${need[@]}"
+  fi
+  mkdir -p "$MQTT_DIR"
+  write_mosquitto_conf
+  if [ -s "$pidfile" ]; then
+    pid=$(cat "$pidfile")
+  fi
+
+  if mqtt_ok; then
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      if [ "$MQTT_CONF_CHANGED" -eq 1 ]; then
+        note=" (config changed: restart with kill $pid && scripts/services.sh)"
+      fi
+    else
+      note=" (already running, not started from this checkout)"
+    fi
+  elif port_open "$MQTT_HOST" "$MQTT_PORT"; then
+    die "something listens on $MQTT_HOST:$MQTT_PORT but does not speak MQTT; set FLEETD_MQTT_PORT"
+  else
+    log "starting mosquitto on $MQTT_HOST:$MQTT_PORT (data in ${MQTT_DIR#"$REPO"/})"
+    # Start-up messages (config errors, the "running as root" warning) go to the log file too.
+    mosquitto -d -c "$MQTT_DIR/mosquitto.conf" >>"$MQTT_DIR/mosquitto.log" 2>&1 \
+      || { tail -n 20 "$MQTT_DIR/mosquitto.log" >&2 || true; die "mosquitto failed to start"; }
+    if ! wait_for "Mosquitto on $MQTT_HOST:$MQTT_PORT" port_open "$MQTT_HOST" "$MQTT_PORT" \
+      || ! wait_for "Mosquitto to answer MQTT" mqtt_ok; then
+      tail -n 20 "$MQTT_DIR/mosquitto.log" >&2 || true
+      die "Mosquitto did not come up"
+    fi
+  fi
+  version=$(mosquitto -h 2>/dev/null | head -n 1 | sed -n 's/^mosquitto version //p' || true)
+  STATUS+=("$(printf '%-10s ok  %-45s Mosquitto %s, data %s%s' mosquitto "mqtt://$MQTT_HOST:$MQTT_PORT" \
+    "${version:-?}" "${MQTT_DIR#"$REPO"/}/" "$note")")
+}
+
+# ---- Rust toolchain --------------------------------------------------------------------------
+check_cargo() {
+  local cargo_bin="${CARGO_HOME:-${HOME:-}/.cargo}/bin"
+  if have cargo; then
+    STATUS+=("$(printf '%-10s ok  %-45s gcc %s' rust "$(cargo --version 2>/dev/null | cut -d' ' -f1-2)" \
+      "$(gcc -dumpfullversion 2>/dev/null || gcc -dumpversion)")")
+  elif [ -x "$cargo_bin/cargo" ]; then
+    STATUS+=("$(printf '%-10s ok  %-45s not on PATH: run . "%s/env"' rust "$("$cargo_bin/cargo" --version | cut -d' ' -f1-2)" \
+      "${cargo_bin%/bin}")")
+  else
+    print_status
+    cat >&2 <<'EOF'
+[services] ERROR: cargo not found. fleetd is built with the Rust toolchain from rustup:
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy
+    . "$HOME/.cargo/env"
+  then run scripts/services.sh again (see https://rustup.rs for other platforms).
+EOF
+    exit 1
+  fi
+}
+
+print_status() {
+  local line
+  for line in "${STATUS[@]}"; do
+    printf '%s\n' "$line"
+  done
+}
+
+main() {
+  mkdir -p "$RUN_DIR"
+  ensure_build_tools
+  ensure_postgres
+  ensure_redis
+  ensure_mosquitto
+  check_cargo
+  print_status
+}
+
+main "$@"
