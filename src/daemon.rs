@@ -61,8 +61,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     })
     .await?;
 
-    let pipeline = Pipeline::start(&config, pool.clone(), partitions.clone(), metrics.clone())
-        .context("starting decoder threads")?;
+    let pipeline = Pipeline::start(
+        &config,
+        pool.clone(),
+        partitions.clone(),
+        metrics.clone(),
+        None,
+    )
+    .context("starting decoder threads")?;
     let maintenance = tokio::spawn(partition_timer(
         partitions,
         metrics.clone(),

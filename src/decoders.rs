@@ -19,7 +19,7 @@ use crate::decode::{self, REJECT_PAYLOAD_BYTES};
 use crate::inflight::AckToken;
 use crate::metrics::{kind_label, Metrics};
 use crate::partitions::day_of;
-use crate::reading::{Decoded, Kind, RejectReason, Window};
+use crate::reading::{Decoded, GpsReading, Kind, RejectReason, Window};
 use crate::topic::parse_topic;
 
 /// A message as it left the broker.
@@ -52,6 +52,8 @@ pub struct Encoded {
     pub reject_reasons: Vec<RejectReason>,
     /// Distinct UTC days of the readings, for the partition manager.
     pub days: Vec<i64>,
+    /// The message's newest GPS reading and its vehicle, for the live position index.
+    pub latest_gps: Option<(Box<str>, GpsReading)>,
 }
 
 impl Encoded {
@@ -72,6 +74,7 @@ impl Encoded {
         self.gps_rows = 0;
         self.obd_rows = 0;
         self.days.clear();
+        self.latest_gps = None;
         self.reject_reasons = vec![RejectReason::DbRejected];
         let reason = format!("{}: {why}", RejectReason::DbRejected.code());
         copy::reject_tuple(
@@ -101,6 +104,7 @@ pub fn encode_message(prefix: &str, msg: Message, now_us: i64, window: &Window) 
         rejects: Vec::new(),
         reject_reasons: Vec::new(),
         days: Vec::new(),
+        latest_gps: None,
     };
     let (vehicle_id, kind) = match parse_topic(prefix, &out.topic) {
         Ok(v) => v,
@@ -137,6 +141,9 @@ pub fn encode_message(prefix: &str, msg: Message, now_us: i64, window: &Window) 
         add_day(r.ts, &mut out.days);
     }
     out.gps_rows = gps.len();
+    if let Some(newest) = gps.iter().max_by_key(|r| r.ts) {
+        out.latest_gps = Some((vehicle_id.into(), newest.clone()));
+    }
     out.obd_rows = obd.len();
     for rej in &rejects {
         let reason = format!("{}: {}", rej.reason.code(), rej.detail);
@@ -243,6 +250,35 @@ mod tests {
         let big = vec![b'x'; 10_000];
         let e = encode_message("fleet", msg("nope", &big), now_us(), &window());
         assert!(e.rejects.len() < 4096 + 200);
+    }
+
+    #[test]
+    fn remembers_the_newest_gps_reading_of_a_batch() {
+        let now = now_us();
+        let t = now / 1000 - 10_000;
+        let body = format!(
+            r#"[{{"ts":{},"lat":1,"lon":1}},{{"ts":{},"lat":3,"lon":3}},{{"ts":{},"lat":2,"lon":2}}]"#,
+            t,
+            t + 2,
+            t + 1
+        );
+        let e = encode_message(
+            "fleet",
+            msg("fleet/v9/gps", body.as_bytes()),
+            now,
+            &window(),
+        );
+        let (id, r) = e.latest_gps.expect("a gps reading");
+        assert_eq!(&*id, "v9");
+        assert_eq!((r.lat, r.ts), (3.0, (t + 2) * 1000));
+        assert_eq!(e.gps_rows, 3);
+        let obd = encode_message(
+            "fleet",
+            msg("fleet/v9/obd", br#"{"ts":1,"rpm":1}"#),
+            now,
+            &window(),
+        );
+        assert!(obd.latest_gps.is_none());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::mqtt::Connection;
 use crate::partitions::Partitions;
 use crate::reading::Window;
-use crate::sink::{RetryPolicy, Writer};
+use crate::sink::{OnCommit, RetryPolicy, Writer};
 
 /// A running pipeline.
 pub struct Pipeline {
@@ -44,12 +44,14 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts every stage. Fails only if a decoder thread cannot be spawned.
+    /// Starts every stage. Fails only if a decoder thread cannot be spawned. `on_commit`
+    /// sees every committed group of messages.
     pub fn start(
         config: &Config,
         pool: Pool,
         partitions: Arc<Partitions>,
         metrics: Arc<Metrics>,
+        on_commit: Option<OnCommit>,
     ) -> std::io::Result<Pipeline> {
         let ingest = &config.ingest;
         let abort = CancellationToken::new();
@@ -66,6 +68,7 @@ impl Pipeline {
                         max: Duration::from_millis(ingest.retry_max_ms),
                     },
                     abort: abort.clone(),
+                    on_commit: on_commit.clone(),
                 };
                 tokio::spawn(w.run(writer_rx.clone()))
             })

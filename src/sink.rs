@@ -79,6 +79,10 @@ pub struct RetryPolicy {
     pub max: Duration,
 }
 
+/// Called with every group of messages right after its commit (e.g. to update the live
+/// position index). Must be quick and must not block: it runs on the writer's task.
+pub type OnCommit = Arc<dyn Fn(&[Encoded]) + Send + Sync>;
+
 /// One writer; several run side by side, each with its own connection at a time.
 pub struct Writer {
     pub pool: Pool,
@@ -87,6 +91,7 @@ pub struct Writer {
     pub retry: RetryPolicy,
     /// Cancelled at the shutdown deadline: stop retrying and leave the batch unacknowledged.
     pub abort: CancellationToken,
+    pub on_commit: Option<OnCommit>,
 }
 
 impl Writer {
@@ -118,6 +123,9 @@ impl Writer {
                 Ok(written) => {
                     attempt = 0;
                     self.record(&group, written, started);
+                    if let Some(hook) = &self.on_commit {
+                        hook(&group);
+                    }
                     for m in group {
                         m.ack.resolve();
                     }
