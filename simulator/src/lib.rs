@@ -1,0 +1,36 @@
+//! fleet-sim: a simulated vehicle fleet that publishes telemetry to fleetd over MQTT, and
+//! checks afterwards that PostgreSQL holds exactly what it should.
+//!
+//! # Layout
+//! - `cli`: flags; `parse`: their value parsers; `config`: the validated parameters.
+//! - `rng`, `geo`, `vehicle`: the deterministic motion and engine model.
+//! - `payload`: readings as JSON / binary payloads and their deliberately broken variants;
+//!   `spec`: an independent check of payloads against SPEC 1 (used by tests).
+//! - `shard`: one connection's vehicles in `ts` order on their time grid; `route`: what
+//!   each reading becomes (faults, batches, outages, duplicates).
+//! - `pacing`: the simulated clock's anchor and rate limiting.
+//! - `publisher`: a run from start to shutdown; `connection`: one MQTT connection and its
+//!   event-loop task (PubAck counting); `generator`: one generator thread.
+//! - `stats`, `report`: counters, the progress line and the final report.
+//! - `manifest`: what was published; `verify`: the comparison with PostgreSQL.
+//! - `bench`: generation speed without a broker.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+mod connection;
+mod generator;
+pub mod geo;
+pub mod manifest;
+pub mod pacing;
+pub mod parse;
+pub mod payload;
+pub mod publisher;
+pub mod report;
+pub mod rng;
+mod route;
+pub mod shard;
+pub mod spec;
+pub mod stats;
+pub mod vehicle;
+pub mod verify;

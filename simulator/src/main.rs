@@ -1,0 +1,89 @@
+//! fleet-sim: see `fleet_sim` (lib.rs) for the layout and README for usage.
+//!
+//! Exit codes: 0 success; 1 `run` finished but something was not acknowledged or a
+//! connection or publish error occurred, or `verify` found differences; 2 bad flags or a
+//! failure to run at all (broker or database unreachable, unreadable manifest).
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use fleet_sim::cli::{self, Cli, Command};
+use fleet_sim::{bench, publisher, verify};
+
+fn usage_error(message: String) -> ! {
+    clap::Error::raw(
+        clap::error::ErrorKind::ValueValidation,
+        format!("{message}\n"),
+    )
+    .exit()
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")
+}
+
+fn run(args: cli::RunArgs) -> anyhow::Result<ExitCode> {
+    let cfg = args.into_config().unwrap_or_else(|m| usage_error(m));
+    let json = cfg.json;
+    let report = runtime()?.block_on(publisher::run(cfg))?;
+    if json {
+        eprint!("{}", report.text());
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    let clean =
+        report.unacked_payloads == 0 && report.connection_errors == 0 && report.publish_errors == 0;
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn verify(args: cli::VerifyArgs) -> anyhow::Result<ExitCode> {
+    let cfg = verify::VerifyConfig {
+        manifest: args.manifest,
+        database_url: args.database_url,
+        examples: args.examples,
+    };
+    let report = runtime()?.block_on(verify::verify(&cfg))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn bench(args: cli::BenchArgs) -> anyhow::Result<ExitCode> {
+    let sim = args.sim.into_config().unwrap_or_else(|m| usage_error(m));
+    let report = bench::bench(&sim, args.readings);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(cli::with_default_command(std::env::args_os().collect()));
+    let result = match cli.command {
+        Command::Run(a) => run(a),
+        Command::Verify(a) => verify(a),
+        Command::Bench(a) => bench(a),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("fleet-sim: error: {e:#}");
+        ExitCode::from(2)
+    })
+}

@@ -1,0 +1,323 @@
+//! `fleet-sim verify` against a real PostgreSQL/PostGIS (set `FLEETD_TEST_DATABASE_URL`,
+//! e.g. postgres://postgres@127.0.0.1:5432/postgres). The test creates its own database,
+//! stores a simulated run the way a correct daemon would, checks that verify passes, then
+//! tampers with the tables and checks that verify finds each kind of difference.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use fleet_sim::config::{Faults, SimConfig};
+use fleet_sim::manifest::{self, Header, KindCounts, FAULT_NAMES};
+use fleet_sim::payload::{self, Format, FUTURE_SKEW_MS};
+use fleet_sim::shard::Shard;
+use fleet_sim::spec::{check_payload, in_window, Checked};
+use fleet_sim::stats::GenCounters;
+use fleet_sim::vehicle::Region;
+use tokio_postgres::{Client, NoTls};
+
+const SCHEMA: &str = "
+CREATE EXTENSION IF NOT EXISTS postgis;
+CREATE TABLE gps_readings (
+    vehicle_id text NOT NULL, ts timestamptz NOT NULL, position geometry(Point, 4326) NOT NULL,
+    speed_kmh real, heading_deg real, alt_m real, accuracy_m real,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT gps_identity UNIQUE (vehicle_id, ts));
+CREATE TABLE obd_readings (
+    vehicle_id text NOT NULL, ts timestamptz NOT NULL, rpm real, speed_kmh real, coolant_c real,
+    fuel_pct real, engine_load_pct real, odometer_km double precision, dtc text[],
+    received_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT obd_identity UNIQUE (vehicle_id, ts));";
+
+const INSERT_GPS: &str = "INSERT INTO gps_readings (vehicle_id, ts, position, speed_kmh, heading_deg, alt_m, accuracy_m)
+    VALUES ($1, timestamptz 'epoch' + $2::bigint * interval '1 millisecond',
+            ST_SetSRID(ST_MakePoint($3::float8, $4::float8), 4326), $5::float8, $6::float8, $7::float8, $8::float8)
+    ON CONFLICT DO NOTHING";
+const INSERT_OBD: &str = "INSERT INTO obd_readings (vehicle_id, ts, rpm, speed_kmh, coolant_c, fuel_pct, engine_load_pct, odometer_km, dtc)
+    VALUES ($1, timestamptz 'epoch' + $2::bigint * interval '1 millisecond',
+            $3::float8, $4::float8, $5::float8, $6::float8, $7::float8, $8::float8, $9)
+    ON CONFLICT DO NOTHING";
+
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = &base[..base.rfind('/').expect("database url has a path")];
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+async fn connect(url: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// Drops the test database even when an assertion fails.
+struct DropDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // A runtime of its own on a thread of its own: Drop may run inside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let admin = connect(&url).await;
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+            })
+        })
+        .join();
+    }
+}
+
+fn verify(url: &str, manifest: &std::path::Path) -> (i32, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fleet-sim"))
+        .args([
+            "verify",
+            "--json",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--database-url",
+            url,
+        ])
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "verify printed no JSON: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_exactly_what_is_wrong() {
+    let Ok(admin_url) = std::env::var("FLEETD_TEST_DATABASE_URL") else {
+        eprintln!(
+            "skipping verify_finds_exactly_what_is_wrong: FLEETD_TEST_DATABASE_URL is not set"
+        );
+        return;
+    };
+    let name = format!(
+        "fleetsim_test_{}_{}",
+        std::process::id(),
+        fleet_sim::publisher::epoch_ms() % 1_000_000
+    );
+    connect(&admin_url)
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let _guard = DropDatabase {
+        admin_url: admin_url.clone(),
+        name: name.clone(),
+    };
+    let url = with_database(&admin_url, &name);
+    let db = connect(&url).await;
+    db.batch_execute(SCHEMA).await.unwrap();
+
+    // A run with every fault, generated by the library exactly as `run` does.
+    let sim = SimConfig {
+        vehicles: 12,
+        region: Region::BERLIN,
+        seed: 5,
+        gps_period_ms: Some(1000),
+        obd_period_ms: Some(5000),
+        format: Format::JsonBatch,
+        batch: 10,
+        batch_linger_ms: 0,
+        faults: Faults {
+            malformed: 2.0,
+            out_of_range: 2.0,
+            duplicate: 2.0,
+            out_of_order: 2.0,
+            future_skew: 2.0,
+            offline: 5.0,
+        },
+        prefix: "fleet".into(),
+        id_prefix: "vrf-".into(),
+    };
+    let now = fleet_sim::publisher::epoch_ms();
+    let t0 = now - 600_000;
+    let counters = Arc::new(GenCounters::default());
+    let mut shard = Shard::new(&sim, 0..sim.vehicles, t0, counters.clone(), true);
+    let mut messages = Vec::new();
+    while shard.peek_ts().is_some_and(|ts| ts <= now) {
+        shard.step(now, &mut messages);
+    }
+    shard.finish(now, &mut messages);
+    let g = counters.snapshot();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manifest.jsonl");
+    let header = Header {
+        fleet_sim_manifest: 1,
+        seed: sim.seed,
+        prefix: sim.prefix.clone(),
+        id_prefix: sim.id_prefix.clone(),
+        vehicles: sim.vehicles,
+        format: sim.format.as_str().into(),
+        gps_period_ms: sim.gps_period_ms,
+        obd_period_ms: sim.obd_period_ms,
+        t0_ms: t0,
+        window_from_ms: t0,
+        window_to_ms: now + FUTURE_SKEW_MS + 60_000,
+        expected: KindCounts {
+            gps: g.expected[0],
+            obd: g.expected[1],
+        },
+        faults: FAULT_NAMES
+            .iter()
+            .zip(g.faults)
+            .map(|(k, n)| (k.to_string(), n))
+            .collect::<BTreeMap<_, _>>(),
+        duplicates_sent: g.duplicates_sent,
+    };
+    manifest::write(&path, &header, &shard.take_manifest()).unwrap();
+
+    // Store it as a correct daemon would.
+    let (ins_gps, ins_obd) = (
+        db.prepare(INSERT_GPS).await.unwrap(),
+        db.prepare(INSERT_OBD).await.unwrap(),
+    );
+    for m in &messages {
+        let id = payload::vehicle_id(&sim.id_prefix, 6, m.vehicle);
+        let Ok(readings) = check_payload(m.kind, &m.payload) else {
+            continue;
+        };
+        for r in readings.into_iter().flatten() {
+            if !in_window(r.ts_ms(), now, 30 * 86_400_000) {
+                continue;
+            }
+            match r {
+                Checked::Gps(g) => db
+                    .execute(
+                        &ins_gps,
+                        &[
+                            &id,
+                            &g.ts_ms,
+                            &g.lon,
+                            &g.lat,
+                            &g.speed_kmh,
+                            &g.heading_deg,
+                            &g.alt_m,
+                            &g.accuracy_m,
+                        ],
+                    )
+                    .await
+                    .unwrap(),
+                Checked::Obd(o) => db
+                    .execute(
+                        &ins_obd,
+                        &[
+                            &id,
+                            &o.ts_ms,
+                            &o.rpm,
+                            &o.speed_kmh,
+                            &o.coolant_c,
+                            &o.fuel_pct,
+                            &o.engine_load_pct,
+                            &o.odometer_km,
+                            &o.dtc,
+                        ],
+                    )
+                    .await
+                    .unwrap(),
+            };
+        }
+    }
+    let (code, r) = verify(&url, &path);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["ok"], true);
+    let stored = r["stored"]["gps"].as_u64().unwrap() + r["stored"]["obd"].as_u64().unwrap();
+    assert_eq!(stored, g.expected.iter().sum::<u64>());
+    assert!(stored > 3_000);
+
+    // Lost: one GPS row deleted.
+    let victim = db
+        .query_one(
+            "SELECT vehicle_id, ts FROM gps_readings ORDER BY ts LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (vid, vts): (String, SystemTime) = (victim.get(0), victim.get(1));
+    db.execute(
+        "DELETE FROM gps_readings WHERE vehicle_id = $1 AND ts = $2",
+        &[&vid, &vts],
+    )
+    .await
+    .unwrap();
+    let (code, r) = verify(&url, &path);
+    assert_eq!(code, 1);
+    assert_eq!(
+        (r["lost"]["gps"].as_u64(), r["unexpected"]["gps"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(r["lost_examples"][0]["vehicle_id"], vid.as_str());
+    assert_eq!(
+        r["wrong_values"]["gps"], 0,
+        "a vehicle with lost rows is reported as lost, not wrong"
+    );
+
+    // Unexpected: a future-skewed reading (there were some) stored after all.
+    assert!(g.faults[4] > 0);
+    let none: Option<f64> = None;
+    db.execute(
+        &ins_gps,
+        &[
+            &"vrf-000003",
+            &(now + FUTURE_SKEW_MS),
+            &13.4f64,
+            &52.5f64,
+            &none,
+            &none,
+            &none,
+            &none,
+        ],
+    )
+    .await
+    .unwrap();
+    let (code, r) = verify(&url, &path);
+    assert_eq!(code, 1);
+    assert_eq!(
+        (r["lost"]["gps"].as_u64(), r["unexpected"]["gps"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(r["unexpected_examples"][0]["vehicle_id"], "vrf-000003");
+
+    // Wrong values: a stored OBD reading whose fuel level changed.
+    db.execute(
+        "UPDATE obd_readings SET fuel_pct = fuel_pct + 1 WHERE (vehicle_id, ts) = (SELECT vehicle_id, ts FROM obd_readings ORDER BY vehicle_id DESC, ts LIMIT 1)",
+        &[],
+    )
+    .await
+    .unwrap();
+    let (code, r) = verify(&url, &path);
+    assert_eq!(code, 1);
+    assert_eq!(r["wrong_values"]["obd"], 1, "{r:#}");
+
+    // Duplicated: only possible without the unique constraint.
+    db.batch_execute(
+        "ALTER TABLE obd_readings DROP CONSTRAINT obd_identity;
+         INSERT INTO obd_readings SELECT * FROM obd_readings ORDER BY ts DESC LIMIT 2;",
+    )
+    .await
+    .unwrap();
+    let (code, r) = verify(&url, &path);
+    assert_eq!(code, 1);
+    assert_eq!(r["duplicated"]["obd"], 2, "{r:#}");
+    assert_eq!(r["lost"]["obd"], 0);
+}
