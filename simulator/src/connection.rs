@@ -66,8 +66,11 @@ pub(crate) async fn connect(
 ) -> Result<Conn, RunError> {
     let id = format!("fleet-sim-{}-{run_id}-{index}", std::process::id());
     let mut opts = MqttOptions::new(id, cfg.mqtt.host.clone(), cfg.mqtt.port);
+    // A persistent session (the id is unique per run): after a broker restart the session
+    // resumes and rumqttc retransmits the publishes the broker had not acknowledged, so
+    // every reading in the manifest does reach the broker, as the drills require.
     opts.set_keep_alive(Duration::from_secs(30))
-        .set_clean_session(true)
+        .set_clean_session(false)
         .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
         .set_inflight(cfg.inflight);
     let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CHANNEL_CAPACITY);
@@ -132,9 +135,10 @@ async fn drive(
                     return;
                 }
                 counters.connection_errors.fetch_add(1, Relaxed);
-                eprintln!("fleet-sim: connection {index}: {error}; reconnecting (unacknowledged payloads may be lost)");
-                // A clean session drops what was in flight; the reading counts no longer
-                // line up with packet ids, so start afresh (acked_readings is approximate).
+                eprintln!("fleet-sim: connection {index}: {error}; reconnecting (the session resumes and unacknowledged payloads are sent again)");
+                // Retransmissions reuse packet ids and produce Outgoing events again, so the
+                // per-id reading counts no longer line up: start afresh (acked_readings is
+                // approximate after a reconnect; acked_payloads stays exact).
                 acks.clear();
                 inflight.fill(0);
                 tokio::time::sleep(Duration::from_secs(1)).await;

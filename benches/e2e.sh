@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# The end-to-end benchmark: real broker, real database, release builds, one run, ratios.
+#
+#   benches/e2e.sh                 # 1,000,000 readings per fleetd scenario
+#   benches/e2e.sh --quick         # 100,000 (a few minutes)
+#   benches/e2e.sh --readings N
+#
+# For each payload shape (single-reading JSON, JSON batches of 100) it measures, in one run:
+#   broker   the broker's own QoS 1 pass-through: fleet-sim → Mosquitto → a counting subscriber
+#   fleetd   fleet-sim → Mosquitto → fleetd → PostgreSQL, until every reading is committed;
+#            then `fleet-sim verify` (lost / duplicated / unexpected / wrong values, exact)
+#   naive    fleet-sim → Mosquitto → one consumer INSERTing row by row (autocommit); it is slow,
+#            so it gets a tenth of the readings (its rate is what is compared)
+# and once: ceiling  a bare binary COPY client writing the same number of GPS rows into the same
+# partitioned table (no MQTT, no decode): benches/copy_db.rs.
+# Results: a table on stdout and .run/e2e/results.json.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+PATH="/usr/sbin:/sbin:$PATH"
+
+READINGS=1000000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) READINGS=100000 ;;
+    --readings) READINGS="$2"; shift ;;
+    *) echo "usage: $0 [--quick] [--readings N]" >&2; exit 2 ;;
+  esac
+  shift
+done
+NAIVE_READINGS=$((READINGS / 10))
+PORT="${FLEETD_MQTT_PORT:-1884}"
+MQTT_URL="mqtt://127.0.0.1:$PORT"
+DB=fleetd_bench
+DB_URL="postgres://postgres@127.0.0.1:5432/$DB"
+ADMIN_URL="postgres://postgres@127.0.0.1:5432/postgres"
+OUT="$REPO/.run/e2e"
+HTTP=127.0.0.1:18080
+mkdir -p "$OUT"
+
+say() { printf '[e2e] %s\n' "$*" >&2; }
+
+bash scripts/services.sh >&2
+say "building release binaries"
+cargo build --release --workspace --quiet
+exe() { # the executable of a bench target
+  cargo bench --bench "$1" --no-run --message-format=json 2>/dev/null \
+    | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4
+}
+PEER=$(exe e2e_peer)
+COPY_DB=$(exe copy_db)
+FLEETD="$REPO/target/release/fleetd"
+SIM="$REPO/target/release/fleet-sim"
+MOSQ_PID=$(cat "$REPO/.run/mosquitto/mosquitto.pid" 2>/dev/null || true)
+
+psql_q() { psql -qtAX "$DB_URL" -c "$1"; }
+reset_db() {
+  psql -qX "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+  FLEETD_DATABASE_URL="$DB_URL" "$FLEETD" migrate >/dev/null 2>&1
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+now() { date +%s.%N; }
+json_get() { python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print($1)"; }
+
+# Quantile upper bound from a Prometheus histogram's cumulative buckets on stdin.
+quantile() {
+  awk -v q="$1" -F'[{}" ]+' '
+    /^fleetd_ingest_latency_seconds_bucket/ { for (i=1;i<=NF;i++) if ($i=="le=") le=$(i+1); n[++k]=$NF; b[k]=le }
+    END { total=n[k]; for (i=1;i<=k;i++) if (n[i] >= q*total) { print b[i]; exit } }'
+}
+
+RESULTS=()
+record() { RESULTS+=("$1"); }
+
+run_broker() { # shape format batch
+  local shape=$1 format=$2 batch=$3 prefix="pt$RANDOM"
+  FLEETD_BENCH_MODE=count FLEETD_BENCH_MQTT_URL="$MQTT_URL" FLEETD_BENCH_READINGS="$READINGS" \
+    FLEETD_BENCH_PREFIX="$prefix" "$PEER" > "$OUT/broker-$shape.json" &
+  local peer=$!
+  sleep 1
+  local m0; m0=$(cpu_ticks "$MOSQ_PID")
+  "$SIM" run --mqtt-url "$MQTT_URL" --prefix "$prefix" --vehicles 2000 --format "$format" --batch "$batch" \
+    --max-rate --readings "$READINGS" --qos 1 --quiet --json > "$OUT/broker-sim-$shape.json" 2>/dev/null
+  wait "$peer"
+  local rate; rate=$(grep -o '"readings_per_s":[0-9.]*' "$OUT/broker-$shape.json" | cut -d: -f2)
+  say "broker $shape: $rate readings/s"
+  record "{\"shape\":\"$shape\",\"path\":\"broker\",\"readings_per_s\":$rate,\"broker_cpu_s\":$(( ($(cpu_ticks "$MOSQ_PID") - m0) / 100 ))}"
+}
+
+run_fleetd() { # shape format batch
+  local shape=$1 format=$2 batch=$3
+  reset_db
+  FLEETD_DATABASE_URL="$DB_URL" FLEETD_MQTT_URL="$MQTT_URL" FLEETD_HTTP_ADDR="$HTTP" FLEETD_REDIS_URL="" \
+    FLEETD_MQTT_CLIENT_ID="e2e-$shape" FLEETD_MQTT_TOPIC_PREFIX="e2e$shape" \
+    "$FLEETD" serve > "$OUT/fleetd-$shape.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 300); do curl -fsS "http://$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  local c0 m0; c0=$(cpu_ticks $pid); m0=$(cpu_ticks "$MOSQ_PID")
+  local t0; t0=$(now)
+  "$SIM" run --mqtt-url "$MQTT_URL" --prefix "e2e$shape" --vehicles 2000 --format "$format" --batch "$batch" \
+    --max-rate --readings "$READINGS" --qos 1 --quiet --json --manifest "$OUT/manifest-$shape.jsonl" \
+    > "$OUT/fleetd-sim-$shape.json" 2>/dev/null
+  local want; want=$(head -1 "$OUT/manifest-$shape.jsonl" | json_get 'd["expected"]["gps"] + d["expected"]["obd"]')
+  local stored=0
+  for _ in $(seq 1 6000); do
+    stored=$(curl -s "http://$HTTP/metrics" | awk '/^fleetd_readings_stored_total/ {s+=$2} END {print s+0}')
+    [ "$stored" -ge "$want" ] && break
+    sleep 0.05
+  done
+  local t1; t1=$(now)
+  local metrics; metrics=$(curl -s "http://$HTTP/metrics")
+  local cpu=$(( $(cpu_ticks $pid) - c0 )) mcpu=$(( $(cpu_ticks "$MOSQ_PID") - m0 )) rss; rss=$(peak_rss_kb $pid)
+  kill -TERM $pid; wait $pid || true
+  local secs; secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+  local rate; rate=$(awk -v n="$stored" -v s="$secs" 'BEGIN {printf "%.0f", n / s}')
+  local p50 p99; p50=$(quantile 0.5 <<<"$metrics"); p99=$(quantile 0.99 <<<"$metrics")
+  local verify; verify=$("$SIM" verify --manifest "$OUT/manifest-$shape.jsonl" --database-url "$DB_URL" --json 2>/dev/null || true)
+  local lost dup
+  lost=$(json_get 'd["lost"]["gps"] + d["lost"]["obd"]' <<<"$verify" || echo null)
+  dup=$(json_get 'd["duplicated"]["gps"] + d["duplicated"]["obd"]' <<<"$verify" || echo null)
+  say "fleetd $shape: $stored readings in ${secs}s = ${rate}/s, p50<=${p50}s p99<=${p99}s, cpu ${cpu} ticks, broker cpu ${mcpu} ticks, peak rss ${rss} kB, lost ${lost:-?} dup ${dup:-?}"
+  record "{\"shape\":\"$shape\",\"path\":\"fleetd\",\"readings\":$stored,\"seconds\":$secs,\"readings_per_s\":$rate,\"latency_p50_le_s\":\"$p50\",\"latency_p99_le_s\":\"$p99\",\"fleetd_cpu_s\":$(printf %d.%02d $((cpu / 100)) $((cpu % 100))),\"broker_cpu_s\":$(printf %d.%02d $((mcpu / 100)) $((mcpu % 100))),\"fleetd_peak_rss_kb\":$rss,\"lost\":${lost:-null},\"duplicated\":${dup:-null}}"
+}
+
+run_naive() { # shape format batch
+  local shape=$1 format=$2 batch=$3 prefix="nv$RANDOM"
+  reset_db
+  FLEETD_BENCH_MODE=naive FLEETD_BENCH_MQTT_URL="$MQTT_URL" FLEETD_BENCH_READINGS="$NAIVE_READINGS" \
+    FLEETD_BENCH_PREFIX="$prefix" FLEETD_BENCH_DATABASE_URL="$DB_URL" "$PEER" > "$OUT/naive-$shape.json" &
+  local peer=$!
+  sleep 1
+  "$SIM" run --mqtt-url "$MQTT_URL" --prefix "$prefix" --vehicles 2000 --format "$format" --batch "$batch" \
+    --max-rate --readings "$NAIVE_READINGS" --qos 1 --quiet --json > /dev/null 2>&1
+  wait "$peer"
+  local rate; rate=$(grep -o '"readings_per_s":[0-9.]*' "$OUT/naive-$shape.json" | cut -d: -f2)
+  say "naive $shape: $rate readings/s"
+  record "{\"shape\":\"$shape\",\"path\":\"naive\",\"readings_per_s\":$rate}"
+}
+
+reset_db
+say "ceiling: bare binary COPY of $READINGS GPS rows"
+ceiling=$(FLEETD_BENCH_DATABASE_URL="$ADMIN_URL" FLEETD_BENCH_ROWS="$READINGS" "$COPY_DB" | awk '$1=="copy" {print $4}')
+say "ceiling: $ceiling rows/s"
+record "{\"path\":\"ceiling\",\"readings_per_s\":$ceiling}"
+
+for spec in "single json 1" "batch100 json-batch 100"; do
+  # shellcheck disable=SC2086
+  set -- $spec
+  run_broker "$1" "$2" "$3"
+  run_fleetd "$1" "$2" "$3"
+  run_naive "$1" "$2" "$3"
+done
+
+printf '[%s]\n' "$(IFS=,; echo "${RESULTS[*]}")" > "$OUT/results.json"
+python3 - "$OUT/results.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+ceiling = next(r["readings_per_s"] for r in rows if r["path"] == "ceiling")
+print(f"{'shape':<10} {'path':<8} {'readings/s':>12} {'vs ceiling':>10} {'vs naive':>9} {'vs broker':>9}  notes")
+for shape in ("single", "batch100"):
+    by = {r["path"]: r for r in rows if r.get("shape") == shape}
+    for path in ("broker", "fleetd", "naive"):
+        r = by.get(path)
+        if not r: continue
+        rate = float(r["readings_per_s"])
+        note = ""
+        if path == "fleetd":
+            note = (f"p50<={r['latency_p50_le_s']}s p99<={r['latency_p99_le_s']}s cpu {r['fleetd_cpu_s']:.1f}s "
+                    f"broker cpu {r['broker_cpu_s']:.1f}s rss {r['fleetd_peak_rss_kb']//1024} MiB "
+                    f"lost {r['lost']} dup {r['duplicated']}")
+        print(f"{shape:<10} {path:<8} {rate:>12.0f} {rate/float(ceiling):>10.2f} "
+              f"{rate/float(by['naive']['readings_per_s']):>9.1f} {rate/float(by['broker']['readings_per_s']):>9.2f}  {note}")
+print(f"ceiling (bare binary COPY): {float(ceiling):.0f} rows/s")
+PY
