@@ -44,12 +44,13 @@ say() { printf '[e2e] %s\n' "$*" >&2; }
 bash scripts/services.sh >&2
 say "building release binaries"
 cargo build --release --workspace --quiet
-exe() { # the executable of a bench target
+exe() { # the executable of a bench target (cargo also lists the package's binaries: skip them)
   cargo bench --bench "$1" --no-run --message-format=json 2>/dev/null \
-    | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4
+    | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | grep "/deps/$1-" | tail -1
 }
 PEER=$(exe e2e_peer)
 COPY_DB=$(exe copy_db)
+[ -x "$PEER" ] && [ -x "$COPY_DB" ] || { say "cannot find the bench binaries"; exit 1; }
 FLEETD="$REPO/target/release/fleetd"
 SIM="$REPO/target/release/fleet-sim"
 MOSQ_PID=$(cat "$REPO/.run/mosquitto/mosquitto.pid" 2>/dev/null || true)
