@@ -39,7 +39,19 @@ async fn main() {
     };
 
     let db = if mode == "naive" {
-        let (c, conn) = tokio_postgres::connect(&env("FLEETD_BENCH_DATABASE_URL", ""), NoTls)
+        let db_url = env("FLEETD_BENCH_DATABASE_URL", "");
+        // The same day partitions fleetd would create, made up front (the simulator's
+        // max-rate readings reach back up to a day).
+        let pool = fleetd::db::pool(&fleetd::config::DatabaseConfig {
+            url: fleetd::config::Secret::new(db_url.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        fleetd::partitions::Partitions::new(pool, 30, 3, 1)
+            .run_pass(now_us())
+            .await
+            .unwrap();
+        let (c, conn) = tokio_postgres::connect(&db_url, NoTls)
             .await
             .expect("FLEETD_BENCH_DATABASE_URL");
         tokio::spawn(conn);
