@@ -5,9 +5,7 @@
 //! Loading never half-succeeds: a bad value fails with a [`ConfigError`] that names the key
 //! and the environment variable, and secrets never appear in errors or logs.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -234,6 +232,13 @@ pub struct HttpConfig {
     pub addr: String,
     /// Largest request body; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Sustained `/v1` requests per minute per client (user, or IP without a token);
+    /// over it: 429. Lower protects the database from one noisy client but throttles busy
+    /// integrations. 0 disables limiting.
+    pub rate_limit_per_minute: u32,
+    /// Requests a client may make in a burst above the sustained rate. Higher absorbs
+    /// page loads and retries; lower caps spikes.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for HttpConfig {
@@ -241,6 +246,8 @@ impl Default for HttpConfig {
         HttpConfig {
             addr: "127.0.0.1:8080".into(),
             max_body_bytes: 1 << 20,
+            rate_limit_per_minute: 600,
+            rate_limit_burst: 60,
         }
     }
 }
@@ -338,158 +345,6 @@ impl Config {
         Ok((config, warnings))
     }
 
-    /// Checks values that are well-typed but unusable.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let db = self.database.url.expose();
-        let parsed = url::Url::parse(db).map_err(|e| invalid("database.url", e.to_string()))?;
-        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
-            return Err(invalid("database.url", "must start with postgres://"));
-        }
-        db.parse::<tokio_postgres::Config>()
-            .map_err(|e| invalid("database.url", e.to_string()))?;
-        range(
-            "database.pool_size",
-            self.database.pool_size as u64,
-            1,
-            1024,
-        )?;
-        range(
-            "database.connect_timeout_ms",
-            self.database.connect_timeout_ms,
-            1,
-            600_000,
-        )?;
-
-        self.mqtt_endpoint()?;
-        let id_ok = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 20
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        };
-        if !id_ok(&self.mqtt.client_id) {
-            return Err(invalid(
-                "mqtt.client_id",
-                "1-20 characters of [A-Za-z0-9_-]",
-            ));
-        }
-        if !id_ok(&self.mqtt.share_group) {
-            return Err(invalid(
-                "mqtt.share_group",
-                "1-20 characters of [A-Za-z0-9_-]",
-            ));
-        }
-        let prefix = &self.mqtt.topic_prefix;
-        if prefix.is_empty()
-            || prefix.len() > 128
-            || prefix.starts_with('/')
-            || prefix.ends_with('/')
-            || prefix.contains(['+', '#', '\0'])
-            || prefix.starts_with('$')
-        {
-            return Err(invalid(
-                "mqtt.topic_prefix",
-                "a non-empty topic without wildcards, '$' start or leading/trailing '/'",
-            ));
-        }
-        range("mqtt.connections", self.mqtt.connections as u64, 1, 64)?;
-        range("mqtt.keep_alive_s", self.mqtt.keep_alive_s, 5, 3_600)?;
-        range(
-            "mqtt.max_packet_bytes",
-            self.mqtt.max_packet_bytes as u64,
-            (crate::decode::MAX_PAYLOAD_BYTES + 1024) as u64,
-            256 << 20,
-        )?;
-        range(
-            "mqtt.reconnect_min_ms",
-            self.mqtt.reconnect_min_ms,
-            1,
-            60_000,
-        )?;
-        range(
-            "mqtt.reconnect_max_ms",
-            self.mqtt.reconnect_max_ms,
-            self.mqtt.reconnect_min_ms,
-            600_000,
-        )?;
-
-        let i = &self.ingest;
-        range("ingest.max_future_s", i.max_future_s, 0, 86_400)?;
-        range("ingest.retention_days", i.retention_days as u64, 1, 3_650)?;
-        range("ingest.decoders", i.decoders as u64, 0, 256)?;
-        range("ingest.decode_queue", i.decode_queue as u64, 1, 1 << 20)?;
-        range(
-            "ingest.max_in_flight_bytes",
-            i.max_in_flight_bytes as u64,
-            self.mqtt.max_packet_bytes as u64,
-            1 << 40,
-        )?;
-        range("ingest.batch_rows", i.batch_rows as u64, 1, 1_000_000)?;
-        range("ingest.batch_bytes", i.batch_bytes as u64, 1_024, 1 << 30)?;
-        range("ingest.batch_age_ms", i.batch_age_ms, 1, 60_000)?;
-        range("ingest.writers", i.writers as u64, 1, 64)?;
-        range("ingest.writer_queue", i.writer_queue as u64, 1, 1_024)?;
-        range("ingest.retry_min_ms", i.retry_min_ms, 1, 60_000)?;
-        range(
-            "ingest.retry_max_ms",
-            i.retry_max_ms,
-            i.retry_min_ms,
-            600_000,
-        )?;
-        if (self.database.pool_size as usize) < i.writers + 1 {
-            return Err(invalid(
-                "database.pool_size",
-                format!("must be at least ingest.writers + 1 = {}", i.writers + 1),
-            ));
-        }
-
-        let p = &self.partitions;
-        range("partitions.days_behind", p.days_behind as u64, 0, 3_650)?;
-        range("partitions.days_ahead", p.days_ahead as u64, 1, 365)?;
-        range("partitions.interval_s", p.interval_s, 1, 86_400)?;
-
-        self.http
-            .addr
-            .parse::<SocketAddr>()
-            .map_err(|e| invalid("http.addr", format!("{e}; expected host:port")))?;
-        range(
-            "http.max_body_bytes",
-            self.http.max_body_bytes as u64,
-            1_024,
-            1 << 30,
-        )?;
-
-        if !self.redis.url.is_empty() {
-            let u = url::Url::parse(&self.redis.url)
-                .map_err(|e| invalid("redis.url", e.to_string()))?;
-            if !matches!(u.scheme(), "redis" | "rediss") || u.host_str().is_none() {
-                return Err(invalid(
-                    "redis.url",
-                    "must be redis://host:port, or empty to disable",
-                ));
-            }
-        }
-        if !self.jwt.secret.is_empty() && self.jwt.secret.expose().len() < 32 {
-            return Err(invalid("jwt.secret", "must be at least 32 bytes"));
-        }
-        range("shutdown.timeout_s", self.shutdown.timeout_s, 1, 3_600)?;
-        Ok(())
-    }
-
-    /// The broker's host and port from `mqtt.url`.
-    pub fn mqtt_endpoint(&self) -> Result<(String, u16), ConfigError> {
-        let u = url::Url::parse(&self.mqtt.url).map_err(|e| invalid("mqtt.url", e.to_string()))?;
-        if !matches!(u.scheme(), "mqtt" | "tcp") {
-            return Err(invalid("mqtt.url", "must be mqtt://host:port"));
-        }
-        let host = u
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| invalid("mqtt.url", "has no host"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        Ok((host.to_string(), u.port().unwrap_or(1883)))
-    }
-
     /// The effective configuration as TOML with secrets replaced by `***`.
     pub fn redacted_toml(&self) -> String {
         let mut c = self.clone();
@@ -519,107 +374,11 @@ impl Default for JwtConfig {
     }
 }
 
-/// The env var for a dotted key.
-pub fn env_name(key: &str) -> String {
-    format!("{ENV_PREFIX}{}", key.replace('.', "_").to_ascii_uppercase())
-}
+mod env;
+mod validate;
 
-fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_string(),
-        env: env_name(key),
-        reason: reason.into(),
-    }
-}
-
-fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
-    if value < min || value > max {
-        return Err(invalid(
-            key,
-            format!("{value} is outside the allowed range {min}..={max}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Overlays `FLEETD_*` variables on `table`, typed by the default config's leaf types.
-fn apply_env(
-    table: &mut toml::Table,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<Vec<String>, ConfigError> {
-    let defaults = toml::Table::try_from(Config::default()).expect("defaults serialize");
-    let mut leaves = BTreeMap::new();
-    for (section, value) in &defaults {
-        if let toml::Value::Table(keys) = value {
-            for (key, default) in keys {
-                let dotted = format!("{section}.{key}");
-                leaves.insert(env_name(&dotted), (section.clone(), key.clone(), default));
-            }
-        }
-    }
-    let mut warnings = Vec::new();
-    for (name, raw) in env {
-        if !name.starts_with(ENV_PREFIX)
-            || ENV_IGNORED_PREFIXES.iter().any(|p| name.starts_with(p))
-            || ENV_IGNORED_NAMES.contains(&name.as_str())
-        {
-            continue;
-        }
-        let Some((section, key, default)) = leaves.get(&name) else {
-            warnings.push(format!("unknown configuration variable {name} ignored"));
-            continue;
-        };
-        let env_err = |reason: String| ConfigError::Env {
-            env: name.clone(),
-            key: format!("{section}.{key}"),
-            reason,
-        };
-        let value = match default {
-            toml::Value::String(_) => toml::Value::String(raw),
-            toml::Value::Integer(_) => raw
-                .trim()
-                .parse::<i64>()
-                .map(toml::Value::Integer)
-                .map_err(|_| env_err(format!("expected an integer, got {:?}", shorten(&raw))))?,
-            toml::Value::Boolean(_) => match raw.trim() {
-                "true" | "1" => toml::Value::Boolean(true),
-                "false" | "0" => toml::Value::Boolean(false),
-                _ => return Err(env_err("expected true or false".into())),
-            },
-            toml::Value::Float(_) => raw
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|f| f.is_finite())
-                .map(toml::Value::Float)
-                .ok_or_else(|| env_err("expected a finite number".into()))?,
-            _ => {
-                return Err(env_err(
-                    "this key cannot be set from the environment".into(),
-                ))
-            }
-        };
-        let section_table = table
-            .entry(section.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        match section_table {
-            toml::Value::Table(t) => {
-                t.insert(key.clone(), value);
-            }
-            _ => {
-                return Err(env_err(format!(
-                    "the config file's [{section}] is not a table"
-                )))
-            }
-        }
-    }
-    Ok(warnings)
-}
-
-/// Cuts a hostile value short for an error message.
-fn shorten(s: &str) -> String {
-    s.chars().take(40).collect()
-}
+use env::apply_env;
+pub use env::env_name;
 
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::decoders::now_us;
 use crate::http::{self, AppState};
+use crate::live::{feed, SharedLiveIndex};
 use crate::metrics::Metrics;
 use crate::partitions::Partitions;
 use crate::pipeline::Pipeline;
@@ -21,6 +22,8 @@ use crate::{db, migrate, retry};
 pub struct Daemon {
     /// Where the HTTP server listens (useful with port 0).
     pub http_addr: SocketAddr,
+    /// The live position index, fed by the writers after each commit.
+    pub live: SharedLiveIndex,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -45,6 +48,20 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     })
     .await?;
 
+    if !config.admin.password.is_empty() {
+        with_retries("bootstrap admin", &shutdown, || async {
+            let client = pool.get().await?;
+            if crate::api::auth::bootstrap_admin(&client, config.admin.password.expose())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?
+            {
+                tracing::info!("created user admin from admin.password");
+            }
+            anyhow::Ok(())
+        })
+        .await?;
+    }
+
     let partitions = Arc::new(Partitions::new(
         pool.clone(),
         config.ingest.retention_days,
@@ -61,12 +78,20 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     })
     .await?;
 
+    // Positions older than the partitions created at start are not worth a scan at start-up.
+    let live_days = config.partitions.days_behind as i32 + 1;
+    let live = with_retries("load live positions", &shutdown, || async {
+        Ok(feed::load(&pool, live_days).await?)
+    })
+    .await?;
+    tracing::info!(vehicles = live.len(), "live positions loaded");
+
     let pipeline = Pipeline::start(
         &config,
         pool.clone(),
         partitions.clone(),
         metrics.clone(),
-        None,
+        Some(feed::on_commit(live.clone())),
     )
     .context("starting decoder threads")?;
     let maintenance = tokio::spawn(partition_timer(
@@ -80,6 +105,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         metrics,
         pipeline: pipeline.status(),
         stopping: false.into(),
+        api: crate::api::ApiState::from_config(&config),
+        live: live.clone(),
     });
     let listener = tokio::net::TcpListener::bind(&config.http.addr)
         .await
@@ -91,9 +118,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let server = {
         let stop = http_stop.clone();
         tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
+            // Peer addresses key the rate limiter for requests without a token.
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
         })
     };
 
@@ -115,23 +146,27 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         tracing::info!("stopped");
         Ok(())
     });
-    Ok(Daemon { http_addr, task })
+    Ok(Daemon {
+        http_addr,
+        live,
+        task,
+    })
 }
 
 /// Runs `f` until it succeeds, backing off between attempts; fails only on shutdown.
-async fn with_retries<F, Fut>(
+async fn with_retries<T, F, Fut>(
     what: &str,
     shutdown: &CancellationToken,
     mut f: F,
-) -> anyhow::Result<()>
+) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let mut attempt = 0;
     loop {
         match f().await {
-            Ok(()) => return Ok(()),
+            Ok(value) => return Ok(value),
             Err(error) => {
                 let delay = retry::backoff(
                     attempt,

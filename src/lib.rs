@@ -8,9 +8,11 @@
 //! - [`sink`]: COPY writers; [`retry`] decides what an error means; [`partitions`] keeps the
 //!   day partitions.
 //!
-//! Around it: [`config`], [`db`] (pool), [`migrate`], [`metrics`], [`http`], and [`daemon`]
-//! (start-up and shutdown). [`reading`] and [`wire`] are the data types and binary format.
+//! Around it: [`config`], [`db`] (pool), [`migrate`], [`metrics`], [`http`] (server, error
+//! envelope), [`api`] (the `/v1` API) and [`daemon`] (start-up and shutdown). [`reading`] and [`wire`] are the data types and binary format.
+//! [`live`] is the in-memory index of every vehicle's latest position, for dispatch.
 
+pub mod api;
 pub mod batcher;
 pub mod config;
 pub mod copy;
@@ -20,6 +22,7 @@ pub mod decode;
 pub mod decoders;
 pub mod http;
 pub mod inflight;
+pub mod live;
 pub mod metrics;
 pub mod migrate;
 pub mod mqtt;

@@ -5,11 +5,18 @@
 use tokio_postgres::Client;
 
 /// Every migration, in order. Never edit one that has shipped: add a new file.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "telemetry",
-    sql: include_str!("../migrations/0001_telemetry.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "telemetry",
+        sql: include_str!("../migrations/0001_telemetry.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "fleet_api",
+        sql: include_str!("../migrations/0002_fleet_api.sql"),
+    },
+];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).
 const LOCK_KEY: i64 = 0x666c_6565_7464_6d67;

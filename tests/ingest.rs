@@ -415,3 +415,64 @@ async fn every_bad_input_class_is_rejected_with_a_reason_and_good_readings_are_k
     .await;
     daemon.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_index_follows_committed_positions_and_is_reloaded_at_start() {
+    let db = TestDb::create().await;
+    let broker = Broker::start();
+    let cfg = config(&db, &broker);
+    let daemon = InProcess::start(cfg.clone()).await;
+    let publisher = Publisher::connect(&broker).await;
+    let sql = db.client().await;
+    let t = now_ms() - 30_000;
+    publisher
+        .publish(
+            "fleet/live-1/gps",
+            json!([{"ts": t, "lat": 10.0, "lon": 20.0}, {"ts": t + 2000, "lat": 11.0, "lon": 21.0, "speed_kmh": 30}])
+                .to_string(),
+        )
+        .await;
+    wait_count(&sql, "SELECT count(*) FROM gps_readings", 2).await;
+    let p = daemon
+        .live
+        .position("live-1")
+        .expect("indexed after commit");
+    assert_eq!(
+        (p.lat, p.lon, p.ts, p.speed_kmh),
+        (11.0, 21.0, (t + 2000) * 1000, Some(30.0))
+    );
+    // An older reading arriving late is stored but does not move the vehicle back in time.
+    publisher
+        .publish(
+            "fleet/live-1/gps",
+            json!({"ts": t + 1000, "lat": 50.0, "lon": 50.0}).to_string(),
+        )
+        .await;
+    wait_count(&sql, "SELECT count(*) FROM gps_readings", 3).await;
+    assert_eq!(daemon.live.position("live-1").unwrap().lat, 11.0);
+    // OBD readings and rejected readings never touch the index.
+    publisher
+        .publish("fleet/live-2/obd", json!({"ts": t, "rpm": 900}).to_string())
+        .await;
+    publisher
+        .publish(
+            "fleet/live-3/gps",
+            json!({"ts": t, "lat": 95, "lon": 0}).to_string(),
+        )
+        .await;
+    wait_count(&sql, "SELECT count(*) FROM obd_readings", 1).await;
+    wait_count(&sql, "SELECT count(*) FROM telemetry_rejects", 1).await;
+    assert!(daemon.live.position("live-2").is_none());
+    assert!(daemon.live.position("live-3").is_none());
+    daemon.shutdown().await;
+
+    // A restarted daemon starts from the latest stored position.
+    let again = InProcess::start(cfg).await;
+    let p = again
+        .live
+        .position("live-1")
+        .expect("loaded from PostgreSQL");
+    assert_eq!((p.lat, p.lon, p.ts), (11.0, 21.0, (t + 2000) * 1000));
+    assert_eq!(again.live.len(), 1);
+    again.shutdown().await;
+}

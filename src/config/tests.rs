@@ -129,6 +129,12 @@ fn invalid_values_name_key_and_env() {
         ("FLEETD_INGEST_WRITERS", "1000", "ingest.writers"),
         ("FLEETD_INGEST_RETENTION_DAYS", "0", "ingest.retention_days"),
         ("FLEETD_DATABASE_POOL_SIZE", "2", "database.pool_size"),
+        ("FLEETD_HTTP_RATE_LIMIT_BURST", "0", "http.rate_limit_burst"),
+        (
+            "FLEETD_HTTP_RATE_LIMIT_PER_MINUTE",
+            "99999999",
+            "http.rate_limit_per_minute",
+        ),
     ];
     for (var, value, key) in cases {
         let e = err_text("", &[(var, value)]);

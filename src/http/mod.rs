@@ -29,6 +29,10 @@ pub struct AppState {
     pub pipeline: PipelineStatus,
     /// Set once shutdown starts: readiness fails so load balancers stop sending traffic.
     pub stopping: AtomicBool,
+    /// The `/v1` API's keys, limits and settings.
+    pub api: crate::api::ApiState,
+    /// Latest durable position per vehicle, for position and dispatch queries.
+    pub live: crate::live::SharedLiveIndex,
 }
 
 /// The whole router.
@@ -37,6 +41,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(crate::api::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -2,6 +2,8 @@
 //! in-process or as a child process, a real MQTT publisher and a tiny HTTP client.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod api;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -269,6 +271,7 @@ pub fn config_env(c: &Config) -> Vec<(String, String)> {
 pub struct InProcess {
     pub addr: SocketAddr,
     pub stop: CancellationToken,
+    pub live: fleetd::live::SharedLiveIndex,
     daemon: Option<fleetd::daemon::Daemon>,
 }
 
@@ -280,6 +283,7 @@ impl InProcess {
         let d = InProcess {
             addr,
             stop,
+            live: daemon.live.clone(),
             daemon: Some(daemon),
         };
         d.wait_ready().await;

@@ -1,0 +1,188 @@
+//! The `/v1` HTTP API: auth and roles, the fleet registry, commitments, rentals and
+//! maintenance.
+//!
+//! # Layout
+//! - [`routes`]: the route table. Every route is added together with its documentation
+//!   ([`RouteDoc`]), so the router and `GET /openapi.json` ([`openapi`]) come from one list.
+//! - Cross-cutting: [`auth`] (tokens, passwords, the [`auth::Caller`] extractor),
+//!   [`extract`] (JSON and query parsing with 400/422), [`pagination`], [`idempotency`]
+//!   and [`rate_limit`] (middleware), [`commitments`] (the exclusion constraint's 409).
+//! - Resources, one file each: [`users`], [`vehicles`] (+ [`vin`], [`vehicle_state`]), [`drivers`],
+//!   [`assignments`], [`customers`], [`pricing`] (plans and the pure quote), [`rentals`]
+//!   (+ [`rental_flow`], [`availability`]), [`maintenance`] (+ [`maintenance_flow`]).
+
+pub mod assignments;
+pub mod auth;
+pub mod availability;
+pub mod commitments;
+pub mod customers;
+pub mod drivers;
+pub mod extract;
+pub mod idempotency;
+pub mod maintenance;
+pub mod maintenance_flow;
+pub mod openapi;
+pub mod pagination;
+pub mod pricing;
+pub mod rate_limit;
+pub mod rental_flow;
+pub mod rentals;
+pub mod users;
+pub mod vehicle_state;
+pub mod vehicles;
+pub mod vin;
+
+use std::sync::Arc;
+
+use axum::handler::Handler;
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+use schemars::{Schema, SchemaGenerator};
+
+use crate::config::Config;
+use crate::http::AppState;
+
+pub use auth::Role;
+
+/// What the API needs besides the database pool.
+pub struct ApiState {
+    /// Token signing key; `None` when `jwt.secret` is empty (the `/v1` API answers 503).
+    pub jwt: Option<auth::Keys>,
+    /// Token lifetime.
+    pub ttl_s: u64,
+    /// Per-client request budget.
+    pub limiter: rate_limit::Limiter,
+    /// Largest request body (the idempotency layer buffers bodies itself).
+    pub max_body_bytes: usize,
+}
+
+impl ApiState {
+    pub fn from_config(config: &Config) -> ApiState {
+        let secret = config.jwt.secret.expose();
+        ApiState {
+            jwt: (!secret.is_empty()).then(|| auth::Keys::new(secret.as_bytes())),
+            ttl_s: config.jwt.ttl_s,
+            limiter: rate_limit::Limiter::new(
+                config.http.rate_limit_per_minute,
+                config.http.rate_limit_burst,
+            ),
+            max_body_bytes: config.http.max_body_bytes,
+        }
+    }
+}
+
+/// Builds a request or response schema for the OpenAPI document.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// One route as documented in `GET /openapi.json`.
+#[derive(Clone, Copy)]
+pub struct RouteDoc {
+    pub method: &'static str,
+    /// axum path syntax, which is also OpenAPI's (`/v1/vehicles/{id}`).
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// Roles allowed; empty means no token is needed.
+    pub roles: &'static [Role],
+    /// Query parameters: name and description.
+    pub query: &'static [(&'static str, &'static str)],
+    pub request: Option<SchemaFn>,
+    pub response: Option<SchemaFn>,
+    pub success: u16,
+    /// Error statuses this route can answer (besides 401/403/429, added for authed routes).
+    pub errors: &'static [u16],
+}
+
+impl RouteDoc {
+    /// A route with no body, no query parameters and a 200 answer, to be refined.
+    pub const fn new(
+        method: &'static str,
+        path: &'static str,
+        summary: &'static str,
+        roles: &'static [Role],
+    ) -> RouteDoc {
+        RouteDoc {
+            method,
+            path,
+            summary,
+            roles,
+            query: &[],
+            request: None,
+            response: None,
+            success: 200,
+            errors: &[],
+        }
+    }
+}
+
+/// The route table under construction: each `add` registers a handler and its doc.
+pub struct Routes {
+    router: Router<Arc<AppState>>,
+    docs: Vec<RouteDoc>,
+}
+
+impl Routes {
+    pub fn add<H, T>(mut self, doc: RouteDoc, handler: H) -> Self
+    where
+        H: Handler<T, Arc<AppState>>,
+        T: 'static,
+    {
+        let filter = match doc.method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PATCH" => MethodFilter::PATCH,
+            "PUT" => MethodFilter::PUT,
+            "DELETE" => MethodFilter::DELETE,
+            other => panic!("unsupported method {other} in the route table"),
+        };
+        // The documented roles are the enforced ones: `auth::Caller` reads them from the
+        // request, so 401/403 come before any body is parsed.
+        let route = on(filter, handler).layer(axum::Extension(auth::Allowed(doc.roles)));
+        self.router = self.router.route(doc.path, route);
+        self.docs.push(doc);
+        self
+    }
+}
+
+/// Every API route with its documentation, in one table.
+pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
+    let r = Routes {
+        router: Router::new(),
+        docs: Vec::new(),
+    };
+    let r = auth::routes(r);
+    let r = users::routes(r);
+    let r = vehicles::routes(r);
+    let r = vehicle_state::routes(r);
+    let r = drivers::routes(r);
+    let r = assignments::routes(r);
+    let r = customers::routes(r);
+    let r = pricing::routes(r);
+    let r = rentals::routes(r);
+    let r = maintenance::routes(r);
+    let r = maintenance_flow::routes(r);
+    let r = availability::routes(r);
+    (r.router, r.docs)
+}
+
+/// The API router with its middleware (rate limit outside idempotency), and the
+/// `/openapi.json` document built from the same table.
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    let (api, docs) = routes();
+    let document = Arc::new(openapi::document(&docs));
+    let api = api
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            rate_limit::layer,
+        ));
+    Router::new().merge(api).route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let document = document.clone();
+            async move { axum::Json((*document).clone()) }
+        }),
+    )
+}

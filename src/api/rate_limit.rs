@@ -1,0 +1,117 @@
+//! Per-client rate limiting: a token bucket per user (by token subject) or, for requests
+//! without a valid token, per client IP. Buckets live in memory, so each daemon limits on
+//! its own. Over budget: 429 with `Retry-After` in whole seconds.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::auth;
+use crate::http::{ApiError, AppState};
+
+/// Buckets kept before idle, full ones are dropped (bounds memory under an IP flood).
+const MAX_BUCKETS: usize = 100_000;
+
+/// One client's budget.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// All clients' budgets.
+pub struct Limiter {
+    per_s: f64,
+    burst: f64,
+    /// A std lock: held only to update one entry, never across an `.await`.
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl Limiter {
+    /// `per_minute` = 0 disables limiting.
+    pub fn new(per_minute: u32, burst: u32) -> Limiter {
+        Limiter {
+            per_s: per_minute as f64 / 60.0,
+            burst: burst.max(1) as f64,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `client` at `now`; `Err(seconds to wait)` when none is left.
+    pub fn take(&self, client: &str, now: Instant) -> Result<(), u64> {
+        if self.per_s == 0.0 {
+            return Ok(());
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(client) {
+            let (per_s, burst) = (self.per_s, self.burst);
+            buckets
+                .retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * per_s < burst);
+        }
+        let b = buckets.entry(client.to_string()).or_insert(Bucket {
+            tokens: self.burst,
+            at: now,
+        });
+        let refill = now.saturating_duration_since(b.at).as_secs_f64() * self.per_s;
+        b.tokens = (b.tokens + refill).min(self.burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - b.tokens) / self.per_s).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// Middleware on the `/v1` routes.
+pub async fn layer(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let client = match auth::authenticate(&state, &parts) {
+        Ok(claims) => format!("user:{}", claims.sub),
+        Err(_) => match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+            None => "ip:unknown".to_string(),
+        },
+    };
+    if let Err(wait) = state.api.limiter.take(&client, Instant::now()) {
+        let mut r = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests; retry in {wait} s"),
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return r;
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn bucket_refills_at_the_configured_rate() {
+        let l = Limiter::new(60, 2); // one per second, bursts of two
+        let t0 = Instant::now();
+        assert!(l.take("a", t0).is_ok());
+        assert!(l.take("a", t0).is_ok());
+        assert_eq!(l.take("a", t0), Err(1));
+        assert!(l.take("b", t0).is_ok(), "clients are independent");
+        assert!(l.take("a", t0 + Duration::from_millis(1000)).is_ok());
+        assert!(l.take("a", t0 + Duration::from_millis(1000)).is_err());
+        let slow = Limiter::new(1, 1);
+        assert!(slow.take("a", t0).is_ok());
+        assert_eq!(slow.take("a", t0), Err(60));
+        assert!(Limiter::new(0, 0).take("a", t0).is_ok(), "0 disables");
+    }
+}

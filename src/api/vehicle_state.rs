@@ -1,0 +1,233 @@
+//! A vehicle's lifecycle (compare-and-set transitions) and its odometer readings, which
+//! never decrease (enforced by a trigger on `vehicles`).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Caller, Role, STAFF};
+use super::extract::{int_range, ApiJson};
+use super::vehicles::{from_row, Vehicle, COLUMNS};
+use super::{RouteDoc, Routes};
+use crate::http::{ApiError, AppState};
+
+/// Lifecycle: `active → rented → active`, `active → under_maintenance → active`,
+/// `* → decommissioned`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VehicleStatus {
+    Active,
+    Rented,
+    UnderMaintenance,
+    Decommissioned,
+}
+
+impl VehicleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VehicleStatus::Active => "active",
+            VehicleStatus::Rented => "rented",
+            VehicleStatus::UnderMaintenance => "under_maintenance",
+            VehicleStatus::Decommissioned => "decommissioned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        use VehicleStatus::*;
+        [Active, Rented, UnderMaintenance, Decommissioned]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| ApiError::internal(format!("unknown vehicle status {s}")))
+    }
+
+    /// Whether the lifecycle allows `self → to`.
+    pub fn can_become(self, to: VehicleStatus) -> bool {
+        use VehicleStatus::*;
+        matches!(
+            (self, to),
+            (Active, Rented)
+                | (Rented, Active)
+                | (Active, UnderMaintenance)
+                | (UnderMaintenance, Active)
+                | (Active | Rented | UnderMaintenance, Decommissioned)
+        )
+    }
+}
+
+/// `POST /v1/vehicles/{id}/status` body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Transition {
+    pub status: VehicleStatus,
+}
+
+/// `POST /v1/vehicles/{id}/odometer` body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OdometerReading {
+    /// Kilometres; never below the vehicle's current reading.
+    pub reading_km: i64,
+}
+
+/// Moves `id` from `from` to `to` inside `tx` if it is still in `from` (compare-and-set,
+/// so of two concurrent transitions only one applies); 409 otherwise.
+pub async fn transition(
+    tx: &tokio_postgres::Transaction<'_>,
+    id: &str,
+    from: &[VehicleStatus],
+    to: VehicleStatus,
+) -> Result<(), ApiError> {
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    let n = tx
+        .execute(
+            "UPDATE vehicles SET status = $3, updated_at = now()
+             WHERE id = $1 AND deleted_at IS NULL AND status = ANY($2)",
+            &[&id, &from, &to.as_str()],
+        )
+        .await?;
+    if n == 1 {
+        return Ok(());
+    }
+    let current = tx
+        .query_opt(
+            "SELECT status FROM vehicles WHERE id = $1 AND deleted_at IS NULL",
+            &[&id],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("vehicle"))?;
+    let current: String = current.get(0);
+    Err(ApiError::conflict(
+        "illegal_transition",
+        format!("vehicle is {current}; cannot become {}", to.as_str()),
+    ))
+}
+
+async fn set_status(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Transition>,
+) -> Result<Json<Vehicle>, ApiError> {
+    use VehicleStatus::*;
+    let from: Vec<VehicleStatus> = [Active, Rented, UnderMaintenance, Decommissioned]
+        .into_iter()
+        .filter(|f| f.can_become(req.status))
+        .collect();
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    if req.status == Decommissioned {
+        // Lock first: no reservation may slip in between the check and the transition.
+        tx.query_opt(
+            "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+            &[&id],
+        )
+        .await?;
+        super::commitments::ensure_uncommitted(&tx, &id).await?;
+    }
+    transition(&tx, &id, &from, req.status).await?;
+    let row = tx
+        .query_one(
+            &format!("SELECT {COLUMNS} FROM vehicles WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Json(from_row(&row)?))
+}
+
+async fn odometer(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<OdometerReading>,
+) -> Result<(StatusCode, Json<Vehicle>), ApiError> {
+    int_range("reading_km", req.reading_km, 0, 100_000_000)?;
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    record_odometer(&tx, &id, req.reading_km, "api").await?;
+    let row = tx
+        .query_one(
+            &format!("SELECT {COLUMNS} FROM vehicles WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(from_row(&row)?)))
+}
+
+/// Records a reading; the database refuses one below the current odometer (422).
+pub async fn record_odometer(
+    tx: &tokio_postgres::Transaction<'_>,
+    id: &str,
+    km: i64,
+    source: &str,
+) -> Result<(), ApiError> {
+    tx.query_opt(
+        "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL",
+        &[&id],
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("vehicle"))?;
+    tx.execute(
+        "INSERT INTO odometer_readings (vehicle_id, reading_km, source) VALUES ($1, $2, $3)",
+        &[&id, &km, &source],
+    )
+    .await?;
+    Ok(())
+}
+
+pub fn routes(r: Routes) -> Routes {
+    let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<Vehicle>();
+    r.add(
+        RouteDoc {
+            request: Some(|g| g.subschema_for::<Transition>()),
+            response: Some(one),
+            errors: &[400, 404, 409, 422],
+            ..RouteDoc::new(
+                "POST",
+                "/v1/vehicles/{id}/status",
+                "Lifecycle transition (illegal ones are 409)",
+                STAFF,
+            )
+        },
+        set_status,
+    )
+    .add(
+        RouteDoc {
+            request: Some(|g| g.subschema_for::<OdometerReading>()),
+            response: Some(one),
+            success: 201,
+            errors: &[400, 404, 422],
+            ..RouteDoc::new(
+                "POST",
+                "/v1/vehicles/{id}/odometer",
+                "Record an odometer reading (never decreasing)",
+                &[Role::Admin, Role::Dispatcher, Role::Driver],
+            )
+        },
+        odometer,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VehicleStatus::*;
+
+    #[test]
+    fn lifecycle() {
+        assert!(Active.can_become(Rented) && Rented.can_become(Active));
+        assert!(Active.can_become(UnderMaintenance) && UnderMaintenance.can_become(Active));
+        assert!(!Rented.can_become(UnderMaintenance));
+        assert!(!UnderMaintenance.can_become(Rented));
+        assert!(!Decommissioned.can_become(Active));
+        assert!(!Decommissioned.can_become(Decommissioned));
+        assert!(!Active.can_become(Active));
+        for s in [Active, Rented, UnderMaintenance] {
+            assert!(s.can_become(Decommissioned));
+        }
+    }
+}

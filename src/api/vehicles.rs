@@ -1,0 +1,385 @@
+//! Vehicles: the registry (id = the tracker's vehicle id), soft delete. Lifecycle and
+//! odometer are in [`super::vehicle_state`].
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::auth::{Caller, ADMIN, ANY, STAFF};
+use super::extract::{int_range, text, vehicle_id, ApiJson, ApiQuery};
+use super::pagination::{Page, Paged};
+use super::{vin, RouteDoc, Routes};
+use crate::http::{ApiError, AppState};
+
+pub use super::vehicle_state::{record_odometer, transition, VehicleStatus};
+
+/// A vehicle.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Vehicle {
+    pub id: String,
+    pub plate: String,
+    pub vin: String,
+    pub make: String,
+    pub model: String,
+    pub year: i32,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub seats: i32,
+    pub load_kg: i32,
+    /// Free-form specifications (a JSON object), filterable with `specs=` on the list.
+    pub specs: Value,
+    pub status: VehicleStatus,
+    pub odometer_km: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `POST /v1/vehicles` body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVehicle {
+    /// The tracker's vehicle id: 1-64 characters of `[A-Za-z0-9._-]`.
+    pub id: String,
+    pub plate: String,
+    /// 17 characters with a valid North American check digit.
+    pub vin: String,
+    pub make: String,
+    pub model: String,
+    pub year: i32,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub seats: i32,
+    pub load_kg: i32,
+    #[serde(default)]
+    pub specs: Option<Value>,
+}
+
+/// `PATCH /v1/vehicles/{id}` body: the fields to change.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateVehicle {
+    pub plate: Option<String>,
+    pub vin: Option<String>,
+    pub make: Option<String>,
+    pub model: Option<String>,
+    pub year: Option<i32>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub seats: Option<i32>,
+    pub load_kg: Option<i32>,
+    /// Replaces the whole object.
+    pub specs: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub status: Option<VehicleStatus>,
+    /// A JSON object the vehicle's specs must contain (`@>`).
+    pub specs: Option<String>,
+    pub min_seats: Option<i32>,
+    pub min_load_kg: Option<i32>,
+}
+
+pub const LIST_PARAMS: &[(&str, &str)] = &[
+    ("limit", "items per page, 1..=200 (default 50)"),
+    ("cursor", "next_cursor from the previous page"),
+    ("type", "vehicle type"),
+    (
+        "status",
+        "active, rented, under_maintenance or decommissioned",
+    ),
+    (
+        "specs",
+        "JSON object the specs must contain, e.g. {\"fuel\":\"diesel\"}",
+    ),
+    ("min_seats", "at least this many seats"),
+    ("min_load_kg", "at least this load"),
+];
+
+pub const COLUMNS: &str =
+    "id, plate, vin, make, model, year, type, seats, load_kg, specs, status, \
+                           odometer_km, created_at, updated_at";
+
+pub fn from_row(row: &tokio_postgres::Row) -> Result<Vehicle, ApiError> {
+    Ok(Vehicle {
+        id: row.get("id"),
+        plate: row.get("plate"),
+        vin: row.get("vin"),
+        make: row.get("make"),
+        model: row.get("model"),
+        year: row.get("year"),
+        kind: row.get("type"),
+        seats: row.get("seats"),
+        load_kg: row.get("load_kg"),
+        specs: row.get("specs"),
+        status: VehicleStatus::parse(row.get("status"))?,
+        odometer_km: row.get("odometer_km"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+fn check_vin(v: &str) -> Result<String, ApiError> {
+    let v = v.trim().to_ascii_uppercase();
+    vin::validate(&v).map_err(|e| ApiError::invalid("vin", e))?;
+    Ok(v)
+}
+
+fn check_specs(specs: &Value) -> Result<(), ApiError> {
+    if !specs.is_object() {
+        return Err(ApiError::invalid("specs", "must be a JSON object"));
+    }
+    if specs.to_string().len() > 16 * 1024 {
+        return Err(ApiError::invalid("specs", "at most 16 KiB"));
+    }
+    Ok(())
+}
+
+fn check_numbers(year: i32, seats: i32, load_kg: i32) -> Result<(), ApiError> {
+    int_range("year", year.into(), 1886, 2100)?;
+    int_range("seats", seats.into(), 0, 1_000)?;
+    int_range("load_kg", load_kg.into(), 0, 1_000_000)
+}
+
+async fn create(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    ApiJson(req): ApiJson<CreateVehicle>,
+) -> Result<(StatusCode, Json<Vehicle>), ApiError> {
+    vehicle_id("id", &req.id)?;
+    let plate = text("plate", &req.plate, 20)?;
+    let vin = check_vin(&req.vin)?;
+    let make = text("make", &req.make, 100)?;
+    let model = text("model", &req.model, 100)?;
+    let kind = text("type", &req.kind, 50)?;
+    check_numbers(req.year, req.seats, req.load_kg)?;
+    let specs = req
+        .specs
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    check_specs(&specs)?;
+    let client = state.pool.get().await?;
+    let row = client
+        .query_one(
+            &format!(
+                "INSERT INTO vehicles (id, plate, vin, make, model, year, type, seats, load_kg, specs)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+            ),
+            &[
+                &req.id, &plate, &vin, &make, &model, &req.year, &kind, &req.seats,
+                &req.load_kg, &specs,
+            ],
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(from_row(&row)?)))
+}
+
+async fn list(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Paged<Vehicle>>, ApiError> {
+    let page = Page::new(q.limit, q.cursor.as_deref())?;
+    let specs: Option<Value> = match q.specs.as_deref() {
+        None => None,
+        Some(s) => {
+            let v: Value = serde_json::from_str(s)
+                .map_err(|_| ApiError::invalid("specs", "must be a JSON object"))?;
+            check_specs(&v)?;
+            Some(v)
+        }
+    };
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM vehicles
+                 WHERE deleted_at IS NULL AND id > $1
+                   AND ($2::text IS NULL OR type = $2)
+                   AND ($3::text IS NULL OR status = $3)
+                   AND ($4::jsonb IS NULL OR specs @> $4)
+                   AND ($5::int IS NULL OR seats >= $5)
+                   AND ($6::int IS NULL OR load_kg >= $6)
+                 ORDER BY id LIMIT $7"
+            ),
+            &[
+                &page.after_or_min(),
+                &q.kind,
+                &q.status.map(|s| s.as_str()),
+                &specs,
+                &q.min_seats,
+                &q.min_load_kg,
+                &page.fetch(),
+            ],
+        )
+        .await?;
+    let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(page.finish(items, |v| v.id.clone())))
+}
+
+async fn get(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vehicle>, ApiError> {
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM vehicles WHERE id = $1 AND deleted_at IS NULL"),
+            &[&id],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("vehicle"))?;
+    Ok(Json(from_row(&row)?))
+}
+
+async fn update(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateVehicle>,
+) -> Result<Json<Vehicle>, ApiError> {
+    let plate = req
+        .plate
+        .as_deref()
+        .map(|p| text("plate", p, 20))
+        .transpose()?;
+    let vin = req.vin.as_deref().map(check_vin).transpose()?;
+    let make = req
+        .make
+        .as_deref()
+        .map(|p| text("make", p, 100))
+        .transpose()?;
+    let model = req
+        .model
+        .as_deref()
+        .map(|p| text("model", p, 100))
+        .transpose()?;
+    let kind = req
+        .kind
+        .as_deref()
+        .map(|p| text("type", p, 50))
+        .transpose()?;
+    check_numbers(
+        req.year.unwrap_or(2000),
+        req.seats.unwrap_or(0),
+        req.load_kg.unwrap_or(0),
+    )?;
+    if let Some(s) = &req.specs {
+        check_specs(s)?;
+    }
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(
+            &format!(
+                "UPDATE vehicles SET plate = coalesce($2, plate), vin = coalesce($3, vin),
+                    make = coalesce($4, make), model = coalesce($5, model),
+                    year = coalesce($6, year), type = coalesce($7, type),
+                    seats = coalesce($8, seats), load_kg = coalesce($9, load_kg),
+                    specs = coalesce($10, specs), updated_at = now()
+                 WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
+            ),
+            &[
+                &id,
+                &plate,
+                &vin,
+                &make,
+                &model,
+                &req.year,
+                &kind,
+                &req.seats,
+                &req.load_kg,
+                &req.specs,
+            ],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("vehicle"))?;
+    Ok(Json(from_row(&row)?))
+}
+
+/// Soft delete; refused (409) while the vehicle has commitments.
+async fn delete(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.query_opt(
+        "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+        &[&id],
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("vehicle"))?;
+    super::commitments::ensure_uncommitted(&tx, &id).await?;
+    tx.execute(
+        "UPDATE vehicles SET deleted_at = now(), updated_at = now() WHERE id = $1",
+        &[&id],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn routes(r: Routes) -> Routes {
+    let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<Vehicle>();
+    r.add(
+        RouteDoc {
+            request: Some(|g| g.subschema_for::<CreateVehicle>()),
+            response: Some(one),
+            success: 201,
+            errors: &[400, 409, 413, 422],
+            ..RouteDoc::new("POST", "/v1/vehicles", "Register a vehicle", STAFF)
+        },
+        create,
+    )
+    .add(
+        RouteDoc {
+            query: LIST_PARAMS,
+            response: Some(|g| g.subschema_for::<Paged<Vehicle>>()),
+            errors: &[422],
+            ..RouteDoc::new("GET", "/v1/vehicles", "List vehicles", ANY)
+        },
+        list,
+    )
+    .add(
+        RouteDoc {
+            response: Some(one),
+            errors: &[404],
+            ..RouteDoc::new("GET", "/v1/vehicles/{id}", "A vehicle", ANY)
+        },
+        get,
+    )
+    .add(
+        RouteDoc {
+            request: Some(|g| g.subschema_for::<UpdateVehicle>()),
+            response: Some(one),
+            errors: &[400, 404, 409, 413, 422],
+            ..RouteDoc::new("PATCH", "/v1/vehicles/{id}", "Update a vehicle", STAFF)
+        },
+        update,
+    )
+    .add(
+        RouteDoc {
+            success: 204,
+            errors: &[404, 409],
+            ..RouteDoc::new(
+                "DELETE",
+                "/v1/vehicles/{id}",
+                "Soft-delete a vehicle",
+                ADMIN,
+            )
+        },
+        delete,
+    )
+}

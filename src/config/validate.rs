@@ -1,0 +1,190 @@
+//! Validation of well-typed values: ranges, URLs, addresses. Each error names the key and
+//! its environment variable.
+
+use std::net::SocketAddr;
+
+use super::{env_name, Config, ConfigError};
+
+impl Config {
+    /// Checks values that are well-typed but unusable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let db = self.database.url.expose();
+        let parsed = url::Url::parse(db).map_err(|e| invalid("database.url", e.to_string()))?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(invalid("database.url", "must start with postgres://"));
+        }
+        db.parse::<tokio_postgres::Config>()
+            .map_err(|e| invalid("database.url", e.to_string()))?;
+        range(
+            "database.pool_size",
+            self.database.pool_size as u64,
+            1,
+            1024,
+        )?;
+        range(
+            "database.connect_timeout_ms",
+            self.database.connect_timeout_ms,
+            1,
+            600_000,
+        )?;
+
+        self.mqtt_endpoint()?;
+        let id_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 20
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !id_ok(&self.mqtt.client_id) {
+            return Err(invalid(
+                "mqtt.client_id",
+                "1-20 characters of [A-Za-z0-9_-]",
+            ));
+        }
+        if !id_ok(&self.mqtt.share_group) {
+            return Err(invalid(
+                "mqtt.share_group",
+                "1-20 characters of [A-Za-z0-9_-]",
+            ));
+        }
+        let prefix = &self.mqtt.topic_prefix;
+        if prefix.is_empty()
+            || prefix.len() > 128
+            || prefix.starts_with('/')
+            || prefix.ends_with('/')
+            || prefix.contains(['+', '#', '\0'])
+            || prefix.starts_with('$')
+        {
+            return Err(invalid(
+                "mqtt.topic_prefix",
+                "a non-empty topic without wildcards, '$' start or leading/trailing '/'",
+            ));
+        }
+        range("mqtt.connections", self.mqtt.connections as u64, 1, 64)?;
+        range("mqtt.keep_alive_s", self.mqtt.keep_alive_s, 5, 3_600)?;
+        range(
+            "mqtt.max_packet_bytes",
+            self.mqtt.max_packet_bytes as u64,
+            (crate::decode::MAX_PAYLOAD_BYTES + 1024) as u64,
+            256 << 20,
+        )?;
+        range(
+            "mqtt.reconnect_min_ms",
+            self.mqtt.reconnect_min_ms,
+            1,
+            60_000,
+        )?;
+        range(
+            "mqtt.reconnect_max_ms",
+            self.mqtt.reconnect_max_ms,
+            self.mqtt.reconnect_min_ms,
+            600_000,
+        )?;
+
+        let i = &self.ingest;
+        range("ingest.max_future_s", i.max_future_s, 0, 86_400)?;
+        range("ingest.retention_days", i.retention_days as u64, 1, 3_650)?;
+        range("ingest.decoders", i.decoders as u64, 0, 256)?;
+        range("ingest.decode_queue", i.decode_queue as u64, 1, 1 << 20)?;
+        range(
+            "ingest.max_in_flight_bytes",
+            i.max_in_flight_bytes as u64,
+            self.mqtt.max_packet_bytes as u64,
+            1 << 40,
+        )?;
+        range("ingest.batch_rows", i.batch_rows as u64, 1, 1_000_000)?;
+        range("ingest.batch_bytes", i.batch_bytes as u64, 1_024, 1 << 30)?;
+        range("ingest.batch_age_ms", i.batch_age_ms, 1, 60_000)?;
+        range("ingest.writers", i.writers as u64, 1, 64)?;
+        range("ingest.writer_queue", i.writer_queue as u64, 1, 1_024)?;
+        range("ingest.retry_min_ms", i.retry_min_ms, 1, 60_000)?;
+        range(
+            "ingest.retry_max_ms",
+            i.retry_max_ms,
+            i.retry_min_ms,
+            600_000,
+        )?;
+        if (self.database.pool_size as usize) < i.writers + 1 {
+            return Err(invalid(
+                "database.pool_size",
+                format!("must be at least ingest.writers + 1 = {}", i.writers + 1),
+            ));
+        }
+
+        let p = &self.partitions;
+        range("partitions.days_behind", p.days_behind as u64, 0, 3_650)?;
+        range("partitions.days_ahead", p.days_ahead as u64, 1, 365)?;
+        range("partitions.interval_s", p.interval_s, 1, 86_400)?;
+
+        self.http
+            .addr
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid("http.addr", format!("{e}; expected host:port")))?;
+        range(
+            "http.max_body_bytes",
+            self.http.max_body_bytes as u64,
+            1_024,
+            1 << 30,
+        )?;
+        range(
+            "http.rate_limit_per_minute",
+            self.http.rate_limit_per_minute as u64,
+            0,
+            6_000_000,
+        )?;
+        range(
+            "http.rate_limit_burst",
+            self.http.rate_limit_burst as u64,
+            1,
+            1_000_000,
+        )?;
+
+        if !self.redis.url.is_empty() {
+            let u = url::Url::parse(&self.redis.url)
+                .map_err(|e| invalid("redis.url", e.to_string()))?;
+            if !matches!(u.scheme(), "redis" | "rediss") || u.host_str().is_none() {
+                return Err(invalid(
+                    "redis.url",
+                    "must be redis://host:port, or empty to disable",
+                ));
+            }
+        }
+        if !self.jwt.secret.is_empty() && self.jwt.secret.expose().len() < 32 {
+            return Err(invalid("jwt.secret", "must be at least 32 bytes"));
+        }
+        range("shutdown.timeout_s", self.shutdown.timeout_s, 1, 3_600)?;
+        Ok(())
+    }
+
+    /// The broker's host and port from `mqtt.url`.
+    pub fn mqtt_endpoint(&self) -> Result<(String, u16), ConfigError> {
+        let u = url::Url::parse(&self.mqtt.url).map_err(|e| invalid("mqtt.url", e.to_string()))?;
+        if !matches!(u.scheme(), "mqtt" | "tcp") {
+            return Err(invalid("mqtt.url", "must be mqtt://host:port"));
+        }
+        let host = u
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| invalid("mqtt.url", "has no host"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Ok((host.to_string(), u.port().unwrap_or(1883)))
+    }
+}
+
+pub(super) fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        env: env_name(key),
+        reason: reason.into(),
+    }
+}
+
+fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(invalid(
+            key,
+            format!("{value} is outside the allowed range {min}..={max}"),
+        ));
+    }
+    Ok(())
+}

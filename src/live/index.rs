@@ -1,0 +1,553 @@
+//! [`LiveIndex`]: the R-tree and the per-vehicle map over the same positions, in one type.
+//!
+//! Every mutation goes through this type and touches both structures, so they cannot drift
+//! apart (tile38 `collection.go` keeps its items and spatial index the same way). A mutation
+//! returns the previous value so callers (metrics, write-through) see what changed.
+//!
+//! # Loose boxes
+//! A vehicle is not indexed as a point but as a small cube ([`LOOSE_M`] each way) around the
+//! place where it was last indexed, its *anchor*. A reading that stays inside the cube only
+//! rewrites the vehicle's record: no R-tree work at all. Moving vehicles report every second or
+//! so and move a few metres, so most updates take this path; only leaving the cube costs a
+//! removal and a reinsertion (a "lazy update" R-tree, after Kwon, Lee and Lee, *Indexing the
+//! current positions of moving objects using the lazy update R-tree*, MDM 2002). Queries stay
+//! exact: a cube's distance is a lower bound of its vehicle's distance, and
+//! [`LiveIndex::nearest`] ranks by exact haversine of the recorded position.
+//!
+//! # Memory
+//! Strings stay out of the tree: a leaf is a `TreeBox` (an `f32` cube and a `u32` slot
+//! number); the slot table holds each vehicle's `Record`, whose id is one `Arc<str>` shared
+//! with the id → slot map.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rstar::{PointDistance, RTree, RTreeObject, AABB};
+
+use super::{check_lat_lon, geo, valid_vehicle_id, LiveError};
+use crate::reading::GpsReading;
+
+/// A vehicle's position as the index stores and returns it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Position {
+    /// WGS84 degrees.
+    pub lat: f64,
+    /// WGS84 degrees.
+    pub lon: f64,
+    /// Microseconds since the Unix epoch, UTC: the reading's time, not the arrival time.
+    pub ts: i64,
+    pub speed_kmh: Option<f32>,
+    pub heading_deg: Option<f32>,
+}
+
+impl From<&GpsReading> for Position {
+    fn from(r: &GpsReading) -> Self {
+        Position {
+            lat: r.lat,
+            lon: r.lon,
+            ts: r.ts,
+            speed_kmh: r.speed_kmh,
+            heading_deg: r.heading_deg,
+        }
+    }
+}
+
+/// What [`LiveIndex::upsert`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Upsert {
+    /// The vehicle's first position.
+    Inserted,
+    /// A strictly newer reading replaced this previous position.
+    Replaced(Position),
+    /// The reading was not newer than the stored position (a replay or an out-of-order
+    /// reading), which is kept unchanged and returned here.
+    Ignored(Position),
+}
+
+impl Upsert {
+    /// Whether the index now holds the new reading.
+    pub fn applied(&self) -> bool {
+        !matches!(self, Upsert::Ignored(_))
+    }
+}
+
+/// Counts from a batch of upserts or a load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub inserted: usize,
+    pub replaced: usize,
+    /// Not newer than the stored position.
+    pub ignored: usize,
+    /// Refused: bad vehicle id or position ([`LiveError`]).
+    pub rejected: usize,
+}
+
+impl BatchOutcome {
+    pub(crate) fn count(&mut self, r: &Result<Upsert, LiveError>) {
+        match r {
+            Ok(Upsert::Inserted) => self.inserted += 1,
+            Ok(Upsert::Replaced(_)) => self.replaced += 1,
+            Ok(Upsert::Ignored(_)) => self.ignored += 1,
+            Err(_) => self.rejected += 1,
+        }
+    }
+}
+
+/// How far (metres, per axis) a vehicle may move before its R-tree entry is moved.
+///
+/// Larger: more updates skip the tree, but cubes overlap more and a query examines a few more
+/// candidates. 50 m is several readings of city driving at 1 Hz, and well under the distances
+/// dispatch asks about.
+pub const LOOSE_M: f64 = 50.0;
+
+/// An R-tree leaf: a cube on the unit sphere around the vehicle's anchor, and its slot number.
+///
+/// `f32` coordinates halve the tree's size; their rounding (≈ 0.4 m on the Earth's surface)
+/// never reaches a result, because [`LiveIndex::nearest`] ranks by exact haversine of the
+/// stored `f64` lat/lon and widens the tree search by `CHORD_SLACK` to cover it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct TreeBox {
+    min: [f32; 3],
+    max: [f32; 3],
+    pub(crate) slot: u32,
+}
+
+impl TreeBox {
+    /// The cube around an anchor. Deterministic, so a record's anchor always gives back the
+    /// exact entry to remove.
+    fn around(slot: u32, anchor: [f32; 3]) -> Self {
+        let pad = geo::chord_for_distance(LOOSE_M) as f32;
+        TreeBox {
+            min: anchor.map(|c| c - pad),
+            max: anchor.map(|c| c + pad),
+            slot,
+        }
+    }
+
+    fn contains(&self, p: &[f32; 3]) -> bool {
+        (0..3).all(|i| self.min[i] <= p[i] && p[i] <= self.max[i])
+    }
+}
+
+/// How far (in unit-sphere chord) an `f32` tree distance may be from the exact one: points are
+/// rounded by at most ~1e-7 each, plus the arithmetic. 1e-6 (≈ 6 m) is ample.
+pub(crate) const CHORD_SLACK: f64 = 1e-6;
+
+impl RTreeObject for TreeBox {
+    type Envelope = AABB<[f32; 3]>;
+
+    fn envelope(&self) -> Self::Envelope {
+        AABB::from_corners(self.min, self.max)
+    }
+}
+
+impl PointDistance for TreeBox {
+    /// The squared distance to the cube: never more than to the vehicle inside it.
+    fn distance_2(&self, p: &[f32; 3]) -> f32 {
+        self.envelope().distance_2(p)
+    }
+}
+
+/// The unit-sphere point of a position, in `f32`.
+pub(crate) fn tree_xyz(lat: f64, lon: f64) -> [f32; 3] {
+    let [x, y, z] = geo::unit_vector(lat, lon);
+    [x as f32, y as f32, z as f32]
+}
+
+/// One vehicle's record in the slot table. Missing speed or heading is stored as NaN
+/// (8 bytes saved against `Option<f32>` twice). The anchor is kept as `f32` lat/lon (8 bytes
+/// rather than 12 for the point); the cube is recomputed from it.
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    pub(crate) id: Arc<str>,
+    pub(crate) lat: f64,
+    pub(crate) lon: f64,
+    pub(crate) ts: i64,
+    speed_kmh: f32,
+    heading_deg: f32,
+    anchor: [f32; 2],
+}
+
+impl Record {
+    fn new(id: Arc<str>, p: Position, anchor: [f32; 2]) -> Self {
+        Record {
+            id,
+            lat: p.lat,
+            lon: p.lon,
+            ts: p.ts,
+            speed_kmh: p.speed_kmh.unwrap_or(f32::NAN),
+            heading_deg: p.heading_deg.unwrap_or(f32::NAN),
+            anchor,
+        }
+    }
+
+    fn anchored_here(id: Arc<str>, p: Position) -> Self {
+        Record::new(id, p, [p.lat as f32, p.lon as f32])
+    }
+
+    /// The record's R-tree entry.
+    fn tree_box(&self, slot: u32) -> TreeBox {
+        let [lat, lon] = self.anchor;
+        TreeBox::around(slot, tree_xyz(f64::from(lat), f64::from(lon)))
+    }
+
+    pub(crate) fn position(&self) -> Position {
+        let opt = |v: f32| (!v.is_nan()).then_some(v);
+        Position {
+            lat: self.lat,
+            lon: self.lon,
+            ts: self.ts,
+            speed_kmh: opt(self.speed_kmh),
+            heading_deg: opt(self.heading_deg),
+        }
+    }
+}
+
+/// Every live vehicle's latest position, indexed by id and by place.
+///
+/// Single-threaded; share it through [`super::SharedLiveIndex`].
+#[derive(Debug, Default)]
+pub struct LiveIndex {
+    pub(crate) tree: RTree<TreeBox>,
+    ids: HashMap<Arc<str>, u32>,
+    pub(crate) slots: Vec<Option<Record>>,
+    free: Vec<u32>,
+}
+
+impl LiveIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds the index at start-up from, e.g., the latest stored reading per vehicle.
+    ///
+    /// Duplicates keep the newest `ts` (as [`upsert`](Self::upsert) would); invalid entries are
+    /// skipped and counted. The R-tree is bulk-loaded, which is several times faster than
+    /// inserting one by one and packs its nodes fuller.
+    pub fn load<I, S>(items: I) -> (Self, BatchOutcome)
+    where
+        I: IntoIterator<Item = (S, Position)>,
+        S: AsRef<str>,
+    {
+        let items = items.into_iter();
+        let mut index = LiveIndex::new();
+        index.ids.reserve(items.size_hint().0);
+        index.slots.reserve(items.size_hint().0);
+        let mut outcome = BatchOutcome::default();
+        for (id, p) in items {
+            let r = index.apply(id.as_ref(), p, false);
+            outcome.count(&r);
+        }
+        let boxes = index
+            .slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(slot, r)| {
+                let r = r.as_mut()?;
+                *r = Record::anchored_here(r.id.clone(), r.position());
+                Some(r.tree_box(slot as u32))
+            })
+            .collect();
+        index.tree = RTree::bulk_load(boxes);
+        index.slots.shrink_to_fit();
+        index.ids.shrink_to_fit();
+        (index, outcome)
+    }
+
+    /// Records a reading. Only a strictly newer `ts` replaces the stored position: an older or
+    /// equal one is ignored (replays and out-of-order readings are normal).
+    pub fn upsert(&mut self, vehicle_id: &str, position: Position) -> Result<Upsert, LiveError> {
+        self.apply(vehicle_id, position, true)
+    }
+
+    /// [`upsert`](Self::upsert) for a batch, with counts.
+    pub fn upsert_many<I, S>(&mut self, items: I) -> BatchOutcome
+    where
+        I: IntoIterator<Item = (S, Position)>,
+        S: AsRef<str>,
+    {
+        let mut outcome = BatchOutcome::default();
+        for (id, p) in items {
+            let r = self.upsert(id.as_ref(), p);
+            outcome.count(&r);
+        }
+        outcome
+    }
+
+    /// The upsert itself; `with_tree` is false while [`load`](Self::load) defers the tree.
+    fn apply(&mut self, id: &str, p: Position, with_tree: bool) -> Result<Upsert, LiveError> {
+        check_lat_lon(p.lat, p.lon)?;
+        if let Some(&slot) = self.ids.get(id) {
+            let record = self.slots[slot as usize]
+                .as_mut()
+                .expect("the id map only points at occupied slots");
+            let previous = record.position();
+            if p.ts <= previous.ts {
+                return Ok(Upsert::Ignored(previous));
+            }
+            let old_box = record.tree_box(slot);
+            if !with_tree || old_box.contains(&tree_xyz(p.lat, p.lon)) {
+                // Still inside its cube (or no tree yet): the record is all there is to change.
+                *record = Record::new(record.id.clone(), p, record.anchor);
+                return Ok(Upsert::Replaced(previous));
+            }
+            *record = Record::anchored_here(record.id.clone(), p);
+            let new_box = record.tree_box(slot);
+            let removed = self.tree.remove(&old_box);
+            debug_assert!(removed.is_some(), "tree entry of slot {slot} missing");
+            self.tree.insert(new_box);
+            return Ok(Upsert::Replaced(previous));
+        }
+        if !valid_vehicle_id(id) {
+            return Err(LiveError::VehicleId);
+        }
+        let id: Arc<str> = Arc::from(id);
+        let record = Record::anchored_here(id.clone(), p);
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 vehicles");
+                self.slots.push(None);
+                slot
+            }
+        };
+        if with_tree {
+            self.tree.insert(record.tree_box(slot));
+        }
+        self.slots[slot as usize] = Some(record);
+        self.ids.insert(id, slot);
+        Ok(Upsert::Inserted)
+    }
+
+    /// Forgets a vehicle (deleted, or gone quiet for good); returns its last position.
+    pub fn remove(&mut self, vehicle_id: &str) -> Option<Position> {
+        let slot = self.ids.remove(vehicle_id)?;
+        let record = self.slots[slot as usize]
+            .take()
+            .expect("the id map only points at occupied slots");
+        let removed = self.tree.remove(&record.tree_box(slot));
+        debug_assert!(removed.is_some(), "tree entry of slot {slot} missing");
+        self.free.push(slot);
+        Some(record.position())
+    }
+
+    /// Forgets every vehicle whose position is older than `cutoff_ts` (µs); returns how many.
+    /// Bounds memory when vehicles leave the fleet without being deleted.
+    pub fn evict_older_than(&mut self, cutoff_ts: i64) -> usize {
+        let old: Vec<Arc<str>> = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|r| r.ts < cutoff_ts)
+            .map(|r| r.id.clone())
+            .collect();
+        for id in &old {
+            self.remove(id);
+        }
+        old.len()
+    }
+
+    /// A vehicle's latest position.
+    pub fn position(&self, vehicle_id: &str) -> Option<Position> {
+        let slot = *self.ids.get(vehicle_id)?;
+        self.slots[slot as usize].as_ref().map(Record::position)
+    }
+
+    /// How many vehicles the index holds.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Every vehicle and its position, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Position)> + '_ {
+        self.slots.iter().flatten().map(|r| (&*r.id, r.position()))
+    }
+
+    /// Checks that the tree, the map and the slot table describe the same vehicles, each
+    /// inside its tree cube. For tests; O(n log n).
+    #[doc(hidden)]
+    pub fn check_consistency(&self) -> Result<(), String> {
+        if self.tree.size() != self.ids.len() {
+            return Err(format!(
+                "tree {} != map {}",
+                self.tree.size(),
+                self.ids.len()
+            ));
+        }
+        for (id, &slot) in &self.ids {
+            let r = self.slots[slot as usize]
+                .as_ref()
+                .ok_or_else(|| format!("{id}: empty slot {slot}"))?;
+            if r.id != *id {
+                return Err(format!("{id}: slot {slot} holds {}", r.id));
+            }
+            let entry = r.tree_box(slot);
+            if !self.tree.contains(&entry) {
+                return Err(format!("{id}: tree entry missing"));
+            }
+            if !entry.contains(&tree_xyz(r.lat, r.lon)) {
+                return Err(format!("{id}: outside its tree cube"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(lat: f64, lon: f64, ts: i64) -> Position {
+        Position {
+            lat,
+            lon,
+            ts,
+            speed_kmh: Some(30.0),
+            heading_deg: None,
+        }
+    }
+
+    #[test]
+    fn only_a_newer_ts_replaces() {
+        let mut ix = LiveIndex::new();
+        assert_eq!(ix.upsert("v1", at(1.0, 1.0, 10)), Ok(Upsert::Inserted));
+        assert_eq!(
+            ix.upsert("v1", at(2.0, 2.0, 20)),
+            Ok(Upsert::Replaced(at(1.0, 1.0, 10)))
+        );
+        assert_eq!(
+            ix.upsert("v1", at(3.0, 3.0, 15)),
+            Ok(Upsert::Ignored(at(2.0, 2.0, 20)))
+        );
+        assert_eq!(
+            ix.upsert("v1", at(3.0, 3.0, 20)),
+            Ok(Upsert::Ignored(at(2.0, 2.0, 20)))
+        );
+        assert_eq!(ix.position("v1"), Some(at(2.0, 2.0, 20)));
+        assert_eq!(ix.len(), 1);
+        ix.check_consistency().unwrap();
+    }
+
+    #[test]
+    fn a_leaf_is_no_larger_than_an_inner_node() {
+        use rstar::{ParentNode, RTreeNode};
+        use std::mem::size_of;
+        // Leaves live inline in their parent's Vec of nodes, each as large as an inner node.
+        assert_eq!(size_of::<TreeBox>(), 28);
+        assert_eq!(
+            size_of::<RTreeNode<TreeBox>>(),
+            size_of::<ParentNode<TreeBox>>()
+        );
+        assert!(size_of::<Option<Record>>() <= 56);
+    }
+
+    #[test]
+    fn small_moves_stay_in_step() {
+        let mut ix = LiveIndex::new();
+        for i in 0..500 {
+            let f = i as f64;
+            ix.upsert(&format!("v{i}"), at(f * 0.01, f * 0.01, 1))
+                .unwrap();
+        }
+        for step in 2..50 {
+            for i in 0..500 {
+                let f = i as f64 + step as f64 * 0.0001;
+                ix.upsert(&format!("v{i}"), at(f * 0.01, f * 0.01, step))
+                    .unwrap();
+            }
+        }
+        ix.check_consistency().unwrap();
+        assert_eq!(ix.position("v3").unwrap().ts, 49);
+    }
+
+    #[test]
+    fn small_moves_skip_the_tree() {
+        let mut ix = LiveIndex::new();
+        ix.upsert("v", at(5.0, 5.0, 1)).unwrap();
+        let before = ix.tree.iter().copied().collect::<Vec<_>>();
+        ix.upsert("v", at(5.0, 5.0, 2)).unwrap();
+        ix.upsert("v", at(5.0001, 5.0001, 3)).unwrap();
+        assert_eq!(ix.tree.iter().copied().collect::<Vec<_>>(), before);
+        ix.upsert("v", at(5.01, 5.0, 4)).unwrap();
+        assert_ne!(ix.tree.iter().copied().collect::<Vec<_>>(), before);
+        assert_eq!(ix.position("v").unwrap().ts, 4);
+        ix.check_consistency().unwrap();
+    }
+
+    #[test]
+    fn rejects_bad_input_without_changing_anything() {
+        let mut ix = LiveIndex::new();
+        assert_eq!(ix.upsert("a/b", at(0.0, 0.0, 1)), Err(LiveError::VehicleId));
+        assert!(matches!(
+            ix.upsert("v", at(f64::NAN, 0.0, 1)),
+            Err(LiveError::Latitude(_))
+        ));
+        assert!(matches!(
+            ix.upsert("v", at(0.0, 180.5, 1)),
+            Err(LiveError::Longitude(_))
+        ));
+        assert!(ix.is_empty());
+        ix.check_consistency().unwrap();
+    }
+
+    #[test]
+    fn remove_and_reuse_slots() {
+        let mut ix = LiveIndex::new();
+        ix.upsert("a", at(1.0, 1.0, 1)).unwrap();
+        ix.upsert("b", at(2.0, 2.0, 1)).unwrap();
+        assert_eq!(ix.remove("a"), Some(at(1.0, 1.0, 1)));
+        assert_eq!(ix.remove("a"), None);
+        ix.upsert("c", at(3.0, 3.0, 1)).unwrap();
+        assert_eq!(ix.slots.len(), 2, "slot of a reused");
+        assert_eq!(ix.len(), 2);
+        ix.check_consistency().unwrap();
+        assert_eq!(ix.evict_older_than(2), 2);
+        assert!(ix.is_empty() && ix.tree.size() == 0);
+    }
+
+    #[test]
+    fn load_keeps_the_newest_and_counts() {
+        let items = vec![
+            ("a", at(1.0, 1.0, 5)),
+            ("a", at(9.0, 9.0, 3)),
+            ("b", at(2.0, 2.0, 1)),
+            ("b", at(4.0, 4.0, 2)),
+            ("bad id", at(0.0, 0.0, 1)),
+            ("c", at(100.0, 0.0, 1)),
+        ];
+        let (ix, outcome) = LiveIndex::load(items);
+        assert_eq!(
+            outcome,
+            BatchOutcome {
+                inserted: 2,
+                replaced: 1,
+                ignored: 1,
+                rejected: 2
+            }
+        );
+        assert_eq!(ix.position("a"), Some(at(1.0, 1.0, 5)));
+        assert_eq!(ix.position("b"), Some(at(4.0, 4.0, 2)));
+        ix.check_consistency().unwrap();
+        let mut ix = ix;
+        ix.upsert("a", at(-1.0, 179.9, 6)).unwrap();
+        ix.check_consistency().unwrap();
+    }
+
+    #[test]
+    fn missing_speed_and_heading_round_trip() {
+        let mut ix = LiveIndex::new();
+        let p = Position {
+            lat: 0.0,
+            lon: 0.0,
+            ts: 1,
+            speed_kmh: None,
+            heading_deg: Some(270.0),
+        };
+        ix.upsert("v", p).unwrap();
+        assert_eq!(ix.position("v"), Some(p));
+    }
+}

@@ -1,0 +1,203 @@
+//! Rentals under contention and over random inputs: simultaneous reservations of one vehicle,
+//! and quote = reserve = complete arithmetic for random plans and windows.
+
+mod common;
+
+use common::api::{customer, plan, reserve_body, standard_plan, vehicle_body, Api};
+use rand::Rng;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_simultaneous_reservations_one_wins() {
+    let api = Api::start().await;
+    let a = &api.admin;
+    assert_eq!(
+        a.post("/v1/vehicles", vehicle_body("hot", 1)).await.status,
+        201
+    );
+    let p = plan(a, standard_plan()).await;
+    let (_, cust) = customer(&api, "c").await;
+    // Overlapping but different windows, so no two requests are identical.
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let c = a.clone();
+        let mut b = reserve_body(
+            "hot",
+            &p,
+            &format!("2030-05-01T{:02}:{:02}:00Z", i / 6, (i % 6) * 10),
+            "2030-05-02T12:00:00Z",
+            i,
+        );
+        b["customer_id"] = json!(cust);
+        tasks.push(tokio::spawn(async move { c.post("/v1/rentals", b).await }));
+    }
+    let (mut ok, mut conflict) = (0, 0);
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status {
+            201 => ok += 1,
+            409 => {
+                assert_eq!(r.code(), "overlap");
+                conflict += 1
+            }
+            s => panic!("unexpected {s}: {}", r.body),
+        }
+    }
+    assert_eq!((ok, conflict), (1, 59));
+    let db = api.db.client().await;
+    let rentals: i64 = db
+        .query_one("SELECT count(*) FROM rentals", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let held: i64 = db
+        .query_one("SELECT count(*) FROM vehicle_commitments", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let charges: i64 = db
+        .query_one("SELECT count(DISTINCT rental_id) FROM rental_charges", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!((rentals, held, charges), (1, 1, 1));
+
+    // Activate and cancel the winner at once: exactly one applies.
+    let id: uuid::Uuid = db
+        .query_one("SELECT id FROM rentals", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let (c1, c2) = (a.clone(), a.clone());
+    let act = tokio::spawn(async move {
+        c1.post(
+            &format!("/v1/rentals/{id}/activate"),
+            json!({"odometer_km": 10}),
+        )
+        .await
+    });
+    let can = tokio::spawn(async move {
+        c2.post(&format!("/v1/rentals/{id}/cancel"), json!({}))
+            .await
+    });
+    let (x, y) = (act.await.unwrap(), can.await.unwrap());
+    let mut statuses = [x.status, y.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{} / {}", x.body, y.body);
+    let status: String = db
+        .query_one("SELECT status FROM rentals", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let vehicle: String = db
+        .query_one("SELECT status FROM vehicles", &[])
+        .await
+        .unwrap()
+        .get(0);
+    if x.status == 200 {
+        assert_eq!((status.as_str(), vehicle.as_str()), ("active", "rented"));
+    } else {
+        assert_eq!((status.as_str(), vehicle.as_str()), ("cancelled", "active"));
+    }
+    api.daemon.shutdown().await;
+}
+
+/// Random plans and rentals: reserve charges equal the quote, and completing adds exactly
+/// the extra kilometres and the late fee, with the totals the plan's rules give.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quote_reserve_and_complete_agree_for_random_rentals() {
+    let api = Api::start().await;
+    let a = &api.admin;
+    let (_, cust) = customer(&api, "c").await;
+    let mut rng = rand::thread_rng();
+    for case in 0..12u32 {
+        let daily = rng.gen_range(0..100_000i64);
+        let included = rng.gen_range(0..500i64);
+        let per_km = rng.gen_range(0..500i64);
+        let late_fee = rng.gen_range(0..10_000i64);
+        let mut body = standard_plan();
+        body["daily_rate"] = json!(daily);
+        body["included_km_per_day"] = json!(included);
+        body["extra_km_rate"] = json!(per_km);
+        body["late_fee_per_hour"] = json!(late_fee);
+        let p = plan(a, body).await;
+        let vid = format!("v{case}");
+        assert_eq!(
+            a.post("/v1/vehicles", vehicle_body(&vid, case + 1))
+                .await
+                .status,
+            201
+        );
+        let start = chrono::Utc::now() - chrono::Duration::days(30);
+        let secs = rng.gen_range(60..(10 * 86_400i64));
+        let end = start + chrono::Duration::seconds(secs);
+        let est = rng.gen_range(0..5_000i64);
+        let driven = rng.gen_range(0..5_000i64);
+        let late_s = rng.gen_range(-(secs.min(3_600))..(3 * 86_400i64));
+        let (f, t) = (start.to_rfc3339(), end.to_rfc3339());
+        let q = a
+            .post(
+                "/v1/rentals/quote",
+                json!({"plan_id": p, "starts_at": f, "ends_at": t, "estimated_km": est}),
+            )
+            .await
+            .json();
+        let mut b = reserve_body(&vid, &p, &f, &t, est);
+        b["customer_id"] = json!(cust);
+        let r = a.post("/v1/rentals", b).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let rental = r.json();
+        assert_eq!(rental["charges"], q["items"], "case {case}");
+        assert_eq!(rental["total_charged"], q["total"], "case {case}");
+        let id = rental["id"].as_str().unwrap();
+        let r = a
+            .post(
+                &format!("/v1/rentals/{id}/activate"),
+                json!({"odometer_km": 100}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        api.db
+            .client()
+            .await
+            .execute(
+                "UPDATE rentals SET activated_at = starts_at WHERE id = $1::text::uuid",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        let returned = end + chrono::Duration::seconds(late_s);
+        let r = a
+            .post(
+                &format!("/v1/rentals/{id}/complete"),
+                json!({"odometer_km": 100 + driven, "returned_at": returned.to_rfc3339()}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let done = r.json();
+        let days = (secs + 86_399) / 86_400;
+        let extra = (driven - days * included).max(0);
+        let late_h = if late_s > 0 {
+            (late_s + 3_599) / 3_600
+        } else {
+            0
+        };
+        assert_eq!(
+            done["total_charged"],
+            json!(days * daily + extra * per_km + late_h * late_fee),
+            "case {case}: {done}"
+        );
+        let n = q["items"].as_array().unwrap().len();
+        let added: i64 = done["charges"].as_array().unwrap()[n..]
+            .iter()
+            .map(|c| c["amount"].as_i64().unwrap())
+            .sum();
+        let est_extra = (est - days * included).max(0);
+        assert_eq!(
+            added,
+            (extra - est_extra) * per_km + late_h * late_fee,
+            "case {case}"
+        );
+    }
+    api.daemon.shutdown().await;
+}

@@ -1,0 +1,350 @@
+//! HTTP client helpers for the `/v1` API tests: any method, JSON bodies, headers, and a
+//! daemon started with the API enabled and an admin token at hand.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{config, Broker, InProcess, TestDb};
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret!";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+/// An HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?} (status {})", self.body, self.status))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The error envelope's code (asserting the envelope's shape).
+    pub fn code(&self) -> String {
+        let j = self.json();
+        assert!(j["error"]["message"].is_string(), "{j}");
+        assert!(j["error"]["request_id"].is_string(), "{j}");
+        j["error"]["code"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+/// Sends one request with a raw body; `Connection: close`.
+pub async fn raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Resp {
+    let head = {
+        let mut h = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            h.push_str(&format!("{k}: {v}\r\n"));
+        }
+        h.push_str("\r\n");
+        h
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        // The server may answer 413 and close before reading a huge body.
+        let _ = s.write_all(&body);
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        parse(&raw)
+    })
+    .await
+    .unwrap()
+}
+
+fn parse(raw: &[u8]) -> Resp {
+    let text = String::from_utf8_lossy(raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+                break;
+            };
+            if n == 0 || after.len() < n {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = after[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A client holding one bearer token (or none).
+#[derive(Clone)]
+pub struct Client {
+    pub addr: SocketAddr,
+    pub token: Option<String>,
+}
+
+impl Client {
+    pub fn anonymous(addr: SocketAddr) -> Client {
+        Client { addr, token: None }
+    }
+
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            addr: self.addr,
+            token: Some(token.to_string()),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut headers: Vec<(&str, &str)> = extra.to_vec();
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a));
+        }
+        let bytes = match body {
+            Some(b) => {
+                headers.push(("Content-Type", "application/json"));
+                serde_json::to_vec(b).unwrap()
+            }
+            None => Vec::new(),
+        };
+        raw(self.addr, method, path, &headers, bytes).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send("GET", path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send("POST", path, Some(&body), &[]).await
+    }
+
+    pub async fn post_key(&self, path: &str, body: Value, key: &str) -> Resp {
+        self.send("POST", path, Some(&body), &[("Idempotency-Key", key)])
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send("PATCH", path, Some(&body), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send("DELETE", path, None, &[]).await
+    }
+
+    /// Logs in and returns a client with the token.
+    pub async fn login(&self, username: &str, password: &str) -> Client {
+        let r = Client::anonymous(self.addr)
+            .post(
+                "/v1/auth/token",
+                serde_json::json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        self.with_token(r.json()["access_token"].as_str().unwrap())
+    }
+
+    /// Creates a user (as this client, an admin) and logs in as it; returns its id too.
+    pub async fn user(&self, username: &str, role: &str) -> (Client, String) {
+        let r = self
+            .post(
+                "/v1/users",
+                serde_json::json!({"username": username, "password": "password-123", "role": role}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        (self.login(username, "password-123").await, id)
+    }
+}
+
+/// A daemon with the API enabled; `admin` is logged in.
+pub struct Api {
+    pub db: TestDb,
+    pub broker: Broker,
+    pub daemon: InProcess,
+    pub admin: Client,
+}
+
+impl Api {
+    pub async fn start() -> Api {
+        Api::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut fleetd::config::Config)) -> Api {
+        let db = TestDb::create().await;
+        let broker = Broker::start();
+        let mut c = config(&db, &broker);
+        c.jwt.secret = fleetd::config::Secret::new(SECRET);
+        c.admin.password = fleetd::config::Secret::new(ADMIN_PASSWORD);
+        c.http.rate_limit_per_minute = 0;
+        c.database.pool_size = 24;
+        tweak(&mut c);
+        c.validate().unwrap();
+        let daemon = InProcess::start(c).await;
+        let admin = Client::anonymous(daemon.addr)
+            .login("admin", ADMIN_PASSWORD)
+            .await;
+        Api {
+            db,
+            broker,
+            daemon,
+            admin,
+        }
+    }
+
+    pub fn anonymous(&self) -> Client {
+        Client::anonymous(self.daemon.addr)
+    }
+}
+
+/// A valid vehicle body with id `id` (VINs differ per id).
+pub fn vehicle_body(id: &str, n: u32) -> Value {
+    serde_json::json!({
+        "id": id,
+        "plate": format!("PL-{n}"),
+        "vin": vin(n),
+        "make": "Volvo",
+        "model": "FH16",
+        "year": 2021,
+        "type": "truck",
+        "seats": 2,
+        "load_kg": 18000,
+        "specs": {"fuel": "diesel", "axles": 3}
+    })
+}
+
+/// A VIN with a correct North American check digit, distinct for each `n`.
+pub fn vin(n: u32) -> String {
+    let mut base: Vec<char> = format!("1M8GDM90{:09}", n).chars().collect();
+    let weights = [8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2];
+    let value = |c: char| -> u32 {
+        match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            'A' | 'J' => 1,
+            'B' | 'K' | 'S' => 2,
+            'C' | 'L' | 'T' => 3,
+            'D' | 'M' | 'U' => 4,
+            'E' | 'N' | 'V' => 5,
+            'F' | 'W' => 6,
+            'G' | 'P' | 'X' => 7,
+            'H' | 'Y' => 8,
+            'R' | 'Z' => 9,
+            _ => panic!("bad char"),
+        }
+    };
+    let sum: u32 = base.iter().zip(weights).map(|(c, w)| value(*c) * w).sum();
+    base[8] = match sum % 11 {
+        10 => 'X',
+        d => char::from_digit(d, 10).unwrap(),
+    };
+    base.into_iter().collect()
+}
+
+// Fixtures shared by the API test files.
+
+/// The standard pricing plan used across the rental tests.
+pub fn standard_plan() -> Value {
+    json!({"name": "standard", "currency": "EUR", "daily_rate": 5000, "included_km_per_day": 200,
+           "extra_km_rate": 30, "late_fee_per_hour": 1500, "free_cancellation_hours": 48,
+           "cancellation_fee_pct": 20})
+}
+
+/// Registers a vehicle and returns its JSON.
+pub async fn vehicle(c: &Client, id: &str, n: u32) -> Value {
+    let r = c.post("/v1/vehicles", vehicle_body(id, n)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()
+}
+
+/// A driver user with a profile: (its client, driver id).
+pub async fn driver(api: &Api, name: &str) -> (Client, String) {
+    let (client, user_id) = api.admin.user(name, "driver").await;
+    let r = api
+        .admin
+        .post(
+            "/v1/drivers",
+            json!({"user_id": user_id, "name": name, "licence_number": format!("L-{name}"), "licence_expiry": "2099-01-01"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    (client, r.json()["id"].as_str().unwrap().to_string())
+}
+
+pub async fn plan(a: &Client, body: Value) -> String {
+    let r = a.post("/v1/pricing-plans", body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()["id"].as_str().unwrap().to_string()
+}
+
+/// A customer user with a customer profile: (client, customer id).
+pub async fn customer(api: &Api, name: &str) -> (Client, String) {
+    let (client, user) = api.admin.user(name, "customer").await;
+    let r = api
+        .admin
+        .post(
+            "/v1/customers",
+            json!({"name": name, "email": format!("{name}@example.com"), "user_id": user}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    (client, r.json()["id"].as_str().unwrap().to_string())
+}
+
+pub fn reserve_body(vehicle: &str, plan: &str, from: &str, to: &str, km: i64) -> Value {
+    json!({"vehicle_id": vehicle, "plan_id": plan, "starts_at": from, "ends_at": to, "estimated_km": km})
+}
+
+pub fn ids(r: &Resp) -> Vec<String> {
+    r.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect()
+}
