@@ -31,6 +31,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 /// Parses a body: syntax errors are 400, shape errors 422 with the JSON path.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Syntax first, over the whole body: a typed parse stops at the first shape error, which
+    // would report `{"x": ` or `{} {}` as 422 instead of the 400 they are.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map_err(|e| ApiError::malformed(format!("malformed JSON: {e}")))?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -50,6 +54,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     de.end()
         .map_err(|e| ApiError::malformed(format!("malformed JSON: {e}")))?;
     Ok(value)
+}
+
+/// A `status` filter must name one of the resource's states (422 otherwise, not an empty list).
+pub fn check_status_filter(status: &Option<String>, allowed: &[&str]) -> Result<(), ApiError> {
+    match status {
+        Some(s) if !allowed.contains(&s.as_str()) => Err(ApiError::invalid(
+            "status",
+            format!("must be one of {}", allowed.join(", ")),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// serde_json appends "at line 1 column 17"; the field path already says where.

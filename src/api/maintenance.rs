@@ -157,6 +157,10 @@ async fn schedule(
 }
 
 async fn list_jobs(state: &AppState, q: ListQuery, overdue: bool) -> Result<Paged<Job>, ApiError> {
+    crate::api::extract::check_status_filter(
+        &q.status,
+        &["scheduled", "in_progress", "completed", "cancelled"],
+    )?;
     let page = Page::new(q.limit, q.cursor.as_deref())?;
     let client = state.pool.get().await?;
     let rows = client

@@ -315,6 +315,10 @@ async fn list(
     let page = Page::new(q.limit, q.cursor.as_deref())?;
     let own = (!caller.is_staff()).then_some(caller.user_id);
     let client = state.pool.get().await?;
+    crate::api::extract::check_status_filter(
+        &q.status,
+        &["reserved", "active", "completed", "cancelled"],
+    )?;
     let rows = client
         .query(
             &format!(

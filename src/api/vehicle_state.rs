@@ -186,7 +186,7 @@ pub fn routes(r: Routes) -> Routes {
         RouteDoc {
             request: Some(|g| g.subschema_for::<Transition>()),
             response: Some(one),
-            errors: &[400, 404, 409, 422],
+            errors: &[400, 404, 409, 413, 422],
             ..RouteDoc::new(
                 "POST",
                 "/v1/vehicles/{id}/status",
@@ -201,7 +201,7 @@ pub fn routes(r: Routes) -> Routes {
             request: Some(|g| g.subschema_for::<OdometerReading>()),
             response: Some(one),
             success: 201,
-            errors: &[400, 404, 422],
+            errors: &[400, 404, 413, 422],
             ..RouteDoc::new(
                 "POST",
                 "/v1/vehicles/{id}/odometer",
