@@ -5,120 +5,10 @@
 
 mod common;
 
-use common::api::{customer, driver, raw, vehicle, vehicle_body, vin, Api, Client, Resp};
+use common::errors::*;
+
+use common::api::{customer, driver, vehicle, vehicle_body, vin, Api, Client};
 use serde_json::{json, Value};
-
-/// A cursor that decodes, but whose key is not a UUID ("k1:zzz").
-const NON_UUID_CURSOR: &str = "azE6enp6";
-const UNKNOWN_UUID: &str = "00000000-0000-4000-8000-000000000000";
-
-#[track_caller]
-fn is(r: &Resp, status: u16, code: &str, what: &str) {
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (status, code),
-        "{what}: {}",
-        r.body
-    );
-}
-
-/// `expect!(client, GET path => status "code")` and
-/// `expect!(client, "POST" path, body => status "code")`: one request, its status and the
-/// envelope's code.
-macro_rules! expect {
-    ($c:expr, GET $path:expr => $status:literal $code:literal) => {{
-        let path: String = $path.to_string();
-        let r = $c.get(&path).await;
-        is(&r, $status, $code, &format!("GET {path}"));
-    }};
-    ($c:expr, $method:literal $path:expr, $body:expr => $status:literal $code:literal) => {{
-        let path: String = $path.to_string();
-        let body: Value = $body;
-        let r = $c.send($method, &path, Some(&body), &[]).await;
-        is(&r, $status, $code, &format!("{} {path} {body}", $method));
-    }};
-}
-
-/// `base` with `field` set to `value`, or removed when `field` starts with `-`.
-fn with(mut base: Value, field: &str, value: Value) -> Value {
-    match field.strip_prefix('-') {
-        Some(f) => {
-            base.as_object_mut().unwrap().remove(f);
-        }
-        None => base[field] = value,
-    }
-    base
-}
-
-/// Each `(field, value)` applied to `base` is a 422 `invalid_value`.
-async fn each_invalid(c: &Client, method: &str, path: &str, base: Value, cases: &[(&str, Value)]) {
-    for (field, value) in cases {
-        let body = with(base.clone(), field, value.clone());
-        let r = c.send(method, path, Some(&body), &[]).await;
-        is(
-            &r,
-            422,
-            "invalid_value",
-            &format!("{method} {path} {field}={value}"),
-        );
-    }
-}
-
-/// Sends `body` verbatim (not necessarily JSON) with the client's token.
-async fn send_raw(c: &Client, method: &str, path: &str, body: &[u8]) -> Resp {
-    let auth = format!("Bearer {}", c.token.as_deref().unwrap());
-    let headers = [
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    raw(c.addr, method, path, &headers, body.to_vec()).await
-}
-
-/// 400 for JSON that does not parse (truncated, not JSON, a bad token), 413 for a body
-/// over the 1 MiB default limit.
-async fn body_errors(c: &Client, method: &str, path: &str) {
-    for bad in [&b"{"[..], b"not json", b"{]"] {
-        let r = send_raw(c, method, path, bad).await;
-        is(
-            &r,
-            400,
-            "malformed_request",
-            &format!("{method} {path} {bad:?}"),
-        );
-    }
-    let big = format!("{{\"x\": \"{}\"}}", "a".repeat(2 << 20));
-    let r = send_raw(c, method, path, big.as_bytes()).await;
-    is(
-        &r,
-        413,
-        "payload_too_large",
-        &format!("{method} {path} 2 MiB"),
-    );
-}
-
-/// 422 for every bad pagination input and for an unknown query parameter; `base` may
-/// already carry parameters.
-async fn list_errors(c: &Client, base: &str, uuid_keyed: bool) {
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let cursor = format!("cursor={NON_UUID_CURSOR}");
-    let mut bad = vec![
-        "limit=0",
-        "limit=201",
-        "limit=-1",
-        "limit=abc",
-        "cursor=!!",
-        "bogus=1",
-    ];
-    if uuid_keyed {
-        bad.push(&cursor);
-    }
-    for q in bad {
-        let r = c.get(&format!("{base}{sep}{q}")).await;
-        is(&r, 422, "invalid_value", &format!("{base}{sep}{q}"));
-    }
-    let ok = c.get(&format!("{base}{sep}limit=200")).await;
-    assert_eq!(ok.status, 200, "{base}: {}", ok.body);
-}
 
 /// 404 for an id that is not a UUID and for an unknown UUID.
 async fn unknown_ids(c: &Client, method: &str, prefix: &str, suffix: &str, body: Option<Value>) {
@@ -148,11 +38,11 @@ async fn users_and_customers_errors() {
     each_invalid(a, "POST", "/v1/users", user.clone(), &cases).await;
     let (alice, alice_user) = a.user("alice", "customer").await;
     let (dave, dave_user) = a.user("dave", "driver").await;
-    expect!(a, "POST" "/v1/users", with(user, "username", json!("alice")) => 409 "already_exists");
+    expect_status!(a, "POST" "/v1/users", with(user, "username", json!("alice")) => 409 "already_exists");
     // GET /v1/users, /v1/users/{id}, /v1/me
     list_errors(a, "/v1/users", true).await;
     unknown_ids(a, "GET", "/v1/users", "", None).await;
-    expect!(alice, GET format!("/v1/users/{dave_user}") => 404 "not_found");
+    expect_status!(alice, GET format!("/v1/users/{dave_user}") => 404 "not_found");
     let own = alice.get(&format!("/v1/users/{alice_user}")).await;
     assert_eq!(own.status, 200, "{}", own.body);
     let me = dave.get("/v1/me").await;
@@ -180,13 +70,13 @@ async fn users_and_customers_errors() {
     let r = a.post("/v1/customers", linked.clone()).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let alice_customer = r.json()["id"].as_str().unwrap().to_string();
-    expect!(a, "POST" "/v1/customers", linked => 409 "already_exists");
+    expect_status!(a, "POST" "/v1/customers", linked => 409 "already_exists");
     let (bob, bob_customer) = customer(&api, "bob").await;
     // GET /v1/customers, /v1/customers/{id}
     list_errors(a, "/v1/customers", true).await;
     list_errors(&bob, "/v1/customers", true).await;
     unknown_ids(a, "GET", "/v1/customers", "", None).await;
-    expect!(bob, GET format!("/v1/customers/{alice_customer}") => 404 "not_found");
+    expect_status!(bob, GET format!("/v1/customers/{alice_customer}") => 404 "not_found");
     let own = bob.get(&format!("/v1/customers/{bob_customer}")).await;
     assert_eq!(own.status, 200, "{}", own.body);
 }
@@ -216,8 +106,8 @@ async fn vehicles_errors() {
     each_invalid(a, "POST", "/v1/vehicles", vehicle_body("v-bad", 90), &cases).await;
     vehicle(a, "v1", 1).await;
     vehicle(a, "v2", 2).await;
-    expect!(a, "POST" "/v1/vehicles", vehicle_body("v1", 3) => 409 "already_exists");
-    expect!(a, "POST" "/v1/vehicles", vehicle_body("v3", 1) => 409 "already_exists");
+    expect_status!(a, "POST" "/v1/vehicles", vehicle_body("v1", 3) => 409 "already_exists");
+    expect_status!(a, "POST" "/v1/vehicles", vehicle_body("v3", 1) => 409 "already_exists");
     // GET /v1/vehicles, /v1/vehicles/{id}
     list_errors(a, "/v1/vehicles", false).await;
     for bad in [
@@ -227,7 +117,7 @@ async fn vehicles_errors() {
         "min_seats=x",
         "min_load_kg=1.5",
     ] {
-        expect!(a, GET format!("/v1/vehicles?{bad}") => 422 "invalid_value");
+        expect_status!(a, GET format!("/v1/vehicles?{bad}") => 422 "invalid_value");
     }
     unknown_ids(a, "GET", "/v1/vehicles", "", None).await;
     // PATCH /v1/vehicles/{id}
@@ -242,8 +132,8 @@ async fn vehicles_errors() {
         ("specs", json!("diesel")),
     ];
     each_invalid(a, "PATCH", "/v1/vehicles/v1", json!({}), &cases).await;
-    expect!(a, "PATCH" "/v1/vehicles/v1", json!({"vin": vin(2)}) => 409 "already_exists");
-    expect!(a, "PATCH" "/v1/vehicles/v1", json!({"plate": "PL-2"}) => 409 "already_exists");
+    expect_status!(a, "PATCH" "/v1/vehicles/v1", json!({"vin": vin(2)}) => 409 "already_exists");
+    expect_status!(a, "PATCH" "/v1/vehicles/v1", json!({"plate": "PL-2"}) => 409 "already_exists");
     unknown_ids(a, "PATCH", "/v1/vehicles", "", Some(json!({}))).await;
     // POST /v1/vehicles/{id}/status
     body_errors(a, "POST", "/v1/vehicles/v1/status").await;
@@ -260,11 +150,11 @@ async fn vehicles_errors() {
         &cases,
     )
     .await;
-    expect!(a, "POST" "/v1/vehicles/v1/status", json!({"status": "active"}) => 409 "illegal_transition");
+    expect_status!(a, "POST" "/v1/vehicles/v1/status", json!({"status": "active"}) => 409 "illegal_transition");
     for id in ["nope", "ghost"] {
         for to in ["active", "decommissioned"] {
             let path = format!("/v1/vehicles/{id}/status");
-            expect!(a, "POST" path, json!({"status": to}) => 404 "not_found");
+            expect_status!(a, "POST" path, json!({"status": to}) => 404 "not_found");
         }
     }
     // POST /v1/vehicles/{id}/odometer
@@ -279,8 +169,8 @@ async fn vehicles_errors() {
         .post("/v1/vehicles/v1/odometer", json!({"reading_km": 500}))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    expect!(a, "POST" "/v1/vehicles/v1/odometer", json!({"reading_km": 499}) => 422 "invalid_value");
-    expect!(a, "POST" "/v1/vehicles/ghost/odometer", json!({"reading_km": 1}) => 404 "not_found");
+    expect_status!(a, "POST" "/v1/vehicles/v1/odometer", json!({"reading_km": 499}) => 422 "invalid_value");
+    expect_status!(a, "POST" "/v1/vehicles/ghost/odometer", json!({"reading_km": 1}) => 404 "not_found");
     // DELETE /v1/vehicles/{id}: 409 while committed (and no decommissioning), 204, then 404.
     let t = ("2030-01-01T00:00:00Z", "2030-01-02T00:00:00Z");
     let job =
@@ -288,17 +178,17 @@ async fn vehicles_errors() {
     let r = a.post("/v1/maintenance", job).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let job = r.json()["id"].as_str().unwrap().to_string();
-    expect!(a, "DELETE" "/v1/vehicles/v2", json!({}) => 409 "vehicle_committed");
-    expect!(a, "POST" "/v1/vehicles/v2/status", json!({"status": "decommissioned"}) => 409 "vehicle_committed");
+    expect_status!(a, "DELETE" "/v1/vehicles/v2", json!({}) => 409 "vehicle_committed");
+    expect_status!(a, "POST" "/v1/vehicles/v2/status", json!({"status": "decommissioned"}) => 409 "vehicle_committed");
     let r = a
         .post(&format!("/v1/maintenance/{job}/cancel"), json!({}))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(a.delete("/v1/vehicles/v2").await.status, 204);
-    expect!(a, "DELETE" "/v1/vehicles/v2", json!({}) => 404 "not_found");
-    expect!(a, "DELETE" "/v1/vehicles/ghost", json!({}) => 404 "not_found");
-    expect!(a, "PATCH" "/v1/vehicles/v2", json!({"make": "Scania"}) => 404 "not_found");
-    expect!(a, GET "/v1/vehicles/v2" => 404 "not_found");
+    expect_status!(a, "DELETE" "/v1/vehicles/v2", json!({}) => 404 "not_found");
+    expect_status!(a, "DELETE" "/v1/vehicles/ghost", json!({}) => 404 "not_found");
+    expect_status!(a, "PATCH" "/v1/vehicles/v2", json!({"make": "Scania"}) => 404 "not_found");
+    expect_status!(a, GET "/v1/vehicles/v2" => 404 "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,15 +218,15 @@ async fn drivers_and_assignments_errors() {
     each_invalid(a, "POST", "/v1/drivers", drv.clone(), &cases).await;
     let (dave, d1) = driver(&api, "dave").await;
     let (erin, d2) = driver(&api, "erin").await;
-    expect!(a, "POST" "/v1/drivers", with(drv.clone(), "licence_number", json!("L-dave")) => 409 "already_exists");
+    expect_status!(a, "POST" "/v1/drivers", with(drv.clone(), "licence_number", json!("L-dave")) => 409 "already_exists");
     let dave_user = dave.get("/v1/me").await.json()["id"].clone();
-    expect!(a, "POST" "/v1/drivers", with(drv, "user_id", dave_user) => 409 "already_exists");
+    expect_status!(a, "POST" "/v1/drivers", with(drv, "user_id", dave_user) => 409 "already_exists");
     // GET /v1/drivers, /v1/drivers/{id}
     list_errors(a, "/v1/drivers", true).await;
     list_errors(&dave, "/v1/drivers", true).await;
-    expect!(a, GET "/v1/drivers?duty_status=asleep" => 422 "invalid_value");
+    expect_status!(a, GET "/v1/drivers?duty_status=asleep" => 422 "invalid_value");
     unknown_ids(a, "GET", "/v1/drivers", "", None).await;
-    expect!(dave, GET format!("/v1/drivers/{d2}") => 404 "not_found");
+    expect_status!(dave, GET format!("/v1/drivers/{d2}") => 404 "not_found");
     // PATCH /v1/drivers/{id}
     let path = format!("/v1/drivers/{d1}");
     body_errors(a, "PATCH", &path).await;
@@ -349,12 +239,12 @@ async fn drivers_and_assignments_errors() {
         ("user_id", json!(UNKNOWN_UUID)),
     ];
     each_invalid(a, "PATCH", &path, json!({}), &cases).await;
-    expect!(dave, "PATCH" path, json!({"name": "D"}) => 403 "forbidden");
-    expect!(erin, "PATCH" path, json!({"duty_status": "busy"}) => 404 "not_found");
+    expect_status!(dave, "PATCH" path, json!({"name": "D"}) => 403 "forbidden");
+    expect_status!(erin, "PATCH" path, json!({"duty_status": "busy"}) => 404 "not_found");
     unknown_ids(a, "PATCH", "/v1/drivers", "", Some(json!({}))).await;
     let r = dave.patch(&path, json!({"current_vehicle_id": "v1"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    expect!(erin, "PATCH" format!("/v1/drivers/{d2}"), json!({"current_vehicle_id": "v1"}) => 409 "already_exists");
+    expect_status!(erin, "PATCH" format!("/v1/drivers/{d2}"), json!({"current_vehicle_id": "v1"}) => 409 "already_exists");
 
     // POST /v1/assignments
     body_errors(a, "POST", "/v1/assignments").await;
@@ -379,12 +269,12 @@ async fn drivers_and_assignments_errors() {
     let r = a.post("/v1/drivers", short).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let d3 = r.json()["id"].as_str().unwrap().to_string();
-    expect!(a, "POST" "/v1/assignments", asg(&d3, "v3") => 422 "invalid_value");
+    expect_status!(a, "POST" "/v1/assignments", asg(&d3, "v3") => 422 "invalid_value");
     let r = a.post("/v1/assignments", asg(&d1, "v1")).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let first = r.json()["id"].as_str().unwrap().to_string();
-    expect!(a, "POST" "/v1/assignments", asg(&d1, "v2") => 409 "overlap");
-    expect!(a, "POST" "/v1/assignments", asg(&d2, "v1") => 409 "overlap");
+    expect_status!(a, "POST" "/v1/assignments", asg(&d1, "v2") => 409 "overlap");
+    expect_status!(a, "POST" "/v1/assignments", asg(&d2, "v1") => 409 "overlap");
     let r = a
         .post(
             "/v1/vehicles/v3/status",
@@ -392,13 +282,13 @@ async fn drivers_and_assignments_errors() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    expect!(a, "POST" "/v1/assignments", asg(&d2, "v3") => 409 "vehicle_decommissioned");
+    expect_status!(a, "POST" "/v1/assignments", asg(&d2, "v3") => 409 "vehicle_decommissioned");
     // GET /v1/assignments, /v1/assignments/{id}
     list_errors(a, "/v1/assignments", true).await;
     list_errors(&dave, "/v1/assignments", true).await;
-    expect!(a, GET "/v1/assignments?driver_id=nope" => 422 "invalid_value");
+    expect_status!(a, GET "/v1/assignments?driver_id=nope" => 422 "invalid_value");
     unknown_ids(a, "GET", "/v1/assignments", "", None).await;
-    expect!(erin, GET format!("/v1/assignments/{first}") => 404 "not_found");
+    expect_status!(erin, GET format!("/v1/assignments/{first}") => 404 "not_found");
     let own = dave.get(&format!("/v1/assignments/{first}")).await;
     assert_eq!(own.status, 200, "{}", own.body);
     // POST /v1/assignments/{id}/cancel and /complete
@@ -418,7 +308,7 @@ async fn drivers_and_assignments_errors() {
     assert_eq!(r.status, 200, "{}", r.body);
     for action in ["cancel", "complete"] {
         let path = format!("/v1/assignments/{first}/{action}");
-        expect!(a, "POST" path, json!({}) => 409 "illegal_transition");
+        expect_status!(a, "POST" path, json!({}) => 409 "illegal_transition");
     }
 }
 

@@ -6,122 +6,13 @@
 
 mod common;
 
-use common::api::{customer, plan, raw, reserve_body, standard_plan, vehicle, Api, Client, Resp};
+use common::errors::*;
+
+use common::api::{customer, plan, reserve_body, standard_plan, vehicle, Api, Client};
 use serde_json::{json, Value};
 
 const T0: &str = "2030-01-01T00:00:00Z";
 const T1: &str = "2030-01-05T00:00:00Z";
-/// A cursor that decodes, but whose key is not a UUID ("k1:zzz").
-const NON_UUID_CURSOR: &str = "azE6enp6";
-const UNKNOWN_UUID: &str = "00000000-0000-4000-8000-000000000000";
-
-#[track_caller]
-fn is(r: &Resp, status: u16, code: &str, what: &str) {
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (status, code),
-        "{what}: {}",
-        r.body
-    );
-}
-
-/// `expect!(client, GET path => status "code")` and
-/// `expect!(client, "POST" path, body => status "code")`: one request, its status and the
-/// envelope's code.
-macro_rules! expect {
-    ($c:expr, GET $path:expr => $status:literal $code:literal) => {{
-        let path: String = $path.to_string();
-        let r = $c.get(&path).await;
-        is(&r, $status, $code, &format!("GET {path}"));
-    }};
-    ($c:expr, $method:literal $path:expr, $body:expr => $status:literal $code:literal) => {{
-        let path: String = $path.to_string();
-        let body: Value = $body;
-        let r = $c.send($method, &path, Some(&body), &[]).await;
-        is(&r, $status, $code, &format!("{} {path} {body}", $method));
-    }};
-}
-
-/// `base` with `field` set to `value`, or removed when `field` starts with `-`.
-fn with(mut base: Value, field: &str, value: Value) -> Value {
-    match field.strip_prefix('-') {
-        Some(f) => {
-            base.as_object_mut().unwrap().remove(f);
-        }
-        None => base[field] = value,
-    }
-    base
-}
-
-/// Each `(field, value)` applied to `base` is a 422 `invalid_value`.
-async fn each_invalid(c: &Client, method: &str, path: &str, base: Value, cases: &[(&str, Value)]) {
-    for (field, value) in cases {
-        let body = with(base.clone(), field, value.clone());
-        let r = c.send(method, path, Some(&body), &[]).await;
-        is(
-            &r,
-            422,
-            "invalid_value",
-            &format!("{method} {path} {field}={value}"),
-        );
-    }
-}
-
-/// Sends `body` verbatim (not necessarily JSON) with the client's token.
-async fn send_raw(c: &Client, method: &str, path: &str, body: &[u8]) -> Resp {
-    let auth = format!("Bearer {}", c.token.as_deref().unwrap());
-    let headers = [
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    raw(c.addr, method, path, &headers, body.to_vec()).await
-}
-
-/// 400 for JSON that does not parse (truncated, not JSON, a bad token), 413 for a body
-/// over the 1 MiB default limit.
-async fn body_errors(c: &Client, method: &str, path: &str) {
-    for bad in [&b"{"[..], b"not json", b"{]"] {
-        let r = send_raw(c, method, path, bad).await;
-        is(
-            &r,
-            400,
-            "malformed_request",
-            &format!("{method} {path} {bad:?}"),
-        );
-    }
-    let big = format!("{{\"x\": \"{}\"}}", "a".repeat(2 << 20));
-    let r = send_raw(c, method, path, big.as_bytes()).await;
-    is(
-        &r,
-        413,
-        "payload_too_large",
-        &format!("{method} {path} 2 MiB"),
-    );
-}
-
-/// 422 for every bad pagination input and for an unknown query parameter; `base` may
-/// already carry parameters.
-async fn list_errors(c: &Client, base: &str, uuid_keyed: bool) {
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let cursor = format!("cursor={NON_UUID_CURSOR}");
-    let mut bad = vec![
-        "limit=0",
-        "limit=201",
-        "limit=-1",
-        "limit=abc",
-        "cursor=!!",
-        "bogus=1",
-    ];
-    if uuid_keyed {
-        bad.push(&cursor);
-    }
-    for q in bad {
-        let r = c.get(&format!("{base}{sep}{q}")).await;
-        is(&r, 422, "invalid_value", &format!("{base}{sep}{q}"));
-    }
-    let ok = c.get(&format!("{base}{sep}limit=200")).await;
-    assert_eq!(ok.status, 200, "{base}: {}", ok.body);
-}
 
 /// 404 for an id that is not a UUID and for an unknown UUID.
 async fn unknown_ids(c: &Client, method: &str, prefix: &str, suffix: &str, body: Option<Value>) {
@@ -202,8 +93,8 @@ async fn pricing_quote_reserve_and_lists_errors() {
     ];
     each_invalid(a, "POST", "/v1/rentals", staff, &cases).await;
     let mine = reserve_body("car-1", &p, T0, T1, 100);
-    expect!(nobody, "POST" "/v1/rentals", mine.clone() => 403 "forbidden");
-    expect!(alice, "POST" "/v1/rentals", with(mine.clone(), "customer_id", json!(bob_id)) => 403 "forbidden");
+    expect_status!(nobody, "POST" "/v1/rentals", mine.clone() => 403 "forbidden");
+    expect_status!(alice, "POST" "/v1/rentals", with(mine.clone(), "customer_id", json!(bob_id)) => 403 "forbidden");
     let r = alice.post("/v1/rentals", mine).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let alice_rental = r.json()["id"].as_str().unwrap().to_string();
@@ -214,7 +105,7 @@ async fn pricing_quote_reserve_and_lists_errors() {
         "2030-01-06T00:00:00Z",
         1,
     );
-    expect!(bob, "POST" "/v1/rentals", later => 409 "overlap");
+    expect_status!(bob, "POST" "/v1/rentals", later => 409 "overlap");
     let r = a
         .post(
             "/v1/vehicles/car-2/status",
@@ -222,13 +113,13 @@ async fn pricing_quote_reserve_and_lists_errors() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    expect!(bob, "POST" "/v1/rentals", reserve_body("car-2", &p, T0, T1, 1) => 409 "vehicle_decommissioned");
+    expect_status!(bob, "POST" "/v1/rentals", reserve_body("car-2", &p, T0, T1, 1) => 409 "vehicle_decommissioned");
     // GET /v1/rentals, /v1/rentals/{id}
     list_errors(a, "/v1/rentals", true).await;
     list_errors(&bob, "/v1/rentals", true).await;
-    expect!(a, GET "/v1/rentals?customer_id=nope" => 422 "invalid_value");
+    expect_status!(a, GET "/v1/rentals?customer_id=nope" => 422 "invalid_value");
     unknown_ids(a, "GET", "/v1/rentals", "", None).await;
-    expect!(bob, GET format!("/v1/rentals/{alice_rental}") => 404 "not_found");
+    expect_status!(bob, GET format!("/v1/rentals/{alice_rental}") => 404 "not_found");
     // GET /v1/availability
     let avail = |from: &str, to: &str| format!("/v1/availability?from={from}&to={to}");
     for path in [
@@ -240,7 +131,7 @@ async fn pricing_quote_reserve_and_lists_errors() {
         avail(T0, "2031-06-01T00:00:00Z"),
         format!("{}&min_seats=x", avail(T0, T1)),
     ] {
-        expect!(alice, GET path => 422 "invalid_value");
+        expect_status!(alice, GET path => 422 "invalid_value");
     }
     list_errors(&alice, &avail(T0, T1), false).await;
 }
@@ -274,7 +165,7 @@ async fn rental_flow_errors() {
     each_invalid(a, "POST", &path("activate"), odo(1), &cases).await;
     unknown_ids(a, "POST", "/v1/rentals", "/activate", Some(odo(1))).await;
     // POST /v1/rentals/{id}/complete while reserved: 409.
-    expect!(a, "POST" path("complete"), odo(10) => 409 "illegal_transition");
+    expect_status!(a, "POST" path("complete"), odo(10) => 409 "illegal_transition");
     let r = a
         .post("/v1/vehicles/car-1/odometer", json!({"reading_km": 1000}))
         .await;
@@ -285,18 +176,18 @@ async fn rental_flow_errors() {
         .post("/v1/vehicles/car-1/status", st("under_maintenance"))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    expect!(a, "POST" path("activate"), odo(1000) => 409 "illegal_transition");
+    expect_status!(a, "POST" path("activate"), odo(1000) => 409 "illegal_transition");
     let r = a.post("/v1/vehicles/car-1/status", st("active")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     // Below the vehicle's reading: 422, and the activation rolls back.
-    expect!(a, "POST" path("activate"), odo(999) => 422 "invalid_value");
+    expect_status!(a, "POST" path("activate"), odo(999) => 422 "invalid_value");
     let r = a.post(&path("activate"), odo(1000)).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    expect!(a, "POST" path("activate"), odo(1000) => 409 "illegal_transition");
+    expect_status!(a, "POST" path("activate"), odo(1000) => 409 "illegal_transition");
     // POST /v1/rentals/{id}/cancel
-    expect!(alice, "POST" path("cancel"), json!({}) => 409 "illegal_transition");
+    expect_status!(alice, "POST" path("cancel"), json!({}) => 409 "illegal_transition");
     unknown_ids(a, "POST", "/v1/rentals", "/cancel", Some(json!({}))).await;
-    expect!(bob, "POST" path("cancel"), json!({}) => 404 "not_found");
+    expect_status!(bob, "POST" path("cancel"), json!({}) => 404 "not_found");
     // POST /v1/rentals/{id}/complete
     body_errors(a, "POST", &path("complete")).await;
     let cases = [
@@ -330,7 +221,7 @@ async fn rental_flow_errors() {
     let r = a.post(&path("complete"), odo(1100)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     for action in ["activate", "complete", "cancel"] {
-        expect!(a, "POST" path(action), odo(1200) => 409 "illegal_transition");
+        expect_status!(a, "POST" path(action), odo(1200) => 409 "illegal_transition");
     }
 }
 
@@ -358,7 +249,7 @@ async fn maintenance_errors() {
     let r = a.post("/v1/maintenance", job("v1", T0, T1)).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let j1 = r.json()["id"].as_str().unwrap().to_string();
-    expect!(a, "POST" "/v1/maintenance", job("v1", "2030-01-04T00:00:00Z", "2030-01-09T00:00:00Z") => 409 "overlap");
+    expect_status!(a, "POST" "/v1/maintenance", job("v1", "2030-01-04T00:00:00Z", "2030-01-09T00:00:00Z") => 409 "overlap");
     let r = a
         .post(
             "/v1/vehicles/v2/status",
@@ -366,30 +257,30 @@ async fn maintenance_errors() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    expect!(a, "POST" "/v1/maintenance", job("v2", T0, T1) => 409 "vehicle_decommissioned");
+    expect_status!(a, "POST" "/v1/maintenance", job("v2", T0, T1) => 409 "vehicle_decommissioned");
     // GET /v1/maintenance, /v1/maintenance/overdue, /v1/maintenance/{id}
     list_errors(a, "/v1/maintenance", true).await;
     list_errors(a, "/v1/maintenance/overdue", true).await;
-    expect!(a, GET "/v1/maintenance?overdue=maybe" => 422 "invalid_value");
+    expect_status!(a, GET "/v1/maintenance?overdue=maybe" => 422 "invalid_value");
     unknown_ids(a, "GET", "/v1/maintenance", "", None).await;
     // POST /v1/maintenance/{id}/complete while scheduled: 409.
     let path = |action: &str| format!("/v1/maintenance/{j1}/{action}");
     let done = json!({"labour_cost": 100, "currency": "EUR"});
-    expect!(a, "POST" path("complete"), done.clone() => 409 "illegal_transition");
+    expect_status!(a, "POST" path("complete"), done.clone() => 409 "illegal_transition");
     // POST /v1/maintenance/{id}/start
     unknown_ids(a, "POST", "/v1/maintenance", "/start", Some(json!({}))).await;
     // The vehicle is out (rented): the job cannot start (409), and rolls back.
     let st = |s: &str| json!({"status": s});
     let r = a.post("/v1/vehicles/v1/status", st("rented")).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    expect!(a, "POST" path("start"), json!({}) => 409 "illegal_transition");
+    expect_status!(a, "POST" path("start"), json!({}) => 409 "illegal_transition");
     let r = a.post("/v1/vehicles/v1/status", st("active")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = a.post(&path("start"), json!({})).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    expect!(a, "POST" path("start"), json!({}) => 409 "illegal_transition");
+    expect_status!(a, "POST" path("start"), json!({}) => 409 "illegal_transition");
     // POST /v1/maintenance/{id}/cancel
-    expect!(a, "POST" path("cancel"), json!({}) => 409 "illegal_transition");
+    expect_status!(a, "POST" path("cancel"), json!({}) => 409 "illegal_transition");
     unknown_ids(a, "POST", "/v1/maintenance", "/cancel", Some(json!({}))).await;
     // POST /v1/maintenance/{id}/complete
     body_errors(a, "POST", &path("complete")).await;
@@ -427,7 +318,7 @@ async fn maintenance_errors() {
     assert_eq!(r.status, 200, "{}", r.body);
     // Completed: no further transition (start and cancel read no body).
     for action in ["start", "complete", "cancel"] {
-        expect!(a, "POST" path(action), done.clone() => 409 "illegal_transition");
+        expect_status!(a, "POST" path(action), done.clone() => 409 "illegal_transition");
     }
 }
 
@@ -442,6 +333,6 @@ async fn unknown_status_filters_are_422() {
         "/v1/maintenance?status=flying",
         "/v1/maintenance/overdue?status=flying",
     ] {
-        expect!(a, GET path => 422 "invalid_value");
+        expect_status!(a, GET path => 422 "invalid_value");
     }
 }

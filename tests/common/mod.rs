@@ -3,6 +3,9 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod api;
+// Only the error-status tests use these; other test binaries include the module unused.
+#[allow(unused_macros, unused_imports)]
+pub mod errors;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
