@@ -7,17 +7,8 @@ mod common;
 
 use common::errors::*;
 
-use common::api::{customer, driver, vehicle, vehicle_body, vin, Api, Client};
+use common::api::{customer, driver, vehicle, vehicle_body, vin, Api};
 use serde_json::{json, Value};
-
-/// 404 for an id that is not a UUID and for an unknown UUID.
-async fn unknown_ids(c: &Client, method: &str, prefix: &str, suffix: &str, body: Option<Value>) {
-    for id in ["nope", UNKNOWN_UUID] {
-        let path = format!("{prefix}/{id}{suffix}");
-        let r = c.send(method, &path, body.as_ref(), &[]).await;
-        is(&r, 404, "not_found", &format!("{method} {path}"));
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_and_customers_errors() {

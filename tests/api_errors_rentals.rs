@@ -8,20 +8,11 @@ mod common;
 
 use common::errors::*;
 
-use common::api::{customer, plan, reserve_body, standard_plan, vehicle, Api, Client};
+use common::api::{customer, plan, reserve_body, standard_plan, vehicle, Api};
 use serde_json::{json, Value};
 
 const T0: &str = "2030-01-01T00:00:00Z";
 const T1: &str = "2030-01-05T00:00:00Z";
-
-/// 404 for an id that is not a UUID and for an unknown UUID.
-async fn unknown_ids(c: &Client, method: &str, prefix: &str, suffix: &str, body: Option<Value>) {
-    for id in ["nope", UNKNOWN_UUID] {
-        let path = format!("{prefix}/{id}{suffix}");
-        let r = c.send(method, &path, body.as_ref(), &[]).await;
-        is(&r, 404, "not_found", &format!("{method} {path}"));
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pricing_quote_reserve_and_lists_errors() {

@@ -123,3 +123,18 @@ pub async fn list_errors(c: &Client, base: &str, uuid_keyed: bool) {
     let ok = c.get(&format!("{base}{sep}limit=200")).await;
     assert_eq!(ok.status, 200, "{base}: {}", ok.body);
 }
+
+/// 404 for an id that is not a UUID and for an unknown UUID.
+pub async fn unknown_ids(
+    c: &Client,
+    method: &str,
+    prefix: &str,
+    suffix: &str,
+    body: Option<Value>,
+) {
+    for id in ["nope", UNKNOWN_UUID] {
+        let path = format!("{prefix}/{id}{suffix}");
+        let r = c.send(method, &path, body.as_ref(), &[]).await;
+        is(&r, 404, "not_found", &format!("{method} {path}"));
+    }
+}
