@@ -150,11 +150,6 @@ impl Pipeline {
         })
     }
 
-    /// True while every MQTT connection is up.
-    pub fn mqtt_connected(&self) -> bool {
-        self.connected.iter().all(|c| c.load(Ordering::Relaxed))
-    }
-
     /// A cheap handle for readiness checks.
     pub fn status(&self) -> PipelineStatus {
         PipelineStatus {

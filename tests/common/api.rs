@@ -42,7 +42,7 @@ impl Resp {
     }
 }
 
-/// Sends one request with a raw body; `Connection: close`.
+/// Sends one request with a raw body; `Connection: close`. Panics if it cannot connect.
 pub async fn raw(
     addr: SocketAddr,
     method: &str,
@@ -50,6 +50,19 @@ pub async fn raw(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> Resp {
+    try_raw(addr, method, path, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// [`raw`], returning connection errors (for polling a server that is still starting).
+pub async fn try_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> std::io::Result<Resp> {
     let head = {
         let mut h = format!(
             "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -62,14 +75,14 @@ pub async fn raw(
         h
     };
     tokio::task::spawn_blocking(move || {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s.write_all(head.as_bytes()).unwrap();
+        let mut s = TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        s.write_all(head.as_bytes())?;
         // The server may answer 413 and close before reading a huge body.
         let _ = s.write_all(&body);
         let mut raw = Vec::new();
         let _ = s.read_to_end(&mut raw);
-        parse(&raw)
+        Ok(parse(&raw))
     })
     .await
     .unwrap()
