@@ -78,6 +78,7 @@ pub struct Config {
     pub partitions: PartitionConfig,
     pub http: HttpConfig,
     pub redis: RedisConfig,
+    pub dispatch: DispatchConfig,
     pub jwt: JwtConfig,
     pub admin: AdminConfig,
     pub shutdown: ShutdownConfig,
@@ -258,12 +259,55 @@ impl Default for HttpConfig {
 pub struct RedisConfig {
     /// `redis://host:port`; empty disables Redis.
     pub url: String,
+    /// Lifetime of each `vehicle:{id}:status` hash: a vehicle that stops reporting drops out
+    /// of Redis after this long.
+    pub ttl_s: u64,
+    /// Position updates queued for Redis at most; beyond it updates are dropped (and
+    /// counted) so that a slow or absent Redis never holds up ingestion.
+    pub queue: usize,
 }
 
 impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: "redis://127.0.0.1:6379".into(),
+            ttl_s: 300,
+            queue: 100_000,
+        }
+    }
+}
+
+/// Nearest-driver queries and background job matching.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchConfig {
+    /// A vehicle whose latest position is older than this is not offered (SPEC 3).
+    pub staleness_s: u64,
+    /// How long a driver has to accept an offer before it moves to the next candidate.
+    pub offer_timeout_s: u64,
+    /// Default search radius of a job that names none.
+    pub search_radius_m: f64,
+    /// Candidates fetched from the live index per matching round; more survive claim races
+    /// between daemons, fewer keep a round short.
+    pub candidates: usize,
+    /// Rounds without a candidate before a job becomes `unassigned`.
+    pub max_attempts: u32,
+    /// Wait after the first round without a candidate; doubles each round.
+    pub retry_base_ms: u64,
+    /// The longest wait between rounds.
+    pub retry_max_ms: u64,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            staleness_s: 60,
+            offer_timeout_s: 30,
+            search_radius_m: 10_000.0,
+            candidates: 20,
+            max_attempts: 6,
+            retry_base_ms: 2_000,
+            retry_max_ms: 60_000,
         }
     }
 }

@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::decoders::now_us;
+use crate::dispatch::listen::Listener;
+use crate::dispatch::matcher::Matcher;
+use crate::dispatch::{Clock, Dispatch};
 use crate::http::{self, AppState};
 use crate::live::{feed, SharedLiveIndex};
 use crate::metrics::Metrics;
@@ -24,6 +27,8 @@ pub struct Daemon {
     pub http_addr: SocketAddr,
     /// The live position index, fed by the writers after each commit.
     pub live: SharedLiveIndex,
+    /// Drivers, job matching and the event streams.
+    pub dispatch: Arc<Dispatch>,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -86,14 +91,69 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     .await?;
     tracing::info!(vehicles = live.len(), "live positions loaded");
 
+    let dispatch = Arc::new(Dispatch::new(
+        live.clone(),
+        config.dispatch.clone(),
+        Clock::new(),
+    ));
+    let seats = with_retries("load the driver roster", &shutdown, || async {
+        let client = pool.get().await?;
+        Ok(dispatch.roster.reload(&**client).await?)
+    })
+    .await?;
+    tracing::info!(seats, "driver roster loaded");
+    let background = dispatch.stop.clone();
+    let redis = if config.redis.url.is_empty() {
+        None
+    } else {
+        let roster = dispatch.roster.clone();
+        Some(
+            crate::live::redis::spawn(
+                &config.redis.url,
+                config.redis.ttl_s,
+                config.redis.queue,
+                Arc::new(move |vehicle: &str| roster.driver_of(vehicle)),
+                metrics.clone(),
+                background.clone(),
+            )
+            .context("redis.url")?,
+        )
+    };
+    let fanout = feed::Fanout {
+        redis,
+        stream: Some(dispatch.positions.clone()),
+    };
+
     let pipeline = Pipeline::start(
         &config,
         pool.clone(),
         partitions.clone(),
         metrics.clone(),
-        Some(feed::on_commit(live.clone())),
+        Some(feed::on_commit(live.clone(), fanout)),
     )
     .context("starting decoder threads")?;
+    tokio::spawn(
+        Listener {
+            pg: config.database.url.expose().parse()?,
+            pool: pool.clone(),
+            roster: dispatch.roster.clone(),
+            events: dispatch.events.clone(),
+            wake: dispatch.wake.clone(),
+        }
+        .run(background.clone()),
+    );
+    tokio::spawn(
+        Matcher {
+            pool: pool.clone(),
+            live: live.clone(),
+            roster: dispatch.roster.clone(),
+            clock: dispatch.clock,
+            config: config.dispatch.clone(),
+            wake: dispatch.wake.clone(),
+            metrics: metrics.clone(),
+        }
+        .run(background.clone()),
+    );
     let maintenance = tokio::spawn(partition_timer(
         partitions,
         metrics.clone(),
@@ -107,6 +167,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         stopping: false.into(),
         api: crate::api::ApiState::from_config(&config),
         live: live.clone(),
+        dispatch: dispatch.clone(),
     });
     let listener = tokio::net::TcpListener::bind(&config.http.addr)
         .await
@@ -134,6 +195,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         tracing::info!("stopping: no new messages, draining the pipeline");
         state.stopping.store(true, Ordering::Relaxed);
         maintenance.abort();
+        background.cancel();
         let unacked = pipeline.shutdown(deadline).await;
         tracing::info!(unacked, "pipeline stopped; draining http");
         http_stop.cancel();
@@ -149,6 +211,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     Ok(Daemon {
         http_addr,
         live,
+        dispatch,
         task,
     })
 }

@@ -20,6 +20,7 @@ pub mod daemon;
 pub mod db;
 pub mod decode;
 pub mod decoders;
+pub mod dispatch;
 pub mod http;
 pub mod inflight;
 pub mod live;

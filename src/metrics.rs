@@ -34,6 +34,10 @@ pub struct Metrics {
     pub mqtt_connected: Family<[(&'static str, String); 1], Gauge>,
     pub mqtt_reconnects: Counter,
     pub partitions_dropped: Counter,
+    pub redis_positions_written: Counter,
+    pub redis_positions_dropped: Counter,
+    pub redis_errors: Counter,
+    pub dispatch_offers: Counter,
 }
 
 /// The label of a reading kind.
@@ -73,9 +77,33 @@ impl Metrics {
             mqtt_connected: Family::default(),
             mqtt_reconnects: Counter::default(),
             partitions_dropped: Counter::default(),
+            redis_positions_written: Counter::default(),
+            redis_positions_dropped: Counter::default(),
+            redis_errors: Counter::default(),
+            dispatch_offers: Counter::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
+        r.register(
+            "fleetd_redis_positions_written",
+            "Vehicle status hashes written to Redis",
+            m.redis_positions_written.clone(),
+        );
+        r.register(
+            "fleetd_redis_positions_dropped",
+            "Position updates not sent to Redis because its queue was full",
+            m.redis_positions_dropped.clone(),
+        );
+        r.register(
+            "fleetd_redis_errors",
+            "Failed Redis connections or pipelines",
+            m.redis_errors.clone(),
+        );
+        r.register(
+            "fleetd_dispatch_offers",
+            "Job offers made to drivers",
+            m.dispatch_offers.clone(),
+        );
         r.register(
             "fleetd_messages_received",
             "MQTT messages taken into the pipeline",

@@ -16,6 +16,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "fleet_api",
         sql: include_str!("../migrations/0002_fleet_api.sql"),
     },
+    Migration {
+        version: 4,
+        name: "dispatch",
+        sql: include_str!("../migrations/0004_dispatch.sql"),
+    },
 ];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).

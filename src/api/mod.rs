@@ -19,14 +19,17 @@ pub mod customers;
 pub mod drivers;
 pub mod extract;
 pub mod idempotency;
+pub mod jobs;
 pub mod maintenance;
 pub mod maintenance_flow;
 pub mod openapi;
 pub mod pagination;
+pub mod positions;
 pub mod pricing;
 pub mod rate_limit;
 pub mod rental_flow;
 pub mod rentals;
+pub mod stream;
 pub mod users;
 pub mod vehicle_state;
 pub mod vehicles;
@@ -161,6 +164,9 @@ pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
     let r = maintenance::routes(r);
     let r = maintenance_flow::routes(r);
     let r = availability::routes(r);
+    let r = positions::routes(r);
+    let r = jobs::routes(r);
+    let r = stream::routes(r);
     (r.router, r.docs)
 }
 

@@ -29,12 +29,19 @@ pub struct Page {
 
 impl Page {
     pub fn new(limit: Option<i64>, cursor: Option<&str>) -> Result<Page, ApiError> {
-        let limit = limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid(
-                "limit",
-                format!("must be in 1..={MAX_LIMIT}"),
-            ));
+        Page::within(limit, cursor, DEFAULT_LIMIT, MAX_LIMIT)
+    }
+
+    /// A page of a list with its own default and largest `limit` (long series like tracks).
+    pub fn within(
+        limit: Option<i64>,
+        cursor: Option<&str>,
+        default: i64,
+        max: i64,
+    ) -> Result<Page, ApiError> {
+        let limit = limit.unwrap_or(default);
+        if !(1..=max).contains(&limit) {
+            return Err(ApiError::invalid("limit", format!("must be in 1..={max}")));
         }
         let after = match cursor {
             None | Some("") => None,

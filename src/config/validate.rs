@@ -149,6 +149,35 @@ impl Config {
                 ));
             }
         }
+        range("redis.ttl_s", self.redis.ttl_s, 1, 86_400)?;
+        range("redis.queue", self.redis.queue as u64, 1, 10_000_000)?;
+        let d = &self.dispatch;
+        range("dispatch.staleness_s", d.staleness_s, 1, 86_400)?;
+        range("dispatch.offer_timeout_s", d.offer_timeout_s, 1, 3_600)?;
+        let r = d.search_radius_m;
+        if !(r.is_finite() && r > 0.0 && r <= crate::live::geo::MAX_RADIUS_M) {
+            return Err(invalid(
+                "dispatch.search_radius_m",
+                format!(
+                    "{r} is not a distance above 0 and at most {} m",
+                    crate::live::geo::MAX_RADIUS_M
+                ),
+            ));
+        }
+        range(
+            "dispatch.candidates",
+            d.candidates as u64,
+            1,
+            crate::live::query::MAX_K as u64,
+        )?;
+        range("dispatch.max_attempts", d.max_attempts as u64, 1, 100)?;
+        range("dispatch.retry_base_ms", d.retry_base_ms, 1, 3_600_000)?;
+        range(
+            "dispatch.retry_max_ms",
+            d.retry_max_ms,
+            d.retry_base_ms,
+            86_400_000,
+        )?;
         if !self.jwt.secret.is_empty() && self.jwt.secret.expose().len() < 32 {
             return Err(invalid("jwt.secret", "must be at least 32 bytes"));
         }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub api: crate::api::ApiState,
     /// Latest durable position per vehicle, for position and dispatch queries.
     pub live: crate::live::SharedLiveIndex,
+    /// Drivers, job matching and the push streams.
+    pub dispatch: Arc<crate::dispatch::Dispatch>,
 }
 
 /// The whole router.

@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 
+use tokio::sync::broadcast;
+
+use super::redis::RedisFeed;
 use super::{LiveIndex, Position, SharedLiveIndex};
 use crate::decoders::Encoded;
 use crate::sink::OnCommit;
@@ -45,15 +48,44 @@ pub async fn load(pool: &Pool, days: i32) -> Result<SharedLiveIndex, LoadError> 
     Ok(SharedLiveIndex::new(index))
 }
 
-/// The writers' on-commit hook: each committed message's newest GPS fix.
-pub fn on_commit(index: SharedLiveIndex) -> OnCommit {
+/// Positions that became their vehicle's latest, in one committed group.
+pub type PositionBatch = Arc<[(Arc<str>, Position)]>;
+
+/// Where else committed positions go besides the index.
+#[derive(Clone, Default)]
+pub struct Fanout {
+    /// The Redis write-through, when configured.
+    pub redis: Option<RedisFeed>,
+    /// Push streams (bounding-box subscribers); sent to only while someone listens.
+    pub stream: Option<broadcast::Sender<PositionBatch>>,
+}
+
+/// The writers' on-commit hook: each committed message's newest GPS fix goes into the index;
+/// those that became their vehicle's position also go to Redis and the push streams.
+/// Out-of-order readings therefore never move anything backwards, here or downstream.
+pub fn on_commit(index: SharedLiveIndex, fanout: Fanout) -> OnCommit {
     Arc::new(move |group: &[Encoded]| {
-        index.upsert_many(
-            group
-                .iter()
-                .filter_map(|m| m.latest_gps.as_ref())
-                .map(|(id, r)| (id.as_ref(), Position::from(r))),
-        );
+        let fixes = group
+            .iter()
+            .filter_map(|m| m.latest_gps.as_ref())
+            .map(|(id, r)| (id.as_ref(), Position::from(r)));
+        let streaming = fanout.stream.as_ref().filter(|s| s.receiver_count() > 0);
+        if fanout.redis.is_none() && streaming.is_none() {
+            index.upsert_many(fixes);
+            return;
+        }
+        let mut applied: Vec<(&str, Position)> = Vec::new();
+        index.upsert_many_applied(fixes, |id, p| applied.push((id, p)));
+        if applied.is_empty() {
+            return;
+        }
+        if let Some(stream) = streaming {
+            let batch: PositionBatch = applied.iter().map(|&(id, p)| (Arc::from(id), p)).collect();
+            let _ = stream.send(batch);
+        }
+        if let Some(redis) = &fanout.redis {
+            redis.offer(applied);
+        }
     })
 }
 

@@ -18,6 +18,7 @@ pub mod feed;
 pub mod geo;
 pub mod index;
 pub mod query;
+pub mod redis;
 pub mod shared;
 
 pub use index::{BatchOutcome, LiveIndex, Position, Upsert};

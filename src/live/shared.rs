@@ -62,6 +62,31 @@ impl SharedLiveIndex {
         outcome
     }
 
+    /// [`upsert_many`](Self::upsert_many) that also calls `applied` (with the lock held:
+    /// keep it cheap) for each reading that became its vehicle's position.
+    pub fn upsert_many_applied<'a, I>(
+        &self,
+        items: I,
+        mut applied: impl FnMut(&'a str, Position),
+    ) -> BatchOutcome
+    where
+        I: IntoIterator<Item = (&'a str, Position)>,
+    {
+        let mut items = items.into_iter().peekable();
+        let mut outcome = BatchOutcome::default();
+        while items.peek().is_some() {
+            let mut index = self.write_guard();
+            for (id, p) in items.by_ref().take(WRITE_CHUNK) {
+                let r = index.upsert(id, p);
+                if matches!(r, Ok(ref u) if u.applied()) {
+                    applied(id, p);
+                }
+                outcome.count(&r);
+            }
+        }
+        outcome
+    }
+
     /// See [`LiveIndex::nearest`]. `filter` runs with the read lock held.
     pub fn nearest<E>(&self, q: &NearestQuery, filter: &E) -> Result<Vec<Hit<E::Tag>>, LiveError>
     where

@@ -80,12 +80,34 @@ pub async fn try_raw(
         s.write_all(head.as_bytes())?;
         // The server may answer 413 and close before reading a huge body.
         let _ = s.write_all(&body);
-        let mut raw = Vec::new();
-        let _ = s.read_to_end(&mut raw);
-        Ok(parse(&raw))
+        Ok(parse(&read_answer(&mut s)))
     })
     .await
     .unwrap()
+}
+
+/// Reads until the server closes, except that an event stream (which never ends) is
+/// returned as soon as its head has arrived.
+fn read_answer(s: &mut TcpStream) -> Vec<u8> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let mut head_seen = false;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return raw,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+        if head_seen {
+            continue;
+        }
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            head_seen = true;
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            if head.contains("content-type: text/event-stream") {
+                return raw;
+            }
+        }
+    }
 }
 
 fn parse(raw: &[u8]) -> Resp {

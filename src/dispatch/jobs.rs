@@ -1,0 +1,585 @@
+//! Dispatch jobs: the state machine (pure) and its transitions in PostgreSQL.
+//!
+//! ```text
+//! pending ──offer──▶ offered ──accept──▶ assigned ──pick_up──▶ picked_up ──complete──▶ completed
+//!    ▲  │              │ decline / expire                                            
+//!    └──┘ no_candidate └──────────▶ pending          pending/offered/assigned ──cancel──▶ cancelled
+//!    pending ──give_up──▶ unassigned
+//! ```
+//!
+//! Every transition locks the job's row, checks [`next`], updates the row and appends an
+//! event in one transaction; the event's trigger notifies `fleetd_jobs`, so push streams see
+//! each job's transitions in commit order. The claim "a driver holds at most one open job"
+//! is the unique index `dispatch_jobs_one_open_per_driver`: an offer that would break it
+//! fails inside a savepoint and the matcher tries its next candidate.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{GenericClient, Row, Transaction};
+use uuid::Uuid;
+
+use super::roster::Requirements;
+
+/// A job's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Pending,
+    Offered,
+    Assigned,
+    PickedUp,
+    Completed,
+    Cancelled,
+    Unassigned,
+}
+
+pub const STATES: &[JobState] = &[
+    JobState::Pending,
+    JobState::Offered,
+    JobState::Assigned,
+    JobState::PickedUp,
+    JobState::Completed,
+    JobState::Cancelled,
+    JobState::Unassigned,
+];
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Offered => "offered",
+            JobState::Assigned => "assigned",
+            JobState::PickedUp => "picked_up",
+            JobState::Completed => "completed",
+            JobState::Cancelled => "cancelled",
+            JobState::Unassigned => "unassigned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        STATES.iter().copied().find(|st| st.as_str() == s)
+    }
+
+    /// Held by a driver: counts against "at most one open job".
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            JobState::Offered | JobState::Assigned | JobState::PickedUp
+        )
+    }
+}
+
+/// What happens to a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Offer,
+    Accept,
+    Decline,
+    Expire,
+    /// A matching round found no candidate; the job waits for its next round.
+    NoCandidate,
+    GiveUp,
+    PickUp,
+    Complete,
+    Cancel,
+}
+
+impl Action {
+    /// The event's `reason`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Action::Offer => "offered",
+            Action::Accept => "accepted",
+            Action::Decline => "declined",
+            Action::Expire => "offer_expired",
+            Action::NoCandidate => "no_candidate",
+            Action::GiveUp => "gave_up",
+            Action::PickUp => "picked_up",
+            Action::Complete => "completed",
+            Action::Cancel => "cancelled",
+        }
+    }
+}
+
+/// The state `action` leads to from `from`, or `None` when it is illegal (409).
+pub fn next(from: JobState, action: Action) -> Option<JobState> {
+    use Action::*;
+    use JobState::*;
+    match (from, action) {
+        (Pending, Offer) => Some(Offered),
+        (Pending, NoCandidate) => Some(Pending),
+        (Pending, GiveUp) => Some(Unassigned),
+        (Offered, Accept) => Some(Assigned),
+        (Offered, Decline | Expire) => Some(Pending),
+        (Assigned, PickUp) => Some(PickedUp),
+        (PickedUp, Complete) => Some(Completed),
+        (Pending | Offered | Assigned, Cancel) => Some(Cancelled),
+        _ => None,
+    }
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: Uuid,
+    pub state: JobState,
+    pub pickup: (f64, f64),
+    pub dropoff: Option<(f64, f64)>,
+    pub requirements: Requirements,
+    pub radius_m: f64,
+    pub notes: Option<String>,
+    pub created_by: Uuid,
+    pub driver_id: Option<Uuid>,
+    pub vehicle_id: Option<String>,
+    pub attempts: i32,
+    pub due_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One transition in a job's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct JobEvent {
+    pub job_id: Uuid,
+    /// 1 for `created`, then one more per transition.
+    pub seq: i32,
+    pub state: JobState,
+    /// `created`, `offered`, `accepted`, `declined`, `offer_expired`, `no_candidate`,
+    /// `gave_up`, `picked_up`, `completed` or `cancelled`.
+    pub reason: String,
+    /// The driver concerned (offered, accepting, declining, ...).
+    pub driver_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
+    /// Who created the job (for stream visibility).
+    pub created_by: Uuid,
+}
+
+const COLUMNS: &str = "id, state, pickup_lat, pickup_lon, dropoff_lat, dropoff_lon, vehicle_type, \
+    min_seats, min_load_kg, radius_m, notes, created_by, driver_id, vehicle_id, attempts, due_at, \
+    created_at, updated_at";
+
+const INSERT_JOB: &str = "
+    INSERT INTO dispatch_jobs (id, pickup_lat, pickup_lon, dropoff_lat, dropoff_lon, vehicle_type,
+                               min_seats, min_load_kg, radius_m, notes, created_by, due_at,
+                               created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12)";
+
+const INSERT_EVENT: &str = "
+    INSERT INTO dispatch_job_events (job_id, seq, state, reason, driver_id, at)
+    SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM dispatch_job_events WHERE job_id = $1";
+
+const UPDATE_JOB: &str = "
+    UPDATE dispatch_jobs
+       SET state = $2, driver_id = $3, vehicle_id = $4, attempts = $5, due_at = $6, updated_at = $7
+     WHERE id = $1";
+
+const EVENTS: &str = "
+    SELECT e.job_id, e.seq, e.state, e.reason, e.driver_id, e.at, j.created_by
+      FROM dispatch_job_events e JOIN dispatch_jobs j ON j.id = e.job_id
+     WHERE e.job_id = $1 ORDER BY e.seq";
+
+const REFUSE: &str = "
+    INSERT INTO dispatch_job_refusals (job_id, driver_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+const REFUSED: &str = "SELECT driver_id FROM dispatch_job_refusals WHERE job_id = $1";
+
+/// Taking a job makes the driver busy; finishing or losing it makes them available again.
+const DRIVER_BUSY: &str =
+    "UPDATE drivers SET duty_status = 'busy', updated_at = now() WHERE id = $1 AND duty_status = 'available'";
+const DRIVER_FREE: &str =
+    "UPDATE drivers SET duty_status = 'available', updated_at = now() WHERE id = $1 AND duty_status = 'busy'";
+
+/// A job to create.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub pickup: (f64, f64),
+    pub dropoff: Option<(f64, f64)>,
+    pub requirements: Requirements,
+    pub radius_m: f64,
+    pub notes: Option<String>,
+}
+
+/// Why a transition did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    #[error("no such job")]
+    NotFound,
+    #[error("job is {from}; it cannot be {action}", from = .from.as_str(), action = .action.reason())]
+    Illegal { from: JobState, action: Action },
+    #[error(transparent)]
+    Db(#[from] tokio_postgres::Error),
+    #[error("no database connection: {0}")]
+    Pool(String),
+}
+
+/// Inserts a pending job, due for matching at `now`, with its `created` event.
+pub async fn create(
+    tx: &Transaction<'_>,
+    job: &NewJob,
+    created_by: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Job, tokio_postgres::Error> {
+    let id = Uuid::new_v4();
+    let r = &job.requirements;
+    tx.execute(
+        INSERT_JOB,
+        &[
+            &id,
+            &job.pickup.0,
+            &job.pickup.1,
+            &job.dropoff.map(|d| d.0),
+            &job.dropoff.map(|d| d.1),
+            &r.vehicle_type,
+            &r.min_seats,
+            &r.min_load_kg,
+            &job.radius_m,
+            &job.notes,
+            &created_by,
+            &now,
+        ],
+    )
+    .await?;
+    tx.execute(
+        INSERT_EVENT,
+        &[&id, &"pending", &"created", &None::<Uuid>, &now],
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            &format!("SELECT {COLUMNS} FROM dispatch_jobs WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
+    Ok(from_row(&row))
+}
+
+/// A job by id, without locking.
+pub async fn get<C: GenericClient>(
+    client: &C,
+    id: Uuid,
+) -> Result<Option<Job>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM dispatch_jobs WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Which jobs [`list`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Ids strictly after this one (keyset pagination).
+    pub after: Option<Uuid>,
+    pub state: Option<JobState>,
+    pub created_by: Option<Uuid>,
+    pub driver_id: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// Jobs in id order.
+pub async fn list<C: GenericClient>(
+    client: &C,
+    f: &ListFilter,
+) -> Result<Vec<Job>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM dispatch_jobs
+                  WHERE ($1::uuid IS NULL OR id > $1)
+                    AND ($2::text IS NULL OR state = $2)
+                    AND ($3::uuid IS NULL OR created_by = $3)
+                    AND ($4::uuid IS NULL OR driver_id = $4)
+                  ORDER BY id LIMIT $5"
+            ),
+            &[
+                &f.after,
+                &f.state.map(JobState::as_str),
+                &f.created_by,
+                &f.driver_id,
+                &f.limit,
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// A job by id, locked for a transition.
+pub async fn lock(tx: &Transaction<'_>, id: Uuid) -> Result<Option<Job>, tokio_postgres::Error> {
+    let row = tx
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM dispatch_jobs WHERE id = $1 FOR UPDATE"),
+            &[&id],
+        )
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Jobs due at `now` (pending jobs to match, offers that expired), locked; jobs another
+/// daemon is working on are skipped.
+pub async fn lock_due(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Job>, tokio_postgres::Error> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM dispatch_jobs
+                  WHERE state IN ('pending', 'offered') AND due_at <= $1
+                  ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+            ),
+            &[&now, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// When the next job falls due, if any is waiting.
+pub async fn next_due<C: GenericClient>(
+    client: &C,
+) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
+    client
+        .query_one(
+            "SELECT min(due_at) FROM dispatch_jobs WHERE state IN ('pending', 'offered')",
+            &[],
+        )
+        .await
+        .map(|r| r.get(0))
+}
+
+/// A job's history, oldest first.
+pub async fn events<C: GenericClient>(
+    client: &C,
+    id: Uuid,
+) -> Result<Vec<JobEvent>, tokio_postgres::Error> {
+    let rows = client.query(EVENTS, &[&id]).await?;
+    Ok(rows.iter().map(event_from_row).collect())
+}
+
+/// Drivers who declined the job or let its offer expire.
+pub async fn refused<C: GenericClient>(
+    client: &C,
+    id: Uuid,
+) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+    let rows = client.query(REFUSED, &[&id]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Applies `action` to a locked `job`: checks the state machine, updates the row, records
+/// the event and the driver's duty status. `due_at` is the next deadline (offer expiry or
+/// next attempt) where the new state has one.
+pub async fn apply(
+    tx: &Transaction<'_>,
+    job: &Job,
+    action: Action,
+    now: DateTime<Utc>,
+    due_at: Option<DateTime<Utc>>,
+) -> Result<Job, TransitionError> {
+    let to = next(job.state, action).ok_or(TransitionError::Illegal {
+        from: job.state,
+        action,
+    })?;
+    let mut updated = job.clone();
+    updated.state = to;
+    updated.updated_at = now;
+    updated.due_at =
+        matches!(to, JobState::Pending | JobState::Offered).then(|| due_at.unwrap_or(now));
+    let concerned = job.driver_id;
+    match action {
+        Action::Decline | Action::Expire => {
+            let driver = job.driver_id.expect("an offered job has a driver");
+            tx.execute(REFUSE, &[&job.id, &driver]).await?;
+            updated.driver_id = None;
+            updated.vehicle_id = None;
+        }
+        Action::NoCandidate | Action::GiveUp => updated.attempts += 1,
+        Action::Accept => {
+            tx.execute(DRIVER_BUSY, &[&concerned]).await?;
+        }
+        Action::Complete => {
+            tx.execute(DRIVER_FREE, &[&concerned]).await?;
+        }
+        // Only an accepted job made the driver busy.
+        Action::Cancel if job.state == JobState::Assigned => {
+            tx.execute(DRIVER_FREE, &[&concerned]).await?;
+        }
+        _ => {}
+    }
+    write(tx, &updated, action, concerned, now).await?;
+    Ok(updated)
+}
+
+/// Offers a locked pending `job` to `driver_id` in `vehicle_id` until `expires_at`.
+/// `Ok(None)` when the driver already holds an open job (the claim constraint refused it).
+pub async fn offer(
+    tx: &mut Transaction<'_>,
+    job: &Job,
+    driver_id: Uuid,
+    vehicle_id: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<Option<Job>, TransitionError> {
+    if next(job.state, Action::Offer).is_none() {
+        return Err(TransitionError::Illegal {
+            from: job.state,
+            action: Action::Offer,
+        });
+    }
+    let mut updated = job.clone();
+    updated.state = JobState::Offered;
+    updated.driver_id = Some(driver_id);
+    updated.vehicle_id = Some(vehicle_id.to_string());
+    updated.due_at = Some(expires_at);
+    updated.updated_at = now;
+    let sp = tx.savepoint("offer").await?;
+    match write(&sp, &updated, Action::Offer, Some(driver_id), now).await {
+        Ok(()) => {
+            sp.commit().await?;
+            Ok(Some(updated))
+        }
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            sp.rollback().await?;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn write(
+    tx: &Transaction<'_>,
+    job: &Job,
+    action: Action,
+    driver: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), tokio_postgres::Error> {
+    tx.execute(
+        UPDATE_JOB,
+        &[
+            &job.id,
+            &job.state.as_str(),
+            &job.driver_id,
+            &job.vehicle_id,
+            &job.attempts,
+            &job.due_at,
+            &now,
+        ],
+    )
+    .await?;
+    tx.execute(
+        INSERT_EVENT,
+        &[
+            &job.id,
+            &job.state.as_str(),
+            &action.reason(),
+            &driver,
+            &now,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+fn from_row(r: &Row) -> Job {
+    let dropoff = match (r.get::<_, Option<f64>>(4), r.get::<_, Option<f64>>(5)) {
+        (Some(lat), Some(lon)) => Some((lat, lon)),
+        _ => None,
+    };
+    Job {
+        id: r.get(0),
+        state: JobState::parse(r.get(1)).unwrap_or(JobState::Unassigned),
+        pickup: (r.get(2), r.get(3)),
+        dropoff,
+        requirements: Requirements {
+            vehicle_type: r.get(6),
+            min_seats: r.get(7),
+            min_load_kg: r.get(8),
+        },
+        radius_m: r.get(9),
+        notes: r.get(10),
+        created_by: r.get(11),
+        driver_id: r.get(12),
+        vehicle_id: r.get(13),
+        attempts: r.get(14),
+        due_at: r.get(15),
+        created_at: r.get(16),
+        updated_at: r.get(17),
+    }
+}
+
+fn event_from_row(r: &Row) -> JobEvent {
+    JobEvent {
+        job_id: r.get(0),
+        seq: r.get(1),
+        state: JobState::parse(r.get(2)).unwrap_or(JobState::Unassigned),
+        reason: r.get(3),
+        driver_id: r.get(4),
+        at: r.get(5),
+        created_by: r.get(6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACTIONS: &[Action] = &[
+        Action::Offer,
+        Action::Accept,
+        Action::Decline,
+        Action::Expire,
+        Action::NoCandidate,
+        Action::GiveUp,
+        Action::PickUp,
+        Action::Complete,
+        Action::Cancel,
+    ];
+
+    #[test]
+    fn the_state_machine_allows_exactly_the_documented_transitions() {
+        use JobState::*;
+        let allowed: Vec<(JobState, Action, JobState)> = vec![
+            (Pending, Action::Offer, Offered),
+            (Pending, Action::NoCandidate, Pending),
+            (Pending, Action::GiveUp, Unassigned),
+            (Pending, Action::Cancel, Cancelled),
+            (Offered, Action::Accept, Assigned),
+            (Offered, Action::Decline, Pending),
+            (Offered, Action::Expire, Pending),
+            (Offered, Action::Cancel, Cancelled),
+            (Assigned, Action::PickUp, PickedUp),
+            (Assigned, Action::Cancel, Cancelled),
+            (PickedUp, Action::Complete, Completed),
+        ];
+        for &s in STATES {
+            for &a in ACTIONS {
+                let expected = allowed
+                    .iter()
+                    .find(|(f, act, _)| *f == s && *act == a)
+                    .map(|t| t.2);
+                assert_eq!(next(s, a), expected, "{s:?} {a:?}");
+            }
+        }
+        for final_state in [Completed, Cancelled, Unassigned] {
+            assert!(ACTIONS.iter().all(|&a| next(final_state, a).is_none()));
+        }
+    }
+
+    #[test]
+    fn states_round_trip_and_open_states_are_the_claimed_ones() {
+        for &s in STATES {
+            assert_eq!(JobState::parse(s.as_str()), Some(s));
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+        }
+        assert_eq!(JobState::parse("Pending"), None);
+        let open: Vec<_> = STATES.iter().filter(|s| s.is_open()).collect();
+        assert_eq!(
+            open,
+            [&JobState::Offered, &JobState::Assigned, &JobState::PickedUp]
+        );
+    }
+}

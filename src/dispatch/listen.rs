@@ -1,0 +1,136 @@
+//! One PostgreSQL connection that `LISTEN`s: roster changes update [`Roster`], job events go
+//! to the push streams ([`super::Dispatch::events`]) and wake the matcher.
+//!
+//! The connection is its own (not from the pool: a pooled connection would be recycled and
+//! its `LISTEN` lost). On every (re)connect the roster is reloaded whole after `LISTEN` is in
+//! place, so no change falls between the two. Notifications that arrive together are
+//! coalesced into one query; a flood (a bulk import of drivers) becomes one full reload.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use tokio::sync::{broadcast, mpsc, Notify};
+use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_util::sync::CancellationToken;
+
+use super::jobs::{JobEvent, JobState};
+use super::roster::{Change, Roster};
+
+pub const ROSTER_CHANNEL: &str = "fleetd_roster";
+pub const JOBS_CHANNEL: &str = "fleetd_jobs";
+/// More changes than this at once are cheaper as one full reload.
+const RELOAD_ABOVE: usize = 512;
+
+/// What the listener feeds.
+pub struct Listener {
+    pub pg: tokio_postgres::Config,
+    pub pool: Pool,
+    pub roster: Arc<Roster>,
+    pub events: broadcast::Sender<Arc<JobEvent>>,
+    pub wake: Arc<Notify>,
+}
+
+impl Listener {
+    /// Listens until `shutdown`, reconnecting with a growing pause.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut attempt = 0u32;
+        loop {
+            let result = tokio::select! {
+                r = self.session() => r,
+                _ = shutdown.cancelled() => return,
+            };
+            if let Err(error) = result {
+                tracing::warn!(%error, "dispatch listener lost its connection; reconnecting");
+            }
+            let delay = crate::retry::backoff(
+                attempt,
+                Duration::from_millis(200),
+                Duration::from_secs(10),
+                rand::random(),
+            );
+            attempt = attempt.saturating_add(1).min(16);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    async fn session(&self) -> Result<(), anyhow::Error> {
+        let (client, mut connection) = self.pg.connect(NoTls).await?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let driver = tokio::spawn(async move {
+            loop {
+                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    Some(Ok(AsyncMessage::Notification(n))) => {
+                        if tx
+                            .send((n.channel().to_string(), n.payload().to_string()))
+                            .is_err()
+                        {
+                            return Ok(());
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e),
+                    None => return Ok(()),
+                }
+            }
+        });
+        client
+            .batch_execute(&format!("LISTEN {ROSTER_CHANNEL}; LISTEN {JOBS_CHANNEL}"))
+            .await?;
+        self.reload().await?;
+        while let Some(first) = rx.recv().await {
+            let mut changes = HashSet::new();
+            let mut pending = Some(first);
+            while let Some((channel, payload)) = pending.take().or_else(|| rx.try_recv().ok()) {
+                if channel == ROSTER_CHANNEL {
+                    match Change::parse(&payload) {
+                        Some(c) => {
+                            changes.insert(c);
+                        }
+                        None => tracing::warn!(payload, "unreadable roster notification"),
+                    }
+                } else {
+                    self.job_event(&payload);
+                }
+                if changes.len() > RELOAD_ABOVE * 4 {
+                    break;
+                }
+            }
+            if changes.len() > RELOAD_ABOVE {
+                self.reload().await?;
+            } else if !changes.is_empty() {
+                let changes: Vec<Change> = changes.into_iter().collect();
+                let client = self.pool.get().await?;
+                self.roster.refresh(&**client, &changes).await?;
+            }
+        }
+        driver.await??;
+        anyhow::bail!("the notification connection closed")
+    }
+
+    async fn reload(&self) -> Result<(), anyhow::Error> {
+        let client = self.pool.get().await?;
+        let n = self.roster.reload(&**client).await?;
+        tracing::debug!(seats = n, "roster loaded");
+        Ok(())
+    }
+
+    fn job_event(&self, payload: &str) {
+        match serde_json::from_str::<JobEvent>(payload) {
+            Ok(event) => {
+                // A job back to pending (created, declined, expired elsewhere) may be
+                // matchable now.
+                if event.state == JobState::Pending {
+                    self.wake.notify_one();
+                }
+                // No receivers is normal: nobody is streaming.
+                let _ = self.events.send(Arc::new(event));
+            }
+            Err(error) => tracing::warn!(%error, payload, "unreadable job notification"),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Dispatch: nearest available drivers and background job matching (SPEC 3, issue 5).
+//!
+//! # Layout
+//! - [`roster`]: drivers at the wheel of vehicles and whether they can take work, in memory,
+//!   kept current by PostgreSQL notifications; it supplies the live index's
+//!   [`crate::live::Eligibility`] filter.
+//! - [`jobs`]: the job state machine and its transitions in PostgreSQL, where the claim
+//!   "a driver holds at most one open job" is a unique index.
+//! - [`matcher`]: the background loop that offers due jobs to the nearest candidates, with
+//!   offer timeouts and exponential backoff.
+//! - [`listen`]: the `LISTEN` connection feeding the roster and the job event stream.
+//! - [`clock`]: wall time driven by tokio's clock, so tests run timeouts on virtual time.
+
+pub mod clock;
+pub mod jobs;
+pub mod listen;
+pub mod matcher;
+pub mod roster;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, Notify};
+use tokio_util::sync::CancellationToken;
+
+pub use clock::Clock;
+pub use roster::{Requirements, Roster};
+
+use crate::config::DispatchConfig;
+use crate::live::feed::PositionBatch;
+use crate::live::{Hit, LiveError, NearestQuery, SharedLiveIndex};
+use jobs::JobEvent;
+
+/// Job events buffered per stream subscriber; a subscriber further behind is told it lagged.
+pub const EVENT_BUFFER: usize = 4096;
+
+/// Position batches buffered per stream subscriber.
+pub const POSITION_BUFFER: usize = 256;
+
+/// What dispatch shares with the HTTP handlers.
+pub struct Dispatch {
+    pub live: SharedLiveIndex,
+    pub roster: Arc<Roster>,
+    pub clock: Clock,
+    pub config: DispatchConfig,
+    /// Every job transition, in commit order, as PostgreSQL notified it.
+    pub events: broadcast::Sender<Arc<JobEvent>>,
+    /// Wakes the matcher (a job was created or declined here).
+    pub wake: Arc<Notify>,
+    /// Committed positions, for bounding-box push streams.
+    pub positions: broadcast::Sender<PositionBatch>,
+    /// Cancelled when the daemon stops: the matcher, the listener and open streams end.
+    pub stop: CancellationToken,
+}
+
+impl Dispatch {
+    pub fn new(live: SharedLiveIndex, config: DispatchConfig, clock: Clock) -> Dispatch {
+        Dispatch {
+            live,
+            roster: Arc::new(Roster::new()),
+            clock,
+            config,
+            events: broadcast::channel(EVENT_BUFFER).0,
+            wake: Arc::new(Notify::new()),
+            positions: broadcast::channel(POSITION_BUFFER).0,
+            stop: CancellationToken::new(),
+        }
+    }
+
+    /// The `k` nearest vehicles within `radius_m` whose driver is available and whose
+    /// vehicle meets `req`, fresh within the staleness limit, nearest first; each hit is
+    /// tagged with the driver's id.
+    pub fn nearest(
+        &self,
+        lat: f64,
+        lon: f64,
+        k: usize,
+        radius_m: f64,
+        req: &Requirements,
+    ) -> Result<Vec<Hit<uuid::Uuid>>, LiveError> {
+        let q = NearestQuery {
+            lat,
+            lon,
+            k,
+            radius_m,
+            now_us: self.clock.now_us(),
+            staleness: Duration::from_secs(self.config.staleness_s),
+        };
+        let view = self.roster.view();
+        self.live.nearest(&q, &view.eligible(req, &[]))
+    }
+}
