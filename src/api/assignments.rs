@@ -8,14 +8,17 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::{Caller, Role, STAFF};
+use super::cas::compare_and_set;
 use super::commitments::{self, Kind};
 use super::extract::{vehicle_id, window, ApiJson, ApiQuery};
 use super::pagination::{Page, Paged};
+use super::txn::{Db, Tx};
 use super::{RouteDoc, Routes};
 use crate::http::{ApiError, AppState};
 
@@ -56,6 +59,39 @@ const COLUMNS: &str =
 /// Staff see all; a driver sees only assignments of its own profile.
 const VISIBLE: &str =
     "($1::uuid IS NULL OR a.driver_id IN (SELECT id FROM drivers WHERE user_id = $1))";
+const LICENCE_EXPIRY: &str =
+    "SELECT licence_expiry FROM drivers WHERE id = $1 AND deleted_at IS NULL";
+const INSERT: &str = "INSERT INTO assignments (id, driver_id, vehicle_id, starts_at, ends_at)
+                      VALUES ($1, $2, $3, $4, $5)";
+/// The driver's scheduled assignment overlapping `[$2, $3)`, for the 409's message.
+const DRIVER_IN_THE_WAY: &str = "SELECT id FROM assignments
+     WHERE driver_id = $1 AND status = 'scheduled'
+       AND tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)') LIMIT 1";
+const GET_ANY: &str = concatcp!("SELECT ", COLUMNS, " FROM assignments a WHERE id = $1");
+const LIST: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM assignments a
+     WHERE ",
+    VISIBLE,
+    " AND ($2::uuid IS NULL OR a.id > $2)
+       AND ($3::uuid IS NULL OR a.driver_id = $3)
+       AND ($4::text IS NULL OR a.vehicle_id = $4)
+     ORDER BY a.id LIMIT $5"
+);
+const GET_VISIBLE: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM assignments a WHERE ",
+    VISIBLE,
+    " AND a.id = $2"
+);
+/// Scheduled → `$2`.
+const FINISH: &str = concatcp!(
+    "UPDATE assignments a SET status = $2 WHERE id = $1 AND status = 'scheduled' RETURNING ",
+    COLUMNS
+);
+const STATUS: &str = "SELECT status FROM assignments WHERE id = $1";
 
 fn from_row(row: &tokio_postgres::Row) -> Assignment {
     Assignment {
@@ -74,21 +110,17 @@ fn own(caller: &Caller) -> Option<Uuid> {
 }
 
 async fn create(
-    State(state): State<Arc<AppState>>,
     _: Caller,
+    db: Db,
     ApiJson(req): ApiJson<CreateAssignment>,
 ) -> Result<(StatusCode, Json<Assignment>), ApiError> {
     vehicle_id("vehicle_id", &req.vehicle_id)?;
     window(req.starts_at, req.ends_at, 31)?;
     let id = Uuid::new_v4();
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = db.tx().await?;
     commitments::lock_vehicle(&tx, &req.vehicle_id).await?;
     let driver = tx
-        .query_opt(
-            "SELECT licence_expiry FROM drivers WHERE id = $1 AND deleted_at IS NULL",
-            &[&req.driver_id],
-        )
+        .query_opt(LICENCE_EXPIRY, &[&req.driver_id])
         .await?
         .ok_or_else(|| ApiError::invalid("driver_id", "no such driver"))?;
     let expiry: chrono::NaiveDate = driver.get(0);
@@ -100,8 +132,7 @@ async fn create(
     }
     let inserted = commitments::try_exclusive(
         &tx,
-        "INSERT INTO assignments (id, driver_id, vehicle_id, starts_at, ends_at)
-         VALUES ($1, $2, $3, $4, $5)",
+        INSERT,
         &[
             &id,
             &req.driver_id,
@@ -114,8 +145,7 @@ async fn create(
     if !inserted {
         let other: Option<Uuid> = tx
             .query_opt(
-                "SELECT id FROM assignments WHERE driver_id = $1 AND status = 'scheduled'
-                   AND tstzrange(starts_at, ends_at, '[)') && tstzrange($2, $3, '[)') LIMIT 1",
+                DRIVER_IN_THE_WAY,
                 &[&req.driver_id, &req.starts_at, &req.ends_at],
             )
             .await?
@@ -135,13 +165,7 @@ async fn create(
         req.ends_at,
     )
     .await?;
-    let row = tx
-        .query_one(
-            &format!("SELECT {COLUMNS} FROM assignments a WHERE id = $1"),
-            &[&id],
-        )
-        .await?;
-    tx.commit().await?;
+    let row = tx.query_one(GET_ANY, &[&id]).await?;
     Ok((StatusCode::CREATED, Json(from_row(&row))))
 }
 
@@ -154,13 +178,7 @@ async fn list(
     let client = state.pool.get().await?;
     let rows = client
         .query(
-            &format!(
-                "SELECT {COLUMNS} FROM assignments a
-                 WHERE {VISIBLE} AND ($2::uuid IS NULL OR a.id > $2)
-                   AND ($3::uuid IS NULL OR a.driver_id = $3)
-                   AND ($4::text IS NULL OR a.vehicle_id = $4)
-                 ORDER BY a.id LIMIT $5"
-            ),
+            LIST,
             &[
                 &own(&caller),
                 &page.after_uuid()?,
@@ -182,59 +200,26 @@ async fn get(
     let id: Uuid = id.parse().map_err(|_| ApiError::not_found("assignment"))?;
     let client = state.pool.get().await?;
     let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM assignments a WHERE {VISIBLE} AND a.id = $2"),
-            &[&own(&caller), &id],
-        )
+        .query_opt(GET_VISIBLE, &[&own(&caller), &id])
         .await?
         .ok_or_else(|| ApiError::not_found("assignment"))?;
     Ok(Json(from_row(&row)))
 }
 
 /// Cancels or completes a scheduled assignment and frees the vehicle and the driver.
-async fn finish(state: &AppState, id: &str, to: &str) -> Result<Json<Assignment>, ApiError> {
+async fn finish(tx: Tx, id: &str, to: &str) -> Result<Json<Assignment>, ApiError> {
     let id: Uuid = id.parse().map_err(|_| ApiError::not_found("assignment"))?;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let row = tx
-        .query_opt(
-            &format!(
-                "UPDATE assignments a SET status = $2 WHERE id = $1 AND status = 'scheduled'
-                 RETURNING {COLUMNS}"
-            ),
-            &[&id, &to],
-        )
-        .await?;
-    let Some(row) = row else {
-        let status: String = tx
-            .query_opt("SELECT status FROM assignments WHERE id = $1", &[&id])
-            .await?
-            .ok_or_else(|| ApiError::not_found("assignment"))?
-            .get(0);
-        return Err(ApiError::conflict(
-            "illegal_transition",
-            format!("assignment is {status}"),
-        ));
-    };
+    let row = compare_and_set(&tx, FINISH, &[&id, &to], STATUS, "assignment", to).await?;
     commitments::release(&tx, Kind::Assignment, id).await?;
-    tx.commit().await?;
     Ok(Json(from_row(&row)))
 }
 
-async fn cancel(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Assignment>, ApiError> {
-    finish(&state, &id, "cancelled").await
+async fn cancel(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Assignment>, ApiError> {
+    finish(db.tx().await?, &id, "cancelled").await
 }
 
-async fn complete(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Assignment>, ApiError> {
-    finish(&state, &id, "completed").await
+async fn complete(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Assignment>, ApiError> {
+    finish(db.tx().await?, &id, "completed").await
 }
 
 pub fn routes(r: Routes) -> Routes {

@@ -262,6 +262,11 @@ async fn verify_password(password: String, hash: Option<String>) -> bool {
     .unwrap_or(false)
 }
 
+const ANY_ADMIN: &str = "SELECT 1 FROM users WHERE role = 'admin' LIMIT 1";
+const INSERT_ADMIN: &str = "INSERT INTO users (id, username, password_hash, role)
+                            VALUES ($1, 'admin', $2, 'admin') ON CONFLICT (username) DO NOTHING";
+const CREDENTIALS: &str = "SELECT id, role, password_hash FROM users WHERE username = $1";
+
 /// Creates user `admin` with `password` when no admin exists. Returns whether it did.
 pub async fn bootstrap_admin(
     client: &tokio_postgres::Client,
@@ -270,19 +275,13 @@ pub async fn bootstrap_admin(
     if password.is_empty() {
         return Ok(false);
     }
-    let exists = client
-        .query_opt("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1", &[])
-        .await?;
+    let exists = client.query_opt(ANY_ADMIN, &[]).await?;
     if exists.is_some() {
         return Ok(false);
     }
     let hash = hash_password(password.to_string()).await?;
     let n = client
-        .execute(
-            "INSERT INTO users (id, username, password_hash, role) VALUES ($1, 'admin', $2, 'admin')
-             ON CONFLICT (username) DO NOTHING",
-            &[&Uuid::new_v4(), &hash],
-        )
+        .execute(INSERT_ADMIN, &[&Uuid::new_v4(), &hash])
         .await?;
     Ok(n == 1)
 }
@@ -314,12 +313,7 @@ async fn token(
         return Err(bad_credentials());
     }
     let client = state.pool.get().await?;
-    let row = client
-        .query_opt(
-            "SELECT id, role, password_hash FROM users WHERE username = $1",
-            &[&req.username],
-        )
-        .await?;
+    let row = client.query_opt(CREDENTIALS, &[&req.username]).await?;
     let hash = row.as_ref().map(|r| r.get::<_, String>(2));
     if !verify_password(req.password, hash).await {
         return Err(bad_credentials());

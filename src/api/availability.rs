@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use serde::Deserialize;
 
 use super::auth::{Caller, ANY};
@@ -15,6 +16,20 @@ use super::rentals::MAX_DAYS;
 use super::vehicles::{self, Vehicle};
 use super::{RouteDoc, Routes};
 use crate::http::{ApiError, AppState};
+
+/// A page (after id `$1`) of vehicles with no commitment overlapping `[$5, $6)`.
+const FREE: &str = concatcp!(
+    "SELECT ",
+    vehicles::COLUMNS,
+    " FROM vehicles v
+     WHERE v.deleted_at IS NULL AND v.status <> 'decommissioned' AND v.id > $1
+       AND ($2::text IS NULL OR v.type = $2)
+       AND ($3::int IS NULL OR v.seats >= $3)
+       AND ($4::int IS NULL OR v.load_kg >= $4)
+       AND NOT EXISTS (SELECT 1 FROM vehicle_commitments c
+                       WHERE c.vehicle_id = v.id AND c.period && tstzrange($5, $6, '[)'))
+     ORDER BY v.id LIMIT $7"
+);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,18 +55,16 @@ async fn availability(
     let client = state.pool.get().await?;
     let rows = client
         .query(
-            &format!(
-                "SELECT {} FROM vehicles v
-                 WHERE v.deleted_at IS NULL AND v.status <> 'decommissioned' AND v.id > $1
-                   AND ($2::text IS NULL OR v.type = $2)
-                   AND ($3::int IS NULL OR v.seats >= $3)
-                   AND ($4::int IS NULL OR v.load_kg >= $4)
-                   AND NOT EXISTS (SELECT 1 FROM vehicle_commitments c
-                                   WHERE c.vehicle_id = v.id AND c.period && tstzrange($5, $6, '[)'))
-                 ORDER BY v.id LIMIT $7",
-                vehicles::COLUMNS
-            ),
-            &[&page.after_or_min(), &q.kind, &q.min_seats, &q.min_load_kg, &q.from, &q.to, &page.fetch()],
+            FREE,
+            &[
+                &page.after_or_min(),
+                &q.kind,
+                &q.min_seats,
+                &q.min_load_kg,
+                &q.from,
+                &q.to,
+                &page.fetch(),
+            ],
         )
         .await?;
     let items = rows

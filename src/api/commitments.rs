@@ -7,10 +7,21 @@
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Transaction;
+use tokio_postgres::Client;
 use uuid::Uuid;
 
 use crate::http::ApiError;
+
+const LOCK_VEHICLE: &str =
+    "SELECT status FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR SHARE";
+const CLAIM: &str = "INSERT INTO vehicle_commitments (vehicle_id, kind, ref_id, period)
+                     VALUES ($1, $2, $3, tstzrange($4, $5, '[)'))";
+/// A commitment overlapping `[$2, $3)`, for the 409's message.
+const IN_THE_WAY: &str = "SELECT kind, ref_id FROM vehicle_commitments
+                          WHERE vehicle_id = $1 AND period && tstzrange($2, $3, '[)') LIMIT 1";
+const FIRST_HELD: &str =
+    "SELECT kind, ref_id FROM vehicle_commitments WHERE vehicle_id = $1 ORDER BY period LIMIT 1";
+const RELEASE: &str = "DELETE FROM vehicle_commitments WHERE kind = $1 AND ref_id = $2";
 
 /// What occupies a vehicle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +44,7 @@ impl Kind {
 /// Runs `sql` under a savepoint; `Ok(false)` when an exclusion constraint refused it (the
 /// transaction is then usable again), other errors as usual.
 pub async fn try_exclusive(
-    tx: &Transaction<'_>,
+    tx: &Client,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<bool, ApiError> {
@@ -53,12 +64,9 @@ pub async fn try_exclusive(
 
 /// Locks the vehicle against decommissioning and deletion for the rest of `tx` and checks
 /// that it can take commitments.
-pub async fn lock_vehicle(tx: &Transaction<'_>, vehicle_id: &str) -> Result<String, ApiError> {
+pub async fn lock_vehicle(tx: &Client, vehicle_id: &str) -> Result<String, ApiError> {
     let row = tx
-        .query_opt(
-            "SELECT status FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
-            &[&vehicle_id],
-        )
+        .query_opt(LOCK_VEHICLE, &[&vehicle_id])
         .await?
         .ok_or_else(|| ApiError::invalid("vehicle_id", "no such vehicle"))?;
     let status: String = row.get(0);
@@ -74,7 +82,7 @@ pub async fn lock_vehicle(tx: &Transaction<'_>, vehicle_id: &str) -> Result<Stri
 /// Commits `vehicle_id` to `kind`/`ref_id` over `[from, to)`; 409 naming the commitment in
 /// the way when the period overlaps another.
 pub async fn claim_vehicle(
-    tx: &Transaction<'_>,
+    tx: &Client,
     vehicle_id: &str,
     kind: Kind,
     ref_id: Uuid,
@@ -83,21 +91,14 @@ pub async fn claim_vehicle(
 ) -> Result<(), ApiError> {
     let inserted = try_exclusive(
         tx,
-        "INSERT INTO vehicle_commitments (vehicle_id, kind, ref_id, period)
-         VALUES ($1, $2, $3, tstzrange($4, $5, '[)'))",
+        CLAIM,
         &[&vehicle_id, &kind.as_str(), &ref_id, &from, &to],
     )
     .await?;
     if inserted {
         return Ok(());
     }
-    let other = tx
-        .query_opt(
-            "SELECT kind, ref_id FROM vehicle_commitments
-             WHERE vehicle_id = $1 AND period && tstzrange($2, $3, '[)') LIMIT 1",
-            &[&vehicle_id, &from, &to],
-        )
-        .await?;
+    let other = tx.query_opt(IN_THE_WAY, &[&vehicle_id, &from, &to]).await?;
     Err(match other {
         Some(row) => {
             let (k, id): (String, Uuid) = (row.get(0), row.get(1));
@@ -115,13 +116,8 @@ pub async fn claim_vehicle(
 /// 409 `vehicle_committed` naming a commitment the vehicle still holds (before deleting
 /// or decommissioning it: cancel or complete those first). Call with the vehicle locked
 /// `FOR UPDATE`, so that no new commitment can slip in.
-pub async fn ensure_uncommitted(tx: &Transaction<'_>, vehicle_id: &str) -> Result<(), ApiError> {
-    let row = tx
-        .query_opt(
-            "SELECT kind, ref_id FROM vehicle_commitments WHERE vehicle_id = $1 ORDER BY period LIMIT 1",
-            &[&vehicle_id],
-        )
-        .await?;
+pub async fn ensure_uncommitted(tx: &Client, vehicle_id: &str) -> Result<(), ApiError> {
+    let row = tx.query_opt(FIRST_HELD, &[&vehicle_id]).await?;
     match row {
         None => Ok(()),
         Some(row) => {
@@ -135,12 +131,8 @@ pub async fn ensure_uncommitted(tx: &Transaction<'_>, vehicle_id: &str) -> Resul
 }
 
 /// Releases whatever commitment `kind`/`ref_id` holds.
-pub async fn release(tx: &Transaction<'_>, kind: Kind, ref_id: Uuid) -> Result<(), ApiError> {
-    tx.execute(
-        "DELETE FROM vehicle_commitments WHERE kind = $1 AND ref_id = $2",
-        &[&kind.as_str(), &ref_id],
-    )
-    .await?;
+pub async fn release(tx: &Client, kind: Kind, ref_id: Uuid) -> Result<(), ApiError> {
+    tx.execute(RELEASE, &[&kind.as_str(), &ref_id]).await?;
     Ok(())
 }
 

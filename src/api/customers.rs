@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 use super::auth::{Caller, Role, STAFF};
 use super::extract::{text, ApiJson, ApiQuery};
 use super::pagination::{Page, Paged, PARAMS};
+use super::txn::Db;
 use super::{RouteDoc, Routes};
 use crate::http::{ApiError, AppState};
 
@@ -45,6 +47,25 @@ pub struct ListQuery {
 }
 
 const COLUMNS: &str = "id, user_id, name, email, created_at";
+const OWN: &str = "SELECT id FROM customers WHERE user_id = $1";
+const CUSTOMER_USER: &str = "SELECT 1 FROM users WHERE id = $1 AND role = 'customer'";
+const INSERT: &str = concatcp!(
+    "INSERT INTO customers (id, user_id, name, email) VALUES ($1, $2, $3, $4) RETURNING ",
+    COLUMNS
+);
+/// A page after `$1`; `$2`: only this user's.
+const LIST: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM customers WHERE ($1::uuid IS NULL OR id > $1)
+       AND ($2::uuid IS NULL OR user_id = $2)
+     ORDER BY id LIMIT $3"
+);
+const GET_VISIBLE: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)"
+);
 const CAN_SEE: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Customer];
 
 fn from_row(row: &tokio_postgres::Row) -> Customer {
@@ -63,18 +84,15 @@ pub async fn own_customer(
     caller: &Caller,
 ) -> Result<Uuid, ApiError> {
     client
-        .query_opt(
-            "SELECT id FROM customers WHERE user_id = $1",
-            &[&caller.user_id],
-        )
+        .query_opt(OWN, &[&caller.user_id])
         .await?
         .map(|r| r.get(0))
         .ok_or_else(|| ApiError::forbidden("this user has no customer profile"))
 }
 
 async fn create(
-    State(state): State<Arc<AppState>>,
     _: Caller,
+    db: Db,
     ApiJson(req): ApiJson<CreateCustomer>,
 ) -> Result<(StatusCode, Json<Customer>), ApiError> {
     let name = text("name", &req.name, 200)?;
@@ -82,26 +100,16 @@ async fn create(
     if !email.contains('@') || email.contains(char::is_whitespace) {
         return Err(ApiError::invalid("email", "not an email address"));
     }
-    let client = state.pool.get().await?;
+    let tx = db.tx().await?;
     if let Some(user) = req.user_id {
-        client
-            .query_opt(
-                "SELECT 1 FROM users WHERE id = $1 AND role = 'customer'",
-                &[&user],
-            )
+        tx.query_opt(CUSTOMER_USER, &[&user])
             .await?
             .ok_or_else(|| {
                 ApiError::invalid("user_id", "no user with role customer has this id")
             })?;
     }
-    let row = client
-        .query_one(
-            &format!(
-                "INSERT INTO customers (id, user_id, name, email) VALUES ($1, $2, $3, $4)
-                 RETURNING {COLUMNS}"
-            ),
-            &[&Uuid::new_v4(), &req.user_id, &name, &email],
-        )
+    let row = tx
+        .query_one(INSERT, &[&Uuid::new_v4(), &req.user_id, &name, &email])
         .await?;
     Ok((StatusCode::CREATED, Json(from_row(&row))))
 }
@@ -115,14 +123,7 @@ async fn list(
     let own = (!caller.is_staff()).then_some(caller.user_id);
     let client = state.pool.get().await?;
     let rows = client
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM customers WHERE ($1::uuid IS NULL OR id > $1)
-                   AND ($2::uuid IS NULL OR user_id = $2)
-                 ORDER BY id LIMIT $3"
-            ),
-            &[&page.after_uuid()?, &own, &page.fetch()],
-        )
+        .query(LIST, &[&page.after_uuid()?, &own, &page.fetch()])
         .await?;
     let items: Vec<Customer> = rows.iter().map(from_row).collect();
     Ok(Json(page.finish(items, |c| c.id.to_string())))
@@ -137,12 +138,7 @@ async fn get(
     let own = (!caller.is_staff()).then_some(caller.user_id);
     let client = state.pool.get().await?;
     let row = client
-        .query_opt(
-            &format!(
-                "SELECT {COLUMNS} FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)"
-            ),
-            &[&id, &own],
-        )
+        .query_opt(GET_VISIBLE, &[&id, &own])
         .await?
         .ok_or_else(|| ApiError::not_found("customer"))?;
     Ok(Json(from_row(&row)))

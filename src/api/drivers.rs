@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
+use const_format::concatcp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 use super::auth::{Caller, Role, STAFF};
 use super::extract::{text, vehicle_id, ApiJson, ApiQuery};
 use super::pagination::{Page, Paged};
+use super::txn::Db;
 use super::{RouteDoc, Routes};
 use crate::http::{ApiError, AppState};
 
@@ -101,6 +103,40 @@ pub struct ListQuery {
 
 const COLUMNS: &str = "id, user_id, name, licence_number, licence_expiry, duty_status, \
                        current_vehicle_id, created_at, updated_at";
+/// A profile for `$2`, if that user has the driver role.
+const INSERT: &str = concatcp!(
+    "INSERT INTO drivers (id, user_id, name, licence_number, licence_expiry, duty_status)
+     SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS
+       (SELECT 1 FROM users WHERE id = $2 AND role = 'driver')
+     RETURNING ",
+    COLUMNS
+);
+/// A page after `$1`; `$2`: this duty status only; `$3`: only this user's.
+const LIST: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM drivers
+     WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR id > $1)
+       AND ($2::text IS NULL OR duty_status = $2)
+       AND ($3::uuid IS NULL OR user_id = $3)
+     ORDER BY id LIMIT $4"
+);
+const GET: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM drivers WHERE id = $1 AND deleted_at IS NULL"
+);
+/// Changes the fields given (not NULL); `$6`: set `current_vehicle_id` to `$7`.
+const UPDATE: &str = concatcp!(
+    "UPDATE drivers SET name = coalesce($2, name),
+        licence_number = coalesce($3, licence_number),
+        licence_expiry = coalesce($4, licence_expiry),
+        duty_status = coalesce($5, duty_status),
+        current_vehicle_id = CASE WHEN $6 THEN $7 ELSE current_vehicle_id END,
+        updated_at = now()
+     WHERE id = $1 RETURNING ",
+    COLUMNS
+);
 
 fn from_row(row: &tokio_postgres::Row) -> Result<Driver, ApiError> {
     Ok(Driver {
@@ -117,8 +153,8 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Driver, ApiError> {
 }
 
 async fn create(
-    State(state): State<Arc<AppState>>,
     _: Caller,
+    db: Db,
     ApiJson(req): ApiJson<CreateDriver>,
 ) -> Result<(StatusCode, Json<Driver>), ApiError> {
     let name = text("name", &req.name, 200)?;
@@ -130,16 +166,19 @@ async fn create(
         ));
     }
     let duty = req.duty_status.unwrap_or(DutyStatus::OffDuty);
-    let client = state.pool.get().await?;
-    let row = client
+    let row = db
+        .tx()
+        .await?
         .query_opt(
-            &format!(
-                "INSERT INTO drivers (id, user_id, name, licence_number, licence_expiry, duty_status)
-                 SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS
-                   (SELECT 1 FROM users WHERE id = $2 AND role = 'driver')
-                 RETURNING {COLUMNS}"
-            ),
-            &[&Uuid::new_v4(), &req.user_id, &name, &licence, &req.licence_expiry, &duty.as_str()],
+            INSERT,
+            &[
+                &Uuid::new_v4(),
+                &req.user_id,
+                &name,
+                &licence,
+                &req.licence_expiry,
+                &duty.as_str(),
+            ],
         )
         .await?
         .ok_or_else(|| ApiError::invalid("user_id", "no user with role driver has this id"))?;
@@ -157,13 +196,7 @@ async fn list(
     let client = state.pool.get().await?;
     let rows = client
         .query(
-            &format!(
-                "SELECT {COLUMNS} FROM drivers
-                 WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR id > $1)
-                   AND ($2::text IS NULL OR duty_status = $2)
-                   AND ($3::uuid IS NULL OR user_id = $3)
-                 ORDER BY id LIMIT $4"
-            ),
+            LIST,
             &[
                 &page.after_uuid()?,
                 &q.duty_status.map(|d| d.as_str()),
@@ -184,10 +217,7 @@ async fn visible(
 ) -> Result<Driver, ApiError> {
     let id: Uuid = id.parse().map_err(|_| ApiError::not_found("driver"))?;
     let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM drivers WHERE id = $1 AND deleted_at IS NULL"),
-            &[&id],
-        )
+        .query_opt(GET, &[&id])
         .await?
         .ok_or_else(|| ApiError::not_found("driver"))?;
     let d = from_row(&row)?;
@@ -207,8 +237,8 @@ async fn get(
 }
 
 async fn update(
-    State(state): State<Arc<AppState>>,
     caller: Caller,
+    db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateDriver>,
 ) -> Result<Json<Driver>, ApiError> {
@@ -232,23 +262,15 @@ async fn update(
     if let Some(Some(v)) = &req.current_vehicle_id {
         vehicle_id("current_vehicle_id", v)?;
     }
-    let client = state.pool.get().await?;
-    let d = visible(&client, &caller, &id).await?;
+    let tx = db.tx().await?;
+    let d = visible(&tx, &caller, &id).await?;
     let (set_vehicle, vehicle) = match req.current_vehicle_id {
         None => (false, None),
         Some(v) => (true, v),
     };
-    let row = client
+    let row = tx
         .query_one(
-            &format!(
-                "UPDATE drivers SET name = coalesce($2, name),
-                    licence_number = coalesce($3, licence_number),
-                    licence_expiry = coalesce($4, licence_expiry),
-                    duty_status = coalesce($5, duty_status),
-                    current_vehicle_id = CASE WHEN $6 THEN $7 ELSE current_vehicle_id END,
-                    updated_at = now()
-                 WHERE id = $1 RETURNING {COLUMNS}"
-            ),
+            UPDATE,
             &[
                 &d.id,
                 &name,

@@ -1,27 +1,29 @@
-//! `Idempotency-Key` on `POST`s: the first response to a (user, key) is stored in
-//! PostgreSQL and replayed for every retry, which then changes nothing.
+//! `Idempotency-Key` on `POST`s: the first answer to a (user, key) is stored in PostgreSQL
+//! in the same transaction as what the request changed ([`super::txn`]), and replayed for
+//! every retry, which then changes nothing.
 //!
-//! The key is claimed with `INSERT … ON CONFLICT DO NOTHING` on the primary key, so of two
-//! concurrent requests with the same key exactly one runs; the other gets 409
-//! `idempotency_in_progress` (retry later) and, once the first finished, its stored answer.
-//! Reusing a key for a different request (method, path or body) is 422
-//! `idempotency_key_reused`. 5xx answers are not stored, so a retry after a failure really
-//! retries. Keys are scoped per user: two users may use the same key. If the daemon dies
-//! between the handler's commit and storing the answer, the key stays "in progress"; a
-//! client then sees 409 and must check the resource itself. Keys are kept for
-//! [`RETENTION`]; about one claim in [`SWEEP_EVERY`] deletes older ones, so the table stays
-//! bounded without a timer.
-
-use std::sync::Arc;
+//! The key is claimed first thing in the request's transaction, with `INSERT … ON CONFLICT
+//! DO NOTHING` on the primary key. A concurrent request with the same key waits on that
+//! row until the first commits (then replays its answer) or rolls back (then runs itself);
+//! after [`CLAIM_WAIT`] it gets 409 `idempotency_in_progress`. Since the claim, the effects
+//! and the answer commit together, a daemon killed mid-request leaves no claim behind: the
+//! retry simply runs. Reusing a key for a different request (method, path or body) is 422
+//! `idempotency_key_reused`. Client errors (4xx) are stored, after rolling back to a
+//! savepoint taken after the claim, so their partial effects never commit; server errors
+//! (5xx) are not stored, so a retry after a failure really retries. Keys are scoped per
+//! user. They are kept for [`RETENTION`]; about one claim in [`SWEEP_EVERY`] deletes older
+//! ones, so the table stays bounded without a timer.
 
 use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use sha2::{Digest, Sha256};
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
 
 use super::auth;
+use super::txn::{Slot, Unit};
 use crate::http::{ApiError, AppState};
 
 pub const HEADER: &str = "idempotency-key";
@@ -32,21 +34,45 @@ const MAX_KEY_LEN: usize = 255;
 pub const RETENTION: &str = "24 hours";
 /// One claim in this many also deletes expired keys.
 pub const SWEEP_EVERY: u32 = 1024;
+/// How long a request waits for a concurrent one with the same key to finish.
+pub const CLAIM_WAIT: &str = "10s";
 
-/// Middleware on the `/v1` routes.
-pub async fn layer(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    match handle(&state, request, next).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+const CLAIM: &str = "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING";
+const STORED: &str =
+    "SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2";
+const STORE: &str =
+    "UPDATE idempotency_keys SET status = $3, body = $4 WHERE user_id = $1 AND key = $2";
+const SWEEP: &str = "DELETE FROM idempotency_keys WHERE created_at < now() - $1::text::interval";
+/// Bounds the wait for a concurrent request's claim (this transaction only).
+const WAIT_AT_MOST: &str = "SELECT set_config('lock_timeout', $1, true)";
+/// After the claim: handler statements run with the usual lock waits, inside a savepoint
+/// that a client error rolls back to.
+const AFTER_CLAIM: &str = "SET LOCAL lock_timeout TO DEFAULT; SAVEPOINT handler";
+
+/// A claimed key, to store the answer under.
+pub struct Key {
+    user: Uuid,
+    key: String,
 }
 
-async fn handle(state: &AppState, request: Request, next: Next) -> Result<Response, ApiError> {
+/// What the layer does with a request.
+pub enum Claim {
+    /// Run the handler; with `key`, store its answer.
+    Run { request: Request, key: Option<Key> },
+    /// A retry: this is the first request's answer (or why it cannot be had).
+    Replay(Response),
+}
+
+/// Claims the request's key in `unit`'s transaction, or finds the answer stored for it.
+/// Requests without a key, not `POST`, or unauthenticated (the handler answers those 401
+/// and nothing is remembered) just run.
+pub async fn claim(state: &AppState, unit: &Unit, request: Request) -> Result<Claim, ApiError> {
     if request.method() != Method::POST {
-        return Ok(next.run(request).await);
+        return Ok(Claim::Run { request, key: None });
     }
     let Some(key) = request.headers().get(HEADER) else {
-        return Ok(next.run(request).await);
+        return Ok(Claim::Run { request, key: None });
     };
     let key = key
         .to_str()
@@ -55,94 +81,103 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
         .ok_or_else(|| ApiError::invalid("Idempotency-Key", "1-255 visible ASCII characters"))?
         .to_string();
     let (parts, body) = request.into_parts();
-    // Unauthenticated requests are not remembered: the handler answers them with 401.
     let Ok(claims) = auth::authenticate(state, &parts) else {
-        return Ok(next.run(Request::from_parts(parts, body)).await);
+        let request = Request::from_parts(parts, body);
+        return Ok(Claim::Run { request, key: None });
     };
     let bytes = to_bytes(body, state.api.max_body_bytes)
         .await
         .map_err(|_| ApiError::too_large())?;
+    let hash = request_hash(&parts, &bytes);
+    let user = claims.sub;
+
+    if rand::random::<u32>() % SWEEP_EVERY == 0 {
+        let client = state.pool.get().await?;
+        client.execute(SWEEP, &[&RETENTION]).await?;
+    }
+    let mut slot = unit.lock().await;
+    let tx = slot.begin(&state.pool).await?;
+    tx.execute(WAIT_AT_MOST, &[&CLAIM_WAIT]).await?;
+    let claimed = match tx.execute(CLAIM, &[&user, &key, &hash]).await {
+        Ok(n) => n == 1,
+        Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+            slot.end("ROLLBACK").await?;
+            return Err(in_progress());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if claimed {
+        tx.batch_execute(AFTER_CLAIM).await?;
+        let request = Request::from_parts(parts, Body::from(bytes));
+        return Ok(Claim::Run {
+            request,
+            key: Some(Key { user, key }),
+        });
+    }
+    let row = tx.query_opt(STORED, &[&user, &key]).await?;
+    slot.end("ROLLBACK").await?;
+    let row = row.ok_or_else(in_progress)?;
+    let stored_hash: Vec<u8> = row.get(0);
+    if stored_hash != hash {
+        return Err(
+            ApiError::invalid("Idempotency-Key", "already used for a different request")
+                .with_code("idempotency_key_reused"),
+        );
+    }
+    // A key claimed by a daemon from before answers were stored atomically.
+    let status: i32 = row.get::<_, Option<i32>>(1).ok_or_else(in_progress)?;
+    let body: Vec<u8> = row.get(2);
+    let status = StatusCode::from_u16(status as u16).map_err(ApiError::internal)?;
+    Ok(Claim::Replay(replay(status, body.into())))
+}
+
+/// Ends a keyed request's transaction: a success commits with its answer, a client error
+/// keeps only the claim and the answer, a server error keeps nothing.
+pub async fn finish(slot: &mut Slot, key: &Key, response: Response) -> Result<Response, ApiError> {
+    let status = response.status();
+    if status.is_server_error() {
+        slot.end("ROLLBACK").await?;
+        return Ok(response);
+    }
+    let (mut parts, body) = response.into_parts();
+    let body = to_bytes(body, usize::MAX)
+        .await
+        .map_err(ApiError::internal)?;
+    let tx = slot
+        .client()
+        .ok_or_else(|| ApiError::internal("keyed request without its transaction"))?;
+    if status.is_client_error() {
+        tx.batch_execute("ROLLBACK TO SAVEPOINT handler").await?;
+    }
+    let code = status.as_u16() as i32;
+    tx.execute(STORE, &[&key.user, &key.key, &code, &body.to_vec()])
+        .await?;
+    slot.end("COMMIT").await?;
+    parts
+        .headers
+        .insert(REPLAYED, HeaderValue::from_static("false"));
+    Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+fn request_hash(parts: &axum::http::request::Parts, body: &[u8]) -> Vec<u8> {
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str().as_bytes());
     hasher.update(b" ");
     hasher.update(parts.uri.to_string().as_bytes());
     hasher.update(b"\n");
-    hasher.update(&bytes);
-    let hash = hasher.finalize().to_vec();
-
-    let client = state.pool.get().await?;
-    let claimed = client
-        .execute(
-            "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
-            &[&claims.sub, &key, &hash],
-        )
-        .await?;
-    if claimed == 0 {
-        let row = client
-            .query_opt(
-                "SELECT request_hash, status, body FROM idempotency_keys
-                 WHERE user_id = $1 AND key = $2",
-                &[&claims.sub, &key],
-            )
-            .await?
-            .ok_or_else(|| ApiError::conflict("idempotency_in_progress", "retry this request"))?;
-        let stored_hash: Vec<u8> = row.get(0);
-        if stored_hash != hash {
-            return Err(ApiError::invalid(
-                "Idempotency-Key",
-                "already used for a different request",
-            )
-            .with_code("idempotency_key_reused"));
-        }
-        let status: Option<i32> = row.get(1);
-        let Some(status) = status else {
-            return Err(ApiError::conflict(
-                "idempotency_in_progress",
-                "the first request with this key is still running",
-            ));
-        };
-        let body: Vec<u8> = row.get(2);
-        let status = StatusCode::from_u16(status as u16).map_err(ApiError::internal)?;
-        return Ok(json_response(status, body.into(), true));
-    }
-    if rand::random::<u32>() % SWEEP_EVERY == 0 {
-        client
-            .execute(
-                &format!("DELETE FROM idempotency_keys WHERE created_at < now() - interval '{RETENTION}'"),
-                &[],
-            )
-            .await?;
-    }
-    drop(client);
-
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    let status = response.status();
-    let body = to_bytes(response.into_body(), usize::MAX)
-        .await
-        .map_err(ApiError::internal)?;
-    let client = state.pool.get().await?;
-    if status.is_server_error() {
-        client
-            .execute(
-                "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-                &[&claims.sub, &key],
-            )
-            .await?;
-    } else {
-        client
-            .execute(
-                "UPDATE idempotency_keys SET status = $3, body = $4 WHERE user_id = $1 AND key = $2",
-                &[&claims.sub, &key, &(status.as_u16() as i32), &body.to_vec()],
-            )
-            .await?;
-    }
-    Ok(json_response(status, body, false))
+    hasher.update(body);
+    hasher.finalize().to_vec()
 }
 
-fn json_response(status: StatusCode, body: Bytes, replayed: bool) -> Response {
+fn in_progress() -> ApiError {
+    ApiError::conflict(
+        "idempotency_in_progress",
+        "the first request with this key is still running; retry later",
+    )
+}
+
+/// A stored answer, replayed.
+fn replay(status: StatusCode, body: Bytes) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -150,9 +185,6 @@ fn json_response(status: StatusCode, body: Bytes, replayed: bool) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    h.insert(
-        REPLAYED,
-        HeaderValue::from_static(if replayed { "true" } else { "false" }),
-    );
+    h.insert(REPLAYED, HeaderValue::from_static("true"));
     r
 }

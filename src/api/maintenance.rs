@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -15,6 +16,7 @@ use super::auth::{Caller, STAFF};
 use super::commitments::{self, Kind};
 use super::extract::{text, vehicle_id, window, ApiJson, ApiQuery};
 use super::pagination::{Page, Paged};
+use super::txn::Db;
 use super::{RouteDoc, Routes};
 use crate::http::{ApiError, AppState};
 
@@ -73,6 +75,27 @@ pub const COLUMNS: &str = "id, vehicle_id, description, starts_at, ends_at, stat
                        completed_at, labour_cost, currency, created_at";
 const OVERDUE: &str = "((status = 'scheduled' AND starts_at < now()) \
                        OR (status = 'in_progress' AND ends_at < now()))";
+const PARTS: &str =
+    "SELECT part_name, quantity, unit_cost FROM maintenance_parts WHERE job_id = $1 ORDER BY id";
+const INSERT: &str = concatcp!(
+    "INSERT INTO maintenance_jobs (id, vehicle_id, description, starts_at, ends_at)
+     VALUES ($1, $2, $3, $4, $5) RETURNING ",
+    COLUMNS
+);
+/// A page after id `$1`; `$4`: overdue ones only.
+const LIST: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM maintenance_jobs
+     WHERE ($1::uuid IS NULL OR id > $1)
+       AND ($2::text IS NULL OR vehicle_id = $2)
+       AND ($3::text IS NULL OR status = $3)
+       AND (NOT $4 OR ",
+    OVERDUE,
+    ")
+     ORDER BY id LIMIT $5"
+);
+pub const GET: &str = concatcp!("SELECT ", COLUMNS, " FROM maintenance_jobs WHERE id = $1");
 
 pub async fn load(
     client: &tokio_postgres::Client,
@@ -80,10 +103,7 @@ pub async fn load(
 ) -> Result<Job, ApiError> {
     let id: Uuid = row.get("id");
     let parts: Vec<Part> = client
-        .query(
-            "SELECT part_name, quantity, unit_cost FROM maintenance_parts WHERE job_id = $1 ORDER BY id",
-            &[&id],
-        )
+        .query(PARTS, &[&id])
         .await?
         .iter()
         .map(|p| Part {
@@ -117,23 +137,19 @@ pub async fn load(
 }
 
 async fn schedule(
-    State(state): State<Arc<AppState>>,
     _: Caller,
+    db: Db,
     ApiJson(req): ApiJson<Schedule>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     vehicle_id("vehicle_id", &req.vehicle_id)?;
     let description = text("description", &req.description, 2000)?;
     window(req.starts_at, req.ends_at, 90)?;
     let id = Uuid::new_v4();
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = db.tx().await?;
     commitments::lock_vehicle(&tx, &req.vehicle_id).await?;
     let row = tx
         .query_one(
-            &format!(
-                "INSERT INTO maintenance_jobs (id, vehicle_id, description, starts_at, ends_at)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-            ),
+            INSERT,
             &[
                 &id,
                 &req.vehicle_id,
@@ -152,8 +168,7 @@ async fn schedule(
         req.ends_at,
     )
     .await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(load(&client, &row).await?)))
+    Ok((StatusCode::CREATED, Json(load(&tx, &row).await?)))
 }
 
 async fn list_jobs(state: &AppState, q: ListQuery, overdue: bool) -> Result<Paged<Job>, ApiError> {
@@ -165,14 +180,7 @@ async fn list_jobs(state: &AppState, q: ListQuery, overdue: bool) -> Result<Page
     let client = state.pool.get().await?;
     let rows = client
         .query(
-            &format!(
-                "SELECT {COLUMNS} FROM maintenance_jobs
-                 WHERE ($1::uuid IS NULL OR id > $1)
-                   AND ($2::text IS NULL OR vehicle_id = $2)
-                   AND ($3::text IS NULL OR status = $3)
-                   AND (NOT $4 OR {OVERDUE})
-                 ORDER BY id LIMIT $5"
-            ),
+            LIST,
             &[
                 &page.after_uuid()?,
                 &q.vehicle_id,
@@ -216,10 +224,7 @@ async fn get(
         .map_err(|_| ApiError::not_found("maintenance job"))?;
     let client = state.pool.get().await?;
     let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM maintenance_jobs WHERE id = $1"),
-            &[&id],
-        )
+        .query_opt(GET, &[&id])
         .await?
         .ok_or_else(|| ApiError::not_found("maintenance job"))?;
     Ok(Json(load(&client, &row).await?))

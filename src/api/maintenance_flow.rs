@@ -2,21 +2,33 @@
 //! complete (parts and labour recorded, window released, vehicle → `active`) and cancel.
 //! Each step is a compare-and-set on the job's status, so concurrent steps cannot both apply.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::auth::{Caller, STAFF};
+use super::cas::compare_and_set;
 use super::commitments::{self, Kind};
 use super::extract::{currency, int_range, money, text, ApiJson};
-use super::maintenance::{load, Job, Part, COLUMNS};
+use super::maintenance::{load, Job, Part, GET};
+use super::txn::{Db, Tx};
 use super::vehicles::{transition, VehicleStatus};
 use super::{RouteDoc, Routes};
-use crate::http::{ApiError, AppState};
+use crate::http::ApiError;
+
+const START: &str = "UPDATE maintenance_jobs SET status = 'in_progress', started_at = now()
+                     WHERE id = $1 AND status = 'scheduled' RETURNING vehicle_id";
+const COMPLETE: &str = "UPDATE maintenance_jobs
+                           SET status = 'completed', completed_at = now(),
+                               labour_cost = $2, currency = $3
+                         WHERE id = $1 AND status = 'in_progress' RETURNING vehicle_id";
+const CANCEL: &str = "UPDATE maintenance_jobs SET status = 'cancelled'
+                      WHERE id = $1 AND status = 'scheduled' RETURNING vehicle_id";
+const STATUS: &str = "SELECT status FROM maintenance_jobs WHERE id = $1";
+const ADD_PART: &str = "INSERT INTO maintenance_parts (job_id, part_name, quantity, unit_cost)
+                        VALUES ($1, $2, $3, $4)";
 
 /// `POST /v1/maintenance/{id}/complete` body.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -28,49 +40,26 @@ pub struct Complete {
     pub currency: String,
 }
 
-/// Moves job `id` from `from` to `to` (compare-and-set); 404 or 409 otherwise. Returns the
-/// job's vehicle.
+/// Moves job `id` on with the compare-and-set `update`; returns the job's vehicle.
 async fn step(
-    tx: &tokio_postgres::Transaction<'_>,
-    id: Uuid,
-    from: &str,
+    tx: &Tx,
+    update: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     to: &str,
-    extra_set: &str,
 ) -> Result<String, ApiError> {
-    let row = tx
-        .query_opt(
-            &format!(
-                "UPDATE maintenance_jobs SET status = $3{extra_set}
-                 WHERE id = $1 AND status = $2 RETURNING vehicle_id"
-            ),
-            &[&id, &from, &to],
-        )
-        .await?;
-    if let Some(row) = row {
-        return Ok(row.get(0));
-    }
-    let status: String = tx
-        .query_opt("SELECT status FROM maintenance_jobs WHERE id = $1", &[&id])
-        .await?
-        .ok_or_else(|| ApiError::not_found("maintenance job"))?
-        .get(0);
-    Err(ApiError::conflict(
-        "illegal_transition",
-        format!("maintenance job is {status}; cannot become {to}"),
-    ))
+    let row = compare_and_set(tx, update, params, STATUS, "maintenance job", to).await?;
+    Ok(row.get(0))
 }
 
-async fn start(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Job>, ApiError> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::not_found("maintenance job"))?;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let vehicle = step(&tx, id, "scheduled", "in_progress", ", started_at = now()").await?;
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::not_found("maintenance job"))
+}
+
+async fn start(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+    let id = parse_id(&id)?;
+    let tx = db.tx().await?;
+    let vehicle = step(&tx, START, &[&id], "in_progress").await?;
     transition(
         &tx,
         &vehicle,
@@ -78,19 +67,16 @@ async fn start(
         VehicleStatus::UnderMaintenance,
     )
     .await?;
-    tx.commit().await?;
-    reload(&client, id).await
+    reload(&tx, id).await
 }
 
 async fn complete(
-    State(state): State<Arc<AppState>>,
     _: Caller,
+    db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Complete>,
 ) -> Result<Json<Job>, ApiError> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::not_found("maintenance job"))?;
+    let id = parse_id(&id)?;
     money("labour_cost", req.labour_cost)?;
     currency("currency", &req.currency)?;
     if req.parts.len() > 200 {
@@ -106,24 +92,13 @@ async fn complete(
         )?;
         money(&format!("parts[{i}].unit_cost"), p.unit_cost)?;
     }
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let vehicle = step(
-        &tx,
-        id,
-        "in_progress",
-        "completed",
-        ", completed_at = now()",
-    )
-    .await?;
-    tx.execute(
-        "UPDATE maintenance_jobs SET labour_cost = $2, currency = $3 WHERE id = $1",
-        &[&id, &req.labour_cost, &req.currency],
-    )
-    .await?;
+    let tx = db.tx().await?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+        [&id, &req.labour_cost, &req.currency];
+    let vehicle = step(&tx, COMPLETE, &params, "completed").await?;
     for p in &req.parts {
         tx.execute(
-            "INSERT INTO maintenance_parts (job_id, part_name, quantity, unit_cost) VALUES ($1, $2, $3, $4)",
+            ADD_PART,
             &[&id, &p.part_name.trim(), &p.quantity, &p.unit_cost],
         )
         .await?;
@@ -136,33 +111,19 @@ async fn complete(
         VehicleStatus::Active,
     )
     .await?;
-    tx.commit().await?;
-    reload(&client, id).await
+    reload(&tx, id).await
 }
 
-async fn cancel(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Job>, ApiError> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::not_found("maintenance job"))?;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    step(&tx, id, "scheduled", "cancelled", "").await?;
+async fn cancel(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+    let id = parse_id(&id)?;
+    let tx = db.tx().await?;
+    step(&tx, CANCEL, &[&id], "cancelled").await?;
     commitments::release(&tx, Kind::Maintenance, id).await?;
-    tx.commit().await?;
-    reload(&client, id).await
+    reload(&tx, id).await
 }
 
 async fn reload(client: &tokio_postgres::Client, id: Uuid) -> Result<Json<Job>, ApiError> {
-    let row = client
-        .query_one(
-            &format!("SELECT {COLUMNS} FROM maintenance_jobs WHERE id = $1"),
-            &[&id],
-        )
-        .await?;
+    let row = client.query_one(GET, &[&id]).await?;
     Ok(Json(load(client, &row).await?))
 }
 

@@ -14,6 +14,7 @@
 pub mod assignments;
 pub mod auth;
 pub mod availability;
+pub mod cas;
 pub mod commitments;
 pub mod customers;
 pub mod drivers;
@@ -30,6 +31,7 @@ pub mod rate_limit;
 pub mod rental_flow;
 pub mod rentals;
 pub mod stream;
+pub mod txn;
 pub mod users;
 pub mod vehicle_state;
 pub mod vehicles;
@@ -178,7 +180,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     let api = api
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            idempotency::layer,
+            txn::layer,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state,

@@ -18,6 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -25,6 +26,7 @@ use uuid::Uuid;
 use super::auth::{Caller, ADMIN, ANY};
 use super::extract::{currency, int_range, money, text, ApiJson, ApiQuery};
 use super::pagination::{Page, Paged, PARAMS};
+use super::txn::Db;
 use super::{RouteDoc, Routes};
 use crate::http::{ApiError, AppState};
 
@@ -201,6 +203,18 @@ pub struct ListQuery {
 
 pub const COLUMNS: &str = "id, name, currency, daily_rate, included_km_per_day, extra_km_rate, \
                            late_fee_per_hour, free_cancellation_hours, cancellation_fee_pct, created_at";
+const GET: &str = concatcp!("SELECT ", COLUMNS, " FROM pricing_plans WHERE id = $1");
+const INSERT: &str = concatcp!(
+    "INSERT INTO pricing_plans (id, name, currency, daily_rate, included_km_per_day,
+        extra_km_rate, late_fee_per_hour, free_cancellation_hours, cancellation_fee_pct)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
+    COLUMNS
+);
+const LIST: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM pricing_plans WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+);
 
 pub fn from_row(row: &tokio_postgres::Row) -> Plan {
     Plan {
@@ -226,18 +240,15 @@ pub async fn fetch<C: tokio_postgres::GenericClient>(
     field: &str,
 ) -> Result<Plan, ApiError> {
     let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM pricing_plans WHERE id = $1"),
-            &[&id],
-        )
+        .query_opt(GET, &[&id])
         .await?
         .ok_or_else(|| ApiError::invalid(field, "no such pricing plan"))?;
     Ok(from_row(&row))
 }
 
 async fn create(
-    State(state): State<Arc<AppState>>,
     _: Caller,
+    db: Db,
     ApiJson(req): ApiJson<CreatePlan>,
 ) -> Result<(StatusCode, Json<Plan>), ApiError> {
     let name = text("name", &req.name, 200)?;
@@ -258,14 +269,11 @@ async fn create(
         0,
         100,
     )?;
-    let client = state.pool.get().await?;
-    let row = client
+    let row = db
+        .tx()
+        .await?
         .query_one(
-            &format!(
-                "INSERT INTO pricing_plans (id, name, currency, daily_rate, included_km_per_day,
-                    extra_km_rate, late_fee_per_hour, free_cancellation_hours, cancellation_fee_pct)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
-            ),
+            INSERT,
             &[
                 &Uuid::new_v4(),
                 &name,
@@ -290,13 +298,7 @@ async fn list(
     let page = Page::new(q.limit, q.cursor.as_deref())?;
     let client = state.pool.get().await?;
     let rows = client
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM pricing_plans WHERE ($1::uuid IS NULL OR id > $1)
-                 ORDER BY id LIMIT $2"
-            ),
-            &[&page.after_uuid()?, &page.fetch()],
-        )
+        .query(LIST, &[&page.after_uuid()?, &page.fetch()])
         .await?;
     let items: Vec<Plan> = rows.iter().map(from_row).collect();
     Ok(Json(page.finish(items, |p| p.id.to_string())))
@@ -312,10 +314,7 @@ async fn get(
         .map_err(|_| ApiError::not_found("pricing plan"))?;
     let client = state.pool.get().await?;
     let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM pricing_plans WHERE id = $1"),
-            &[&id],
-        )
+        .query_opt(GET, &[&id])
         .await?
         .ok_or_else(|| ApiError::not_found("pricing plan"))?;
     Ok(Json(from_row(&row)))

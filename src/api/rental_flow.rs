@@ -3,9 +3,7 @@
 //! rule) and payments. Every step is a compare-and-set on the rental's status inside one
 //! transaction, so of two concurrent conflicting steps exactly one applies; the other is 409.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -14,13 +12,27 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::auth::{Caller, STAFF};
+use super::cas::compare_and_set;
 use super::commitments::{self, Kind};
 use super::extract::{currency, int_range, money, ApiJson};
 use super::pricing;
 use super::rentals::{add_charges, charges, load, parse_id, Payment, Rental, RENTERS};
+use super::txn::Db;
 use super::vehicles::{record_odometer, transition, VehicleStatus};
 use super::{RouteDoc, Routes};
-use crate::http::{ApiError, AppState};
+use crate::http::ApiError;
+
+/// `$2` → `$3`, returning what the next steps need.
+const STEP: &str =
+    "UPDATE rentals SET status = $3, updated_at = now() WHERE id = $1 AND status = $2
+                    RETURNING vehicle_id, plan_id, starts_at, ends_at, estimated_km, odometer_out,
+                              activated_at, currency";
+const STATUS: &str = "SELECT status FROM rentals WHERE id = $1";
+const HAND_OVER: &str = "UPDATE rentals SET odometer_out = $2, activated_at = now() WHERE id = $1";
+const TAKE_BACK: &str = "UPDATE rentals SET odometer_in = $2, returned_at = $3 WHERE id = $1";
+const ADD_PAYMENT: &str = "INSERT INTO rental_payments (id, rental_id, amount, currency, method)
+                           VALUES ($1, $2, $3, $4, $5)
+                           RETURNING id, amount, currency, method, created_at";
 
 /// `POST /v1/rentals/{id}/activate` body.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -65,54 +77,33 @@ struct Current {
 
 /// Moves rental `id` from `from` to `to` (compare-and-set); 404 or 409 otherwise.
 async fn step(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &tokio_postgres::Client,
     id: Uuid,
     from: &str,
     to: &str,
 ) -> Result<Current, ApiError> {
-    let row = tx
-        .query_opt(
-            "UPDATE rentals SET status = $3, updated_at = now() WHERE id = $1 AND status = $2
-             RETURNING vehicle_id, plan_id, starts_at, ends_at, estimated_km, odometer_out,
-                       activated_at, currency",
-            &[&id, &from, &to],
-        )
-        .await?;
-    match row {
-        Some(r) => Ok(Current {
-            vehicle_id: r.get(0),
-            plan_id: r.get(1),
-            starts_at: r.get(2),
-            ends_at: r.get(3),
-            estimated_km: r.get(4),
-            odometer_out: r.get(5),
-            activated_at: r.get(6),
-            currency: r.get(7),
-        }),
-        None => {
-            let status: String = tx
-                .query_opt("SELECT status FROM rentals WHERE id = $1", &[&id])
-                .await?
-                .ok_or_else(|| ApiError::not_found("rental"))?
-                .get(0);
-            Err(ApiError::conflict(
-                "illegal_transition",
-                format!("rental is {status}; cannot become {to}"),
-            ))
-        }
-    }
+    let r = compare_and_set(tx, STEP, &[&id, &from, &to], STATUS, "rental", to).await?;
+    Ok(Current {
+        vehicle_id: r.get(0),
+        plan_id: r.get(1),
+        starts_at: r.get(2),
+        ends_at: r.get(3),
+        estimated_km: r.get(4),
+        odometer_out: r.get(5),
+        activated_at: r.get(6),
+        currency: r.get(7),
+    })
 }
 
 async fn activate(
-    State(state): State<Arc<AppState>>,
     caller: Caller,
+    db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Activate>,
 ) -> Result<Json<Rental>, ApiError> {
     let id = parse_id(&id)?;
     int_range("odometer_km", req.odometer_km, 0, 100_000_000)?;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = db.tx().await?;
     let cur = step(&tx, id, "reserved", "active").await?;
     transition(
         &tx,
@@ -122,18 +113,13 @@ async fn activate(
     )
     .await?;
     record_odometer(&tx, &cur.vehicle_id, req.odometer_km, "rental_out").await?;
-    tx.execute(
-        "UPDATE rentals SET odometer_out = $2, activated_at = now() WHERE id = $1",
-        &[&id, &req.odometer_km],
-    )
-    .await?;
-    tx.commit().await?;
-    load(&client, &caller, id).await.map(Json)
+    tx.execute(HAND_OVER, &[&id, &req.odometer_km]).await?;
+    load(&tx, &caller, id).await.map(Json)
 }
 
 async fn complete(
-    State(state): State<Arc<AppState>>,
     caller: Caller,
+    db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Complete>,
 ) -> Result<Json<Rental>, ApiError> {
@@ -147,8 +133,7 @@ async fn complete(
             "must not be in the future",
         ));
     }
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = db.tx().await?;
     let cur = step(&tx, id, "active", "completed").await?;
     let out = cur.odometer_out.unwrap_or(0);
     if req.odometer_km < out {
@@ -174,11 +159,8 @@ async fn complete(
     )?;
     add_charges(&tx, id, &cur.currency, &added).await?;
     record_odometer(&tx, &cur.vehicle_id, req.odometer_km, "rental_in").await?;
-    tx.execute(
-        "UPDATE rentals SET odometer_in = $2, returned_at = $3 WHERE id = $1",
-        &[&id, &req.odometer_km, &returned_at],
-    )
-    .await?;
+    tx.execute(TAKE_BACK, &[&id, &req.odometer_km, &returned_at])
+        .await?;
     commitments::release(&tx, Kind::Rental, id).await?;
     transition(
         &tx,
@@ -187,33 +169,26 @@ async fn complete(
         VehicleStatus::Active,
     )
     .await?;
-    tx.commit().await?;
-    load(&client, &caller, id).await.map(Json)
+    load(&tx, &caller, id).await.map(Json)
 }
 
 /// Staff, or the customer who owns the rental, may cancel while it is reserved.
-async fn cancel(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Rental>, ApiError> {
+async fn cancel(caller: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Rental>, ApiError> {
     let id = parse_id(&id)?;
-    let mut client = state.pool.get().await?;
-    load(&client, &caller, id).await?; // 404 for another customer's rental
-    let tx = client.transaction().await?;
+    let tx = db.tx().await?;
+    load(&tx, &caller, id).await?; // 404 for another customer's rental
     let cur = step(&tx, id, "reserved", "cancelled").await?;
     let plan = pricing::fetch(&*tx, cur.plan_id, "plan_id").await?;
     let charged = pricing::total(&charges(&*tx, id).await?)?;
     let added = pricing::cancellation(&plan.terms, charged, cur.starts_at, Utc::now())?;
     add_charges(&tx, id, &cur.currency, &added).await?;
     commitments::release(&tx, Kind::Rental, id).await?;
-    tx.commit().await?;
-    load(&client, &caller, id).await.map(Json)
+    load(&tx, &caller, id).await.map(Json)
 }
 
 async fn pay(
-    State(state): State<Arc<AppState>>,
     caller: Caller,
+    db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Pay>,
 ) -> Result<(StatusCode, Json<Payment>), ApiError> {
@@ -226,18 +201,17 @@ async fn pay(
     if !matches!(req.method.as_str(), "cash" | "card" | "transfer") {
         return Err(ApiError::invalid("method", "cash, card or transfer"));
     }
-    let client = state.pool.get().await?;
-    let rental = load(&client, &caller, id).await?;
+    let tx = db.tx().await?;
+    let rental = load(&tx, &caller, id).await?;
     if rental.currency != req.currency {
         return Err(ApiError::invalid(
             "currency",
             format!("the rental is in {}", rental.currency),
         ));
     }
-    let row = client
+    let row = tx
         .query_one(
-            "INSERT INTO rental_payments (id, rental_id, amount, currency, method)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id, amount, currency, method, created_at",
+            ADD_PAYMENT,
             &[
                 &Uuid::new_v4(),
                 &id,

@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -21,6 +22,7 @@ use super::customers::own_customer;
 use super::extract::{int_range, vehicle_id, window, ApiJson, ApiQuery};
 use super::pagination::{Page, Paged};
 use super::pricing::{self, LineItem, Quote};
+use super::txn::Db;
 use super::{RouteDoc, Routes};
 use crate::http::{ApiError, AppState};
 
@@ -104,6 +106,35 @@ const COLUMNS: &str = "r.id, r.vehicle_id, r.customer_id, r.plan_id, r.starts_at
 /// Staff see all; a customer sees only rentals of its own customer profile.
 const VISIBLE: &str =
     "($1::uuid IS NULL OR r.customer_id IN (SELECT id FROM customers WHERE user_id = $1))";
+const CHARGES: &str = "SELECT kind, quantity, unit_amount, amount FROM rental_charges
+                       WHERE rental_id = $1 ORDER BY id";
+const ADD_CHARGE: &str =
+    "INSERT INTO rental_charges (rental_id, kind, quantity, unit_amount, amount, currency)
+     VALUES ($1, $2, $3, $4, $5, $6)";
+const PAYMENTS: &str = "SELECT id, amount, currency, method, created_at FROM rental_payments
+                        WHERE rental_id = $1 ORDER BY created_at, id";
+const GET_VISIBLE: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM rentals r WHERE ",
+    VISIBLE,
+    " AND r.id = $2"
+);
+const INSERT: &str = "INSERT INTO rentals (id, vehicle_id, customer_id, plan_id, starts_at,
+                                           ends_at, estimated_km, currency)
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const LIST: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM rentals r
+     WHERE ",
+    VISIBLE,
+    " AND ($2::uuid IS NULL OR r.id > $2)
+       AND ($3::text IS NULL OR r.vehicle_id = $3)
+       AND ($4::uuid IS NULL OR r.customer_id = $4)
+       AND ($5::text IS NULL OR r.status = $5)
+     ORDER BY r.id LIMIT $6"
+);
 
 fn check_request(
     starts_at: DateTime<Utc>,
@@ -120,10 +151,7 @@ pub async fn charges<C: tokio_postgres::GenericClient>(
     id: Uuid,
 ) -> Result<Vec<LineItem>, ApiError> {
     Ok(client
-        .query(
-            "SELECT kind, quantity, unit_amount, amount FROM rental_charges WHERE rental_id = $1 ORDER BY id",
-            &[&id],
-        )
+        .query(CHARGES, &[&id])
         .await?
         .iter()
         .map(|r| LineItem {
@@ -136,15 +164,14 @@ pub async fn charges<C: tokio_postgres::GenericClient>(
 }
 
 pub async fn add_charges(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &tokio_postgres::Client,
     id: Uuid,
     currency: &str,
     items: &[LineItem],
 ) -> Result<(), ApiError> {
     for i in items {
         tx.execute(
-            "INSERT INTO rental_charges (rental_id, kind, quantity, unit_amount, amount, currency)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            ADD_CHARGE,
             &[
                 &id,
                 &i.kind,
@@ -166,11 +193,7 @@ async fn assemble(
     let id: Uuid = row.get("id");
     let charges = charges(client, id).await?;
     let payments: Vec<Payment> = client
-        .query(
-            "SELECT id, amount, currency, method, created_at FROM rental_payments
-             WHERE rental_id = $1 ORDER BY created_at, id",
-            &[&id],
-        )
+        .query(PAYMENTS, &[&id])
         .await?
         .iter()
         .map(|r| Payment {
@@ -214,10 +237,7 @@ pub async fn load(
 ) -> Result<Rental, ApiError> {
     let own = (!caller.is_staff()).then_some(caller.user_id);
     let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM rentals r WHERE {VISIBLE} AND r.id = $2"),
-            &[&own, &id],
-        )
+        .query_opt(GET_VISIBLE, &[&own, &id])
         .await?
         .ok_or_else(|| ApiError::not_found("rental"))?;
     assemble(client, &row).await
@@ -246,24 +266,24 @@ async fn quote(
 }
 
 async fn reserve(
-    State(state): State<Arc<AppState>>,
     caller: Caller,
+    db: Db,
     ApiJson(req): ApiJson<Reserve>,
 ) -> Result<(StatusCode, Json<Rental>), ApiError> {
     vehicle_id("vehicle_id", &req.vehicle_id)?;
     check_request(req.starts_at, req.ends_at, req.estimated_km)?;
-    let mut client = state.pool.get().await?;
+    let tx = db.tx().await?;
     let customer = if caller.is_staff() {
         req.customer_id
             .ok_or_else(|| ApiError::invalid("customer_id", "required"))?
     } else {
-        let own = own_customer(&client, &caller).await?;
+        let own = own_customer(&tx, &caller).await?;
         if req.customer_id.is_some_and(|c| c != own) {
             return Err(ApiError::forbidden("customers reserve only for themselves"));
         }
         own
     };
-    let plan = pricing::fetch(&**client, req.plan_id, "plan_id").await?;
+    let plan = pricing::fetch(&*tx, req.plan_id, "plan_id").await?;
     let q = pricing::quote(
         &plan.terms,
         &plan.currency,
@@ -272,16 +292,25 @@ async fn reserve(
         req.estimated_km,
     )?;
     let id = Uuid::new_v4();
-    let tx = client.transaction().await?;
     commitments::lock_vehicle(&tx, &req.vehicle_id).await?;
     tx.execute(
-        "INSERT INTO rentals (id, vehicle_id, customer_id, plan_id, starts_at, ends_at, estimated_km, currency)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[&id, &req.vehicle_id, &customer, &plan.id, &req.starts_at, &req.ends_at, &req.estimated_km, &plan.currency],
+        INSERT,
+        &[
+            &id,
+            &req.vehicle_id,
+            &customer,
+            &plan.id,
+            &req.starts_at,
+            &req.ends_at,
+            &req.estimated_km,
+            &plan.currency,
+        ],
     )
     .await
     .map_err(|e| match ApiError::from(e) {
-        e if e.status == StatusCode::UNPROCESSABLE_ENTITY => ApiError::invalid("customer_id", "no such customer"),
+        e if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            ApiError::invalid("customer_id", "no such customer")
+        }
         e => e,
     })?;
     commitments::claim_vehicle(
@@ -294,8 +323,7 @@ async fn reserve(
     )
     .await?;
     add_charges(&tx, id, &plan.currency, &q.items).await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(load(&client, &caller, id).await?)))
+    Ok((StatusCode::CREATED, Json(load(&tx, &caller, id).await?)))
 }
 
 async fn get(
@@ -321,14 +349,7 @@ async fn list(
     )?;
     let rows = client
         .query(
-            &format!(
-                "SELECT {COLUMNS} FROM rentals r
-                 WHERE {VISIBLE} AND ($2::uuid IS NULL OR r.id > $2)
-                   AND ($3::text IS NULL OR r.vehicle_id = $3)
-                   AND ($4::uuid IS NULL OR r.customer_id = $4)
-                   AND ($5::text IS NULL OR r.status = $5)
-                 ORDER BY r.id LIMIT $6"
-            ),
+            LIST,
             &[
                 &own,
                 &page.after_uuid()?,

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -13,6 +14,7 @@ use uuid::Uuid;
 use super::auth::{hash_password, Caller, Role, ADMIN, ANY};
 use super::extract::{ApiJson, ApiQuery};
 use super::pagination::{Page, Paged, PARAMS};
+use super::txn::Db;
 use super::{RouteDoc, Routes};
 use crate::http::{ApiError, AppState};
 
@@ -44,6 +46,16 @@ pub struct ListQuery {
 }
 
 const COLUMNS: &str = "id, username, role, created_at";
+const INSERT: &str = concatcp!(
+    "INSERT INTO users (id, username, password_hash, role) VALUES ($1, $2, $3, $4) RETURNING ",
+    COLUMNS
+);
+const LIST: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM users WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+);
+const GET: &str = concatcp!("SELECT ", COLUMNS, " FROM users WHERE id = $1");
 
 fn from_row(row: &tokio_postgres::Row) -> Result<User, ApiError> {
     let role: String = row.get("role");
@@ -56,8 +68,8 @@ fn from_row(row: &tokio_postgres::Row) -> Result<User, ApiError> {
 }
 
 async fn create(
-    State(state): State<Arc<AppState>>,
     _: Caller,
+    db: Db,
     ApiJson(req): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     let name_ok = !req.username.is_empty()
@@ -77,13 +89,11 @@ async fn create(
         return Err(ApiError::invalid("password", "8-1024 characters"));
     }
     let hash = hash_password(req.password).await?;
-    let client = state.pool.get().await?;
-    let row = client
+    let row = db
+        .tx()
+        .await?
         .query_one(
-            &format!(
-                "INSERT INTO users (id, username, password_hash, role) VALUES ($1, $2, $3, $4)
-                 RETURNING {COLUMNS}"
-            ),
+            INSERT,
             &[&Uuid::new_v4(), &req.username, &hash, &req.role.as_str()],
         )
         .await?;
@@ -98,13 +108,7 @@ async fn list(
     let page = Page::new(q.limit, q.cursor.as_deref())?;
     let client = state.pool.get().await?;
     let rows = client
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM users WHERE ($1::uuid IS NULL OR id > $1)
-                 ORDER BY id LIMIT $2"
-            ),
-            &[&page.after_uuid()?, &page.fetch()],
-        )
+        .query(LIST, &[&page.after_uuid()?, &page.fetch()])
         .await?;
     let users = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(Json(page.finish(users, |u| u.id.to_string())))
@@ -129,10 +133,7 @@ async fn me(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<U
 async fn fetch(state: &AppState, id: Uuid) -> Result<User, ApiError> {
     let client = state.pool.get().await?;
     let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM users WHERE id = $1"),
-            &[&id],
-        )
+        .query_opt(GET, &[&id])
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     from_row(&row)

@@ -1,19 +1,28 @@
 //! A vehicle's lifecycle (compare-and-set transitions) and its odometer readings, which
 //! never decrease (enforced by a trigger on `vehicles`).
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Caller, Role, STAFF};
+use super::cas::compare_and_set;
 use super::extract::{int_range, ApiJson};
-use super::vehicles::{from_row, Vehicle, COLUMNS};
+use super::txn::Db;
+use super::vehicles::{from_row, Vehicle, GET};
 use super::{RouteDoc, Routes};
-use crate::http::{ApiError, AppState};
+use crate::http::ApiError;
+
+/// Into `$3` from any of `$2`.
+const TRANSITION: &str = "UPDATE vehicles SET status = $3, updated_at = now()
+                          WHERE id = $1 AND deleted_at IS NULL AND status = ANY($2) RETURNING id";
+const STATUS: &str = "SELECT status FROM vehicles WHERE id = $1 AND deleted_at IS NULL";
+const LOCK: &str = "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
+const EXISTS: &str = "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL";
+const ADD_ODOMETER: &str =
+    "INSERT INTO odometer_readings (vehicle_id, reading_km, source) VALUES ($1, $2, $3)";
 
 /// Lifecycle: `active → rented → active`, `active → under_maintenance → active`,
 /// `* → decommissioned`.
@@ -76,39 +85,20 @@ pub struct OdometerReading {
 /// Moves `id` from `from` to `to` inside `tx` if it is still in `from` (compare-and-set,
 /// so of two concurrent transitions only one applies); 409 otherwise.
 pub async fn transition(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &tokio_postgres::Client,
     id: &str,
     from: &[VehicleStatus],
     to: VehicleStatus,
 ) -> Result<(), ApiError> {
     let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-    let n = tx
-        .execute(
-            "UPDATE vehicles SET status = $3, updated_at = now()
-             WHERE id = $1 AND deleted_at IS NULL AND status = ANY($2)",
-            &[&id, &from, &to.as_str()],
-        )
-        .await?;
-    if n == 1 {
-        return Ok(());
-    }
-    let current = tx
-        .query_opt(
-            "SELECT status FROM vehicles WHERE id = $1 AND deleted_at IS NULL",
-            &[&id],
-        )
-        .await?
-        .ok_or_else(|| ApiError::not_found("vehicle"))?;
-    let current: String = current.get(0);
-    Err(ApiError::conflict(
-        "illegal_transition",
-        format!("vehicle is {current}; cannot become {}", to.as_str()),
-    ))
+    let to = to.as_str();
+    compare_and_set(tx, TRANSITION, &[&id, &from, &to], STATUS, "vehicle", to).await?;
+    Ok(())
 }
 
 async fn set_status(
-    State(state): State<Arc<AppState>>,
     _: Caller,
+    db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Transition>,
 ) -> Result<Json<Vehicle>, ApiError> {
@@ -117,66 +107,41 @@ async fn set_status(
         .into_iter()
         .filter(|f| f.can_become(req.status))
         .collect();
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = db.tx().await?;
     if req.status == Decommissioned {
         // Lock first: no reservation may slip in between the check and the transition.
-        tx.query_opt(
-            "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
-            &[&id],
-        )
-        .await?;
+        tx.query_opt(LOCK, &[&id]).await?;
         super::commitments::ensure_uncommitted(&tx, &id).await?;
     }
     transition(&tx, &id, &from, req.status).await?;
-    let row = tx
-        .query_one(
-            &format!("SELECT {COLUMNS} FROM vehicles WHERE id = $1"),
-            &[&id],
-        )
-        .await?;
-    tx.commit().await?;
+    let row = tx.query_one(GET, &[&id]).await?;
     Ok(Json(from_row(&row)?))
 }
 
 async fn odometer(
-    State(state): State<Arc<AppState>>,
     _: Caller,
+    db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<OdometerReading>,
 ) -> Result<(StatusCode, Json<Vehicle>), ApiError> {
     int_range("reading_km", req.reading_km, 0, 100_000_000)?;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = db.tx().await?;
     record_odometer(&tx, &id, req.reading_km, "api").await?;
-    let row = tx
-        .query_one(
-            &format!("SELECT {COLUMNS} FROM vehicles WHERE id = $1"),
-            &[&id],
-        )
-        .await?;
-    tx.commit().await?;
+    let row = tx.query_one(GET, &[&id]).await?;
     Ok((StatusCode::CREATED, Json(from_row(&row)?)))
 }
 
 /// Records a reading; the database refuses one below the current odometer (422).
 pub async fn record_odometer(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &tokio_postgres::Client,
     id: &str,
     km: i64,
     source: &str,
 ) -> Result<(), ApiError> {
-    tx.query_opt(
-        "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL",
-        &[&id],
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found("vehicle"))?;
-    tx.execute(
-        "INSERT INTO odometer_readings (vehicle_id, reading_km, source) VALUES ($1, $2, $3)",
-        &[&id, &km, &source],
-    )
-    .await?;
+    tx.query_opt(EXISTS, &[&id])
+        .await?
+        .ok_or_else(|| ApiError::not_found("vehicle"))?;
+    tx.execute(ADD_ODOMETER, &[&id, &km, &source]).await?;
     Ok(())
 }
 

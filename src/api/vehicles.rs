@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,6 +15,7 @@ use serde_json::Value;
 use super::auth::{Caller, ADMIN, ANY, STAFF};
 use super::extract::{int_range, text, vehicle_id, ApiJson, ApiQuery};
 use super::pagination::{Page, Paged};
+use super::txn::Db;
 use super::{vin, RouteDoc, Routes};
 use crate::http::{ApiError, AppState};
 
@@ -107,9 +109,45 @@ pub const LIST_PARAMS: &[(&str, &str)] = &[
     ("min_load_kg", "at least this load"),
 ];
 
-pub const COLUMNS: &str =
-    "id, plate, vin, make, model, year, type, seats, load_kg, specs, status, \
-                           odometer_km, created_at, updated_at";
+pub const COLUMNS: &str = "id, plate, vin, make, model, year, type, seats, load_kg, specs, \
+                           status, odometer_km, created_at, updated_at";
+const INSERT: &str = concatcp!(
+    "INSERT INTO vehicles (id, plate, vin, make, model, year, type, seats, load_kg, specs)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ",
+    COLUMNS
+);
+/// A page of live vehicles after id `$1`, each filter applying when not NULL.
+const LIST: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM vehicles
+     WHERE deleted_at IS NULL AND id > $1
+       AND ($2::text IS NULL OR type = $2)
+       AND ($3::text IS NULL OR status = $3)
+       AND ($4::jsonb IS NULL OR specs @> $4)
+       AND ($5::int IS NULL OR seats >= $5)
+       AND ($6::int IS NULL OR load_kg >= $6)
+     ORDER BY id LIMIT $7"
+);
+pub const GET: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM vehicles WHERE id = $1 AND deleted_at IS NULL"
+);
+/// Changes the fields given (not NULL).
+const UPDATE: &str = concatcp!(
+    "UPDATE vehicles SET plate = coalesce($2, plate), vin = coalesce($3, vin),
+        make = coalesce($4, make), model = coalesce($5, model),
+        year = coalesce($6, year), type = coalesce($7, type),
+        seats = coalesce($8, seats), load_kg = coalesce($9, load_kg),
+        specs = coalesce($10, specs), updated_at = now()
+     WHERE id = $1 AND deleted_at IS NULL RETURNING ",
+    COLUMNS
+);
+const LOCK_FOR_DELETE: &str =
+    "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
+const SOFT_DELETE: &str =
+    "UPDATE vehicles SET deleted_at = now(), updated_at = now() WHERE id = $1";
 
 pub fn from_row(row: &tokio_postgres::Row) -> Result<Vehicle, ApiError> {
     Ok(Vehicle {
@@ -153,8 +191,8 @@ fn check_numbers(year: i32, seats: i32, load_kg: i32) -> Result<(), ApiError> {
 }
 
 async fn create(
-    State(state): State<Arc<AppState>>,
     _: Caller,
+    db: Db,
     ApiJson(req): ApiJson<CreateVehicle>,
 ) -> Result<(StatusCode, Json<Vehicle>), ApiError> {
     vehicle_id("id", &req.id)?;
@@ -168,16 +206,22 @@ async fn create(
         .specs
         .unwrap_or_else(|| Value::Object(Default::default()));
     check_specs(&specs)?;
-    let client = state.pool.get().await?;
-    let row = client
+    let row = db
+        .tx()
+        .await?
         .query_one(
-            &format!(
-                "INSERT INTO vehicles (id, plate, vin, make, model, year, type, seats, load_kg, specs)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
-            ),
+            INSERT,
             &[
-                &req.id, &plate, &vin, &make, &model, &req.year, &kind, &req.seats,
-                &req.load_kg, &specs,
+                &req.id,
+                &plate,
+                &vin,
+                &make,
+                &model,
+                &req.year,
+                &kind,
+                &req.seats,
+                &req.load_kg,
+                &specs,
             ],
         )
         .await?;
@@ -202,16 +246,7 @@ async fn list(
     let client = state.pool.get().await?;
     let rows = client
         .query(
-            &format!(
-                "SELECT {COLUMNS} FROM vehicles
-                 WHERE deleted_at IS NULL AND id > $1
-                   AND ($2::text IS NULL OR type = $2)
-                   AND ($3::text IS NULL OR status = $3)
-                   AND ($4::jsonb IS NULL OR specs @> $4)
-                   AND ($5::int IS NULL OR seats >= $5)
-                   AND ($6::int IS NULL OR load_kg >= $6)
-                 ORDER BY id LIMIT $7"
-            ),
+            LIST,
             &[
                 &page.after_or_min(),
                 &q.kind,
@@ -234,18 +269,15 @@ async fn get(
 ) -> Result<Json<Vehicle>, ApiError> {
     let client = state.pool.get().await?;
     let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM vehicles WHERE id = $1 AND deleted_at IS NULL"),
-            &[&id],
-        )
+        .query_opt(GET, &[&id])
         .await?
         .ok_or_else(|| ApiError::not_found("vehicle"))?;
     Ok(Json(from_row(&row)?))
 }
 
 async fn update(
-    State(state): State<Arc<AppState>>,
     _: Caller,
+    db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateVehicle>,
 ) -> Result<Json<Vehicle>, ApiError> {
@@ -278,17 +310,11 @@ async fn update(
     if let Some(s) = &req.specs {
         check_specs(s)?;
     }
-    let client = state.pool.get().await?;
-    let row = client
+    let row = db
+        .tx()
+        .await?
         .query_opt(
-            &format!(
-                "UPDATE vehicles SET plate = coalesce($2, plate), vin = coalesce($3, vin),
-                    make = coalesce($4, make), model = coalesce($5, model),
-                    year = coalesce($6, year), type = coalesce($7, type),
-                    seats = coalesce($8, seats), load_kg = coalesce($9, load_kg),
-                    specs = coalesce($10, specs), updated_at = now()
-                 WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
-            ),
+            UPDATE,
             &[
                 &id,
                 &plate,
@@ -308,26 +334,13 @@ async fn update(
 }
 
 /// Soft delete; refused (409) while the vehicle has commitments.
-async fn delete(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    tx.query_opt(
-        "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
-        &[&id],
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found("vehicle"))?;
+async fn delete(_: Caller, db: Db, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let tx = db.tx().await?;
+    tx.query_opt(LOCK_FOR_DELETE, &[&id])
+        .await?
+        .ok_or_else(|| ApiError::not_found("vehicle"))?;
     super::commitments::ensure_uncommitted(&tx, &id).await?;
-    tx.execute(
-        "UPDATE vehicles SET deleted_at = now(), updated_at = now() WHERE id = $1",
-        &[&id],
-    )
-    .await?;
-    tx.commit().await?;
+    tx.execute(SOFT_DELETE, &[&id]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -162,6 +162,14 @@ impl Client {
         Client { addr, token: None }
     }
 
+    /// The same credentials against another daemon.
+    pub fn with_addr(&self, addr: SocketAddr) -> Client {
+        Client {
+            addr,
+            token: self.token.clone(),
+        }
+    }
+
     pub fn with_token(&self, token: &str) -> Client {
         Client {
             addr: self.addr,

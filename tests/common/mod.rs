@@ -321,10 +321,16 @@ pub struct ChildDaemon {
 
 impl ChildDaemon {
     pub async fn start(config: &Config) -> ChildDaemon {
+        ChildDaemon::start_with(config, &[]).await
+    }
+
+    /// [`start`](Self::start) with more `FLEETD_*` variables (secrets, say).
+    pub async fn start_with(config: &Config, extra: &[(&str, &str)]) -> ChildDaemon {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetd"));
         cmd.arg("serve")
             .envs(config_env(config))
+            .envs(extra.iter().copied())
             .env("FLEETD_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
