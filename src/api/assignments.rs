@@ -223,74 +223,47 @@ async fn complete(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Assi
 }
 
 pub fn routes(r: Routes) -> Routes {
-    let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<Assignment>();
     let own: &'static [Role] = &[Role::Admin, Role::Dispatcher, Role::Driver];
     r.add(
-        RouteDoc {
-            request: Some(|g| g.subschema_for::<CreateAssignment>()),
-            response: Some(one),
-            success: 201,
-            errors: &[400, 409, 413, 422],
-            ..RouteDoc::new(
-                "POST",
-                "/v1/assignments",
-                "Assign a driver to a vehicle over a time range (409 on overlap)",
-                STAFF,
-            )
-        },
+        RouteDoc::create::<CreateAssignment, Assignment>(
+            "/v1/assignments",
+            "Assign a driver to a vehicle over a time range (409 on overlap)",
+            STAFF,
+        ),
         create,
     )
     .add(
-        RouteDoc {
-            query: &[
+        RouteDoc::list::<Assignment>(
+            "/v1/assignments",
+            "List assignments (a driver sees only its own)",
+            own,
+            &[
                 ("limit", "items per page, 1..=200 (default 50)"),
                 ("cursor", "next_cursor from the previous page"),
                 ("driver_id", "only this driver's"),
                 ("vehicle_id", "only this vehicle's"),
             ],
-            response: Some(|g| g.subschema_for::<Paged<Assignment>>()),
-            errors: &[422],
-            ..RouteDoc::new(
-                "GET",
-                "/v1/assignments",
-                "List assignments (a driver sees only its own)",
-                own,
-            )
-        },
+        ),
         list,
     )
     .add(
-        RouteDoc {
-            response: Some(one),
-            errors: &[404],
-            ..RouteDoc::new("GET", "/v1/assignments/{id}", "An assignment", own)
-        },
+        RouteDoc::read::<Assignment>("/v1/assignments/{id}", "An assignment", own),
         get,
     )
     .add(
-        RouteDoc {
-            response: Some(one),
-            errors: &[404, 409],
-            ..RouteDoc::new(
-                "POST",
-                "/v1/assignments/{id}/cancel",
-                "Cancel a scheduled assignment",
-                STAFF,
-            )
-        },
+        RouteDoc::step::<Assignment>(
+            "/v1/assignments/{id}/cancel",
+            "Cancel a scheduled assignment",
+            STAFF,
+        ),
         cancel,
     )
     .add(
-        RouteDoc {
-            response: Some(one),
-            errors: &[404, 409],
-            ..RouteDoc::new(
-                "POST",
-                "/v1/assignments/{id}/complete",
-                "Mark a scheduled assignment done",
-                STAFF,
-            )
-        },
+        RouteDoc::step::<Assignment>(
+            "/v1/assignments/{id}/complete",
+            "Mark a scheduled assignment done",
+            STAFF,
+        ),
         complete,
     )
 }

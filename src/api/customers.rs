@@ -145,37 +145,21 @@ async fn get(
 }
 
 pub fn routes(r: Routes) -> Routes {
-    let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<Customer>();
     r.add(
-        RouteDoc {
-            request: Some(|g| g.subschema_for::<CreateCustomer>()),
-            response: Some(one),
-            success: 201,
-            errors: &[400, 409, 413, 422],
-            ..RouteDoc::new("POST", "/v1/customers", "Create a customer", STAFF)
-        },
+        RouteDoc::create::<CreateCustomer, Customer>("/v1/customers", "Create a customer", STAFF),
         create,
     )
     .add(
-        RouteDoc {
-            query: PARAMS,
-            response: Some(|g| g.subschema_for::<Paged<Customer>>()),
-            errors: &[422],
-            ..RouteDoc::new(
-                "GET",
-                "/v1/customers",
-                "List customers (a customer sees only itself)",
-                CAN_SEE,
-            )
-        },
+        RouteDoc::list::<Customer>(
+            "/v1/customers",
+            "List customers (a customer sees only itself)",
+            CAN_SEE,
+            PARAMS,
+        ),
         list,
     )
     .add(
-        RouteDoc {
-            response: Some(one),
-            errors: &[404],
-            ..RouteDoc::new("GET", "/v1/customers/{id}", "A customer", CAN_SEE)
-        },
+        RouteDoc::read::<Customer>("/v1/customers/{id}", "A customer", CAN_SEE),
         get,
     )
 }

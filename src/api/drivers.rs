@@ -286,56 +286,35 @@ async fn update(
 }
 
 pub fn routes(r: Routes) -> Routes {
-    let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<Driver>();
     let own: &'static [Role] = &[Role::Admin, Role::Dispatcher, Role::Driver];
     r.add(
-        RouteDoc {
-            request: Some(|g| g.subschema_for::<CreateDriver>()),
-            response: Some(one),
-            success: 201,
-            errors: &[400, 409, 413, 422],
-            ..RouteDoc::new("POST", "/v1/drivers", "Create a driver profile", STAFF)
-        },
+        RouteDoc::create::<CreateDriver, Driver>("/v1/drivers", "Create a driver profile", STAFF),
         create,
     )
     .add(
-        RouteDoc {
-            query: &[
+        RouteDoc::list::<Driver>(
+            "/v1/drivers",
+            "List drivers (a driver sees only itself)",
+            own,
+            &[
                 ("limit", "items per page, 1..=200 (default 50)"),
                 ("cursor", "next_cursor from the previous page"),
                 ("duty_status", "off_duty, available or busy"),
             ],
-            response: Some(|g| g.subschema_for::<Paged<Driver>>()),
-            errors: &[422],
-            ..RouteDoc::new(
-                "GET",
-                "/v1/drivers",
-                "List drivers (a driver sees only itself)",
-                own,
-            )
-        },
+        ),
         list,
     )
     .add(
-        RouteDoc {
-            response: Some(one),
-            errors: &[404],
-            ..RouteDoc::new("GET", "/v1/drivers/{id}", "A driver", own)
-        },
+        RouteDoc::read::<Driver>("/v1/drivers/{id}", "A driver", own),
         get,
     )
     .add(
-        RouteDoc {
-            request: Some(|g| g.subschema_for::<UpdateDriver>()),
-            response: Some(one),
-            errors: &[400, 404, 409, 413, 422],
-            ..RouteDoc::new(
-                "PATCH",
-                "/v1/drivers/{id}",
-                "Update a driver (drivers: own duty status and vehicle)",
-                own,
-            )
-        },
+        RouteDoc::change::<UpdateDriver, Driver>(
+            "PATCH",
+            "/v1/drivers/{id}",
+            "Update a driver (drivers: own duty status and vehicle)",
+            own,
+        ),
         update,
     )
 }

@@ -231,8 +231,6 @@ async fn get(
 }
 
 pub fn routes(r: Routes) -> Routes {
-    let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<Job>();
-    let page = |g: &mut schemars::SchemaGenerator| g.subschema_for::<Paged<Job>>();
     const PARAMS: &[(&str, &str)] = &[
         ("limit", "items per page, 1..=200 (default 50)"),
         ("cursor", "next_cursor from the previous page"),
@@ -241,49 +239,28 @@ pub fn routes(r: Routes) -> Routes {
         ("overdue", "true: only overdue jobs"),
     ];
     r.add(
-        RouteDoc {
-            request: Some(|g| g.subschema_for::<Schedule>()),
-            response: Some(one),
-            success: 201,
-            errors: &[400, 409, 413, 422],
-            ..RouteDoc::new(
-                "POST",
-                "/v1/maintenance",
-                "Schedule a maintenance window (blocks the vehicle; 409 on overlap)",
-                STAFF,
-            )
-        },
+        RouteDoc::create::<Schedule, Job>(
+            "/v1/maintenance",
+            "Schedule a maintenance window (blocks the vehicle; 409 on overlap)",
+            STAFF,
+        ),
         schedule,
     )
     .add(
-        RouteDoc {
-            query: PARAMS,
-            response: Some(page),
-            errors: &[422],
-            ..RouteDoc::new("GET", "/v1/maintenance", "List maintenance jobs", STAFF)
-        },
+        RouteDoc::list::<Job>("/v1/maintenance", "List maintenance jobs", STAFF, PARAMS),
         list,
     )
     .add(
-        RouteDoc {
-            query: PARAMS,
-            response: Some(page),
-            errors: &[422],
-            ..RouteDoc::new(
-                "GET",
-                "/v1/maintenance/overdue",
-                "Jobs not started by their start, or in progress past their end",
-                STAFF,
-            )
-        },
+        RouteDoc::list::<Job>(
+            "/v1/maintenance/overdue",
+            "Jobs not started by their start, or in progress past their end",
+            STAFF,
+            PARAMS,
+        ),
         overdue,
     )
     .add(
-        RouteDoc {
-            response: Some(one),
-            errors: &[404],
-            ..RouteDoc::new("GET", "/v1/maintenance/{id}", "A maintenance job", STAFF)
-        },
+        RouteDoc::read::<Job>("/v1/maintenance/{id}", "A maintenance job", STAFF),
         get,
     )
 }

@@ -128,45 +128,29 @@ async fn reload(client: &tokio_postgres::Client, id: Uuid) -> Result<Json<Job>, 
 }
 
 pub fn routes(r: Routes) -> Routes {
-    let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<Job>();
     r.add(
-        RouteDoc {
-            response: Some(one),
-            errors: &[404, 409],
-            ..RouteDoc::new(
-                "POST",
-                "/v1/maintenance/{id}/start",
-                "Start a job (vehicle active → under_maintenance)",
-                STAFF,
-            )
-        },
+        RouteDoc::step::<Job>(
+            "/v1/maintenance/{id}/start",
+            "Start a job (vehicle active → under_maintenance)",
+            STAFF,
+        ),
         start,
     )
     .add(
-        RouteDoc {
-            request: Some(|g| g.subschema_for::<Complete>()),
-            response: Some(one),
-            errors: &[400, 404, 409, 413, 422],
-            ..RouteDoc::new(
-                "POST",
-                "/v1/maintenance/{id}/complete",
-                "Complete a job with parts and labour (vehicle → active)",
-                STAFF,
-            )
-        },
+        RouteDoc::change::<Complete, Job>(
+            "POST",
+            "/v1/maintenance/{id}/complete",
+            "Complete a job with parts and labour (vehicle → active)",
+            STAFF,
+        ),
         complete,
     )
     .add(
-        RouteDoc {
-            response: Some(one),
-            errors: &[404, 409],
-            ..RouteDoc::new(
-                "POST",
-                "/v1/maintenance/{id}/cancel",
-                "Cancel a scheduled job (frees the window)",
-                STAFF,
-            )
-        },
+        RouteDoc::step::<Job>(
+            "/v1/maintenance/{id}/cancel",
+            "Cancel a scheduled job (frees the window)",
+            STAFF,
+        ),
         cancel,
     )
 }

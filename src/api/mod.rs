@@ -119,6 +119,85 @@ impl RouteDoc {
     }
 }
 
+/// The schema of `T`, for [`RouteDoc::request`] and [`RouteDoc::response`].
+pub fn schema<T: schemars::JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// The shapes most routes have.
+impl RouteDoc {
+    /// `POST` creating a resource: 201 with it.
+    pub fn create<Req: schemars::JsonSchema, Resp: schemars::JsonSchema>(
+        path: &'static str,
+        summary: &'static str,
+        roles: &'static [Role],
+    ) -> RouteDoc {
+        RouteDoc {
+            request: Some(schema::<Req>),
+            response: Some(schema::<Resp>),
+            success: 201,
+            errors: &[400, 409, 413, 422],
+            ..RouteDoc::new("POST", path, summary, roles)
+        }
+    }
+
+    /// `GET` of one resource by id.
+    pub fn read<Resp: schemars::JsonSchema>(
+        path: &'static str,
+        summary: &'static str,
+        roles: &'static [Role],
+    ) -> RouteDoc {
+        RouteDoc {
+            response: Some(schema::<Resp>),
+            errors: &[404],
+            ..RouteDoc::new("GET", path, summary, roles)
+        }
+    }
+
+    /// `GET` of a page of `Item`s.
+    pub fn list<Item: schemars::JsonSchema>(
+        path: &'static str,
+        summary: &'static str,
+        roles: &'static [Role],
+        query: &'static [(&'static str, &'static str)],
+    ) -> RouteDoc {
+        RouteDoc {
+            query,
+            response: Some(schema::<pagination::Paged<Item>>),
+            errors: &[422],
+            ..RouteDoc::new("GET", path, summary, roles)
+        }
+    }
+
+    /// `POST` without a body moving a resource on (a state transition).
+    pub fn step<Resp: schemars::JsonSchema>(
+        path: &'static str,
+        summary: &'static str,
+        roles: &'static [Role],
+    ) -> RouteDoc {
+        RouteDoc {
+            response: Some(schema::<Resp>),
+            errors: &[404, 409],
+            ..RouteDoc::new("POST", path, summary, roles)
+        }
+    }
+
+    /// `method` with a body changing an existing resource.
+    pub fn change<Req: schemars::JsonSchema, Resp: schemars::JsonSchema>(
+        method: &'static str,
+        path: &'static str,
+        summary: &'static str,
+        roles: &'static [Role],
+    ) -> RouteDoc {
+        RouteDoc {
+            request: Some(schema::<Req>),
+            response: Some(schema::<Resp>),
+            errors: &[400, 404, 409, 413, 422],
+            ..RouteDoc::new(method, path, summary, roles)
+        }
+    }
+}
+
 /// The route table under construction: each `add` registers a handler and its doc.
 pub struct Routes {
     router: Router<Arc<AppState>>,

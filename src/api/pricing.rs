@@ -321,32 +321,23 @@ async fn get(
 }
 
 pub fn routes(r: Routes) -> Routes {
-    let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<Plan>();
     r.add(
         RouteDoc {
-            request: Some(|g| g.subschema_for::<CreatePlan>()),
-            response: Some(one),
-            success: 201,
             errors: &[400, 413, 422],
-            ..RouteDoc::new("POST", "/v1/pricing-plans", "Create a pricing plan", ADMIN)
+            ..RouteDoc::create::<CreatePlan, Plan>(
+                "/v1/pricing-plans",
+                "Create a pricing plan",
+                ADMIN,
+            )
         },
         create,
     )
     .add(
-        RouteDoc {
-            query: PARAMS,
-            response: Some(|g| g.subschema_for::<Paged<Plan>>()),
-            errors: &[422],
-            ..RouteDoc::new("GET", "/v1/pricing-plans", "List pricing plans", ANY)
-        },
+        RouteDoc::list::<Plan>("/v1/pricing-plans", "List pricing plans", ANY, PARAMS),
         list,
     )
     .add(
-        RouteDoc {
-            response: Some(one),
-            errors: &[404],
-            ..RouteDoc::new("GET", "/v1/pricing-plans/{id}", "A pricing plan", ANY)
-        },
+        RouteDoc::read::<Plan>("/v1/pricing-plans/{id}", "A pricing plan", ANY),
         get,
     )
 }

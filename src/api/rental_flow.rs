@@ -234,55 +234,37 @@ async fn pay(
 }
 
 pub fn routes(r: Routes) -> Routes {
-    let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<Rental>();
     r.add(
-        RouteDoc {
-            request: Some(|g| g.subschema_for::<Activate>()),
-            response: Some(one),
-            errors: &[400, 404, 409, 413, 422],
-            ..RouteDoc::new(
-                "POST",
-                "/v1/rentals/{id}/activate",
-                "Hand the vehicle over (vehicle → rented, odometer out)",
-                STAFF,
-            )
-        },
+        RouteDoc::change::<Activate, Rental>(
+            "POST",
+            "/v1/rentals/{id}/activate",
+            "Hand the vehicle over (vehicle → rented, odometer out)",
+            STAFF,
+        ),
         activate,
     )
     .add(
-        RouteDoc {
-            request: Some(|g| g.subschema_for::<Complete>()),
-            response: Some(one),
-            errors: &[400, 404, 409, 413, 422],
-            ..RouteDoc::new(
-                "POST",
-                "/v1/rentals/{id}/complete",
-                "Take the vehicle back (odometer in; extra km and late fee charged)",
-                STAFF,
-            )
-        },
+        RouteDoc::change::<Complete, Rental>(
+            "POST",
+            "/v1/rentals/{id}/complete",
+            "Take the vehicle back (odometer in; extra km and late fee charged)",
+            STAFF,
+        ),
         complete,
     )
     .add(
-        RouteDoc {
-            response: Some(one),
-            errors: &[404, 409],
-            ..RouteDoc::new(
-                "POST",
-                "/v1/rentals/{id}/cancel",
-                "Cancel a reservation (the plan's cancellation rule applies)",
-                RENTERS,
-            )
-        },
+        RouteDoc::step::<Rental>(
+            "/v1/rentals/{id}/cancel",
+            "Cancel a reservation (the plan's cancellation rule applies)",
+            RENTERS,
+        ),
         cancel,
     )
     .add(
         RouteDoc {
-            request: Some(|g| g.subschema_for::<Pay>()),
-            response: Some(|g| g.subschema_for::<Payment>()),
             success: 201,
             errors: &[400, 404, 413, 422],
-            ..RouteDoc::new(
+            ..RouteDoc::change::<Pay, Payment>(
                 "POST",
                 "/v1/rentals/{id}/payments",
                 "Record a payment",

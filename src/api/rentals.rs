@@ -368,15 +368,12 @@ async fn list(
 }
 
 pub fn routes(r: Routes) -> Routes {
-    let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<Rental>();
     let r = r
         .add(
             RouteDoc {
-                request: Some(|g| g.subschema_for::<QuoteRequest>()),
-                response: Some(|g| g.subschema_for::<Quote>()),
+                success: 200,
                 errors: &[400, 413, 422],
-                ..RouteDoc::new(
-                    "POST",
+                ..RouteDoc::create::<QuoteRequest, Quote>(
                     "/v1/rentals/quote",
                     "Itemised price for a window",
                     ANY,
@@ -385,51 +382,34 @@ pub fn routes(r: Routes) -> Routes {
             quote,
         )
         .add(
-            RouteDoc {
-                request: Some(|g| g.subschema_for::<Reserve>()),
-                response: Some(one),
-                success: 201,
-                errors: &[400, 409, 413, 422],
-                ..RouteDoc::new(
-                    "POST",
-                    "/v1/rentals",
-                    "Reserve a vehicle (charges fixed at the quote; 409 on overlap)",
-                    RENTERS,
-                )
-            },
+            RouteDoc::create::<Reserve, Rental>(
+                "/v1/rentals",
+                "Reserve a vehicle (charges fixed at the quote; 409 on overlap)",
+                RENTERS,
+            ),
             reserve,
         )
         .add(
-            RouteDoc {
-                query: &[
+            RouteDoc::list::<Rental>(
+                "/v1/rentals",
+                "List rentals (customers: their own)",
+                RENTERS,
+                &[
                     ("limit", "items per page, 1..=200 (default 50)"),
                     ("cursor", "next_cursor from the previous page"),
                     ("vehicle_id", "only this vehicle's"),
                     ("customer_id", "only this customer's"),
                     ("status", "reserved, active, completed or cancelled"),
                 ],
-                response: Some(|g| g.subschema_for::<Paged<Rental>>()),
-                errors: &[422],
-                ..RouteDoc::new(
-                    "GET",
-                    "/v1/rentals",
-                    "List rentals (customers: their own)",
-                    RENTERS,
-                )
-            },
+            ),
             list,
         )
         .add(
-            RouteDoc {
-                response: Some(one),
-                errors: &[404],
-                ..RouteDoc::new(
-                    "GET",
-                    "/v1/rentals/{id}",
-                    "A rental with charges and balance",
-                    RENTERS,
-                )
-            },
+            RouteDoc::read::<Rental>(
+                "/v1/rentals/{id}",
+                "A rental with charges and balance",
+                RENTERS,
+            ),
             get,
         );
     super::rental_flow::routes(r)

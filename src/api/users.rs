@@ -141,41 +141,21 @@ async fn fetch(state: &AppState, id: Uuid) -> Result<User, ApiError> {
 
 pub fn routes(r: Routes) -> Routes {
     r.add(
-        RouteDoc {
-            request: Some(|g| g.subschema_for::<CreateUser>()),
-            response: Some(|g| g.subschema_for::<User>()),
-            success: 201,
-            errors: &[400, 409, 413, 422],
-            ..RouteDoc::new("POST", "/v1/users", "Create a user", ADMIN)
-        },
+        RouteDoc::create::<CreateUser, User>("/v1/users", "Create a user", ADMIN),
         create,
     )
     .add(
-        RouteDoc {
-            query: PARAMS,
-            response: Some(|g| g.subschema_for::<Paged<User>>()),
-            errors: &[422],
-            ..RouteDoc::new("GET", "/v1/users", "List users", ADMIN)
-        },
+        RouteDoc::list::<User>("/v1/users", "List users", ADMIN, PARAMS),
         list,
     )
     .add(
-        RouteDoc {
-            response: Some(|g| g.subschema_for::<User>()),
-            errors: &[404],
-            ..RouteDoc::new(
-                "GET",
-                "/v1/users/{id}",
-                "A user (admins, or the user itself)",
-                ANY,
-            )
-        },
+        RouteDoc::read::<User>("/v1/users/{id}", "A user (admins, or the user itself)", ANY),
         get,
     )
     .add(
         RouteDoc {
-            response: Some(|g| g.subschema_for::<User>()),
-            ..RouteDoc::new("GET", "/v1/me", "The caller's own user", ANY)
+            errors: &[],
+            ..RouteDoc::read::<User>("/v1/me", "The caller's own user", ANY)
         },
         me,
     )

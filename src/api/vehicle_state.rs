@@ -146,28 +146,20 @@ pub async fn record_odometer(
 }
 
 pub fn routes(r: Routes) -> Routes {
-    let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<Vehicle>();
     r.add(
-        RouteDoc {
-            request: Some(|g| g.subschema_for::<Transition>()),
-            response: Some(one),
-            errors: &[400, 404, 409, 413, 422],
-            ..RouteDoc::new(
-                "POST",
-                "/v1/vehicles/{id}/status",
-                "Lifecycle transition (illegal ones are 409)",
-                STAFF,
-            )
-        },
+        RouteDoc::change::<Transition, Vehicle>(
+            "POST",
+            "/v1/vehicles/{id}/status",
+            "Lifecycle transition (illegal ones are 409)",
+            STAFF,
+        ),
         set_status,
     )
     .add(
         RouteDoc {
-            request: Some(|g| g.subschema_for::<OdometerReading>()),
-            response: Some(one),
             success: 201,
             errors: &[400, 404, 413, 422],
-            ..RouteDoc::new(
+            ..RouteDoc::change::<OdometerReading, Vehicle>(
                 "POST",
                 "/v1/vehicles/{id}/odometer",
                 "Record an odometer reading (never decreasing)",

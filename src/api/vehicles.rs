@@ -345,41 +345,25 @@ async fn delete(_: Caller, db: Db, Path(id): Path<String>) -> Result<StatusCode,
 }
 
 pub fn routes(r: Routes) -> Routes {
-    let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<Vehicle>();
     r.add(
-        RouteDoc {
-            request: Some(|g| g.subschema_for::<CreateVehicle>()),
-            response: Some(one),
-            success: 201,
-            errors: &[400, 409, 413, 422],
-            ..RouteDoc::new("POST", "/v1/vehicles", "Register a vehicle", STAFF)
-        },
+        RouteDoc::create::<CreateVehicle, Vehicle>("/v1/vehicles", "Register a vehicle", STAFF),
         create,
     )
     .add(
-        RouteDoc {
-            query: LIST_PARAMS,
-            response: Some(|g| g.subschema_for::<Paged<Vehicle>>()),
-            errors: &[422],
-            ..RouteDoc::new("GET", "/v1/vehicles", "List vehicles", ANY)
-        },
+        RouteDoc::list::<Vehicle>("/v1/vehicles", "List vehicles", ANY, LIST_PARAMS),
         list,
     )
     .add(
-        RouteDoc {
-            response: Some(one),
-            errors: &[404],
-            ..RouteDoc::new("GET", "/v1/vehicles/{id}", "A vehicle", ANY)
-        },
+        RouteDoc::read::<Vehicle>("/v1/vehicles/{id}", "A vehicle", ANY),
         get,
     )
     .add(
-        RouteDoc {
-            request: Some(|g| g.subschema_for::<UpdateVehicle>()),
-            response: Some(one),
-            errors: &[400, 404, 409, 413, 422],
-            ..RouteDoc::new("PATCH", "/v1/vehicles/{id}", "Update a vehicle", STAFF)
-        },
+        RouteDoc::change::<UpdateVehicle, Vehicle>(
+            "PATCH",
+            "/v1/vehicles/{id}",
+            "Update a vehicle",
+            STAFF,
+        ),
         update,
     )
     .add(
