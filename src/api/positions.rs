@@ -19,11 +19,12 @@ use crate::dispatch::Requirements;
 use crate::http::{ApiError, AppState};
 use crate::live::LiveError;
 
-/// Readings of one vehicle in a window, oldest first, after the cursor's `ts`.
+/// Readings of one vehicle in a window, oldest first, after the cursor's `ts` (if any: no
+/// sentinel time, since PostgreSQL refuses timestamps as early as chrono's minimum).
 const TRACK: &str = "
     SELECT ts, ST_Y(position), ST_X(position), speed_kmh, heading_deg, alt_m, accuracy_m
       FROM gps_readings
-     WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3 AND ts > $4
+     WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3 AND ($4::timestamptz IS NULL OR ts > $4)
      ORDER BY ts LIMIT $5";
 
 /// The longest track window one request may ask for.
@@ -175,7 +176,7 @@ async fn track(
     if q.to <= q.from {
         return Err(ApiError::invalid("to", "must be after from"));
     }
-    if (q.to - q.from).num_days() >= TRACK_MAX_DAYS {
+    if q.to - q.from > chrono::Duration::days(TRACK_MAX_DAYS) {
         return Err(ApiError::invalid(
             "to",
             format!("the window may be at most {TRACK_MAX_DAYS} days"),
@@ -187,14 +188,16 @@ async fn track(
         TRACK_DEFAULT_LIMIT,
         TRACK_MAX_LIMIT,
     )?;
-    let after = match page.after.as_deref() {
-        None => DateTime::<Utc>::MIN_UTC,
-        Some(a) => a
-            .parse::<i64>()
-            .ok()
-            .and_then(DateTime::from_timestamp_micros)
-            .ok_or_else(|| ApiError::invalid("cursor", "not a cursor"))?,
-    };
+    let after: Option<DateTime<Utc>> = page
+        .after
+        .as_deref()
+        .map(|a| {
+            a.parse::<i64>()
+                .ok()
+                .and_then(DateTime::from_timestamp_micros)
+                .ok_or_else(|| ApiError::invalid("cursor", "not a cursor"))
+        })
+        .transpose()?;
     let client = state.pool.get().await?;
     let rows = client
         .query(TRACK, &[&id, &q.from, &q.to, &after, &page.fetch()])

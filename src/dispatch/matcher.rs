@@ -1,10 +1,10 @@
 //! The background matcher: offers each due job to the nearest suitable available driver.
 //!
-//! One loop per daemon. Each round locks the jobs that are due (`FOR UPDATE SKIP LOCKED`, so
-//! several daemons share the work without waiting on each other): an expired offer first
-//! goes back to `pending` (its driver is not asked again), then a pending job is offered to
-//! the nearest candidates from the live index, filtered by the roster, one after another
-//! until the claim constraint accepts one. A round without a candidate waits
+//! One loop per daemon. Each round takes the jobs that were due when it started, one job
+//! per transaction (`FOR UPDATE SKIP LOCKED`, so several daemons share the work): an expired
+//! offer first goes back to `pending` (its driver is not asked again), then a pending job is
+//! offered to the nearest candidates from the live index, filtered by the roster, one after
+//! another until the claim constraint accepts one. A round without a candidate waits
 //! [`retry_delay`] (exponential, capped) and after `max_attempts` rounds gives up
 //! (`unassigned`). Between rounds the loop sleeps until the next job falls due, a local
 //! wake-up (a new job, a decline) or at most [`POLL`], which picks up jobs created by other
@@ -25,8 +25,6 @@ use crate::live::{NearestQuery, SharedLiveIndex};
 
 /// The longest sleep between rounds.
 pub const POLL: Duration = Duration::from_secs(2);
-/// Jobs locked per transaction.
-const BATCH: i64 = 64;
 
 /// How long to wait after the `attempt`-th round without a candidate (1-based):
 /// `base · 2^(attempt-1)`, at most `max`.
@@ -70,19 +68,23 @@ impl Matcher {
     }
 
     /// Handles every job due now; returns when the next one falls due.
+    ///
+    /// One job per transaction, so a transaction holds at most one uncommitted claim, and
+    /// only until it commits. Claiming many jobs' drivers in one transaction let two daemons
+    /// each wait on the other's uncommitted claims (a deadlock PostgreSQL broke by aborting a
+    /// whole round), and kept offers invisible, their timeouts running, until the round ended.
+    /// Jobs due after the round started wait for the next round, so a round always ends.
     pub async fn round(&self) -> Result<Option<DateTime<Utc>>, TransitionError> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
+        let started = self.clock.now();
         loop {
-            let now = self.clock.now();
             let mut tx = client.transaction().await?;
-            let due = jobs::lock_due(&tx, now, BATCH).await?;
-            for job in &due {
-                self.handle(&mut tx, job, now).await?;
-            }
-            tx.commit().await?;
-            if (due.len() as i64) < BATCH {
+            let Some(job) = jobs::lock_due(&tx, started, 1).await?.pop() else {
+                tx.commit().await?;
                 break;
-            }
+            };
+            self.handle(&mut tx, &job, self.clock.now()).await?;
+            tx.commit().await?;
         }
         Ok(jobs::next_due(&**client).await?)
     }

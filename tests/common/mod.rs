@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod api;
+pub mod dispatch;
 // Only the error-status tests use these; other test binaries include the module unused.
 #[allow(unused_macros, unused_imports)]
 pub mod errors;
@@ -274,6 +275,8 @@ pub struct InProcess {
     pub addr: SocketAddr,
     pub stop: CancellationToken,
     pub live: fleetd::live::SharedLiveIndex,
+    /// Drivers' roster, job events and streams, for tests that look inside.
+    pub dispatch: std::sync::Arc<fleetd::dispatch::Dispatch>,
     daemon: Option<fleetd::daemon::Daemon>,
 }
 
@@ -286,6 +289,7 @@ impl InProcess {
             addr,
             stop,
             live: daemon.live.clone(),
+            dispatch: daemon.dispatch.clone(),
             daemon: Some(daemon),
         };
         d.wait_ready().await;
