@@ -286,7 +286,7 @@ async fn drivers_answer(pool: deadpool_postgres::Pool, stop: CancellationToken) 
                 _ => Action::Complete,
             };
             let tx = client.transaction().await.unwrap();
-            let Some(job) = jobs::lock(&tx, id).await.unwrap() else {
+            let Some(job) = jobs::lock(&*tx, id).await.unwrap() else {
                 continue;
             };
             let now = Utc::now();
@@ -295,7 +295,7 @@ async fn drivers_answer(pool: deadpool_postgres::Pool, stop: CancellationToken) 
             if expired || jobs::next(job.state, action).is_none() {
                 continue;
             }
-            jobs::apply(&tx, &job, action, now, None).await.unwrap();
+            jobs::apply(&*tx, &job, action, now, None).await.unwrap();
             tx.commit().await.unwrap();
         }
         drop(client);
@@ -350,7 +350,7 @@ async fn two_matchers_on_one_database_never_overlap_a_drivers_offers() {
                 radius_m: 5_000.0,
                 notes: None,
             };
-            jobs::create(&tx, &job, creator, Utc::now()).await.unwrap();
+            jobs::create(&*tx, &job, creator, Utc::now()).await.unwrap();
         }
         tx.commit().await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;

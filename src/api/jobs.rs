@@ -17,6 +17,7 @@ use super::auth::{Caller, Role, ANY};
 use super::extract::{text, ApiJson, ApiQuery};
 use super::pagination::{Page, Paged};
 use super::positions::{live_error, requirements};
+use super::txn::Db;
 use super::{RouteDoc, Routes};
 use crate::dispatch::jobs::{self, Action, Job, JobEvent, JobState, NewJob, TransitionError};
 use crate::http::{ApiError, AppState};
@@ -141,7 +142,7 @@ fn point(field: &str, p: Point) -> Result<(f64, f64), ApiError> {
 }
 
 /// The caller's driver profile id (a driver without one holds no jobs).
-async fn own_driver(
+pub async fn own_driver(
     client: &tokio_postgres::Client,
     caller: &Caller,
 ) -> Result<Option<Uuid>, ApiError> {
@@ -177,6 +178,7 @@ fn transition_error(e: TransitionError) -> ApiError {
 async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    db: Db,
     ApiJson(req): ApiJson<CreateJob>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let pickup = point("pickup", req.pickup)?;
@@ -206,12 +208,10 @@ async fn create(
         notes,
     };
     let now = state.dispatch.clock.now();
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let created = jobs::create(&tx, &job, caller.user_id, now).await?;
+    let tx = db.tx().await?;
+    let created = jobs::create(&*tx, &job, caller.user_id, now).await?;
     let history = jobs::events(&*tx, created.id).await?;
-    tx.commit().await?;
-    state.dispatch.wake.notify_one();
+    // The matcher wakes when the `created` event's notification arrives, after the commit.
     Ok((
         StatusCode::ACCEPTED,
         Json(JobView::new(created, Some(history))),
@@ -275,15 +275,15 @@ async fn list(
 async fn act(
     state: &AppState,
     caller: &Caller,
+    db: Db,
     id: &str,
     action: Action,
 ) -> Result<Json<JobView>, ApiError> {
     let id: Uuid = id.parse().map_err(|_| ApiError::not_found("job"))?;
-    let mut client = state.pool.get().await?;
-    let driver = own_driver(&client, caller).await?;
+    let tx = db.tx().await?;
+    let driver = own_driver(&tx, caller).await?;
     let now = state.dispatch.clock.now();
-    let tx = client.transaction().await?;
-    let job = jobs::lock(&tx, id)
+    let job = jobs::lock(&*tx, id)
         .await?
         .filter(|j| visible(caller, driver, j))
         .ok_or_else(|| ApiError::not_found("job"))?;
@@ -304,55 +304,57 @@ async fn act(
     if action == Action::Accept && job.due_at.is_some_and(|d| d <= now) {
         return Err(ApiError::conflict("offer_expired", "the offer has expired"));
     }
-    let updated = jobs::apply(&tx, &job, action, now, None)
+    let updated = jobs::apply(&*tx, &job, action, now, None)
         .await
         .map_err(transition_error)?;
     let history = jobs::events(&*tx, id).await?;
-    tx.commit().await?;
-    if action == Action::Decline {
-        state.dispatch.wake.notify_one();
-    }
+    // A decline puts the job back to `pending`: its notification wakes the matcher.
     Ok(Json(JobView::new(updated, Some(history))))
 }
 
 async fn accept(
     State(s): State<Arc<AppState>>,
     c: Caller,
+    db: Db,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    act(&s, &c, &id, Action::Accept).await
+    act(&s, &c, db, &id, Action::Accept).await
 }
 
 async fn decline(
     State(s): State<Arc<AppState>>,
     c: Caller,
+    db: Db,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    act(&s, &c, &id, Action::Decline).await
+    act(&s, &c, db, &id, Action::Decline).await
 }
 
 async fn pickup(
     State(s): State<Arc<AppState>>,
     c: Caller,
+    db: Db,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    act(&s, &c, &id, Action::PickUp).await
+    act(&s, &c, db, &id, Action::PickUp).await
 }
 
 async fn complete(
     State(s): State<Arc<AppState>>,
     c: Caller,
+    db: Db,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    act(&s, &c, &id, Action::Complete).await
+    act(&s, &c, db, &id, Action::Complete).await
 }
 
 async fn cancel(
     State(s): State<Arc<AppState>>,
     c: Caller,
+    db: Db,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    act(&s, &c, &id, Action::Cancel).await
+    act(&s, &c, db, &id, Action::Cancel).await
 }
 
 pub fn routes(r: Routes) -> Routes {

@@ -24,13 +24,13 @@ use uuid::Uuid;
 
 use super::auth::{Caller, Role, ANY};
 use super::extract::ApiQuery;
+use super::jobs::own_driver;
 use super::{RouteDoc, Routes};
 use crate::dispatch::jobs::JobEvent;
 use crate::http::{ApiError, AppState};
 use crate::live::feed::PositionBatch;
 use crate::live::geo;
 
-const OWN_DRIVER: &str = "SELECT id FROM drivers WHERE user_id = $1 AND deleted_at IS NULL";
 /// A comment line this often keeps proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -193,11 +193,7 @@ async fn stream(
         ));
     }
     let driver = if caller.role == Role::Driver {
-        let client = state.pool.get().await?;
-        client
-            .query_opt(OWN_DRIVER, &[&caller.user_id])
-            .await?
-            .map(|r| r.get(0))
+        own_driver(&*state.pool.get().await?, &caller).await?
     } else {
         None
     };

@@ -14,6 +14,7 @@
 //! fails inside a savepoint and the matcher tries its next candidate.
 
 use chrono::{DateTime, Utc};
+use const_format::concatcp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::error::SqlState;
@@ -160,6 +161,35 @@ const COLUMNS: &str = "id, state, pickup_lat, pickup_lon, dropoff_lat, dropoff_l
     min_seats, min_load_kg, radius_m, notes, created_by, driver_id, vehicle_id, attempts, due_at, \
     created_at, updated_at";
 
+const GET: &str = concatcp!("SELECT ", COLUMNS, " FROM dispatch_jobs WHERE id = $1");
+const LOCK: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM dispatch_jobs WHERE id = $1 FOR UPDATE"
+);
+/// Jobs due at `$1` (pending jobs to match, offers that expired), oldest due first; jobs
+/// another daemon holds are skipped.
+const LOCK_DUE: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM dispatch_jobs
+     WHERE state IN ('pending', 'offered') AND due_at <= $1
+     ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+);
+const NEXT_DUE: &str =
+    "SELECT min(due_at) FROM dispatch_jobs WHERE state IN ('pending', 'offered')";
+/// A page after id `$1`, each filter applying when not NULL.
+const LIST: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM dispatch_jobs
+     WHERE ($1::uuid IS NULL OR id > $1)
+       AND ($2::text IS NULL OR state = $2)
+       AND ($3::uuid IS NULL OR created_by = $3)
+       AND ($4::uuid IS NULL OR driver_id = $4)
+     ORDER BY id LIMIT $5"
+);
+
 const INSERT_JOB: &str = "
     INSERT INTO dispatch_jobs (id, pickup_lat, pickup_lon, dropoff_lat, dropoff_lon, vehicle_type,
                                min_seats, min_load_kg, radius_m, notes, created_by, due_at,
@@ -215,8 +245,8 @@ pub enum TransitionError {
 }
 
 /// Inserts a pending job, due for matching at `now`, with its `created` event.
-pub async fn create(
-    tx: &Transaction<'_>,
+pub async fn create<C: GenericClient>(
+    tx: &C,
     job: &NewJob,
     created_by: Uuid,
     now: DateTime<Utc>,
@@ -246,12 +276,7 @@ pub async fn create(
         &[&id, &"pending", &"created", &None::<Uuid>, &now],
     )
     .await?;
-    let row = tx
-        .query_one(
-            &format!("SELECT {COLUMNS} FROM dispatch_jobs WHERE id = $1"),
-            &[&id],
-        )
-        .await?;
+    let row = tx.query_one(GET, &[&id]).await?;
     Ok(from_row(&row))
 }
 
@@ -260,12 +285,7 @@ pub async fn get<C: GenericClient>(
     client: &C,
     id: Uuid,
 ) -> Result<Option<Job>, tokio_postgres::Error> {
-    let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM dispatch_jobs WHERE id = $1"),
-            &[&id],
-        )
-        .await?;
+    let row = client.query_opt(GET, &[&id]).await?;
     Ok(row.as_ref().map(from_row))
 }
 
@@ -287,14 +307,7 @@ pub async fn list<C: GenericClient>(
 ) -> Result<Vec<Job>, tokio_postgres::Error> {
     let rows = client
         .query(
-            &format!(
-                "SELECT {COLUMNS} FROM dispatch_jobs
-                  WHERE ($1::uuid IS NULL OR id > $1)
-                    AND ($2::text IS NULL OR state = $2)
-                    AND ($3::uuid IS NULL OR created_by = $3)
-                    AND ($4::uuid IS NULL OR driver_id = $4)
-                  ORDER BY id LIMIT $5"
-            ),
+            LIST,
             &[
                 &f.after,
                 &f.state.map(JobState::as_str),
@@ -308,13 +321,11 @@ pub async fn list<C: GenericClient>(
 }
 
 /// A job by id, locked for a transition.
-pub async fn lock(tx: &Transaction<'_>, id: Uuid) -> Result<Option<Job>, tokio_postgres::Error> {
-    let row = tx
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM dispatch_jobs WHERE id = $1 FOR UPDATE"),
-            &[&id],
-        )
-        .await?;
+pub async fn lock<C: GenericClient>(
+    tx: &C,
+    id: Uuid,
+) -> Result<Option<Job>, tokio_postgres::Error> {
+    let row = tx.query_opt(LOCK, &[&id]).await?;
     Ok(row.as_ref().map(from_row))
 }
 
@@ -325,16 +336,7 @@ pub async fn lock_due(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Job>, tokio_postgres::Error> {
-    let rows = tx
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM dispatch_jobs
-                  WHERE state IN ('pending', 'offered') AND due_at <= $1
-                  ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED"
-            ),
-            &[&now, &limit],
-        )
-        .await?;
+    let rows = tx.query(LOCK_DUE, &[&now, &limit]).await?;
     Ok(rows.iter().map(from_row).collect())
 }
 
@@ -342,13 +344,7 @@ pub async fn lock_due(
 pub async fn next_due<C: GenericClient>(
     client: &C,
 ) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
-    client
-        .query_one(
-            "SELECT min(due_at) FROM dispatch_jobs WHERE state IN ('pending', 'offered')",
-            &[],
-        )
-        .await
-        .map(|r| r.get(0))
+    client.query_one(NEXT_DUE, &[]).await.map(|r| r.get(0))
 }
 
 /// A job's history, oldest first.
@@ -372,8 +368,8 @@ pub async fn refused<C: GenericClient>(
 /// Applies `action` to a locked `job`: checks the state machine, updates the row, records
 /// the event and the driver's duty status. `due_at` is the next deadline (offer expiry or
 /// next attempt) where the new state has one.
-pub async fn apply(
-    tx: &Transaction<'_>,
+pub async fn apply<C: GenericClient>(
+    tx: &C,
     job: &Job,
     action: Action,
     now: DateTime<Utc>,
@@ -449,8 +445,8 @@ pub async fn offer(
     }
 }
 
-async fn write(
-    tx: &Transaction<'_>,
+async fn write<C: GenericClient>(
+    tx: &C,
     job: &Job,
     action: Action,
     driver: Option<Uuid>,

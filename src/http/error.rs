@@ -123,11 +123,13 @@ impl From<tokio_postgres::Error> for ApiError {
             ApiError::invalid(constraint, "refers to something that does not exist")
         } else if *code == SqlState::CHECK_VIOLATION && constraint == "odometer_never_decreases" {
             ApiError::invalid("odometer_km", db.message())
-        } else if *code == SqlState::CHECK_VIOLATION
-            || *code == SqlState::NOT_NULL_VIOLATION
-            || *code == SqlState::NUMERIC_VALUE_OUT_OF_RANGE
+        } else if *code == SqlState::NUMERIC_VALUE_OUT_OF_RANGE
             || *code == SqlState::DATETIME_FIELD_OVERFLOW
         {
+            // No constraint names these; PostgreSQL's own words ("timestamp out of range")
+            // say which kind of value was too large, and reveal nothing internal.
+            ApiError::invalid(db.constraint().unwrap_or("value"), db.message())
+        } else if *code == SqlState::CHECK_VIOLATION || *code == SqlState::NOT_NULL_VIOLATION {
             ApiError::invalid(constraint, "value not allowed")
         } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
             || *code == SqlState::T_R_DEADLOCK_DETECTED
