@@ -1,38 +1,47 @@
-//! The dispatcher's clock: wall time that advances with tokio's clock.
+//! The dispatcher's clock: the system's wall time in production, or a wall time driven by
+//! tokio's clock in tests.
 //!
 //! Offer expiries and retry times are computed here and stored in PostgreSQL, and jobs fall
-//! due by comparing them against this clock, never against the database's `now()`. Under
-//! `tokio::time::pause()` the whole dispatcher (timeouts, backoff, staleness) therefore runs
-//! on virtual time, so tests can step through 30 s offer timeouts and minutes of backoff in
-//! milliseconds, and production behaves the same with real time.
+//! due by comparing them against this clock, never against the database's `now()`. A clock
+//! made with [`Clock::at`] advances with [`tokio::time::Instant`], so under
+//! `tokio::time::pause()` the whole dispatcher (timeouts, backoff, staleness) runs on virtual
+//! time and tests step through 30 s offer timeouts and minutes of backoff in milliseconds.
+//! [`Clock::new`] reads the system clock on every call, so a long-running daemon follows NTP
+//! and clock steps as the trackers' own timestamps do.
 
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-/// Wall time anchored once and advanced by [`tokio::time::Instant`].
 #[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    wall: DateTime<Utc>,
-    instant: Instant,
+pub enum Clock {
+    /// `Utc::now()`.
+    System,
+    /// `wall` at `instant`, advanced by tokio's clock since.
+    Virtual { wall: DateTime<Utc>, instant: Instant },
 }
 
 impl Clock {
-    /// Anchored at the current wall time.
+    /// The system clock.
     pub fn new() -> Clock {
-        Clock::at(Utc::now())
+        Clock::System
     }
 
-    /// Anchored at `wall` (tests pick a fixed start).
+    /// Anchored at `wall` now and advanced by tokio's clock (tests pick a fixed start).
     pub fn at(wall: DateTime<Utc>) -> Clock {
-        Clock {
+        Clock::Virtual {
             wall,
             instant: Instant::now(),
         }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        let elapsed = Instant::now().saturating_duration_since(self.instant);
-        self.wall + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX)
+        match *self {
+            Clock::System => Utc::now(),
+            Clock::Virtual { wall, instant } => {
+                let elapsed = Instant::now().saturating_duration_since(instant);
+                wall + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX)
+            }
+        }
     }
 
     /// Microseconds since the Unix epoch, the live index's time unit.
@@ -62,7 +71,7 @@ mod tests {
     use std::time::Duration;
 
     #[tokio::test(start_paused = true)]
-    async fn follows_tokio_time() {
+    async fn a_virtual_clock_follows_tokio_time() {
         let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
@@ -76,5 +85,12 @@ mod tests {
         );
         let past = start;
         assert_eq!(clock.instant_of(past), Instant::now());
+    }
+
+    #[test]
+    fn the_system_clock_is_the_wall_clock() {
+        let before = Utc::now();
+        let now = Clock::new().now();
+        assert!(now >= before && now <= Utc::now());
     }
 }
