@@ -37,6 +37,9 @@ STOP_TIMEOUT_S=35
 
 FLEETD_PID=""
 PRINTER_PID=""
+TOKEN=""
+CENTER_LAT=""
+CENTER_LON=""
 MIGRATED=0
 LEAVE_RUNNING=0
 
@@ -90,6 +93,24 @@ sum_counters() {
     END { printf "%.0f %.0f %.0f %d\n", r, s, j, f }'
 }
 
+# One line about dispatch: the nearest available drivers to the region's centre, as
+# GET /v1/dispatch/nearest answers from memory, and how long the request took end to end.
+print_nearest() {
+  local out code took
+  [ -n "$TOKEN" ] || return 0
+  out=$(curl -s --max-time 3 -H "Authorization: Bearer $TOKEN" -w '\n%{http_code} %{time_total}' \
+    "$BASE_URL/v1/dispatch/nearest?lat=$CENTER_LAT&lon=$CENTER_LON&k=10&radius_m=5000") || return 0
+  read -r code took <<<"$(tail -n 1 <<<"$out")"
+  if [ "$code" != 200 ]; then
+    say "nearest: HTTP $code"
+    return 0
+  fi
+  head -n -1 <<<"$out" | jq -r --arg took "$took" \
+    '"[run]   nearest available drivers to the centre: \(.items | length) within 5 km" +
+     (if (.items | length) > 0 then ", closest \(.items[0].vehicle_id) at \(.items[0].distance_m | floor) m (age \(.items[0].age_s | floor) s)" else "" end) +
+     ", request \((($took | tonumber) * 10000 | floor) / 10) ms"'
+}
+
 # Background loop: every 5 s one line of live figures scraped from /metrics.
 print_metrics() {
   local body recv stored rej found now_ms prev_stored="" prev_ms="" rate sleeper=""
@@ -117,6 +138,7 @@ print_metrics() {
       "$(date +%H:%M:%S)" "$recv" "$stored" "$rej" "$rate"
     prev_stored=$stored
     prev_ms=$now_ms
+    print_nearest
   done
 }
 
@@ -233,10 +255,41 @@ if [ "$KEEP_RUNNING" = 1 ]; then
   LEAVE_RUNNING=1
 fi
 
-# ---- 5. simulator ----------------------------------------------------------------------------
+# ---- 5. the simulated fleet's registry ---------------------------------------------------------
 if [ "$#" -eq 0 ]; then
   set -- --vehicles 2000 --duration 60s
 fi
+# fleet-sim's defaults, unless the arguments say otherwise (the same flags fleet-sim takes).
+VEHICLES=1000
+ID_PREFIX=veh-
+REGION=52.35,13.08,52.68,13.76
+prev=""
+for arg in "$@"; do
+  case "$prev" in
+    --vehicles) VEHICLES=$arg ;;
+    --id-prefix) ID_PREFIX=$arg ;;
+    --region) REGION=$arg ;;
+  esac
+  case "$arg" in
+    --vehicles=*) VEHICLES=${arg#*=} ;;
+    --id-prefix=*) ID_PREFIX=${arg#*=} ;;
+    --region=*) REGION=${arg#*=} ;;
+  esac
+  prev=$arg
+done
+IFS=, read -r lat_min lon_min lat_max lon_max <<<"$REGION"
+CENTER_LAT=$(awk -v a="$lat_min" -v b="$lat_max" 'BEGIN { printf "%.5f", (a + b) / 2 }')
+CENTER_LON=$(awk -v a="$lon_min" -v b="$lon_max" 'BEGIN { printf "%.5f", (a + b) / 2 }')
+banner "registry: $VEHICLES vehicles ($ID_PREFIX...), a driver at each wheel, 80% available"
+PGCONNECT_TIMEOUT=5 psql -X -q -h 127.0.0.1 -p 5432 -U postgres -d "$DB_NAME" \
+  -v vehicles="$VEHICLES" -v prefix="$ID_PREFIX" -v available_pct=80 -f scripts/seed_fleet.sql
+TOKEN=$(curl -s --max-time 5 "$BASE_URL/v1/auth/token" \
+  -d "{\"username\":\"admin\",\"password\":\"$FLEETD_ADMIN_PASSWORD\"}" | jq -r '.access_token // empty' || true)
+if [ -z "$TOKEN" ]; then
+  say "WARNING: could not log in as admin (an admin with another password exists?); no dispatch figures"
+fi
+
+# ---- 6. simulator ----------------------------------------------------------------------------
 sim_args=()
 case " $* " in
   *" --mqtt-url "* | *" --mqtt-url="*) ;;

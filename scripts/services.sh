@@ -6,7 +6,7 @@
 #   - Redis 7 on 127.0.0.1:6379 (keeps nothing on disk);
 #   - the project's own Mosquitto 2 broker on 127.0.0.1:${FLEETD_MQTT_PORT:-1884}, configured from
 #     config/mosquitto.conf, data in .run/mosquitto/ (a system broker on 1883 is left alone);
-#   - build prerequisites: gcc, libc6-dev, pkg-config, ca-certificates, curl; cargo via rustup.
+#   - build prerequisites: gcc, libc6-dev, pkg-config, ca-certificates, curl, jq; cargo via rustup.
 # Idempotent: what is installed and running is left as it is, so a second run only checks.
 # Works without systemd (containers, CI). Needs root (or password-less sudo) only to install
 # packages or to create, configure or start the PostgreSQL cluster.
@@ -114,6 +114,7 @@ ensure_build_tools() {
   have pkg-config || missing+=(pkg-config)
   [ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
   have curl || missing+=(curl)
+  have jq || missing+=(jq)
   if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
   fi
