@@ -17,7 +17,10 @@ pub enum Clock {
     /// `Utc::now()`.
     System,
     /// `wall` at `instant`, advanced by tokio's clock since.
-    Virtual { wall: DateTime<Utc>, instant: Instant },
+    Virtual {
+        wall: DateTime<Utc>,
+        instant: Instant,
+    },
 }
 
 impl Clock {
