@@ -7,7 +7,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fleetd::live::{Everyone, LiveIndex, NearestQuery, Position, SharedLiveIndex};
@@ -126,6 +126,32 @@ fn report_memory() {
     }
 }
 
+/// Prints per-query latency percentiles (criterion reports means and their confidence
+/// intervals, not tails): each query timed alone, 200,000 of them after a warm-up pass.
+fn report_percentiles(label: &str, ix: &LiveIndex, queries: &[NearestQuery]) {
+    const TIMED: usize = 200_000;
+    for q in queries {
+        black_box(ix.nearest(q, &Everyone).unwrap());
+    }
+    let mut ns: Vec<u64> = (0..TIMED)
+        .map(|i| {
+            let t0 = Instant::now();
+            black_box(ix.nearest(&queries[i % queries.len()], &Everyone).unwrap());
+            t0.elapsed().as_nanos() as u64
+        })
+        .collect();
+    ns.sort_unstable();
+    let at = |p: f64| ns[((TIMED as f64 * p) as usize).min(TIMED - 1)] as f64 / 1_000.0;
+    println!(
+        "{label}: nearest-10 within 5 km latency p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, \
+         max {:.1} us ({TIMED} queries timed one by one)",
+        at(0.50),
+        at(0.99),
+        at(0.999),
+        ns[TIMED - 1] as f64 / 1_000.0
+    );
+}
+
 fn nearest(c: &mut Criterion) {
     report_memory();
     let mut group = c.benchmark_group("nearest10_5km");
@@ -158,6 +184,7 @@ fn nearest(c: &mut Criterion) {
                 region.name,
                 found as f64 / queries.len() as f64
             );
+            report_percentiles(&format!("{}/{n}", region.name), &ix, &queries);
             let label = format!("{}/{}", region.name, n);
             group.bench_function(BenchmarkId::new("all_available", &label), |b| {
                 let mut i = 0;

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Nearest-vehicle queries side by side, in one run, on this machine:
+#   fleetd   GET /v1/dispatch/nearest over HTTP (live index + driver roster, from memory)
+#   postgis  KNN on a GiST-indexed geography column (ORDER BY position <-> point LIMIT k, then the radius)
+#   redis    GEOSEARCH key FROMLONLAT lon lat BYRADIUS r m ASC COUNT k WITHDIST
+# The same points, the same seeded query mix and the same closed-loop concurrency, all driven by
+# one load tool (benches/nearest_peer.rs); all three rank by great-circle distance. Every
+# vehicle has an available driver, so fleetd's availability filter removes nothing and the
+# three answer the same question (the `agree` line counts identical answers).
+#
+#   benches/nearest.sh                       # 100,000 vehicles, city and country spreads
+#   benches/nearest.sh --quick               # 10,000 vehicles, shorter runs
+#   benches/nearest.sh --vehicles N --seconds S --concurrency "4 50" --spreads "city"
+#
+# Results: a table on stdout and .run/nearest/results.jsonl.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+PATH="/usr/sbin:/sbin:$PATH"
+
+VEHICLES=100000
+SECONDS_EACH=10
+WARMUP=2
+CONCURRENCY="4 50"
+SPREADS="city country"
+K=10
+RADIUS=5000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) VEHICLES=10000; SECONDS_EACH=4; WARMUP=1 ;;
+    --vehicles) VEHICLES="$2"; shift ;;
+    --seconds) SECONDS_EACH="$2"; shift ;;
+    --concurrency) CONCURRENCY="$2"; shift ;;
+    --spreads) SPREADS="$2"; shift ;;
+    *) echo "usage: $0 [--quick] [--vehicles N] [--seconds S] [--concurrency \"C ...\"] [--spreads \"city country\"]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+DB=fleetd_nearest
+DB_URL="postgres://postgres@127.0.0.1:5432/$DB"
+ADMIN_URL="postgres://postgres@127.0.0.1:5432/postgres"
+REDIS_URL="${FLEETD_BENCH_REDIS_URL:-redis://127.0.0.1:6379}"
+HTTP=127.0.0.1:18081
+OUT="$REPO/.run/nearest"
+ADMIN_PASSWORD="nearest-bench-admin-password"
+mkdir -p "$OUT"
+: > "$OUT/results.jsonl"
+
+say() { printf '[nearest] %s\n' "$*" >&2; }
+
+bash scripts/services.sh >&2
+say "building release binaries"
+cargo build --release --bin fleetd --quiet
+PEER=$(cargo bench --bench nearest_peer --no-run --message-format=json 2>/dev/null \
+  | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | grep "/deps/nearest_peer-" | tail -1)
+[ -x "$PEER" ] || { say "cannot find the nearest_peer bench binary"; exit 1; }
+FLEETD="$REPO/target/release/fleetd"
+FLEETD_PID=
+
+cleanup() {
+  if [ -n "$FLEETD_PID" ]; then kill -TERM "$FLEETD_PID" 2>/dev/null || true; wait "$FLEETD_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# The whole cluster's CPU ticks: every live postgres process, plus what the postmaster's exited
+# children used (the load's backends exit when the load tool disconnects; their time then
+# moves to the postmaster's cutime + cstime, so the sum stays continuous).
+pg_ticks() {
+  local t=0 p pm
+  for p in $(pgrep -x postgres || true); do t=$((t + $(cpu_ticks "$p"))); done
+  pm=$(pgrep -o -x postgres || true)
+  [ -z "$pm" ] || t=$((t + $(awk '{print $16 + $17}' "/proc/$pm/stat" 2>/dev/null || echo 0)))
+  echo "$t"
+}
+redis_pid() { pgrep -x redis-server | head -1; }
+
+peer() { FLEETD_BENCH_DATABASE_URL="$DB_URL" FLEETD_BENCH_REDIS_URL="$REDIS_URL" FLEETD_BENCH_HTTP_ADDR="$HTTP" \
+  FLEETD_BENCH_K="$K" FLEETD_BENCH_RADIUS_M="$RADIUS" "$@"; }
+
+start_fleetd() {
+  FLEETD_DATABASE_URL="$DB_URL" FLEETD_MQTT_URL="mqtt://127.0.0.1:${FLEETD_MQTT_PORT:-1884}" FLEETD_HTTP_ADDR="$HTTP" \
+    FLEETD_REDIS_URL="" FLEETD_MQTT_CLIENT_ID="nearest-bench" FLEETD_MQTT_TOPIC_PREFIX="nearestbench" \
+    FLEETD_JWT_SECRET="nearest-bench-secret-0123456789abcdef" FLEETD_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+    FLEETD_HTTP_RATE_LIMIT_PER_MINUTE=0 FLEETD_DISPATCH_STALENESS_S=86400 \
+    "$FLEETD" serve > "$OUT/fleetd.log" 2>&1 &
+  FLEETD_PID=$!
+  for _ in $(seq 1 600); do curl -fsS "http://$HTTP/readyz" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  say "fleetd did not become ready; see $OUT/fleetd.log"; exit 1
+}
+
+for spread in $SPREADS; do
+  say "$spread: $VEHICLES vehicles, each with an available driver"
+  psql -qX "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+  FLEETD_DATABASE_URL="$DB_URL" "$FLEETD" migrate >/dev/null
+  psql -qX "$DB_URL" -v vehicles="$VEHICLES" -v prefix=nb- -v available_pct=100 -f scripts/seed_fleet.sql >/dev/null
+  FLEETD_BENCH_MODE=setup FLEETD_BENCH_SPREAD="$spread" peer "$PEER" >/dev/null
+  start_fleetd
+  TOKEN=$(curl -fsS -X POST "http://$HTTP/v1/auth/token" -H 'content-type: application/json' \
+    -d "{\"username\":\"admin\",\"password\":\"$ADMIN_PASSWORD\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  export FLEETD_BENCH_TOKEN="$TOKEN"
+  agree=$(FLEETD_BENCH_MODE=agree FLEETD_BENCH_SPREAD="$spread" peer "$PEER")
+  say "$spread agreement: $agree"
+  echo "{\"spread\":\"$spread\",\"vehicles\":$VEHICLES,\"result\":$agree}" >> "$OUT/results.jsonl"
+  for c in $CONCURRENCY; do
+    for target in fleetd postgis redis; do
+      case $target in
+        fleetd) s0=$(cpu_ticks "$FLEETD_PID") ;;
+        postgis) s0=$(pg_ticks) ;;
+        redis) s0=$(cpu_ticks "$(redis_pid)") ;;
+      esac
+      line=$(FLEETD_BENCH_MODE=load FLEETD_BENCH_SPREAD="$spread" FLEETD_BENCH_TARGET=$target \
+        FLEETD_BENCH_CONCURRENCY="$c" FLEETD_BENCH_SECONDS="$SECONDS_EACH" FLEETD_BENCH_WARMUP_S="$WARMUP" peer "$PEER")
+      case $target in
+        fleetd) s1=$(cpu_ticks "$FLEETD_PID") ;;
+        postgis) s1=$(pg_ticks) ;;
+        redis) s1=$(cpu_ticks "$(redis_pid)") ;;
+      esac
+      server_cpu=$(awk -v t=$((s1 - s0)) 'BEGIN {printf "%.2f", t / 100}')
+      say "$spread c=$c $target: $line server_cpu_s=$server_cpu"
+      echo "{\"spread\":\"$spread\",\"vehicles\":$VEHICLES,\"server_cpu_s\":$server_cpu,\"result\":$line}" >> "$OUT/results.jsonl"
+    done
+  done
+  cleanup
+  FLEETD_PID=
+done
+
+python3 - "$OUT/results.jsonl" "$SECONDS_EACH" "$WARMUP" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+# Server CPU is read around warm-up + measurement; queries are counted in the measurement only.
+busy = (float(sys.argv[2]) + float(sys.argv[3])) / float(sys.argv[2])
+print(f"{'spread':8} {'conc':>4} {'system':8} {'queries/s':>10} {'p50 us':>7} {'p99 us':>7} {'hits':>5} "
+      f"{'errors':>6} {'srv cpu/q us':>12} {'vs redis':>8} {'vs postgis':>10}")
+loads = [r for r in rows if r["result"]["mode"] == "load"]
+for r in rows:
+    res = r["result"]
+    if res["mode"] == "agree":
+        print(f"{r['spread']:8} agreement over {res['queries']} queries (mean {res['mean_hits']} hits): "
+              f"fleetd = postgis on {res['same_as_postgis']}, fleetd = redis on {res['same_as_redis']}, "
+              f"max distance difference to postgis {res['max_distance_diff_vs_postgis_m']:.3f} m")
+for r in loads:
+    res = r["result"]
+    peers = {x["result"]["target"]: x["result"]["qps"] for x in loads
+             if x["spread"] == r["spread"] and x["result"]["concurrency"] == res["concurrency"]}
+    ratio = lambda other: f"{res['qps'] / peers[other]:.2f}" if peers.get(other) else "-"
+    per_q = r["server_cpu_s"] * 1e6 / max(res["queries"] * busy, 1)
+    print(f"{r['spread']:8} {res['concurrency']:>4} {res['target']:8} {res['qps']:>10.0f} {res['p50_us']:>7} "
+          f"{res['p99_us']:>7} {res['mean_hits']:>5.1f} {res['errors']:>6} {per_q:>12.1f} "
+          f"{ratio('redis'):>8} {ratio('postgis'):>10}")
+PY
