@@ -235,3 +235,28 @@ async fn bounding_box_streams_positions_inside_the_box_to_staff_only() {
     assert_eq!(e["items"].as_array().unwrap().len(), 1, "{e}");
     api.daemon.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_notification_connection_tells_streams_to_resync_and_streaming_goes_on() {
+    let api = Api::start().await;
+    let (cust, _) = customer(&api, "cust").await;
+    let mut staff = open(&api.admin, "/v1/stream").await;
+    let sql = api.db.client().await;
+    // The daemon's LISTEN connection, cut as a failover or an idle-session killer would.
+    let cut = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+               WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                 AND query LIKE 'LISTEN %'";
+    let killed: i64 = sql.query_one(cut, &[]).await.unwrap().get(0);
+    assert_eq!(killed, 1, "exactly the listener's connection");
+    let e = staff.expect("resync").await.json();
+    assert_eq!(e["reason"], "job notifications were interrupted", "{e}");
+    // Listening again: a job created now is streamed, seq 1 first.
+    let job = create_job(&cust, HERE.0, HERE.1).await;
+    let e = staff.expect("job").await.json();
+    assert_eq!(
+        (e["job_id"].as_str(), e["seq"].as_i64()),
+        (Some(job.as_str()), Some(1)),
+        "{e}"
+    );
+    api.daemon.shutdown().await;
+}

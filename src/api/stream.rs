@@ -4,9 +4,12 @@
 //! Job events come from PostgreSQL notifications, so every daemon's streams see every
 //! transition, each job's in commit order. Events: `job` (a [`JobEvent`]), `positions`
 //! (`{"items": [...]}`, vehicles inside the box whose position just changed), and `lagged`
-//! (`{"missed": n}`) when this client fell so far behind that events were dropped: it should
-//! re-read the jobs it cares about. Staff see every job and may ask for positions; a
-//! customer sees the jobs they created, a driver the events that concern them.
+//! (`{"missed": n}`) when this client fell so far behind that events were dropped, and
+//! `resync` (`{"reason": ...}`) when this daemon's notification connection to PostgreSQL was
+//! re-established, so transitions committed meanwhile were not seen: after either, the client
+//! should re-read the jobs it cares about (`GET /v1/dispatch/jobs/{id}` has the whole history).
+//! Staff see every job and may ask for positions; a customer sees the jobs they created, a
+//! driver the events that concern them.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -27,6 +30,7 @@ use super::extract::ApiQuery;
 use super::jobs::own_driver;
 use super::{RouteDoc, Routes};
 use crate::dispatch::jobs::JobEvent;
+use crate::dispatch::listen::JobFeed;
 use crate::http::{ApiError, AppState};
 use crate::live::feed::PositionBatch;
 use crate::live::geo;
@@ -101,7 +105,7 @@ pub struct StreamPosition {
 }
 
 struct Subscription {
-    jobs: Option<broadcast::Receiver<Arc<JobEvent>>>,
+    jobs: Option<broadcast::Receiver<JobFeed>>,
     positions: Option<(broadcast::Receiver<PositionBatch>, BBox)>,
     caller: Caller,
     driver: Option<Uuid>,
@@ -136,8 +140,12 @@ impl Subscription {
                 biased;
                 _ = self.stop.cancelled() => return None,
                 r = jobs => match r {
-                    Ok(e) if self.may_see(&e) => return json_event("job", &*e),
-                    Ok(_) => {}
+                    Ok(JobFeed::Event(e)) if self.may_see(&e) => return json_event("job", &*e),
+                    Ok(JobFeed::Event(_)) => {}
+                    Ok(JobFeed::Gap) => return json_event(
+                        "resync",
+                        &serde_json::json!({ "reason": "job notifications were interrupted" }),
+                    ),
                     Err(RecvError::Lagged(n)) => return lagged(n),
                     Err(RecvError::Closed) => return None,
                 },
@@ -226,7 +234,7 @@ pub fn routes(r: Routes) -> Routes {
             ..RouteDoc::new(
                 "GET",
                 "/v1/stream",
-                "Server-Sent Events: job transitions (event `job`), positions in a box (event `positions`), `lagged`",
+                "Server-Sent Events: job transitions (event `job`), positions in a box (event `positions`), `lagged` and `resync` (re-read the jobs you follow)",
                 ANY,
             )
         },

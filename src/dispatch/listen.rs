@@ -5,12 +5,16 @@
 //! its `LISTEN` lost). On every (re)connect the roster is reloaded whole after `LISTEN` is in
 //! place, so no change falls between the two. Notifications that arrive together are
 //! coalesced into one query; a flood (a bulk import of drivers) becomes one full reload.
+//!
+//! Job transitions committed while the connection was down are never notified. So that no
+//! stream silently misses one, every reconnect after the first session sends
+//! [`JobFeed::Gap`]: the streams tell their clients to re-read the jobs they follow.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::Pool;
+use deadpool_postgres::{Pool, PoolError};
 use tokio::sync::{broadcast, mpsc, Notify};
 use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
@@ -22,13 +26,44 @@ pub const ROSTER_CHANNEL: &str = "fleetd_roster";
 pub const JOBS_CHANNEL: &str = "fleetd_jobs";
 /// More changes than this at once are cheaper as one full reload.
 const RELOAD_ABOVE: usize = 512;
+/// Notifications read off the connection but not yet handled. When full, the connection is
+/// not read: PostgreSQL queues the rest (its notification queue is far larger), so a burst
+/// costs latency, never memory here.
+const NOTIFICATION_QUEUE: usize = 8192;
+
+/// What the job streams receive, in commit order.
+#[derive(Debug, Clone)]
+pub enum JobFeed {
+    /// A committed job transition.
+    Event(Arc<JobEvent>),
+    /// The notification connection was re-established: transitions committed while it was
+    /// down were not seen here.
+    Gap,
+}
+
+/// Why a listening session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// The notification connection or a query on it failed.
+    #[error("postgresql: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No pooled connection for a roster query.
+    #[error("connection pool: {0}")]
+    Pool(#[from] PoolError),
+    /// The task reading notifications panicked or was cancelled.
+    #[error("notification reader: {0}")]
+    Reader(#[from] tokio::task::JoinError),
+    /// The server closed the notification connection.
+    #[error("the notification connection closed")]
+    Closed,
+}
 
 /// What the listener feeds.
 pub struct Listener {
     pub pg: tokio_postgres::Config,
     pub pool: Pool,
     pub roster: Arc<Roster>,
-    pub events: broadcast::Sender<Arc<JobEvent>>,
+    pub events: broadcast::Sender<JobFeed>,
     pub wake: Arc<Notify>,
 }
 
@@ -36,9 +71,11 @@ impl Listener {
     /// Listens until `shutdown`, reconnecting with a growing pause.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut attempt = 0u32;
+        // Set once a session has listened: from then on a reconnect may have missed events.
+        let mut listened = false;
         loop {
             let result = tokio::select! {
-                r = self.session() => r,
+                r = self.session(&mut listened) => r,
                 _ = shutdown.cancelled() => return,
             };
             if let Err(error) = result {
@@ -58,15 +95,16 @@ impl Listener {
         }
     }
 
-    async fn session(&self) -> Result<(), anyhow::Error> {
+    async fn session(&self, listened: &mut bool) -> Result<(), ListenError> {
         let (client, mut connection) = self.pg.connect(NoTls).await?;
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::channel(NOTIFICATION_QUEUE);
         let driver = tokio::spawn(async move {
             loop {
                 match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                     Some(Ok(AsyncMessage::Notification(n))) => {
                         if tx
                             .send((n.channel().to_string(), n.payload().to_string()))
+                            .await
                             .is_err()
                         {
                             return Ok(());
@@ -81,6 +119,10 @@ impl Listener {
         client
             .batch_execute(&format!("LISTEN {ROSTER_CHANNEL}; LISTEN {JOBS_CHANNEL}"))
             .await?;
+        if std::mem::replace(listened, true) {
+            // No receivers is normal: nobody is streaming.
+            let _ = self.events.send(JobFeed::Gap);
+        }
         self.reload().await?;
         while let Some(first) = rx.recv().await {
             let mut changes = HashSet::new();
@@ -109,10 +151,10 @@ impl Listener {
             }
         }
         driver.await??;
-        anyhow::bail!("the notification connection closed")
+        Err(ListenError::Closed)
     }
 
-    async fn reload(&self) -> Result<(), anyhow::Error> {
+    async fn reload(&self) -> Result<(), ListenError> {
         let client = self.pool.get().await?;
         let n = self.roster.reload(&**client).await?;
         tracing::debug!(seats = n, "roster loaded");
@@ -128,7 +170,7 @@ impl Listener {
                     self.wake.notify_one();
                 }
                 // No receivers is normal: nobody is streaming.
-                let _ = self.events.send(Arc::new(event));
+                let _ = self.events.send(JobFeed::Event(Arc::new(event)));
             }
             Err(error) => tracing::warn!(%error, payload, "unreadable job notification"),
         }

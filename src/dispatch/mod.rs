@@ -29,7 +29,6 @@ pub use roster::{Requirements, Roster};
 use crate::config::DispatchConfig;
 use crate::live::feed::PositionBatch;
 use crate::live::{Hit, LiveError, NearestQuery, SharedLiveIndex};
-use jobs::JobEvent;
 
 /// Job events buffered per stream subscriber; a subscriber further behind is told it lagged.
 pub const EVENT_BUFFER: usize = 4096;
@@ -44,7 +43,7 @@ pub struct Dispatch {
     pub clock: Clock,
     pub config: DispatchConfig,
     /// Every job transition, in commit order, as PostgreSQL notified it.
-    pub events: broadcast::Sender<Arc<JobEvent>>,
+    pub events: broadcast::Sender<listen::JobFeed>,
     /// Wakes the matcher (a job was created or declined here).
     pub wake: Arc<Notify>,
     /// Committed positions, for bounding-box push streams.
