@@ -289,10 +289,21 @@ async fn drivers_assignments_and_maintenance_never_overlap() {
             .status,
         409
     );
+    // Its window is over: it can no longer start (cancel it and schedule another).
     let r = a
         .post(&format!("/v1/maintenance/{late}/start"), json!({}))
         .await;
-    assert_eq!(r.status, 200, "v2 is active: {}", r.body);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (409, "window_ended"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        a.get(&format!("/v1/maintenance/{late}")).await.json()["status"],
+        "scheduled"
+    );
+    assert_eq!(a.get("/v1/vehicles/v2").await.json()["status"], "active");
     let done = json!({"labour_cost": 12000, "currency": "EUR", "parts": [
         {"part_name": "brake pad", "quantity": 4, "unit_cost": 2500},
         {"part_name": "fluid", "quantity": 1, "unit_cost": 900}
@@ -361,7 +372,7 @@ async fn drivers_assignments_and_maintenance_never_overlap() {
         .get(0);
     assert_eq!(
         n, 1,
-        "the completed job released its window, the started one holds it"
+        "the completed job released its window, the overdue one holds it"
     );
     // The database itself refuses an overlap, whatever the application does.
     let e = db
