@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::api::{driver, vehicle, Api};
+use common::api::{assign_now, driver, vehicle, Api};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,6 +65,9 @@ async fn drivers_assignments_and_maintenance_never_overlap() {
             .len(),
         2
     );
+    // A driver takes the vehicle of their shift; staff seat drivers freely, but one driver
+    // per vehicle.
+    let now_shift = assign_now(a, &d1, "v1", 1).await;
     let r = d1_client
         .patch(
             &format!("/v1/drivers/{d1}"),
@@ -80,7 +83,28 @@ async fn drivers_assignments_and_maintenance_never_overlap() {
             json!({"current_vehicle_id": "v1"}),
         )
         .await;
-    assert_eq!(r.status, 409, "one driver per vehicle: {}", r.body);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (409, "vehicle_not_assigned"),
+        "{}",
+        r.body
+    );
+    let r = a
+        .patch(
+            &format!("/v1/drivers/{d2}"),
+            json!({"current_vehicle_id": "v1"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (409, "already_exists"),
+        "one driver per vehicle: {}",
+        r.body
+    );
+    let r = a
+        .post(&format!("/v1/assignments/{now_shift}/complete"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     let r = d1_client
         .patch(
             &format!("/v1/drivers/{d1}"),
@@ -175,8 +199,8 @@ async fn drivers_assignments_and_maintenance_never_overlap() {
     let mine = d1_client.get("/v1/assignments").await.json();
     assert_eq!(
         mine["items"].as_array().unwrap().len(),
-        1,
-        "a driver sees its own jobs"
+        2,
+        "a driver sees its own jobs (the completed shift and `first`)"
     );
     assert_eq!(
         d2_client
@@ -289,10 +313,21 @@ async fn drivers_assignments_and_maintenance_never_overlap() {
             .status,
         409
     );
+    // Its window is over: it can no longer start (cancel it and schedule another).
     let r = a
         .post(&format!("/v1/maintenance/{late}/start"), json!({}))
         .await;
-    assert_eq!(r.status, 200, "v2 is active: {}", r.body);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (409, "window_ended"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        a.get(&format!("/v1/maintenance/{late}")).await.json()["status"],
+        "scheduled"
+    );
+    assert_eq!(a.get("/v1/vehicles/v2").await.json()["status"], "active");
     let done = json!({"labour_cost": 12000, "currency": "EUR", "parts": [
         {"part_name": "brake pad", "quantity": 4, "unit_cost": 2500},
         {"part_name": "fluid", "quantity": 1, "unit_cost": 900}
@@ -361,7 +396,7 @@ async fn drivers_assignments_and_maintenance_never_overlap() {
         .get(0);
     assert_eq!(
         n, 1,
-        "the completed job released its window, the started one holds it"
+        "the completed job released its window, the overdue one holds it"
     );
     // The database itself refuses an overlap, whatever the application does.
     let e = db

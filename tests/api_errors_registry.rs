@@ -7,7 +7,7 @@ mod common;
 
 use common::errors::*;
 
-use common::api::{customer, driver, vehicle, vehicle_body, vin, Api};
+use common::api::{assign_now, customer, driver, vehicle, vehicle_body, vin, Api};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,6 +142,7 @@ async fn vehicles_errors() {
     )
     .await;
     expect_status!(a, "POST" "/v1/vehicles/v1/status", json!({"status": "active"}) => 409 "illegal_transition");
+    expect_status!(a, "POST" "/v1/vehicles/v1/status", json!({"status": "rented"}) => 409 "illegal_transition");
     for id in ["nope", "ghost"] {
         for to in ["active", "decommissioned"] {
             let path = format!("/v1/vehicles/{id}/status");
@@ -162,6 +163,8 @@ async fn vehicles_errors() {
     assert_eq!(r.status, 201, "{}", r.body);
     expect_status!(a, "POST" "/v1/vehicles/v1/odometer", json!({"reading_km": 499}) => 422 "invalid_value");
     expect_status!(a, "POST" "/v1/vehicles/ghost/odometer", json!({"reading_km": 1}) => 404 "not_found");
+    let (olga, _) = driver(&api, "olga").await; // drives no vehicle
+    expect_status!(olga, "POST" "/v1/vehicles/v1/odometer", json!({"reading_km": 600}) => 403 "forbidden");
     // DELETE /v1/vehicles/{id}: 409 while committed (and no decommissioning), 204, then 404.
     let t = ("2030-01-01T00:00:00Z", "2030-01-02T00:00:00Z");
     let job =
@@ -233,9 +236,16 @@ async fn drivers_and_assignments_errors() {
     expect_status!(dave, "PATCH" path, json!({"name": "D"}) => 403 "forbidden");
     expect_status!(erin, "PATCH" path, json!({"duty_status": "busy"}) => 404 "not_found");
     unknown_ids(a, "PATCH", "/v1/drivers", "", Some(json!({}))).await;
+    expect_status!(dave, "PATCH" path, json!({"current_vehicle_id": "v1"}) => 409 "vehicle_not_assigned");
+    let shift = assign_now(a, &d1, "v1", 1).await;
     let r = dave.patch(&path, json!({"current_vehicle_id": "v1"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    expect_status!(erin, "PATCH" format!("/v1/drivers/{d2}"), json!({"current_vehicle_id": "v1"}) => 409 "already_exists");
+    expect_status!(erin, "PATCH" format!("/v1/drivers/{d2}"), json!({"current_vehicle_id": "v1"}) => 409 "vehicle_not_assigned");
+    expect_status!(a, "PATCH" format!("/v1/drivers/{d2}"), json!({"current_vehicle_id": "v1"}) => 409 "already_exists");
+    let r = a
+        .post(&format!("/v1/assignments/{shift}/cancel"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
 
     // POST /v1/assignments
     body_errors(a, "POST", "/v1/assignments").await;
@@ -274,6 +284,7 @@ async fn drivers_and_assignments_errors() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     expect_status!(a, "POST" "/v1/assignments", asg(&d2, "v3") => 409 "vehicle_decommissioned");
+    expect_status!(a, "PATCH" format!("/v1/drivers/{d2}"), json!({"current_vehicle_id": "v3"}) => 409 "vehicle_decommissioned");
     // GET /v1/assignments, /v1/assignments/{id}
     list_errors(a, "/v1/assignments", true).await;
     list_errors(&dave, "/v1/assignments", true).await;

@@ -22,6 +22,13 @@ const IN_THE_WAY: &str = "SELECT kind, ref_id FROM vehicle_commitments
 const FIRST_HELD: &str =
     "SELECT kind, ref_id FROM vehicle_commitments WHERE vehicle_id = $1 ORDER BY period LIMIT 1";
 const RELEASE: &str = "DELETE FROM vehicle_commitments WHERE kind = $1 AND ref_id = $2";
+/// The period of `$1`/`$2` and the transaction's clock, locked for [`start_now`].
+const PERIOD: &str = "SELECT lower(period), upper(period), now() FROM vehicle_commitments
+                      WHERE kind = $1 AND ref_id = $2 FOR UPDATE";
+/// Moves the start of `$1`/`$2` back to now; the exclusion constraint judges the new range.
+const FROM_NOW: &str = "UPDATE vehicle_commitments
+                           SET period = tstzrange(now(), upper(period), '[)')
+                        WHERE kind = $1 AND ref_id = $2";
 
 /// What occupies a vehicle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,8 +105,18 @@ pub async fn claim_vehicle(
     if inserted {
         return Ok(());
     }
+    Err(in_the_way(tx, vehicle_id, from, to).await?)
+}
+
+/// The 409 for a refused claim on `[from, to)`, naming the commitment in the way.
+async fn in_the_way(
+    tx: &Client,
+    vehicle_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<ApiError, ApiError> {
     let other = tx.query_opt(IN_THE_WAY, &[&vehicle_id, &from, &to]).await?;
-    Err(match other {
+    Ok(match other {
         Some(row) => {
             let (k, id): (String, Uuid) = (row.get(0), row.get(1));
             overlap(format!(
@@ -111,6 +128,39 @@ pub async fn claim_vehicle(
             "vehicle {vehicle_id} is already committed in that window"
         )),
     })
+}
+
+/// Starts `kind`/`ref_id` now. Early, its commitment is extended to begin now, so the
+/// vehicle is claimed from the moment it is taken; that is refused (409 `overlap` naming the
+/// commitment in the way) when the vehicle is booked in between. Within the window nothing
+/// changes; after it, 409 `window_ended`, since the booking no longer covers any time.
+pub async fn start_now(
+    tx: &Client,
+    vehicle_id: &str,
+    kind: Kind,
+    ref_id: Uuid,
+) -> Result<(), ApiError> {
+    let row = tx
+        .query_opt(PERIOD, &[&kind.as_str(), &ref_id])
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(format!("{} {ref_id} holds no commitment", kind.as_str()))
+        })?;
+    let (from, to, now): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) =
+        (row.get(0), row.get(1), row.get(2));
+    if to <= now {
+        return Err(ApiError::conflict(
+            "window_ended",
+            format!("{} {ref_id}'s window ended at {to}", kind.as_str()),
+        ));
+    }
+    if from <= now {
+        return Ok(());
+    }
+    if try_exclusive(tx, FROM_NOW, &[&kind.as_str(), &ref_id]).await? {
+        return Ok(());
+    }
+    Err(in_the_way(tx, vehicle_id, now, from).await?)
 }
 
 /// 409 `vehicle_committed` naming a commitment the vehicle still holds (before deleting

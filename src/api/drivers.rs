@@ -73,7 +73,8 @@ pub struct CreateDriver {
 }
 
 /// `PATCH /v1/drivers/{id}` body. Drivers may change only their own `duty_status` and
-/// `current_vehicle_id`; staff may change everything.
+/// `current_vehicle_id` (to a vehicle they hold an assignment for covering now); staff may
+/// change everything.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDriver {
@@ -126,7 +127,10 @@ const GET: &str = concatcp!(
     COLUMNS,
     " FROM drivers WHERE id = $1 AND deleted_at IS NULL"
 );
-/// Changes the fields given (not NULL); `$6`: set `current_vehicle_id` to `$7`.
+/// Changes the fields given (not NULL); `$6`: set `current_vehicle_id` to `$7`, which must
+/// be a vehicle in service (shared-locked, so it cannot be decommissioned meanwhile) and,
+/// unless `$8` (staff), one the driver holds an assignment for covering now. One
+/// conditional statement, so no check can go stale before the write; no row means refused.
 const UPDATE: &str = concatcp!(
     "UPDATE drivers SET name = coalesce($2, name),
         licence_number = coalesce($3, licence_number),
@@ -134,9 +138,18 @@ const UPDATE: &str = concatcp!(
         duty_status = coalesce($5, duty_status),
         current_vehicle_id = CASE WHEN $6 THEN $7 ELSE current_vehicle_id END,
         updated_at = now()
-     WHERE id = $1 RETURNING ",
+     WHERE id = $1 AND (NOT $6 OR $7::text IS NULL OR (
+        EXISTS (SELECT 1 FROM vehicles
+                 WHERE id = $7 AND deleted_at IS NULL AND status <> 'decommissioned'
+                 FOR SHARE)
+        AND ($8 OR EXISTS (SELECT 1 FROM assignments
+                            WHERE driver_id = $1 AND vehicle_id = $7 AND status = 'scheduled'
+                              AND starts_at <= now() AND now() < ends_at))))
+     RETURNING ",
     COLUMNS
 );
+/// Why [`UPDATE`] refused a vehicle.
+const VEHICLE_STATUS: &str = "SELECT status FROM vehicles WHERE id = $1 AND deleted_at IS NULL";
 
 fn from_row(row: &tokio_postgres::Row) -> Result<Driver, ApiError> {
     Ok(Driver {
@@ -269,7 +282,7 @@ async fn update(
         Some(v) => (true, v),
     };
     let row = tx
-        .query_one(
+        .query_opt(
             UPDATE,
             &[
                 &d.id,
@@ -279,10 +292,37 @@ async fn update(
                 &req.duty_status.map(|s| s.as_str()),
                 &set_vehicle,
                 &vehicle,
+                &caller.is_staff(),
             ],
         )
         .await?;
-    Ok(Json(from_row(&row)?))
+    match (row, vehicle) {
+        (Some(row), _) => Ok(Json(from_row(&row)?)),
+        (None, Some(vehicle)) => Err(refused_vehicle(&tx, &vehicle).await?),
+        (None, None) => Err(ApiError::not_found("driver")), // deleted meanwhile
+    }
+}
+
+/// The answer when [`UPDATE`] did not let the driver take `vehicle`.
+async fn refused_vehicle(tx: &tokio_postgres::Client, vehicle: &str) -> Result<ApiError, ApiError> {
+    let status: Option<String> = tx
+        .query_opt(VEHICLE_STATUS, &[&vehicle])
+        .await?
+        .map(|r| r.get(0));
+    Ok(match status.as_deref() {
+        None => ApiError::invalid("current_vehicle_id", "no such vehicle"),
+        Some("decommissioned") => ApiError::conflict(
+            "vehicle_decommissioned",
+            format!("current_vehicle_id: vehicle {vehicle} is decommissioned"),
+        ),
+        Some(_) => ApiError::conflict(
+            "vehicle_not_assigned",
+            format!(
+                "current_vehicle_id: no assignment to vehicle {vehicle} covers now; \
+                 a driver may take only a vehicle they are assigned to"
+            ),
+        ),
+    })
 }
 
 pub fn routes(r: Routes) -> Routes {
@@ -312,7 +352,9 @@ pub fn routes(r: Routes) -> Routes {
         RouteDoc::change::<UpdateDriver, Driver>(
             "PATCH",
             "/v1/drivers/{id}",
-            "Update a driver (drivers: own duty status and vehicle)",
+            "Update a driver (drivers: own duty status, and a vehicle only under an assignment \
+             covering now, else 409 vehicle_not_assigned); nobody may take a decommissioned \
+             vehicle (409 vehicle_decommissioned)",
             own,
         ),
         update,

@@ -60,6 +60,7 @@ async fn start(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Job>, A
     let id = parse_id(&id)?;
     let tx = db.tx().await?;
     let vehicle = step(&tx, START, &[&id], "in_progress").await?;
+    commitments::start_now(&tx, &vehicle, Kind::Maintenance, id).await?;
     transition(
         &tx,
         &vehicle,
@@ -131,7 +132,9 @@ pub fn routes(r: Routes) -> Routes {
     r.add(
         RouteDoc::step::<Job>(
             "/v1/maintenance/{id}/start",
-            "Start a job (vehicle active → under_maintenance)",
+            "Start a job (vehicle active → under_maintenance). Early, its window is extended \
+             to begin now (409 overlap naming the commitment in the way); after the window has \
+             ended, 409 window_ended",
             STAFF,
         ),
         start,

@@ -105,6 +105,7 @@ async fn activate(
     int_range("odometer_km", req.odometer_km, 0, 100_000_000)?;
     let tx = db.tx().await?;
     let cur = step(&tx, id, "reserved", "active").await?;
+    commitments::start_now(&tx, &cur.vehicle_id, Kind::Rental, id).await?;
     transition(
         &tx,
         &cur.vehicle_id,
@@ -238,7 +239,9 @@ pub fn routes(r: Routes) -> Routes {
         RouteDoc::change::<Activate, Rental>(
             "POST",
             "/v1/rentals/{id}/activate",
-            "Hand the vehicle over (vehicle → rented, odometer out)",
+            "Hand the vehicle over (vehicle → rented, odometer out). Early, the booking is \
+             extended to begin now (409 overlap naming the commitment in the way); after the \
+             window has ended, 409 window_ended",
             STAFF,
         ),
         activate,

@@ -23,6 +23,17 @@ const LOCK: &str = "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL 
 const EXISTS: &str = "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL";
 const ADD_ODOMETER: &str =
     "INSERT INTO odometer_readings (vehicle_id, reading_km, source) VALUES ($1, $2, $3)";
+/// User `$1`'s driver profile at the wheel of `$2`; shared-locked so the driver cannot
+/// hand the vehicle over while the reading is written.
+const DRIVING: &str = "SELECT 1 FROM drivers
+                       WHERE user_id = $1 AND current_vehicle_id = $2 AND deleted_at IS NULL
+                       FOR SHARE";
+/// A driver at the wheel of `$1` (drivers take a vehicle only while it is in service).
+const AT_THE_WHEEL: &str =
+    "SELECT id FROM drivers WHERE current_vehicle_id = $1 AND deleted_at IS NULL";
+/// A maintenance job in progress on `$1`: it will move the vehicle back itself on completion.
+const JOB_IN_PROGRESS: &str =
+    "SELECT id FROM maintenance_jobs WHERE vehicle_id = $1 AND status = 'in_progress' LIMIT 1";
 
 /// Lifecycle: `active → rented → active`, `active → under_maintenance → active`,
 /// `* → decommissioned`.
@@ -65,6 +76,16 @@ impl VehicleStatus {
                 | (Active | Rented | UnderMaintenance, Decommissioned)
         )
     }
+
+    /// Whether `POST /v1/vehicles/{id}/status` may make `self → to`: only transitions no
+    /// flow owns. `rented` and back belong to the rental flow, and a planned stay in
+    /// `under_maintenance` to the maintenance flow; setting those by hand would strand the
+    /// rental or job (its completion would then be an illegal transition). An unplanned
+    /// breakdown still takes an active vehicle off the road and back by hand.
+    pub fn by_hand(self, to: VehicleStatus) -> bool {
+        use VehicleStatus::*;
+        self.can_become(to) && !matches!((self, to), (Active, Rented) | (Rented, Active))
+    }
 }
 
 /// `POST /v1/vehicles/{id}/status` body.
@@ -105,30 +126,82 @@ async fn set_status(
     use VehicleStatus::*;
     let from: Vec<VehicleStatus> = [Active, Rented, UnderMaintenance, Decommissioned]
         .into_iter()
-        .filter(|f| f.can_become(req.status))
+        .filter(|f| f.by_hand(req.status))
         .collect();
     let tx = db.tx().await?;
-    if req.status == Decommissioned {
-        // Lock first: no reservation may slip in between the check and the transition.
-        tx.query_opt(LOCK, &[&id]).await?;
-        super::commitments::ensure_uncommitted(&tx, &id).await?;
+    // Lock first: no reservation or job start may slip in between the checks and the
+    // transition.
+    tx.query_opt(LOCK, &[&id])
+        .await?
+        .ok_or_else(|| ApiError::not_found("vehicle"))?;
+    match req.status {
+        Rented => {
+            return Err(ApiError::conflict(
+                "illegal_transition",
+                "a vehicle becomes rented only by activating a rental",
+            ))
+        }
+        Decommissioned => {
+            // An active rental or a job in progress holds a commitment until it completes.
+            super::commitments::ensure_uncommitted(&tx, &id).await?;
+            ensure_driverless(&tx, &id).await?;
+        }
+        Active => {
+            if let Some(job) = tx.query_opt(JOB_IN_PROGRESS, &[&id]).await? {
+                let job: uuid::Uuid = job.get(0);
+                return Err(ApiError::conflict(
+                    "maintenance_in_progress",
+                    format!("maintenance job {job} is in progress; complete it instead"),
+                ));
+            }
+        }
+        UnderMaintenance => {}
     }
     transition(&tx, &id, &from, req.status).await?;
     let row = tx.query_one(GET, &[&id]).await?;
     Ok(Json(from_row(&row)?))
 }
 
+/// Staff record any vehicle's reading; a driver only the one of the vehicle they are
+/// driving, since a reading can never be taken back. The vehicle is visible to drivers, so
+/// refusing is 403 rather than a 404 that would pretend it does not exist.
 async fn odometer(
-    _: Caller,
+    caller: Caller,
     db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<OdometerReading>,
 ) -> Result<(StatusCode, Json<Vehicle>), ApiError> {
     int_range("reading_km", req.reading_km, 0, 100_000_000)?;
     let tx = db.tx().await?;
+    if !caller.is_staff()
+        && tx
+            .query_opt(DRIVING, &[&caller.user_id, &id])
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::forbidden(
+            "a driver may record only the odometer of the vehicle they are driving",
+        ));
+    }
     record_odometer(&tx, &id, req.reading_km, "api").await?;
     let row = tx.query_one(GET, &[&id]).await?;
     Ok((StatusCode::CREATED, Json(from_row(&row)?)))
+}
+
+/// 409 `vehicle_in_use` while a driver has `id` as their current vehicle (before
+/// decommissioning or deleting it). Call with the vehicle locked `FOR UPDATE`: a driver
+/// taking it share-locks it, so neither can slip past the other.
+pub async fn ensure_driverless(tx: &tokio_postgres::Client, id: &str) -> Result<(), ApiError> {
+    match tx.query_opt(AT_THE_WHEEL, &[&id]).await? {
+        None => Ok(()),
+        Some(driver) => {
+            let driver: uuid::Uuid = driver.get(0);
+            Err(ApiError::conflict(
+                "vehicle_in_use",
+                format!("driver {driver} is driving it; clear their current_vehicle_id first"),
+            ))
+        }
+    }
 }
 
 /// Records a reading; the database refuses one below the current odometer (422).
@@ -150,7 +223,14 @@ pub fn routes(r: Routes) -> Routes {
         RouteDoc::change::<Transition, Vehicle>(
             "POST",
             "/v1/vehicles/{id}/status",
-            "Lifecycle transition (illegal ones are 409)",
+            "Lifecycle transitions no flow owns, by hand (others are 409 illegal_transition). \
+             `decommissioned` from any state, 409 vehicle_committed while the vehicle still \
+             holds a rental, maintenance window or assignment (an active rental or a job in \
+             progress included), 409 vehicle_in_use while a driver has it as their current \
+             vehicle; `active → under_maintenance` for an unplanned breakdown and \
+             back to `active`, 409 maintenance_in_progress while a maintenance job is in \
+             progress (completing the job does that). `rented` and back only through \
+             activating and completing a rental.",
             STAFF,
         ),
         set_status,
@@ -162,7 +242,8 @@ pub fn routes(r: Routes) -> Routes {
             ..RouteDoc::change::<OdometerReading, Vehicle>(
                 "POST",
                 "/v1/vehicles/{id}/odometer",
-                "Record an odometer reading (never decreasing)",
+                "Record an odometer reading (never decreasing); a driver only for the vehicle \
+                 they are driving (403 otherwise)",
                 &[Role::Admin, Role::Dispatcher, Role::Driver],
             )
         },
@@ -185,6 +266,23 @@ mod tests {
         assert!(!Active.can_become(Active));
         for s in [Active, Rented, UnderMaintenance] {
             assert!(s.can_become(Decommissioned));
+        }
+    }
+
+    #[test]
+    fn by_hand_only_what_no_flow_owns() {
+        assert!(!Active.by_hand(Rented) && !Rented.by_hand(Active));
+        assert!(Active.by_hand(UnderMaintenance) && UnderMaintenance.by_hand(Active));
+        for s in [Active, Rented, UnderMaintenance] {
+            assert!(s.by_hand(Decommissioned));
+        }
+        for from in [Active, Rented, UnderMaintenance, Decommissioned] {
+            for to in [Active, Rented, UnderMaintenance, Decommissioned] {
+                assert!(
+                    !from.by_hand(to) || from.can_become(to),
+                    "{from:?} → {to:?}"
+                );
+            }
         }
     }
 }

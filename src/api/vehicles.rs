@@ -19,7 +19,7 @@ use super::txn::Db;
 use super::{vin, RouteDoc, Routes};
 use crate::http::{ApiError, AppState};
 
-pub use super::vehicle_state::{record_odometer, transition, VehicleStatus};
+pub use super::vehicle_state::{ensure_driverless, record_odometer, transition, VehicleStatus};
 
 /// A vehicle.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -340,6 +340,7 @@ async fn delete(_: Caller, db: Db, Path(id): Path<String>) -> Result<StatusCode,
         .await?
         .ok_or_else(|| ApiError::not_found("vehicle"))?;
     super::commitments::ensure_uncommitted(&tx, &id).await?;
+    ensure_driverless(&tx, &id).await?;
     tx.execute(SOFT_DELETE, &[&id]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -373,7 +374,8 @@ pub fn routes(r: Routes) -> Routes {
             ..RouteDoc::new(
                 "DELETE",
                 "/v1/vehicles/{id}",
-                "Soft-delete a vehicle",
+                "Soft-delete a vehicle (409 vehicle_committed while it holds a commitment, \
+                 409 vehicle_in_use while a driver has it as their current vehicle)",
                 ADMIN,
             )
         },

@@ -391,3 +391,18 @@ pub fn ids(r: &Resp) -> Vec<String> {
         .map(|v| v["id"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// `hours` from now, as RFC 3339 (for windows relative to the clock).
+pub fn hours_from_now(hours: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339()
+}
+
+/// Assigns `driver` to `vehicle` from an hour ago for `hours` more hours (as `a`, staff):
+/// the assignment a driver needs to take the vehicle now. Returns its id.
+pub async fn assign_now(a: &Client, driver: &str, vehicle: &str, hours: i64) -> String {
+    let body = json!({"driver_id": driver, "vehicle_id": vehicle,
+                      "starts_at": hours_from_now(-1), "ends_at": hours_from_now(hours)});
+    let r = a.post("/v1/assignments", body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()["id"].as_str().unwrap().to_string()
+}
