@@ -9,8 +9,15 @@
 //!   day partitions.
 //!
 //! Around it: [`config`], [`db`] (pool), [`migrate`], [`metrics`], [`http`] (server, error
-//! envelope), [`api`] (the `/v1` API) and [`daemon`] (start-up and shutdown). [`reading`] and [`wire`] are the data types and binary format.
-//! [`live`] is the in-memory index of every vehicle's latest position, for dispatch.
+//! envelope), [`api`] (the `/v1` API) and [`daemon`] (start-up and shutdown). [`reading`]
+//! and [`wire`] are the data types and binary format.
+//!
+//! Dispatch, fed by the writers after each commit:
+//! - [`live`]: the in-memory geodesic index of every vehicle's latest position (and its Redis
+//!   write-through), answering nearest-vehicle queries from memory.
+//! - [`dispatch`]: the driver roster (kept current by PostgreSQL notifications), the job
+//!   state machine, the background matcher that offers jobs to the nearest available
+//!   drivers, and the job events behind the push streams.
 
 pub mod api;
 pub mod batcher;
