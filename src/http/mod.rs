@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use deadpool_postgres::Pool;
 use serde_json::json;
 
-pub use error::ApiError;
+pub use error::{ApiError, ODOMETER_COLUMN};
 pub use request_id::current_request_id;
 
 use crate::api::{RouteDoc, Routes};
