@@ -9,7 +9,8 @@
 //!   and [`rate_limit`] (middleware), [`commitments`] (the exclusion constraint's 409).
 //! - Resources, one file each: [`users`], [`vehicles`] (+ [`vin`], [`vehicle_state`]), [`drivers`],
 //!   [`assignments`], [`customers`], [`pricing`] (plans and the pure quote), [`rentals`]
-//!   (+ [`rental_flow`], [`availability`]), [`maintenance`] (+ [`maintenance_flow`]).
+//!   (+ [`rental_flow`], [`rental_ledger`], [`availability`]), [`maintenance`]
+//!   (+ [`maintenance_flow`]).
 
 pub mod assignments;
 pub mod auth;
@@ -29,6 +30,7 @@ pub mod positions;
 pub mod pricing;
 pub mod rate_limit;
 pub mod rental_flow;
+pub mod rental_ledger;
 pub mod rentals;
 pub mod stream;
 pub mod txn;
