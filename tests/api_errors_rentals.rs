@@ -170,8 +170,17 @@ async fn rental_flow_errors() {
     expect_status!(a, "POST" path("activate"), odo(1000) => 409 "illegal_transition");
     let r = a.post("/v1/vehicles/car-1/status", st("active")).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    // Below the vehicle's reading: 422, and the activation rolls back.
-    expect_status!(a, "POST" path("activate"), odo(999) => 422 "invalid_value");
+    // Below the vehicle's reading: 422 naming the body's field (the database's trigger
+    // refuses it), and the activation rolls back.
+    let r = a.post(&path("activate"), odo(999)).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (422, "invalid_value"),
+        "{}",
+        r.body
+    );
+    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(message.starts_with("odometer_km: "), "{message}");
     let r = a.post(&path("activate"), odo(1000)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     expect_status!(a, "POST" path("activate"), odo(1000) => 409 "illegal_transition");
@@ -307,6 +316,24 @@ async fn maintenance_errors() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // A list page carries each job exactly as its own read does (parts fetched per page).
+    let r = a
+        .post(
+            "/v1/maintenance",
+            job("v1", "2030-02-01T00:00:00Z", "2030-02-03T00:00:00Z"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let listed = a.get("/v1/maintenance").await.json();
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{listed}");
+    for item in items {
+        let id = item["id"].as_str().unwrap();
+        assert_eq!(item, &a.get(&format!("/v1/maintenance/{id}")).await.json());
+    }
+    let first = items.iter().find(|j| j["id"] == json!(j1)).unwrap();
+    assert_eq!(first["parts"], json!([part("pad", 2, 50)]));
+    assert_eq!(first["total_cost"], 200);
     // Completed: no further transition (start and cancel read no body).
     for action in ["start", "complete", "cancel"] {
         expect_status!(a, "POST" path(action), done.clone() => 409 "illegal_transition");

@@ -4,8 +4,31 @@
 mod common;
 
 use common::api::{customer, plan, reserve_body, standard_plan, vehicle_body, Api};
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde_json::json;
+
+/// Seed of the random rentals unless `FLEETD_TEST_SEED` sets another (a failure prints the
+/// seed and the failing case's inputs, so it can be replayed).
+const DEFAULT_SEED: u64 = 0x00f1_ee7d;
+const RANDOM_CASES: u32 = 12;
+
+/// On panic, says how to replay: the seed and the case's inputs.
+struct Replay {
+    seed: u64,
+    inputs: String,
+}
+
+impl Drop for Replay {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "failed with FLEETD_TEST_SEED={} (rerun with it to replay); inputs: {}",
+                self.seed, self.inputs
+            );
+        }
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_simultaneous_reservations_one_wins() {
@@ -109,12 +132,33 @@ async fn quote_reserve_and_complete_agree_for_random_rentals() {
     let api = Api::start().await;
     let a = &api.admin;
     let (_, cust) = customer(&api, "c").await;
-    let mut rng = rand::thread_rng();
-    for case in 0..12u32 {
+    let seed = match std::env::var("FLEETD_TEST_SEED") {
+        Ok(s) => s.parse().expect("FLEETD_TEST_SEED is a u64"),
+        Err(_) => DEFAULT_SEED,
+    };
+    println!("FLEETD_TEST_SEED={seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut replay = Replay {
+        seed,
+        inputs: String::new(),
+    };
+    for case in 0..RANDOM_CASES {
+        // Every random input is drawn here, before any request, so the seed alone fixes them.
         let daily = rng.gen_range(0..100_000i64);
         let included = rng.gen_range(0..500i64);
         let per_km = rng.gen_range(0..500i64);
         let late_fee = rng.gen_range(0..10_000i64);
+        let secs = rng.gen_range(60..(10 * 86_400i64));
+        let est = rng.gen_range(0..5_000i64);
+        let driven = rng.gen_range(0..5_000i64);
+        let late_s = rng.gen_range(-(secs.min(3_600))..(3 * 86_400i64));
+        let start = chrono::Utc::now() - chrono::Duration::days(30);
+        let inputs = format!(
+            "case {case}: daily_rate={daily} included_km_per_day={included} \
+             extra_km_rate={per_km} late_fee_per_hour={late_fee} window_s={secs} \
+             estimated_km={est} driven_km={driven} late_s={late_s} starts_at={start}"
+        );
+        replay.inputs.clone_from(&inputs);
         let mut body = standard_plan();
         body["daily_rate"] = json!(daily);
         body["included_km_per_day"] = json!(included);
@@ -128,12 +172,7 @@ async fn quote_reserve_and_complete_agree_for_random_rentals() {
                 .status,
             201
         );
-        let start = chrono::Utc::now() - chrono::Duration::days(30);
-        let secs = rng.gen_range(60..(10 * 86_400i64));
         let end = start + chrono::Duration::seconds(secs);
-        let est = rng.gen_range(0..5_000i64);
-        let driven = rng.gen_range(0..5_000i64);
-        let late_s = rng.gen_range(-(secs.min(3_600))..(3 * 86_400i64));
         let (f, t) = (start.to_rfc3339(), end.to_rfc3339());
         let q = a
             .post(
@@ -145,10 +184,10 @@ async fn quote_reserve_and_complete_agree_for_random_rentals() {
         let mut b = reserve_body(&vid, &p, &f, &t, est);
         b["customer_id"] = json!(cust);
         let r = a.post("/v1/rentals", b).await;
-        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.status, 201, "{inputs}: {}", r.body);
         let rental = r.json();
-        assert_eq!(rental["charges"], q["items"], "case {case}");
-        assert_eq!(rental["total_charged"], q["total"], "case {case}");
+        assert_eq!(rental["charges"], q["items"], "{inputs}");
+        assert_eq!(rental["total_charged"], q["total"], "{inputs}");
         let id = rental["id"].as_str().unwrap();
         let r = a
             .post(
@@ -156,7 +195,7 @@ async fn quote_reserve_and_complete_agree_for_random_rentals() {
                 json!({"odometer_km": 100}),
             )
             .await;
-        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.status, 200, "{inputs}: {}", r.body);
         api.db
             .client()
             .await
@@ -173,7 +212,7 @@ async fn quote_reserve_and_complete_agree_for_random_rentals() {
                 json!({"odometer_km": 100 + driven, "returned_at": returned.to_rfc3339()}),
             )
             .await;
-        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.status, 200, "{inputs}: {}", r.body);
         let done = r.json();
         let days = (secs + 86_399) / 86_400;
         let extra = (driven - days * included).max(0);
@@ -185,7 +224,7 @@ async fn quote_reserve_and_complete_agree_for_random_rentals() {
         assert_eq!(
             done["total_charged"],
             json!(days * daily + extra * per_km + late_h * late_fee),
-            "case {case}: {done}"
+            "{inputs}: {done}"
         );
         let n = q["items"].as_array().unwrap().len();
         let added: i64 = done["charges"].as_array().unwrap()[n..]
@@ -196,8 +235,30 @@ async fn quote_reserve_and_complete_agree_for_random_rentals() {
         assert_eq!(
             added,
             (extra - est_extra) * per_km + late_h * late_fee,
-            "case {case}"
+            "{inputs}"
         );
+        let pay = json!({"amount": 1 + case, "currency": "EUR", "method": "card"});
+        let r = a.post(&format!("/v1/rentals/{id}/payments"), pay).await;
+        assert_eq!(r.status, 201, "{inputs}: {}", r.body);
+    }
+    drop(replay);
+    // Pages of the list carry each rental exactly as its own read does (charges and
+    // payments are fetched per page, not per item).
+    let mut listed = Vec::new();
+    let mut next = "/v1/rentals?limit=5".to_string();
+    loop {
+        let page = a.get(&next).await.json();
+        listed.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => next = format!("/v1/rentals?limit=5&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(listed.len(), RANDOM_CASES as usize);
+    for item in &listed {
+        let id = item["id"].as_str().unwrap();
+        assert_eq!(item, &a.get(&format!("/v1/rentals/{id}")).await.json());
+        assert_eq!(item["payments"].as_array().unwrap().len(), 1, "{item}");
     }
     api.daemon.shutdown().await;
 }

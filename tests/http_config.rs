@@ -59,6 +59,22 @@ async fn health_ready_metrics_request_ids_and_error_envelope() {
     ] {
         assert!(body.contains(name), "{name} missing from /metrics");
     }
+
+    // The probes and the document are in the document: it comes from the table they are
+    // routed from.
+    let (status, _, body) = http_get(daemon.addr, "/openapi.json", &[]).await.unwrap();
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        let op = &doc["paths"][path]["get"];
+        assert!(op.is_object(), "GET {path} missing from /openapi.json");
+        assert_eq!(
+            op["security"],
+            serde_json::json!([]),
+            "{path} needs no token"
+        );
+    }
+    assert!(doc["paths"]["/readyz"]["get"]["responses"]["503"].is_object());
     daemon.shutdown().await;
 }
 

@@ -1,6 +1,7 @@
 //! Maintenance: a scheduled window blocks the vehicle (a commitment); start, complete and
 //! cancel are in [`super::maintenance_flow`]. Overdue: scheduled but not started by its start, or in progress past its end.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -75,8 +76,9 @@ pub const COLUMNS: &str = "id, vehicle_id, description, starts_at, ends_at, stat
                        completed_at, labour_cost, currency, created_at";
 const OVERDUE: &str = "((status = 'scheduled' AND starts_at < now()) \
                        OR (status = 'in_progress' AND ends_at < now()))";
-const PARTS: &str =
-    "SELECT part_name, quantity, unit_cost FROM maintenance_parts WHERE job_id = $1 ORDER BY id";
+/// Parts of a page of jobs (`$1`: their ids) in one query, each job's in the order recorded.
+const PARTS_OF: &str = "SELECT job_id, part_name, quantity, unit_cost FROM maintenance_parts
+                        WHERE job_id = ANY($1) ORDER BY job_id, id";
 const INSERT: &str = concatcp!(
     "INSERT INTO maintenance_jobs (id, vehicle_id, description, starts_at, ends_at)
      VALUES ($1, $2, $3, $4, $5) RETURNING ",
@@ -97,21 +99,50 @@ const LIST: &str = concatcp!(
 );
 pub const GET: &str = concatcp!("SELECT ", COLUMNS, " FROM maintenance_jobs WHERE id = $1");
 
+/// The job in `row` (selected with [`COLUMNS`]) with its parts.
 pub async fn load(
     client: &tokio_postgres::Client,
     row: &tokio_postgres::Row,
 ) -> Result<Job, ApiError> {
     let id: Uuid = row.get("id");
-    let parts: Vec<Part> = client
-        .query(PARTS, &[&id])
-        .await?
+    let mut parts = parts_of(client, &[id]).await?;
+    Ok(job(row, parts.remove(&id).unwrap_or_default()))
+}
+
+/// The jobs in `rows` with their parts: one query for any number of rows (a list page never
+/// costs a query per item).
+async fn load_all(
+    client: &tokio_postgres::Client,
+    rows: &[tokio_postgres::Row],
+) -> Result<Vec<Job>, ApiError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.get("id")).collect();
+    let mut parts = parts_of(client, &ids).await?;
+    Ok(rows
         .iter()
-        .map(|p| Part {
-            part_name: p.get(0),
-            quantity: p.get(1),
-            unit_cost: p.get(2),
-        })
-        .collect();
+        .zip(ids)
+        .map(|(row, id)| job(row, parts.remove(&id).unwrap_or_default()))
+        .collect())
+}
+
+async fn parts_of(
+    client: &tokio_postgres::Client,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Part>>, ApiError> {
+    let mut by_job: HashMap<Uuid, Vec<Part>> = HashMap::new();
+    for p in client.query(PARTS_OF, &[&ids]).await? {
+        by_job.entry(p.get(0)).or_default().push(Part {
+            part_name: p.get(1),
+            quantity: p.get(2),
+            unit_cost: p.get(3),
+        });
+    }
+    Ok(by_job)
+}
+
+fn job(row: &tokio_postgres::Row, parts: Vec<Part>) -> Job {
     let labour: Option<i64> = row.get("labour_cost");
     let total_cost = labour.map(|l| {
         l + parts
@@ -119,8 +150,8 @@ pub async fn load(
             .map(|p| p.quantity as i64 * p.unit_cost)
             .sum::<i64>()
     });
-    Ok(Job {
-        id,
+    Job {
+        id: row.get("id"),
         vehicle_id: row.get("vehicle_id"),
         description: row.get("description"),
         starts_at: row.get("starts_at"),
@@ -133,7 +164,7 @@ pub async fn load(
         parts,
         total_cost,
         created_at: row.get("created_at"),
-    })
+    }
 }
 
 async fn schedule(
@@ -190,10 +221,7 @@ async fn list_jobs(state: &AppState, q: ListQuery, overdue: bool) -> Result<Page
             ],
         )
         .await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        items.push(load(&client, row).await?);
-    }
+    let items = load_all(&client, &rows).await?;
     Ok(page.finish(items, |j| j.id.to_string()))
 }
 

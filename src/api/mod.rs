@@ -9,7 +9,8 @@
 //!   and [`rate_limit`] (middleware), [`commitments`] (the exclusion constraint's 409).
 //! - Resources, one file each: [`users`], [`vehicles`] (+ [`vin`], [`vehicle_state`]), [`drivers`],
 //!   [`assignments`], [`customers`], [`pricing`] (plans and the pure quote), [`rentals`]
-//!   (+ [`rental_flow`], [`availability`]), [`maintenance`] (+ [`maintenance_flow`]).
+//!   (+ [`rental_flow`], [`rental_ledger`], [`availability`]), [`maintenance`]
+//!   (+ [`maintenance_flow`]).
 
 pub mod assignments;
 pub mod auth;
@@ -29,6 +30,7 @@ pub mod positions;
 pub mod pricing;
 pub mod rate_limit;
 pub mod rental_flow;
+pub mod rental_ledger;
 pub mod rentals;
 pub mod stream;
 pub mod txn;
@@ -88,7 +90,11 @@ pub struct RouteDoc {
     pub summary: &'static str,
     /// Roles allowed; empty means no token is needed.
     pub roles: &'static [Role],
-    /// Query parameters: name and description.
+    /// Query parameters a request must carry: name and description. Documented as
+    /// `required: true`, before the optional ones; declare a parameter here or in
+    /// [`RouteDoc::query`], never both.
+    pub required_query: &'static [(&'static str, &'static str)],
+    /// Optional query parameters: name and description.
     pub query: &'static [(&'static str, &'static str)],
     pub request: Option<SchemaFn>,
     pub response: Option<SchemaFn>,
@@ -110,6 +116,7 @@ impl RouteDoc {
             path,
             summary,
             roles,
+            required_query: &[],
             query: &[],
             request: None,
             response: None,
@@ -204,7 +211,20 @@ pub struct Routes {
     docs: Vec<RouteDoc>,
 }
 
+impl Default for Routes {
+    fn default() -> Self {
+        Routes::new()
+    }
+}
+
 impl Routes {
+    pub fn new() -> Routes {
+        Routes {
+            router: Router::new(),
+            docs: Vec::new(),
+        }
+    }
+
     pub fn add<H, T>(mut self, doc: RouteDoc, handler: H) -> Self
     where
         H: Handler<T, Arc<AppState>>,
@@ -229,11 +249,7 @@ impl Routes {
 
 /// Every API route with its documentation, in one table.
 pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
-    let r = Routes {
-        router: Router::new(),
-        docs: Vec::new(),
-    };
-    let r = auth::routes(r);
+    let r = auth::routes(Routes::new());
     let r = users::routes(r);
     let r = vehicles::routes(r);
     let r = vehicle_state::routes(r);
@@ -251,11 +267,25 @@ pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
     (r.router, r.docs)
 }
 
-/// The API router with its middleware (rate limit outside idempotency), and the
-/// `/openapi.json` document built from the same table.
-pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    let (api, docs) = routes();
-    let document = Arc::new(openapi::document(&docs));
+/// What `GET /openapi.json` documents: `outside` (routes served without the API's
+/// middleware, like `/healthz`), the document itself and the `/v1` table.
+pub fn all_docs(outside: &Routes, api: &[RouteDoc]) -> Vec<RouteDoc> {
+    let mut docs = outside.docs.clone();
+    docs.push(openapi::ROUTE);
+    docs.extend_from_slice(api);
+    docs
+}
+
+/// The whole router: `outside` as given, `GET /openapi.json`, and the API with its
+/// middleware (rate limit outside idempotency). The document is built from the
+/// same tables the routes come from, so nothing is served undocumented.
+pub fn router(state: Arc<AppState>, outside: Routes) -> Router<Arc<AppState>> {
+    let (api, api_docs) = routes();
+    let document = Arc::new(openapi::document(&all_docs(&outside, &api_docs)));
+    let outside = outside.add(openapi::ROUTE, move || {
+        let document = document.clone();
+        async move { axum::Json((*document).clone()) }
+    });
     let api = api
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -265,11 +295,5 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             state,
             rate_limit::layer,
         ));
-    Router::new().merge(api).route(
-        "/openapi.json",
-        axum::routing::get(move || {
-            let document = document.clone();
-            async move { axum::Json((*document).clone()) }
-        }),
-    )
+    outside.router.merge(api)
 }

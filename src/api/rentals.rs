@@ -22,6 +22,8 @@ use super::customers::own_customer;
 use super::extract::{int_range, vehicle_id, window, ApiJson, ApiQuery};
 use super::pagination::{Page, Paged};
 use super::pricing::{self, LineItem, Quote};
+pub use super::rental_ledger::{add_charges, charges, Payment};
+use super::rental_ledger::{charges_of, payments_of};
 use super::txn::Db;
 use super::{RouteDoc, Routes};
 use crate::http::{ApiError, AppState};
@@ -29,17 +31,6 @@ use crate::http::{ApiError, AppState};
 /// Longest rental window.
 pub const MAX_DAYS: i64 = 366;
 pub const RENTERS: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Customer];
-
-/// A payment towards a rental.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Payment {
-    pub id: Uuid,
-    pub amount: i64,
-    pub currency: String,
-    /// `cash`, `card` or `transfer`.
-    pub method: String,
-    pub created_at: DateTime<Utc>,
-}
 
 /// A rental with its charges, payments and balance (charges − payments).
 #[derive(Debug, Serialize, JsonSchema)]
@@ -106,13 +97,6 @@ const COLUMNS: &str = "r.id, r.vehicle_id, r.customer_id, r.plan_id, r.starts_at
 /// Staff see all; a customer sees only rentals of its own customer profile.
 const VISIBLE: &str =
     "($1::uuid IS NULL OR r.customer_id IN (SELECT id FROM customers WHERE user_id = $1))";
-const CHARGES: &str = "SELECT kind, quantity, unit_amount, amount FROM rental_charges
-                       WHERE rental_id = $1 ORDER BY id";
-const ADD_CHARGE: &str =
-    "INSERT INTO rental_charges (rental_id, kind, quantity, unit_amount, amount, currency)
-     VALUES ($1, $2, $3, $4, $5, $6)";
-const PAYMENTS: &str = "SELECT id, amount, currency, method, created_at FROM rental_payments
-                        WHERE rental_id = $1 ORDER BY created_at, id";
 const GET_VISIBLE: &str = concatcp!(
     "SELECT ",
     COLUMNS,
@@ -145,88 +129,48 @@ fn check_request(
     int_range("estimated_km", estimated_km, 0, 10_000_000)
 }
 
-/// Charges of a rental, oldest first.
-pub async fn charges<C: tokio_postgres::GenericClient>(
-    client: &C,
-    id: Uuid,
-) -> Result<Vec<LineItem>, ApiError> {
-    Ok(client
-        .query(CHARGES, &[&id])
-        .await?
-        .iter()
-        .map(|r| LineItem {
-            kind: r.get(0),
-            quantity: r.get(1),
-            unit_amount: r.get(2),
-            amount: r.get(3),
-        })
-        .collect())
-}
-
-pub async fn add_charges(
-    tx: &tokio_postgres::Client,
-    id: Uuid,
-    currency: &str,
-    items: &[LineItem],
-) -> Result<(), ApiError> {
-    for i in items {
-        tx.execute(
-            ADD_CHARGE,
-            &[
-                &id,
-                &i.kind,
-                &i.quantity,
-                &i.unit_amount,
-                &i.amount,
-                &currency,
-            ],
-        )
-        .await?;
-    }
-    Ok(())
-}
-
+/// Rentals from their rows, with charges and payments: two queries for any number of rows
+/// (a list page never costs a query per item).
 async fn assemble(
     client: &tokio_postgres::Client,
-    row: &tokio_postgres::Row,
-) -> Result<Rental, ApiError> {
-    let id: Uuid = row.get("id");
-    let charges = charges(client, id).await?;
-    let payments: Vec<Payment> = client
-        .query(PAYMENTS, &[&id])
-        .await?
-        .iter()
-        .map(|r| Payment {
-            id: r.get(0),
-            amount: r.get(1),
-            currency: r.get(2),
-            method: r.get(3),
-            created_at: r.get(4),
+    rows: &[tokio_postgres::Row],
+) -> Result<Vec<Rental>, ApiError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.get("id")).collect();
+    let mut charges = charges_of(client, &ids).await?;
+    let mut payments = payments_of(client, &ids).await?;
+    rows.iter()
+        .zip(ids)
+        .map(|(row, id)| {
+            let charges = charges.remove(&id).unwrap_or_default();
+            let payments = payments.remove(&id).unwrap_or_default();
+            let total_charged = pricing::total(&charges)?;
+            let total_paid: i64 = payments.iter().map(|p| p.amount).sum();
+            Ok(Rental {
+                id,
+                vehicle_id: row.get("vehicle_id"),
+                customer_id: row.get("customer_id"),
+                plan_id: row.get("plan_id"),
+                starts_at: row.get("starts_at"),
+                ends_at: row.get("ends_at"),
+                estimated_km: row.get("estimated_km"),
+                status: row.get("status"),
+                odometer_out: row.get("odometer_out"),
+                odometer_in: row.get("odometer_in"),
+                activated_at: row.get("activated_at"),
+                returned_at: row.get("returned_at"),
+                currency: row.get("currency"),
+                charges,
+                payments,
+                total_charged,
+                total_paid,
+                balance: total_charged - total_paid,
+                created_at: row.get("created_at"),
+            })
         })
-        .collect();
-    let total_charged = pricing::total(&charges)?;
-    let total_paid: i64 = payments.iter().map(|p| p.amount).sum();
-    Ok(Rental {
-        id,
-        vehicle_id: row.get("vehicle_id"),
-        customer_id: row.get("customer_id"),
-        plan_id: row.get("plan_id"),
-        starts_at: row.get("starts_at"),
-        ends_at: row.get("ends_at"),
-        estimated_km: row.get("estimated_km"),
-        status: row.get("status"),
-        odometer_out: row.get("odometer_out"),
-        odometer_in: row.get("odometer_in"),
-        activated_at: row.get("activated_at"),
-        returned_at: row.get("returned_at"),
-        currency: row.get("currency"),
-        charges,
-        payments,
-        total_charged,
-        total_paid,
-        balance: total_charged - total_paid,
-        created_at: row.get("created_at"),
-    })
+        .collect()
 }
 
 /// The rental `id` if the caller may see it; 404 otherwise (also for another customer's).
@@ -240,7 +184,8 @@ pub async fn load(
         .query_opt(GET_VISIBLE, &[&own, &id])
         .await?
         .ok_or_else(|| ApiError::not_found("rental"))?;
-    assemble(client, &row).await
+    let mut one = assemble(client, &[row]).await?;
+    Ok(one.pop().expect("one row, one rental"))
 }
 
 pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
@@ -360,10 +305,7 @@ async fn list(
             ],
         )
         .await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        items.push(assemble(&client, row).await?);
-    }
+    let items = assemble(&client, &rows).await?;
     Ok(Json(page.finish(items, |r| r.id.to_string())))
 }
 

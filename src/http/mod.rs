@@ -11,14 +11,14 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use deadpool_postgres::Pool;
 use serde_json::json;
 
-pub use error::ApiError;
+pub use error::{ApiError, ODOMETER_COLUMN};
 pub use request_id::current_request_id;
 
+use crate::api::{RouteDoc, Routes};
 use crate::metrics::Metrics;
 use crate::pipeline::PipelineStatus;
 
@@ -39,16 +39,38 @@ pub struct AppState {
 
 /// The whole router.
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .merge(crate::api::router(state.clone()))
+    crate::api::router(state.clone(), unversioned(Routes::new()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
+}
+
+/// The routes outside `/v1`, each added with its documentation, so `/openapi.json` lists
+/// exactly what is served (no API middleware: probes are neither rate limited nor need a
+/// database transaction).
+pub fn unversioned(r: Routes) -> Routes {
+    r.add(
+        RouteDoc::new("GET", "/healthz", "Process is up", &[]),
+        healthz,
+    )
+    .add(
+        RouteDoc {
+            errors: &[503],
+            ..RouteDoc::new(
+                "GET",
+                "/readyz",
+                "PostgreSQL and the broker are reachable",
+                &[],
+            )
+        },
+        readyz,
+    )
+    .add(
+        RouteDoc::new("GET", "/metrics", "Prometheus metrics (text format)", &[]),
+        metrics,
+    )
 }
 
 async fn healthz() -> Json<serde_json::Value> {
