@@ -156,6 +156,11 @@ async fn drivers_assignments_and_maintenance_never_overlap() {
         "409 names the conflict: {}",
         r.body
     );
+    assert_eq!(
+        r.json()["error"]["conflict"],
+        json!({"kind": "assignment", "id": first}),
+        "the driver's assignment in the way, as data"
+    );
     let r = a
         .post(
             "/v1/assignments",
@@ -164,6 +169,11 @@ async fn drivers_assignments_and_maintenance_never_overlap() {
         .await;
     assert_eq!(r.status, 409);
     assert!(r.body.contains(&first), "{}", r.body);
+    assert_eq!(
+        r.json()["error"]["conflict"],
+        json!({"kind": "assignment", "id": first}),
+        "the vehicle's commitment in the way, as data"
+    );
     // Touching ranges are fine: [08:00, 16:00) then [16:00, 18:00).
     let r = a
         .post(

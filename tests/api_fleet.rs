@@ -168,7 +168,14 @@ async fn vehicles_registry_lifecycle_and_odometer() {
     );
     let r = a.post("/v1/vehicles/truck-1/odometer", odo(999)).await;
     assert_eq!(r.status, 422);
-    assert!(r.body.contains("odometer_km"), "{}", r.body);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("reading_km"),
+        "{}",
+        r.body
+    );
     assert_eq!(
         a.post("/v1/vehicles/truck-1/odometer", odo(-5))
             .await

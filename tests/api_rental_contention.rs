@@ -173,7 +173,13 @@ async fn quote_reserve_and_complete_agree_for_random_rentals() {
             201
         );
         let end = start + chrono::Duration::seconds(secs);
-        let (f, t) = (start.to_rfc3339(), end.to_rfc3339());
+        // Booked ahead (a rental can be activated only before its window ends), then moved
+        // into the past after activation so that completing it can be late by `late_s`.
+        let ahead = chrono::Utc::now() + chrono::Duration::days(1);
+        let (f, t) = (
+            ahead.to_rfc3339(),
+            (ahead + chrono::Duration::seconds(secs)).to_rfc3339(),
+        );
         let q = a
             .post(
                 "/v1/rentals/quote",
@@ -200,8 +206,9 @@ async fn quote_reserve_and_complete_agree_for_random_rentals() {
             .client()
             .await
             .execute(
-                "UPDATE rentals SET activated_at = starts_at WHERE id = $1::text::uuid",
-                &[&id],
+                "UPDATE rentals SET starts_at = $2, ends_at = $3, activated_at = $2 \
+                 WHERE id = $1::text::uuid",
+                &[&id, &start, &end],
             )
             .await
             .unwrap();

@@ -158,6 +158,12 @@ async fn rental_lifecycle_charges_and_visibility() {
     let r = dispatcher.post("/v1/rentals", b.clone()).await;
     assert_eq!((r.status, r.code().as_str()), (409, "overlap"));
     assert!(r.body.contains(&rid), "{}", r.body);
+    assert_eq!(
+        r.json()["error"]["conflict"],
+        json!({"kind": "rental", "id": rid}),
+        "{}",
+        r.body
+    );
     b["vehicle_id"] = json!("van-2");
     let r = dispatcher.post("/v1/rentals", b.clone()).await;
     assert_eq!(r.status, 201, "{}", r.body);

@@ -151,10 +151,14 @@ async fn create(
             .await?
             .map(|r| r.get(0));
         let which = other.map(|o| format!(" {o}")).unwrap_or_default();
-        return Err(commitments::overlap(format!(
+        let error = commitments::overlap(format!(
             "driver {} already has assignment{which} in that window",
             req.driver_id
-        )));
+        ));
+        return Err(match other {
+            Some(o) => error.with_detail("conflict", commitments::conflict("assignment", o)),
+            None => error,
+        });
     }
     commitments::claim_vehicle(
         &tx,

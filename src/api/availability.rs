@@ -77,9 +77,11 @@ async fn availability(
 pub fn routes(r: Routes) -> Routes {
     r.add(
         RouteDoc {
+            required_query: &[
+                ("from", "window start, RFC 3339"),
+                ("to", "window end, RFC 3339"),
+            ],
             query: &[
-                ("from", "window start, RFC 3339 (required)"),
-                ("to", "window end, RFC 3339 (required)"),
                 ("type", "vehicle type"),
                 ("min_seats", "at least this many seats"),
                 ("min_load_kg", "at least this load"),

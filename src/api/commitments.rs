@@ -122,6 +122,7 @@ async fn in_the_way(
             overlap(format!(
                 "vehicle {vehicle_id} is already committed to {k} {id} in that window"
             ))
+            .with_detail("conflict", conflict(&k, id))
         }
         // The other commitment was released meanwhile; the client may retry.
         None => overlap(format!(
@@ -189,4 +190,10 @@ pub async fn release(tx: &Client, kind: Kind, ref_id: Uuid) -> Result<(), ApiErr
 /// 409 for a double booking.
 pub fn overlap(message: String) -> ApiError {
     ApiError::conflict("overlap", message)
+}
+
+/// The `conflict` member of a 409 `overlap`: what is in the way, for clients to act on
+/// without parsing the message. Only the kind and id, never whose it is.
+pub fn conflict(kind: &str, id: Uuid) -> serde_json::Value {
+    serde_json::json!({ "kind": kind, "id": id })
 }

@@ -13,7 +13,7 @@ use super::extract::{int_range, ApiJson};
 use super::txn::Db;
 use super::vehicles::{from_row, Vehicle, GET};
 use super::{RouteDoc, Routes};
-use crate::http::ApiError;
+use crate::http::{ApiError, ODOMETER_COLUMN};
 
 /// Into `$3` from any of `$2`.
 const TRANSITION: &str = "UPDATE vehicles SET status = $3, updated_at = now()
@@ -183,7 +183,10 @@ async fn odometer(
             "a driver may record only the odometer of the vehicle they are driving",
         ));
     }
-    record_odometer(&tx, &id, req.reading_km, "api").await?;
+    // The trigger names the column; this route's body calls it `reading_km`.
+    record_odometer(&tx, &id, req.reading_km, "api")
+        .await
+        .map_err(|e| e.renaming_field(ODOMETER_COLUMN, "reading_km"))?;
     let row = tx.query_one(GET, &[&id]).await?;
     Ok((StatusCode::CREATED, Json(from_row(&row)?)))
 }
