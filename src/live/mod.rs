@@ -6,6 +6,7 @@
 //! - [`index`]: [`LiveIndex`], the one type that owns the R-tree and the per-vehicle map, so
 //!   both always change together; only a strictly newer `ts` replaces a position. Vehicles sit
 //!   in the tree as small loose cubes, so most updates do not touch the tree.
+//! - `slots`: the chunked slot table holding each vehicle's record.
 //! - [`query`]: [`LiveIndex::nearest`] with radius, staleness and a caller-supplied
 //!   [`Eligibility`] (driver on duty and available, vehicle type, seats, load).
 //! - [`shared`]: [`SharedLiveIndex`], the lock-wrapped handle shared by the ingestion pipeline
@@ -20,6 +21,7 @@ pub mod index;
 pub mod query;
 pub mod redis;
 pub mod shared;
+mod slots;
 
 pub use index::{BatchOutcome, LiveIndex, Position, Upsert};
 pub use query::{Eligibility, Everyone, Hit, NearestQuery};

@@ -131,8 +131,9 @@ impl LiveIndex {
             if f64::from(d2).sqrt() > bound {
                 break;
             }
-            let r = self.slots[entry.slot as usize]
-                .as_ref()
+            let r = self
+                .slots
+                .get(entry.slot)
                 .expect("tree entries only for occupied slots");
             let age_us = q.now_us.saturating_sub(r.ts);
             if age_us > staleness_us {
@@ -158,7 +159,7 @@ impl LiveIndex {
             best.insert(
                 at,
                 Hit {
-                    vehicle_id: r.id.clone(),
+                    vehicle_id: Arc::from(&*r.id),
                     distance_m,
                     lat: r.lat,
                     lon: r.lon,
