@@ -296,6 +296,20 @@ pub struct DispatchConfig {
     pub retry_base_ms: u64,
     /// The longest wait between rounds.
     pub retry_max_ms: u64,
+    /// The largest search radius a nearest query or a job may ask for; larger is refused
+    /// (422 naming `radius_m`). Large radii in a dense fleet examine many candidates (see
+    /// `max_candidates_examined`); small ones refuse legitimate long-distance dispatch. A
+    /// job stored before this was lowered is searched within the new maximum.
+    pub max_radius_m: f64,
+    /// Candidates (vehicles within the radius, of any age or eligibility) one nearest query
+    /// or matching round examines at most, each with the live index's read lock held and
+    /// position writers waiting. A query that reaches it stops and answers with the nearest
+    /// eligible vehicles among those examined, flagged `truncated` (and logged), which can
+    /// miss eligible vehicles further out. Higher finds rare vehicles (an unusual type, a
+    /// near-empty radius) in larger fleets; lower bounds the writers' wait: about 150 ns
+    /// per candidate, so some 3 ms at worst at the default (an unbounded query over a million
+    /// vehicles took 370 ms).
+    pub max_candidates_examined: usize,
 }
 
 impl Default for DispatchConfig {
@@ -308,6 +322,8 @@ impl Default for DispatchConfig {
             max_attempts: 6,
             retry_base_ms: 2_000,
             retry_max_ms: 60_000,
+            max_radius_m: 1_000_000.0,
+            max_candidates_examined: 20_000,
         }
     }
 }
