@@ -310,6 +310,12 @@ pub struct DispatchConfig {
     /// per candidate, so some 3 ms at worst at the default (an unbounded query over a million
     /// vehicles took 370 ms).
     pub max_candidates_examined: usize,
+    /// A vehicle whose latest position is older than this is dropped from the live index
+    /// (checked every `live_horizon_s / 4`, at most every 10 minutes), so vehicles that stop
+    /// reporting (sold, retired) do not stay in memory for ever. Such a vehicle was not
+    /// offered by dispatch anyway (`staleness_s`), but `GET /v1/vehicles/{id}/position` then
+    /// answers 404 for it until it reports again. Must be at least `staleness_s`.
+    pub live_horizon_s: u64,
 }
 
 impl Default for DispatchConfig {
@@ -324,6 +330,7 @@ impl Default for DispatchConfig {
             retry_max_ms: 60_000,
             max_radius_m: 1_000_000.0,
             max_candidates_examined: 20_000,
+            live_horizon_s: 86_400,
         }
     }
 }

@@ -270,7 +270,7 @@ pub fn routes(r: Routes) -> Routes {
             ..RouteDoc::new(
                 "GET",
                 "/v1/vehicles/{id}/position",
-                "A vehicle's latest known position, from memory",
+                "A vehicle's latest known position, from memory (404 once older than dispatch.live_horizon_s)",
                 STAFF,
             )
         },

@@ -152,6 +152,12 @@ fn invalid_values_name_key_and_env() {
             "999",
             "dispatch.max_candidates_examined",
         ),
+        // Below the staleness limit (60 s).
+        (
+            "FLEETD_DISPATCH_LIVE_HORIZON_S",
+            "59",
+            "dispatch.live_horizon_s",
+        ),
     ];
     for (var, value, key) in cases {
         let e = err_text("", &[(var, value)]);

@@ -180,6 +180,12 @@ impl Config {
             100_000_000,
         )?;
         range(
+            "dispatch.live_horizon_s",
+            d.live_horizon_s,
+            d.staleness_s,
+            10 * 365 * 86_400,
+        )?;
+        range(
             "dispatch.candidates",
             d.candidates as u64,
             1,

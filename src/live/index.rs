@@ -23,6 +23,7 @@
 //! for a map keyed by the id string): it hashes and compares through the record's id.
 
 use std::hash::{BuildHasher, RandomState};
+use std::ops::Range;
 
 use hashbrown::HashTable;
 use rstar::{PointDistance, RTree, RTreeObject, AABB};
@@ -370,9 +371,15 @@ impl LiveIndex {
     /// Forgets every vehicle whose position is older than `cutoff_ts` (µs); returns how many.
     /// Bounds memory when vehicles leave the fleet without being deleted.
     pub fn evict_older_than(&mut self, cutoff_ts: i64) -> usize {
+        self.evict_slots_older_than(0..u32::MAX, cutoff_ts)
+    }
+
+    /// [`evict_older_than`](Self::evict_older_than) among the vehicles in a range of slots,
+    /// so that a sweep can give the lock back between ranges.
+    pub(crate) fn evict_slots_older_than(&mut self, slots: Range<u32>, cutoff_ts: i64) -> usize {
         let old: Vec<u32> = self
             .slots
-            .iter()
+            .range(slots)
             .filter(|(_, r)| r.ts < cutoff_ts)
             .map(|(slot, _)| slot)
             .collect();
@@ -380,6 +387,11 @@ impl LiveIndex {
             self.remove_slot(slot);
         }
         old.len()
+    }
+
+    /// One past the highest slot number in use: the end of a full sweep's range.
+    pub(crate) fn slot_end(&self) -> u32 {
+        self.slots.end()
     }
 
     /// A vehicle's latest position.
@@ -551,7 +563,7 @@ mod tests {
         assert_eq!(ix.remove("a"), Some(at(1.0, 1.0, 1)));
         assert_eq!(ix.remove("a"), None);
         ix.upsert("c", at(3.0, 3.0, 1)).unwrap();
-        assert_eq!(ix.slots.allocated(), 2, "slot of a reused");
+        assert_eq!(ix.slot_end(), 2, "slot of a reused");
         assert_eq!(ix.len(), 2);
         ix.check_consistency().unwrap();
         assert_eq!(ix.evict_older_than(2), 2);
@@ -598,5 +610,41 @@ mod tests {
         };
         ix.upsert("v", p).unwrap();
         assert_eq!(ix.position("v"), Some(p));
+    }
+
+    #[test]
+    fn eviction_forgets_only_the_silent_everywhere() {
+        let mut ix = LiveIndex::new();
+        for i in 0..3000 {
+            // Every third vehicle last reported at ts 100, the others at 200.
+            let ts = if i % 3 == 0 { 100 } else { 200 };
+            ix.upsert(&format!("v{i}"), at(0.001 * i as f64, 0.0, ts))
+                .unwrap();
+        }
+        assert_eq!(ix.evict_older_than(100), 0, "the cutoff is exclusive");
+        assert_eq!(ix.evict_older_than(150), 1000);
+        assert_eq!(ix.len(), 2000);
+        ix.check_consistency().unwrap();
+        assert_eq!(ix.position("v3"), None);
+        assert_eq!(ix.position("v4").map(|p| p.ts), Some(200));
+        assert!(ix.iter().all(|(_, p)| p.ts == 200));
+        let nobody = |_: &str, _: &Position| None::<()>;
+        let q = super::super::NearestQuery {
+            lat: 0.0,
+            lon: 0.0,
+            k: 1000,
+            radius_m: geo::MAX_RADIUS_M,
+            now_us: 200,
+            staleness: std::time::Duration::from_secs(1),
+            max_examined: usize::MAX,
+        };
+        let found = ix.nearest(&q, &nobody).unwrap();
+        assert_eq!(found.examined, 2000, "evicted vehicles left the tree too");
+        // A silent vehicle that reports again comes back, in a reused slot.
+        ix.upsert("v3", at(0.003, 0.0, 300)).unwrap();
+        assert!(ix.slot_end() <= 3000);
+        ix.check_consistency().unwrap();
+        assert_eq!(ix.evict_older_than(i64::MAX), 2001);
+        assert!(ix.is_empty() && ix.tree.size() == 0);
     }
 }

@@ -6,6 +6,8 @@
 //! allocated at its final size and never moves: the slack is at most one chunk, and growing
 //! copies only the chunk table, one pointer-sized entry per [`CHUNK`] slots.
 
+use std::ops::Range;
+
 /// Slots per chunk: 1024 live-index records are 56 KiB, small next to any real fleet and
 /// large enough that the chunk table stays tiny.
 const CHUNK_BITS: u32 = 10;
@@ -85,6 +87,20 @@ impl<T> Slots<T> {
         })
     }
 
+    /// The occupied slots among `range`, in slot order.
+    pub(crate) fn range(&self, range: Range<u32>) -> impl Iterator<Item = (u32, &T)> + '_ {
+        (range.start..range.end.min(self.end()))
+            .filter_map(|slot| self.get(slot).map(|v| (slot, v)))
+    }
+
+    /// One past the highest slot number handed out.
+    pub(crate) fn end(&self) -> u32 {
+        match self.chunks.last() {
+            None => 0,
+            Some(last) => (((self.chunks.len() - 1) * CHUNK) + last.len()) as u32,
+        }
+    }
+
     /// [`iter`](Self::iter), mutably.
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut T)> + '_ {
         self.chunks.iter_mut().enumerate().flat_map(|(c, chunk)| {
@@ -93,12 +109,6 @@ impl<T> Slots<T> {
                     .map(|v| (((c as u32) << CHUNK_BITS) | i as u32, v))
             })
         })
-    }
-
-    /// How many slot numbers have been handed out, occupied or free.
-    #[cfg(test)]
-    pub(crate) fn allocated(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum()
     }
 }
 
@@ -121,11 +131,14 @@ mod tests {
         *s.get_mut(4).unwrap() += 100;
         assert_eq!(s.insert(7), 3, "the freed slot first");
         assert_eq!(s.insert(8), n);
-        assert_eq!(s.allocated(), n as usize + 1);
+        assert_eq!(s.end(), n + 1);
         let all: Vec<(u32, u32)> = s.iter().map(|(k, &v)| (k, v)).collect();
         assert_eq!(all.len(), n as usize + 1);
         assert_eq!(&all[2..5], [(2, 2), (3, 7), (4, 104)]);
         assert!(all.iter().all(|&(k, _)| s.get(k).is_some()));
+        let some: Vec<u32> = s.range(1..6).map(|(k, _)| k).collect();
+        assert_eq!(some, [1, 2, 3, 4, 5]);
+        assert_eq!(s.range(n..u32::MAX).count(), 1);
         for (_, v) in s.iter_mut() {
             *v = 0;
         }
