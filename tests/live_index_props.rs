@@ -132,11 +132,20 @@ fn build(fleet: &[Vehicle], bulk: bool) -> LiveIndex {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    // Thousands of fleets (issue 5), each small enough that the 2,000 cases take about 10 s
+    // in a debug build: the interesting places are few and clustered, so a few hundred
+    // vehicles already put many of them in the same spots, poles and seam.
+    // XorShift rather than the default ChaCha: in a debug build, generating the fleets with
+    // ChaCha took most of the time.
+    #![proptest_config(ProptestConfig {
+        cases: 2_000,
+        rng_algorithm: prop::test_runner::RngAlgorithm::XorShift,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn nearest_matches_brute_force(
-        fleet in prop::collection::vec(vehicle(), 200..2000),
+        fleet in prop::collection::vec(vehicle(), 10..300),
         queries in prop::collection::vec((place(), k(), radius()), 8),
         bulk in any::<bool>(),
     ) {
