@@ -245,7 +245,7 @@ async fn nearest(
         .hits
         .into_iter()
         .map(|h| NearestVehicle {
-            vehicle_id: h.vehicle_id.to_string(),
+            vehicle_id: h.vehicle_id,
             driver_id: h.tag,
             distance_m: h.distance_m,
             lat: h.lat,

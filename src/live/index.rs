@@ -162,8 +162,8 @@ pub(crate) fn tree_xyz(lat: f64, lon: f64) -> [f32; 3] {
 /// One vehicle's record in the slot table. Missing speed or heading is stored as NaN
 /// (8 bytes saved against `Option<f32>` twice). The anchor is kept as `f32` lat/lon (8 bytes
 /// rather than 12 for the point); the cube is recomputed from it. The id is a `Box<str>`, not
-/// an `Arc<str>`: no reference counts on the heap (16 bytes a vehicle), at the price of one
-/// small allocation per returned [`super::Hit`].
+/// an `Arc<str>`: no reference counts on the heap (16 bytes a vehicle), at the price of
+/// copying the id into each returned [`super::Hit`] (which the HTTP answer needed anyway).
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
     pub(crate) id: Box<str>,

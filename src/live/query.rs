@@ -21,7 +21,6 @@
 //! better neighbour, and fewer than `k` may be found although more exist.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::index::{tree_xyz, LiveIndex, Position, CHORD_SLACK};
@@ -108,7 +107,9 @@ impl Eligibility for Everyone {
 /// One vehicle in a nearest result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit<T> {
-    pub vehicle_id: Arc<str>,
+    /// Owned: the index keeps ids as `Box<str>` (no reference counts, for memory), so a hit
+    /// copies its id once, and callers can move it into their answer.
+    pub vehicle_id: String,
     /// Exact haversine distance from the query point, metres.
     pub distance_m: f64,
     pub lat: f64,
@@ -204,7 +205,7 @@ impl LiveIndex {
             best.insert(
                 at,
                 Hit {
-                    vehicle_id: Arc::from(&*r.id),
+                    vehicle_id: String::from(&*r.id),
                     distance_m,
                     lat: r.lat,
                     lon: r.lon,
