@@ -172,12 +172,13 @@ fn nearest(c: &mut Criterion) {
                         radius_m: 5_000.0,
                         now_us: NOW,
                         staleness: Duration::from_secs(60),
+                        max_examined: usize::MAX,
                     }
                 })
                 .collect();
             let found: usize = queries
                 .iter()
-                .map(|q| ix.nearest(q, &Everyone).unwrap().len())
+                .map(|q| ix.nearest(q, &Everyone).unwrap().hits.len())
                 .sum();
             println!(
                 "{}/{n}: {:.1} hits per query on average",

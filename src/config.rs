@@ -296,6 +296,26 @@ pub struct DispatchConfig {
     pub retry_base_ms: u64,
     /// The longest wait between rounds.
     pub retry_max_ms: u64,
+    /// The largest search radius a nearest query or a job may ask for; larger is refused
+    /// (422 naming `radius_m`). Large radii in a dense fleet examine many candidates (see
+    /// `max_candidates_examined`); small ones refuse legitimate long-distance dispatch. A
+    /// job stored before this was lowered is searched within the new maximum.
+    pub max_radius_m: f64,
+    /// Candidates (vehicles within the radius, of any age or eligibility) one nearest query
+    /// or matching round examines at most, each with the live index's read lock held and
+    /// position writers waiting. A query that reaches it stops and answers with the nearest
+    /// eligible vehicles among those examined, flagged `truncated` (and logged), which can
+    /// miss eligible vehicles further out. Higher finds rare vehicles (an unusual type, a
+    /// near-empty radius) in larger fleets; lower bounds the writers' wait: about 150 ns
+    /// per candidate, so some 3 ms at worst at the default (an unbounded query over a million
+    /// vehicles took 370 ms).
+    pub max_candidates_examined: usize,
+    /// A vehicle whose latest position is older than this is dropped from the live index
+    /// (checked every `live_horizon_s / 4`, at most every 10 minutes), so vehicles that stop
+    /// reporting (sold, retired) do not stay in memory for ever. Such a vehicle was not
+    /// offered by dispatch anyway (`staleness_s`), but `GET /v1/vehicles/{id}/position` then
+    /// answers 404 for it until it reports again. Must be at least `staleness_s`.
+    pub live_horizon_s: u64,
 }
 
 impl Default for DispatchConfig {
@@ -308,6 +328,9 @@ impl Default for DispatchConfig {
             max_attempts: 6,
             retry_base_ms: 2_000,
             retry_max_ms: 60_000,
+            max_radius_m: 1_000_000.0,
+            max_candidates_examined: 20_000,
+            live_horizon_s: 86_400,
         }
     }
 }

@@ -154,6 +154,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         }
         .run(background.clone()),
     );
+    tokio::spawn(feed::evict_silent(
+        live.clone(),
+        Duration::from_secs(config.dispatch.live_horizon_s),
+        dispatch.clock,
+        background.clone(),
+    ));
     let maintenance = tokio::spawn(partition_timer(
         partitions,
         metrics.clone(),

@@ -439,6 +439,9 @@ async fn job_requests_are_validated() {
             ("radius_m", json!(0)),
             ("radius_m", json!(-1.0)),
             ("radius_m", json!(1e9)),
+            // Above dispatch.max_radius_m (1,000 km by default), though on Earth.
+            ("radius_m", json!(1_000_000.5)),
+            ("radius_m", json!(fleetd::live::geo::MAX_RADIUS_M)),
             ("radius_m", json!(1e308)),
             ("radius_m", json!("far")),
             ("notes", json!("")),
@@ -510,13 +513,25 @@ async fn job_requests_are_validated() {
         422,
         "invalid_value",
     );
+    // A radius above the maximum is refused naming radius_m and the maximum.
+    let r = a
+        .post(
+            path,
+            json!({"pickup": {"lat": 1.0, "lon": 2.0}, "radius_m": 2_000_000.0}),
+        )
+        .await;
+    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with("radius_m") && message.contains("1000000"),
+        "{message}"
+    );
     // A valid body is accepted, and the limits it sits on are inclusive.
     let r = a
         .post(
             path,
             json!({"pickup": {"lat": 90.0, "lon": -180.0}, "dropoff": {"lat": -90.0, "lon": 180.0},
                    "requirements": {"vehicle_type": "van", "min_seats": 0, "min_load_kg": 0},
-                   "radius_m": fleetd::live::geo::MAX_RADIUS_M}),
+                   "radius_m": fleetd::config::DispatchConfig::default().max_radius_m}),
         )
         .await;
     assert_eq!(r.status, 202, "{}", r.body);

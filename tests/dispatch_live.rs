@@ -320,6 +320,10 @@ async fn nearest_offers_only_fresh_available_drivers_nearest_first() {
         ["near-1", "near-2"]
     );
     assert_eq!(ids(format!("{q}&type=bus")).await, Vec::<String>::new());
+    let r = a
+        .get(&format!("/v1/dispatch/nearest?{q}&radius_m=1000000"))
+        .await;
+    assert_eq!(r.json()["truncated"], false, "{}", r.body);
     // Across the antimeridian: 0.002° of longitude on the equator, about 222 m.
     let r = a
         .get("/v1/dispatch/nearest?lat=0&lon=-179.999&radius_m=1000")
@@ -374,6 +378,9 @@ async fn nearest_offers_only_fresh_available_drivers_nearest_first() {
         ("lat=0&lon=0&radius_m=NaN", "radius_m"),
         ("lat=0&lon=0&radius_m=1e300", "radius_m"),
         ("lat=0&lon=0&radius_m=20015200", "radius_m"),
+        // Above dispatch.max_radius_m (1,000 km by default), though on Earth.
+        ("lat=0&lon=0&radius_m=1000000.5", "radius_m"),
+        ("lat=0&lon=0&radius_m=20015000", "radius_m"),
         ("lat=0&lon=0&min_seats=-1", "min_seats"),
         ("lat=0&lon=0&min_load_kg=99999999", "min_load_kg"),
         ("lat=0&lon=0&min_seats=2.5", "query"),
@@ -404,6 +411,50 @@ async fn nearest_offers_only_fresh_available_drivers_nearest_first() {
             .await
             .status,
         401
+    );
+    api.daemon.shutdown().await;
+}
+
+/// A query nothing passes over a fleet inside its radius examines at most
+/// `dispatch.max_candidates_examined` vehicles, answers from them and says it was cut short;
+/// the maximum radius is configurable and enforced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_nothing_passes_is_cut_short_and_says_so() {
+    let api = Api::start_with(|c| {
+        c.dispatch.max_candidates_examined = 1_000;
+        c.dispatch.max_radius_m = 50_000.0;
+    })
+    .await;
+    let a = &api.admin;
+    let now = now_ms() * 1000;
+    let fleet: Vec<(String, fleetd::live::Position)> = (0..3_000)
+        .map(|i| {
+            let p = fleetd::live::Position {
+                lat: BASE.0 + (i % 60) as f64 * 0.001,
+                lon: BASE.1 + (i / 60) as f64 * 0.001,
+                ts: now,
+                speed_kmh: None,
+                heading_deg: None,
+            };
+            (format!("ghost-{i}"), p)
+        })
+        .collect();
+    assert_eq!(api.daemon.live.upsert_many(fleet).inserted, 3_000);
+    let q = format!("lat={}&lon={}&k=1000&radius_m=50000", BASE.0, BASE.1);
+    let r = a.get(&format!("/v1/dispatch/nearest?{q}&type=bus")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), json!({"items": [], "truncated": true}));
+    let r = a
+        .get(&format!(
+            "/v1/dispatch/nearest?lat={}&lon={}&radius_m=50001",
+            BASE.0, BASE.1
+        ))
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (422, "invalid_value"));
+    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with("radius_m") && message.contains("50000"),
+        "{message}"
     );
     api.daemon.shutdown().await;
 }

@@ -55,7 +55,8 @@ pub struct CreateJob {
     pub dropoff: Option<Point>,
     #[serde(default)]
     pub requirements: JobRequirements,
-    /// Search radius around the pickup (default `dispatch.search_radius_m`).
+    /// Search radius around the pickup (default `dispatch.search_radius_m`, at most
+    /// `dispatch.max_radius_m`).
     pub radius_m: Option<f64>,
     pub notes: Option<String>,
 }
@@ -192,9 +193,7 @@ async fn create(
     let radius_m = req
         .radius_m
         .unwrap_or(state.dispatch.config.search_radius_m);
-    if !(radius_m.is_finite() && radius_m > 0.0 && radius_m <= geo::MAX_RADIUS_M) {
-        return Err(live_error(crate::live::LiveError::Radius(radius_m)));
-    }
+    crate::dispatch::check_radius(radius_m, &state.dispatch.config).map_err(live_error)?;
     let notes = req
         .notes
         .as_deref()

@@ -105,6 +105,10 @@ pub struct NearestVehicle {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Nearest {
     pub items: Vec<NearestVehicle>,
+    /// The search stopped after examining `dispatch.max_candidates_examined` vehicles within
+    /// the radius (few of them eligible): `items` are the nearest eligible among those, and
+    /// vehicles further out may have been missed. Narrow the radius or the requirements.
+    pub truncated: bool,
 }
 
 fn time(us: i64) -> DateTime<Utc> {
@@ -137,7 +141,7 @@ pub fn live_error(e: LiveError) -> ApiError {
         LiveError::Latitude(_) => "lat",
         LiveError::Longitude(_) => "lon",
         LiveError::K { .. } => "k",
-        LiveError::Radius(_) => "radius_m",
+        LiveError::Radius { .. } => "radius_m",
     };
     ApiError::invalid(field, e)
 }
@@ -225,20 +229,23 @@ async fn nearest(
     ApiQuery(q): ApiQuery<NearestParams>,
 ) -> Result<Json<Nearest>, ApiError> {
     let req = requirements(q.vehicle_type.as_deref(), q.min_seats, q.min_load_kg)?;
-    let hits = state
+    let config = &state.dispatch.config;
+    let found = state
         .dispatch
         .nearest(
             q.lat,
             q.lon,
             q.k.unwrap_or(DEFAULT_K),
-            q.radius_m.unwrap_or(DEFAULT_RADIUS_M),
+            q.radius_m
+                .unwrap_or(DEFAULT_RADIUS_M.min(config.max_radius_m)),
             &req,
         )
         .map_err(live_error)?;
-    let items = hits
+    let items = found
+        .hits
         .into_iter()
         .map(|h| NearestVehicle {
-            vehicle_id: h.vehicle_id.to_string(),
+            vehicle_id: h.vehicle_id,
             driver_id: h.tag,
             distance_m: h.distance_m,
             lat: h.lat,
@@ -249,7 +256,10 @@ async fn nearest(
             heading_deg: h.heading_deg,
         })
         .collect();
-    Ok(Json(Nearest { items }))
+    Ok(Json(Nearest {
+        items,
+        truncated: found.truncated,
+    }))
 }
 
 pub fn routes(r: Routes) -> Routes {
@@ -260,7 +270,7 @@ pub fn routes(r: Routes) -> Routes {
             ..RouteDoc::new(
                 "GET",
                 "/v1/vehicles/{id}/position",
-                "A vehicle's latest known position, from memory",
+                "A vehicle's latest known position, from memory (404 once older than dispatch.live_horizon_s)",
                 STAFF,
             )
         },
@@ -296,7 +306,7 @@ pub fn routes(r: Routes) -> Routes {
                 ("k", "how many vehicles at most, 1..=1000 (default 10)"),
                 (
                     "radius_m",
-                    "great-circle search radius in metres, inclusive (default 5000)",
+                    "great-circle search radius in metres, inclusive, at most dispatch.max_radius_m (default 5000)",
                 ),
                 ("type", "vehicle type the vehicle must have"),
                 ("min_seats", "seats the vehicle must have at least"),
@@ -343,10 +353,8 @@ mod tests {
             .message
             .starts_with("lat"));
         assert!(live_error(LiveError::K { got: 0 }).message.starts_with("k"));
-        assert!(
-            live_error(LiveError::Radius(crate::live::geo::MAX_RADIUS_M * 2.0))
-                .message
-                .starts_with("radius_m")
-        );
+        assert!(live_error(LiveError::Radius { got: 2e6, max: 1e6 })
+            .message
+            .starts_with("radius_m"));
     }
 }

@@ -135,6 +135,29 @@ fn invalid_values_name_key_and_env() {
             "99999999",
             "http.rate_limit_per_minute",
         ),
+        ("FLEETD_DISPATCH_MAX_RADIUS_M", "0", "dispatch.max_radius_m"),
+        (
+            "FLEETD_DISPATCH_MAX_RADIUS_M",
+            "3e7",
+            "dispatch.max_radius_m",
+        ),
+        // Below the default search radius (10 km).
+        (
+            "FLEETD_DISPATCH_MAX_RADIUS_M",
+            "5000",
+            "dispatch.search_radius_m",
+        ),
+        (
+            "FLEETD_DISPATCH_MAX_CANDIDATES_EXAMINED",
+            "999",
+            "dispatch.max_candidates_examined",
+        ),
+        // Below the staleness limit (60 s).
+        (
+            "FLEETD_DISPATCH_LIVE_HORIZON_S",
+            "59",
+            "dispatch.live_horizon_s",
+        ),
     ];
     for (var, value, key) in cases {
         let e = err_text("", &[(var, value)]);

@@ -154,16 +154,37 @@ impl Config {
         let d = &self.dispatch;
         range("dispatch.staleness_s", d.staleness_s, 1, 86_400)?;
         range("dispatch.offer_timeout_s", d.offer_timeout_s, 1, 3_600)?;
-        let r = d.search_radius_m;
-        if !(r.is_finite() && r > 0.0 && r <= crate::live::geo::MAX_RADIUS_M) {
+        let max = d.max_radius_m;
+        if !(max.is_finite() && max > 0.0 && max <= crate::live::geo::MAX_RADIUS_M) {
             return Err(invalid(
-                "dispatch.search_radius_m",
+                "dispatch.max_radius_m",
                 format!(
-                    "{r} is not a distance above 0 and at most {} m",
+                    "{max} is not a distance above 0 and at most {} m",
                     crate::live::geo::MAX_RADIUS_M
                 ),
             ));
         }
+        let r = d.search_radius_m;
+        if !(r.is_finite() && r > 0.0 && r <= max) {
+            return Err(invalid(
+                "dispatch.search_radius_m",
+                format!(
+                    "{r} is not a distance above 0 and at most dispatch.max_radius_m = {max} m"
+                ),
+            ));
+        }
+        range(
+            "dispatch.max_candidates_examined",
+            d.max_candidates_examined as u64,
+            crate::live::query::MAX_K as u64,
+            100_000_000,
+        )?;
+        range(
+            "dispatch.live_horizon_s",
+            d.live_horizon_s,
+            d.staleness_s,
+            10 * 365 * 86_400,
+        )?;
         range(
             "dispatch.candidates",
             d.candidates as u64,

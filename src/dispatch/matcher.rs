@@ -104,18 +104,29 @@ impl Matcher {
             lat: job.pickup.0,
             lon: job.pickup.1,
             k: self.config.candidates,
-            radius_m: job.radius_m,
+            // A job created before `max_radius_m` was lowered is held to the new limit.
+            radius_m: job.radius_m.min(self.config.max_radius_m),
             now_us: now.timestamp_micros(),
             staleness: Duration::from_secs(self.config.staleness_s),
+            max_examined: self.config.max_candidates_examined,
         };
-        let candidates = {
+        let found = {
             let view = self.roster.view();
             self.live
                 .nearest(&query, &view.eligible(&job.requirements, &refused))
                 .unwrap_or_default()
         };
+        if found.truncated {
+            tracing::warn!(
+                job = %job.id,
+                radius_m = query.radius_m,
+                examined = found.examined,
+                candidates = found.hits.len(),
+                "matching stopped at dispatch.max_candidates_examined; offering the candidates examined"
+            );
+        }
         let expires = now + secs(self.config.offer_timeout_s);
-        for hit in candidates {
+        for hit in found.hits {
             if jobs::offer(tx, &job, hit.tag, &hit.vehicle_id, now, expires)
                 .await?
                 .is_some()

@@ -28,7 +28,7 @@ pub use roster::{Requirements, Roster};
 
 use crate::config::DispatchConfig;
 use crate::live::feed::PositionBatch;
-use crate::live::{Hit, LiveError, NearestQuery, SharedLiveIndex};
+use crate::live::{LiveError, Nearest, NearestQuery, SharedLiveIndex};
 
 /// Job events buffered per stream subscriber; a subscriber further behind is told it lagged.
 pub const EVENT_BUFFER: usize = 4096;
@@ -66,9 +66,10 @@ impl Dispatch {
         }
     }
 
-    /// The `k` nearest vehicles within `radius_m` whose driver is available and whose
-    /// vehicle meets `req`, fresh within the staleness limit, nearest first; each hit is
-    /// tagged with the driver's id.
+    /// The `k` nearest vehicles within `radius_m` (at most `dispatch.max_radius_m`) whose
+    /// driver is available and whose vehicle meets `req`, fresh within the staleness limit,
+    /// nearest first; each hit is tagged with the driver's id. At most
+    /// `dispatch.max_candidates_examined` candidates are examined (see [`Nearest::truncated`]).
     pub fn nearest(
         &self,
         lat: f64,
@@ -76,7 +77,8 @@ impl Dispatch {
         k: usize,
         radius_m: f64,
         req: &Requirements,
-    ) -> Result<Vec<Hit<uuid::Uuid>>, LiveError> {
+    ) -> Result<Nearest<uuid::Uuid>, LiveError> {
+        check_radius(radius_m, &self.config)?;
         let q = NearestQuery {
             lat,
             lon,
@@ -84,8 +86,31 @@ impl Dispatch {
             radius_m,
             now_us: self.clock.now_us(),
             staleness: Duration::from_secs(self.config.staleness_s),
+            max_examined: self.config.max_candidates_examined,
         };
         let view = self.roster.view();
-        self.live.nearest(&q, &view.eligible(req, &[]))
+        let found = self.live.nearest(&q, &view.eligible(req, &[]))?;
+        if found.truncated {
+            tracing::warn!(
+                lat,
+                lon,
+                k,
+                radius_m,
+                examined = found.examined,
+                hits = found.hits.len(),
+                "nearest query stopped at dispatch.max_candidates_examined; answered from the candidates examined"
+            );
+        }
+        Ok(found)
+    }
+}
+
+/// Refuses a search radius that is not a distance or above `dispatch.max_radius_m`.
+pub fn check_radius(radius_m: f64, config: &DispatchConfig) -> Result<(), LiveError> {
+    let max = config.max_radius_m;
+    if radius_m.is_finite() && radius_m > 0.0 && radius_m <= max {
+        Ok(())
+    } else {
+        Err(LiveError::Radius { got: radius_m, max })
     }
 }

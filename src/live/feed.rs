@@ -1,15 +1,18 @@
 //! Keeps the live index in step with ingestion: loaded from PostgreSQL at start, updated by
-//! the writers after each commit (so it only ever shows durable positions).
+//! the writers after each commit (so it only ever shows durable positions), and rid of
+//! vehicles that stopped reporting ([`evict_silent`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use deadpool_postgres::Pool;
-
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use super::redis::RedisFeed;
 use super::{LiveIndex, Position, SharedLiveIndex};
 use crate::decoders::Encoded;
+use crate::dispatch::Clock;
 use crate::sink::OnCommit;
 
 /// The newest stored reading per vehicle within the last `days` days: served by the
@@ -87,6 +90,36 @@ pub fn on_commit(index: SharedLiveIndex, fanout: Fanout) -> OnCommit {
             redis.offer(applied);
         }
     })
+}
+
+/// Drops vehicles silent for longer than `horizon` from the index, now and then every
+/// `horizon / 4` (at most every 10 minutes), until `shutdown`. Vehicles leave fleets (sold,
+/// retired) without being deleted; without this their positions would stay in memory for ever.
+pub async fn evict_silent(
+    index: SharedLiveIndex,
+    horizon: Duration,
+    clock: Clock,
+    shutdown: CancellationToken,
+) {
+    let every = (horizon / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let horizon_us = i64::try_from(horizon.as_micros()).unwrap_or(i64::MAX);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let cutoff = clock.now_us().saturating_sub(horizon_us);
+        let index = index.clone();
+        // A sweep is O(n) (8 ms at a million vehicles, about 2 s if all of them go), though
+        // it takes the lock only briefly at a time: keep it off the async workers.
+        match tokio::task::spawn_blocking(move || index.evict_older_than(cutoff)).await {
+            Ok(0) => {}
+            Ok(evicted) => tracing::info!(evicted, "silent vehicles dropped from the live index"),
+            Err(error) => tracing::warn!(%error, "live index eviction failed"),
+        }
+    }
 }
 
 /// Why the index could not be loaded.

@@ -15,15 +15,20 @@
 //! [`LiveIndex::nearest`] ranks by exact haversine of the recorded position.
 //!
 //! # Memory
-//! Strings stay out of the tree: a leaf is a `TreeBox` (an `f32` cube and a `u32` slot
-//! number); the slot table holds each vehicle's `Record`, whose id is one `Arc<str>` shared
-//! with the id → slot map.
+//! About 180 bytes per vehicle (issue 5 asks for at most 200; `benches/live_index.rs` reports
+//! it). Strings stay out of the tree: a leaf is a `TreeBox` (an `f32` cube and a `u32` slot
+//! number, 48 bytes inline in an rstar node). The chunked slot table ([`super::slots`]) holds
+//! each vehicle's `Record`, 56 bytes with the only copy of its id (a `Box<str>`). The id →
+//! slot map stores nothing but slot numbers (4 bytes and a control byte per bucket, against 25
+//! for a map keyed by the id string): it hashes and compares through the record's id.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::{BuildHasher, RandomState};
+use std::ops::Range;
 
+use hashbrown::HashTable;
 use rstar::{PointDistance, RTree, RTreeObject, AABB};
 
+use super::slots::Slots;
 use super::{check_lat_lon, geo, valid_vehicle_id, LiveError};
 use crate::reading::GpsReading;
 
@@ -156,10 +161,12 @@ pub(crate) fn tree_xyz(lat: f64, lon: f64) -> [f32; 3] {
 
 /// One vehicle's record in the slot table. Missing speed or heading is stored as NaN
 /// (8 bytes saved against `Option<f32>` twice). The anchor is kept as `f32` lat/lon (8 bytes
-/// rather than 12 for the point); the cube is recomputed from it.
+/// rather than 12 for the point); the cube is recomputed from it. The id is a `Box<str>`, not
+/// an `Arc<str>`: no reference counts on the heap (16 bytes a vehicle), at the price of
+/// copying the id into each returned [`super::Hit`] (which the HTTP answer needed anyway).
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
-    pub(crate) id: Arc<str>,
+    pub(crate) id: Box<str>,
     pub(crate) lat: f64,
     pub(crate) lon: f64,
     pub(crate) ts: i64,
@@ -169,20 +176,34 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    fn new(id: Arc<str>, p: Position, anchor: [f32; 2]) -> Self {
-        Record {
+    /// A new vehicle's record, anchored where it is.
+    fn new(id: Box<str>, p: Position) -> Self {
+        let mut r = Record {
             id,
-            lat: p.lat,
-            lon: p.lon,
-            ts: p.ts,
-            speed_kmh: p.speed_kmh.unwrap_or(f32::NAN),
-            heading_deg: p.heading_deg.unwrap_or(f32::NAN),
-            anchor,
-        }
+            lat: 0.0,
+            lon: 0.0,
+            ts: 0,
+            speed_kmh: f32::NAN,
+            heading_deg: f32::NAN,
+            anchor: [0.0; 2],
+        };
+        r.set(p);
+        r.reanchor();
+        r
     }
 
-    fn anchored_here(id: Arc<str>, p: Position) -> Self {
-        Record::new(id, p, [p.lat as f32, p.lon as f32])
+    /// Replaces the position; the anchor stays.
+    fn set(&mut self, p: Position) {
+        self.lat = p.lat;
+        self.lon = p.lon;
+        self.ts = p.ts;
+        self.speed_kmh = p.speed_kmh.unwrap_or(f32::NAN);
+        self.heading_deg = p.heading_deg.unwrap_or(f32::NAN);
+    }
+
+    /// Moves the anchor (and so the tree cube) to the current position.
+    fn reanchor(&mut self) {
+        self.anchor = [self.lat as f32, self.lon as f32];
     }
 
     /// The record's R-tree entry.
@@ -209,9 +230,12 @@ impl Record {
 #[derive(Debug, Default)]
 pub struct LiveIndex {
     pub(crate) tree: RTree<TreeBox>,
-    ids: HashMap<Arc<str>, u32>,
-    pub(crate) slots: Vec<Option<Record>>,
-    free: Vec<u32>,
+    /// Slot numbers, hashed by their record's id. SipHash with a random key, as
+    /// `std::collections::HashMap` uses: ids come from MQTT topics, so chosen collisions must
+    /// not turn lookups linear.
+    ids: HashTable<u32>,
+    hasher: RandomState,
+    pub(crate) slots: Slots<Record>,
 }
 
 impl LiveIndex {
@@ -231,8 +255,10 @@ impl LiveIndex {
     {
         let items = items.into_iter();
         let mut index = LiveIndex::new();
-        index.ids.reserve(items.size_hint().0);
-        index.slots.reserve(items.size_hint().0);
+        let (slots, hasher) = (&index.slots, &index.hasher);
+        index
+            .ids
+            .reserve(items.size_hint().0, |&s| hash_slot(hasher, slots, s));
         let mut outcome = BatchOutcome::default();
         for (id, p) in items {
             let r = index.apply(id.as_ref(), p, false);
@@ -241,16 +267,14 @@ impl LiveIndex {
         let boxes = index
             .slots
             .iter_mut()
-            .enumerate()
-            .filter_map(|(slot, r)| {
-                let r = r.as_mut()?;
-                *r = Record::anchored_here(r.id.clone(), r.position());
-                Some(r.tree_box(slot as u32))
+            .map(|(slot, r)| {
+                r.reanchor();
+                r.tree_box(slot)
             })
             .collect();
         index.tree = RTree::bulk_load(boxes);
-        index.slots.shrink_to_fit();
-        index.ids.shrink_to_fit();
+        let (slots, hasher) = (&index.slots, &index.hasher);
+        index.ids.shrink_to_fit(|&s| hash_slot(hasher, slots, s));
         (index, outcome)
     }
 
@@ -274,24 +298,34 @@ impl LiveIndex {
         outcome
     }
 
+    /// The slot holding `id`, if any.
+    fn find(&self, hash: u64, id: &str) -> Option<u32> {
+        let slots = &self.slots;
+        self.ids
+            .find(hash, |&s| slots.get(s).is_some_and(|r| *r.id == *id))
+            .copied()
+    }
+
     /// The upsert itself; `with_tree` is false while [`load`](Self::load) defers the tree.
     fn apply(&mut self, id: &str, p: Position, with_tree: bool) -> Result<Upsert, LiveError> {
         check_lat_lon(p.lat, p.lon)?;
-        if let Some(&slot) = self.ids.get(id) {
-            let record = self.slots[slot as usize]
-                .as_mut()
+        let hash = self.hasher.hash_one(id);
+        if let Some(slot) = self.find(hash, id) {
+            let record = self
+                .slots
+                .get_mut(slot)
                 .expect("the id map only points at occupied slots");
             let previous = record.position();
             if p.ts <= previous.ts {
                 return Ok(Upsert::Ignored(previous));
             }
             let old_box = record.tree_box(slot);
+            record.set(p);
             if !with_tree || old_box.contains(&tree_xyz(p.lat, p.lon)) {
                 // Still inside its cube (or no tree yet): the record is all there is to change.
-                *record = Record::new(record.id.clone(), p, record.anchor);
                 return Ok(Upsert::Replaced(previous));
             }
-            *record = Record::anchored_here(record.id.clone(), p);
+            record.reanchor();
             let new_box = record.tree_box(slot);
             let removed = self.tree.remove(&old_box);
             debug_assert!(removed.is_some(), "tree entry of slot {slot} missing");
@@ -301,56 +335,69 @@ impl LiveIndex {
         if !valid_vehicle_id(id) {
             return Err(LiveError::VehicleId);
         }
-        let id: Arc<str> = Arc::from(id);
-        let record = Record::anchored_here(id.clone(), p);
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
-            None => {
-                let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 vehicles");
-                self.slots.push(None);
-                slot
-            }
-        };
+        let slot = self.slots.insert(Record::new(id.into(), p));
         if with_tree {
+            let record = self.slots.get(slot).expect("just inserted");
             self.tree.insert(record.tree_box(slot));
         }
-        self.slots[slot as usize] = Some(record);
-        self.ids.insert(id, slot);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.ids
+            .insert_unique(hash, slot, |&s| hash_slot(hasher, slots, s));
         Ok(Upsert::Inserted)
     }
 
     /// Forgets a vehicle (deleted, or gone quiet for good); returns its last position.
     pub fn remove(&mut self, vehicle_id: &str) -> Option<Position> {
-        let slot = self.ids.remove(vehicle_id)?;
-        let record = self.slots[slot as usize]
-            .take()
+        let slot = self.find(self.hasher.hash_one(vehicle_id), vehicle_id)?;
+        Some(self.remove_slot(slot))
+    }
+
+    /// Removes an occupied slot from the map, the tree and the slot table.
+    fn remove_slot(&mut self, slot: u32) -> Position {
+        let hash = hash_slot(&self.hasher, &self.slots, slot);
+        let entry = self.ids.find_entry(hash, |&s| s == slot);
+        entry
+            .expect("every occupied slot is in the id map")
+            .remove();
+        let record = self
+            .slots
+            .take(slot)
             .expect("the id map only points at occupied slots");
         let removed = self.tree.remove(&record.tree_box(slot));
         debug_assert!(removed.is_some(), "tree entry of slot {slot} missing");
-        self.free.push(slot);
-        Some(record.position())
+        record.position()
     }
 
     /// Forgets every vehicle whose position is older than `cutoff_ts` (µs); returns how many.
     /// Bounds memory when vehicles leave the fleet without being deleted.
     pub fn evict_older_than(&mut self, cutoff_ts: i64) -> usize {
-        let old: Vec<Arc<str>> = self
+        self.evict_slots_older_than(0..u32::MAX, cutoff_ts)
+    }
+
+    /// [`evict_older_than`](Self::evict_older_than) among the vehicles in a range of slots,
+    /// so that a sweep can give the lock back between ranges.
+    pub(crate) fn evict_slots_older_than(&mut self, slots: Range<u32>, cutoff_ts: i64) -> usize {
+        let old: Vec<u32> = self
             .slots
-            .iter()
-            .flatten()
-            .filter(|r| r.ts < cutoff_ts)
-            .map(|r| r.id.clone())
+            .range(slots)
+            .filter(|(_, r)| r.ts < cutoff_ts)
+            .map(|(slot, _)| slot)
             .collect();
-        for id in &old {
-            self.remove(id);
+        for &slot in &old {
+            self.remove_slot(slot);
         }
         old.len()
     }
 
+    /// One past the highest slot number in use: the end of a full sweep's range.
+    pub(crate) fn slot_end(&self) -> u32 {
+        self.slots.end()
+    }
+
     /// A vehicle's latest position.
     pub fn position(&self, vehicle_id: &str) -> Option<Position> {
-        let slot = *self.ids.get(vehicle_id)?;
-        self.slots[slot as usize].as_ref().map(Record::position)
+        let slot = self.find(self.hasher.hash_one(vehicle_id), vehicle_id)?;
+        self.slots.get(slot).map(Record::position)
     }
 
     /// How many vehicles the index holds.
@@ -364,7 +411,7 @@ impl LiveIndex {
 
     /// Every vehicle and its position, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Position)> + '_ {
-        self.slots.iter().flatten().map(|r| (&*r.id, r.position()))
+        self.slots.iter().map(|(_, r)| (&*r.id, r.position()))
     }
 
     /// Checks that the tree, the map and the slot table describe the same vehicles, each
@@ -378,12 +425,18 @@ impl LiveIndex {
                 self.ids.len()
             ));
         }
-        for (id, &slot) in &self.ids {
-            let r = self.slots[slot as usize]
-                .as_ref()
-                .ok_or_else(|| format!("{id}: empty slot {slot}"))?;
-            if r.id != *id {
-                return Err(format!("{id}: slot {slot} holds {}", r.id));
+        let occupied = self.slots.iter().count();
+        if occupied != self.ids.len() {
+            return Err(format!("slots {occupied} != map {}", self.ids.len()));
+        }
+        for &slot in &self.ids {
+            let r = self
+                .slots
+                .get(slot)
+                .ok_or_else(|| format!("the map points at empty slot {slot}"))?;
+            let id = &r.id;
+            if self.find(self.hasher.hash_one(&**id), id) != Some(slot) {
+                return Err(format!("{id}: the map does not find slot {slot}"));
             }
             let entry = r.tree_box(slot);
             if !self.tree.contains(&entry) {
@@ -395,6 +448,14 @@ impl LiveIndex {
         }
         Ok(())
     }
+}
+
+/// The id map's hash of an occupied slot: its record's id, hashed as the `&str` lookups are.
+fn hash_slot(hasher: &RandomState, slots: &Slots<Record>, slot: u32) -> u64 {
+    let r = slots
+        .get(slot)
+        .expect("the id map only points at occupied slots");
+    hasher.hash_one(&*r.id)
 }
 
 #[cfg(test)]
@@ -502,7 +563,7 @@ mod tests {
         assert_eq!(ix.remove("a"), Some(at(1.0, 1.0, 1)));
         assert_eq!(ix.remove("a"), None);
         ix.upsert("c", at(3.0, 3.0, 1)).unwrap();
-        assert_eq!(ix.slots.len(), 2, "slot of a reused");
+        assert_eq!(ix.slot_end(), 2, "slot of a reused");
         assert_eq!(ix.len(), 2);
         ix.check_consistency().unwrap();
         assert_eq!(ix.evict_older_than(2), 2);
@@ -549,5 +610,41 @@ mod tests {
         };
         ix.upsert("v", p).unwrap();
         assert_eq!(ix.position("v"), Some(p));
+    }
+
+    #[test]
+    fn eviction_forgets_only_the_silent_everywhere() {
+        let mut ix = LiveIndex::new();
+        for i in 0..3000 {
+            // Every third vehicle last reported at ts 100, the others at 200.
+            let ts = if i % 3 == 0 { 100 } else { 200 };
+            ix.upsert(&format!("v{i}"), at(0.001 * i as f64, 0.0, ts))
+                .unwrap();
+        }
+        assert_eq!(ix.evict_older_than(100), 0, "the cutoff is exclusive");
+        assert_eq!(ix.evict_older_than(150), 1000);
+        assert_eq!(ix.len(), 2000);
+        ix.check_consistency().unwrap();
+        assert_eq!(ix.position("v3"), None);
+        assert_eq!(ix.position("v4").map(|p| p.ts), Some(200));
+        assert!(ix.iter().all(|(_, p)| p.ts == 200));
+        let nobody = |_: &str, _: &Position| None::<()>;
+        let q = super::super::NearestQuery {
+            lat: 0.0,
+            lon: 0.0,
+            k: 1000,
+            radius_m: geo::MAX_RADIUS_M,
+            now_us: 200,
+            staleness: std::time::Duration::from_secs(1),
+            max_examined: usize::MAX,
+        };
+        let found = ix.nearest(&q, &nobody).unwrap();
+        assert_eq!(found.examined, 2000, "evicted vehicles left the tree too");
+        // A silent vehicle that reports again comes back, in a reused slot.
+        ix.upsert("v3", at(0.003, 0.0, 300)).unwrap();
+        assert!(ix.slot_end() <= 3000);
+        ix.check_consistency().unwrap();
+        assert_eq!(ix.evict_older_than(i64::MAX), 2001);
+        assert!(ix.is_empty() && ix.tree.size() == 0);
     }
 }

@@ -6,6 +6,7 @@
 //! - [`index`]: [`LiveIndex`], the one type that owns the R-tree and the per-vehicle map, so
 //!   both always change together; only a strictly newer `ts` replaces a position. Vehicles sit
 //!   in the tree as small loose cubes, so most updates do not touch the tree.
+//! - `slots`: the chunked slot table holding each vehicle's record.
 //! - [`query`]: [`LiveIndex::nearest`] with radius, staleness and a caller-supplied
 //!   [`Eligibility`] (driver on duty and available, vehicle type, seats, load).
 //! - [`shared`]: [`SharedLiveIndex`], the lock-wrapped handle shared by the ingestion pipeline
@@ -20,9 +21,10 @@ pub mod index;
 pub mod query;
 pub mod redis;
 pub mod shared;
+mod slots;
 
 pub use index::{BatchOutcome, LiveIndex, Position, Upsert};
-pub use query::{Eligibility, Everyone, Hit, NearestQuery};
+pub use query::{Eligibility, Everyone, Hit, Nearest, NearestQuery};
 pub use shared::SharedLiveIndex;
 
 /// Why the live index refused an input. Maps to HTTP 422 (well-formed but invalid values).
@@ -43,9 +45,15 @@ pub enum LiveError {
         /// The requested count.
         got: usize,
     },
-    /// The radius is not finite, not positive, or longer than half the Earth's circumference.
-    #[error("radius_m must be a finite number above 0 and at most {max} m, got {0}", max = geo::MAX_RADIUS_M)]
-    Radius(f64),
+    /// The radius is not finite, not positive, or longer than allowed: half the Earth's
+    /// circumference, or less where the caller says so (`dispatch.max_radius_m`).
+    #[error("radius_m must be a finite number above 0 and at most {max} m, got {got}")]
+    Radius {
+        /// The requested radius.
+        got: f64,
+        /// The largest allowed.
+        max: f64,
+    },
 }
 
 /// Whether `id` is a valid vehicle id, `[A-Za-z0-9._-]{1,64}` (SPEC 1).
@@ -89,7 +97,10 @@ mod tests {
             LiveError::Latitude(91.0),
             LiveError::Longitude(f64::NAN),
             LiveError::K { got: 0 },
-            LiveError::Radius(-1.0),
+            LiveError::Radius {
+                got: -1.0,
+                max: 1.0,
+            },
         ];
         for e in all {
             let m = e.to_string();

@@ -10,9 +10,17 @@
 //! so ties are deterministic. Because the tree's order is only a bound (cubes, `f32`), every
 //! candidate is re-ranked by haversine of its stored `f64` position, and the search stops only
 //! once the bound exceeds the k-th distance by `CHORD_SLACK`, which covers `f32` rounding.
+//!
+//! # Bounded work
+//! A query that almost nothing passes (a huge radius, a large `k`, a filter such as a vehicle
+//! type nobody has) would walk the whole index with the read lock held, stalling the writers.
+//! So a query examines at most [`NearestQuery::max_examined`] candidates. When it stops there
+//! the answer says so ([`Nearest::truncated`]): it holds the nearest eligible vehicles among
+//! those examined, which are the nearest by the tree's order, so no vehicle left unexamined is
+//! nearer than the last one examined; but a hit further out than that may have an unexamined
+//! better neighbour, and fewer than `k` may be found although more exist.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::index::{tree_xyz, LiveIndex, Position, CHORD_SLACK};
@@ -36,6 +44,9 @@ pub struct NearestQuery {
     pub now_us: i64,
     /// A vehicle whose position is older than this (`now_us - ts > staleness`) is not offered.
     pub staleness: Duration,
+    /// Candidates (tree entries within the radius, of any age or eligibility) examined at
+    /// most; see "Bounded work" above. `usize::MAX` for none.
+    pub max_examined: usize,
 }
 
 impl NearestQuery {
@@ -47,7 +58,10 @@ impl NearestQuery {
         }
         let r = self.radius_m;
         if !(r.is_finite() && r > 0.0 && r <= geo::MAX_RADIUS_M) {
-            return Err(LiveError::Radius(r));
+            return Err(LiveError::Radius {
+                got: r,
+                max: geo::MAX_RADIUS_M,
+            });
         }
         Ok(())
     }
@@ -93,7 +107,9 @@ impl Eligibility for Everyone {
 /// One vehicle in a nearest result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit<T> {
-    pub vehicle_id: Arc<str>,
+    /// Owned: the index keeps ids as `Box<str>` (no reference counts, for memory), so a hit
+    /// copies its id once, and callers can move it into their answer.
+    pub vehicle_id: String,
     /// Exact haversine distance from the query point, metres.
     pub distance_m: f64,
     pub lat: f64,
@@ -108,6 +124,29 @@ pub struct Hit<T> {
     pub tag: T,
 }
 
+/// What [`LiveIndex::nearest`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nearest<T> {
+    /// Nearest first, ordered by [`rank_cmp`].
+    pub hits: Vec<Hit<T>>,
+    /// Candidates examined.
+    pub examined: usize,
+    /// The search stopped at [`NearestQuery::max_examined`] with candidates left within
+    /// range: `hits` are the best among those examined (see "Bounded work" above).
+    pub truncated: bool,
+}
+
+impl<T> Default for Nearest<T> {
+    /// Nothing found, nothing examined.
+    fn default() -> Self {
+        Nearest {
+            hits: Vec::new(),
+            examined: 0,
+            truncated: false,
+        }
+    }
+}
+
 /// The result order: distance ascending, then vehicle id ascending (bytewise).
 pub fn rank_cmp(a: (f64, &str), b: (f64, &str)) -> Ordering {
     a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1))
@@ -115,8 +154,9 @@ pub fn rank_cmp(a: (f64, &str), b: (f64, &str)) -> Ordering {
 
 impl LiveIndex {
     /// The `k` nearest fresh, eligible vehicles within `radius_m` (inclusive), nearest first,
-    /// ordered by [`rank_cmp`].
-    pub fn nearest<E>(&self, q: &NearestQuery, filter: &E) -> Result<Vec<Hit<E::Tag>>, LiveError>
+    /// ordered by [`rank_cmp`]; among the first `max_examined` candidates only, and then
+    /// flagged [`truncated`](Nearest::truncated).
+    pub fn nearest<E>(&self, q: &NearestQuery, filter: &E) -> Result<Nearest<E::Tag>, LiveError>
     where
         E: Eligibility + ?Sized,
     {
@@ -124,6 +164,7 @@ impl LiveIndex {
         let staleness_us = i64::try_from(q.staleness.as_micros()).unwrap_or(i64::MAX);
         let mut bound = geo::chord_for_distance(q.radius_m) + CHORD_SLACK;
         let mut best: Vec<Hit<E::Tag>> = Vec::with_capacity(q.k.min(32));
+        let (mut examined, mut truncated) = (0, false);
         for (entry, d2) in self
             .tree
             .nearest_neighbor_iter_with_distance_2(tree_xyz(q.lat, q.lon))
@@ -131,8 +172,14 @@ impl LiveIndex {
             if f64::from(d2).sqrt() > bound {
                 break;
             }
-            let r = self.slots[entry.slot as usize]
-                .as_ref()
+            if examined == q.max_examined {
+                truncated = true;
+                break;
+            }
+            examined += 1;
+            let r = self
+                .slots
+                .get(entry.slot)
                 .expect("tree entries only for occupied slots");
             let age_us = q.now_us.saturating_sub(r.ts);
             if age_us > staleness_us {
@@ -158,7 +205,7 @@ impl LiveIndex {
             best.insert(
                 at,
                 Hit {
-                    vehicle_id: r.id.clone(),
+                    vehicle_id: String::from(&*r.id),
                     distance_m,
                     lat: r.lat,
                     lon: r.lon,
@@ -174,7 +221,11 @@ impl LiveIndex {
                 bound = geo::chord_for_distance(last.distance_m) + CHORD_SLACK;
             }
         }
-        Ok(best)
+        Ok(Nearest {
+            hits: best,
+            examined,
+            truncated,
+        })
     }
 }
 
@@ -202,6 +253,7 @@ mod tests {
             radius_m,
             now_us: NOW,
             staleness: Duration::from_secs(60),
+            max_examined: usize::MAX,
         }
     }
 
@@ -217,7 +269,8 @@ mod tests {
         ix.upsert("far", at(0.0, 170.0)).unwrap();
         let hits = ix
             .nearest(&query(0.0, -179.99, 10, 50_000.0), &Everyone)
-            .unwrap();
+            .unwrap()
+            .hits;
         assert_eq!(ids(&hits), ["east", "west"]);
         let d = geo::haversine_m(0.0, -179.99, 0.0, 179.95);
         assert_eq!(hits[0].distance_m, d);
@@ -232,7 +285,8 @@ mod tests {
         ix.upsert("c", at(89.99, 90.0)).unwrap();
         let hits = ix
             .nearest(&query(89.9995, 180.0, 2, 1_000.0), &Everyone)
-            .unwrap();
+            .unwrap()
+            .hits;
         assert_eq!(ids(&hits), ["b", "a"]);
     }
 
@@ -241,13 +295,14 @@ mod tests {
         let mut ix = LiveIndex::new();
         ix.upsert("edge", at(0.0, 0.01)).unwrap();
         let r = geo::haversine_m(0.0, 0.0, 0.0, 0.01);
-        let hits = ix.nearest(&query(0.0, 0.0, 1, r), &Everyone).unwrap();
+        let hits = ix.nearest(&query(0.0, 0.0, 1, r), &Everyone).unwrap().hits;
         assert_eq!(ids(&hits), ["edge"]);
         assert_eq!(hits[0].distance_m, r);
         let shorter = f64::from_bits(r.to_bits() - 1);
         assert!(ix
             .nearest(&query(0.0, 0.0, 1, shorter), &Everyone)
             .unwrap()
+            .hits
             .is_empty());
     }
 
@@ -266,7 +321,10 @@ mod tests {
         future.ts = NOW + 5_000_000;
         ix.upsert("future", future).unwrap();
         let filter = |id: &str, _: &Position| (id != "off-duty").then(|| format!("driver-{id}"));
-        let hits = ix.nearest(&query(0.0, 0.0, 3, 10_000.0), &filter).unwrap();
+        let hits = ix
+            .nearest(&query(0.0, 0.0, 3, 10_000.0), &filter)
+            .unwrap()
+            .hits;
         assert_eq!(ids(&hits), ["just-fresh", "ok", "future"]);
         assert_eq!(hits[1].tag, "driver-ok");
         assert_eq!(hits[0].age_s, 60.0);
@@ -279,7 +337,10 @@ mod tests {
         for id in ["c", "a", "b"] {
             ix.upsert(id, at(1.0, 1.0)).unwrap();
         }
-        let hits = ix.nearest(&query(1.0, 1.0, 2, 1.0), &Everyone).unwrap();
+        let hits = ix
+            .nearest(&query(1.0, 1.0, 2, 1.0), &Everyone)
+            .unwrap()
+            .hits;
         assert_eq!(ids(&hits), ["a", "b"]);
         assert_eq!(hits[0].distance_m, 0.0);
     }
@@ -290,7 +351,8 @@ mod tests {
         ix.upsert("antipode", at(-10.0, -160.0)).unwrap();
         let hits = ix
             .nearest(&query(10.0, 20.0, 1, geo::MAX_RADIUS_M), &Everyone)
-            .unwrap();
+            .unwrap()
+            .hits;
         assert_eq!(ids(&hits), ["antipode"]);
     }
 
@@ -302,19 +364,73 @@ mod tests {
             (query(0.0, -181.0, 1, 1.0), LiveError::Longitude(-181.0)),
             (query(0.0, 0.0, 0, 1.0), LiveError::K { got: 0 }),
             (query(0.0, 0.0, 1001, 1.0), LiveError::K { got: 1001 }),
-            (query(0.0, 0.0, 1, 0.0), LiveError::Radius(0.0)),
-            (query(0.0, 0.0, 1, 2.1e7), LiveError::Radius(2.1e7)),
+            (
+                query(0.0, 0.0, 1, 0.0),
+                LiveError::Radius {
+                    got: 0.0,
+                    max: geo::MAX_RADIUS_M,
+                },
+            ),
+            (
+                query(0.0, 0.0, 1, 2.1e7),
+                LiveError::Radius {
+                    got: 2.1e7,
+                    max: geo::MAX_RADIUS_M,
+                },
+            ),
             (
                 query(0.0, 0.0, 1, f64::INFINITY),
-                LiveError::Radius(f64::INFINITY),
+                LiveError::Radius {
+                    got: f64::INFINITY,
+                    max: geo::MAX_RADIUS_M,
+                },
             ),
         ];
         for (q, e) in bad {
-            assert_eq!(ix.nearest(&q, &Everyone), Err(e));
+            assert_eq!(ix.nearest(&q, &Everyone).map(|n| n.hits), Err(e));
         }
         assert!(ix
             .nearest(&query(0.0, 0.0, 1000, 1.0), &Everyone)
             .unwrap()
+            .hits
             .is_empty());
+    }
+
+    #[test]
+    fn work_is_bounded_and_a_truncated_answer_says_so() {
+        let mut ix = LiveIndex::new();
+        for i in 0..100 {
+            ix.upsert(&format!("v{i:03}"), at(0.0, 0.001 * i as f64))
+                .unwrap();
+        }
+        let nobody = |_: &str, _: &Position| None::<()>;
+        let q = query(0.0, 0.0, 6, geo::MAX_RADIUS_M);
+        let all = ix.nearest(&q, &nobody).unwrap();
+        assert_eq!(
+            (all.hits.len(), all.examined, all.truncated),
+            (0, 100, false)
+        );
+        let capped = NearestQuery {
+            max_examined: 10,
+            ..q
+        };
+        let some = ix.nearest(&capped, &nobody).unwrap();
+        assert_eq!(
+            (some.hits.len(), some.examined, some.truncated),
+            (0, 10, true)
+        );
+        // The best among the candidates examined, which are the nearest ones.
+        let odd = |id: &str, _: &Position| (id.as_bytes()[3] % 2 == 1).then_some(());
+        let some = ix.nearest(&capped, &odd).unwrap();
+        assert_eq!(ids(&some.hits), ["v001", "v003", "v005", "v007", "v009"]);
+        assert!(some.truncated);
+        // Stopping for the radius or for k is not truncation, even at the cap.
+        let exact = NearestQuery {
+            max_examined: 100,
+            ..q
+        };
+        assert!(!ix.nearest(&exact, &nobody).unwrap().truncated);
+        let few = ix.nearest(&query(0.0, 0.0, 3, 1e6), &Everyone).unwrap();
+        assert!(!few.truncated && few.examined < 10, "{}", few.examined);
     }
 }

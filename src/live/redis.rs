@@ -10,7 +10,7 @@
 //! never waits for it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -47,7 +47,7 @@ impl RedisFeed {
     pub fn offer<'a>(&self, positions: impl IntoIterator<Item = (&'a str, Position)>) {
         let mut dropped = 0u64;
         {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = self.lock();
             for (id, p) in positions {
                 if let Some(old) = pending.get_mut(id) {
                     if p.ts > old.ts {
@@ -68,30 +68,60 @@ impl RedisFeed {
 
     /// Updates waiting to be written.
     pub fn backlog(&self) -> usize {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.lock().len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Position>> {
+        // A panic while holding it leaves at worst a stale position for a vehicle; keep going.
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn take(&self) -> HashMap<Arc<str>, Position> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.lock())
     }
 
     /// Puts back what could not be written, unless a newer position arrived meanwhile.
-    fn restore(&self, batch: HashMap<Arc<str>, Position>) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        for (id, p) in batch {
-            if pending.len() >= self.capacity && !pending.contains_key(&id) {
-                self.metrics.redis_positions_dropped.inc();
-                continue;
-            }
-            pending
-                .entry(id)
-                .and_modify(|cur| {
-                    if p.ts > cur.ts {
-                        *cur = p;
-                    }
-                })
-                .or_insert(p);
+    ///
+    /// The failed batch can hold `redis.queue` entries, and writers' [`offer`](Self::offer)
+    /// waits on the same mutex: so the merge runs outside it. What arrived since the batch was
+    /// taken is swapped out (briefly locked), merged into the batch, and the batch swapped
+    /// back in; only what arrived during that merge (a few offers) is merged with the lock
+    /// held. Meanwhile [`backlog`](Self::backlog) sees only the newest arrivals.
+    fn restore(&self, mut batch: HashMap<Arc<str>, Position>) {
+        let arrived = self.take();
+        let mut dropped = self.merge(&mut batch, arrived);
+        {
+            let mut pending = self.lock();
+            let late = std::mem::take(&mut *pending);
+            dropped += self.merge(&mut batch, late);
+            *pending = batch;
         }
+        if dropped > 0 {
+            self.metrics.redis_positions_dropped.inc_by(dropped);
+        }
+    }
+
+    /// Merges `newer` into `into`, keeping each vehicle's latest position; beyond capacity,
+    /// vehicles not yet in `into` are dropped (as [`offer`](Self::offer) drops them).
+    /// Returns how many were dropped.
+    fn merge(
+        &self,
+        into: &mut HashMap<Arc<str>, Position>,
+        newer: HashMap<Arc<str>, Position>,
+    ) -> u64 {
+        let mut dropped = 0;
+        for (id, p) in newer {
+            if let Some(cur) = into.get_mut(&id) {
+                if p.ts > cur.ts {
+                    *cur = p;
+                }
+            } else if into.len() < self.capacity {
+                into.insert(id, p);
+            } else {
+                dropped += 1;
+            }
+        }
+        dropped
     }
 }
 
@@ -229,4 +259,56 @@ impl Writer {
 
 fn timed_out(_: tokio::time::error::Elapsed) -> redis::RedisError {
     redis::RedisError::from((redis::ErrorKind::IoError, "redis call timed out"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ts: i64) -> Position {
+        Position {
+            lat: 1.0,
+            lon: 2.0,
+            ts,
+            speed_kmh: None,
+            heading_deg: None,
+        }
+    }
+
+    fn feed(capacity: usize) -> RedisFeed {
+        RedisFeed {
+            pending: Arc::default(),
+            capacity,
+            ready: Arc::new(Notify::new()),
+            metrics: Metrics::new(),
+        }
+    }
+
+    #[test]
+    fn a_failed_batch_goes_back_behind_newer_positions_within_capacity() {
+        let feed = feed(4);
+        feed.offer([("a", at(1)), ("b", at(1)), ("c", at(5))]);
+        let batch = feed.take();
+        assert_eq!(feed.backlog(), 0);
+        // While the batch was out: a newer position for a, an older one for c, a new vehicle.
+        feed.offer([("a", at(2)), ("c", at(4)), ("d", at(1))]);
+        feed.restore(batch);
+        let pending = feed.take();
+        let ts = |id: &str| pending.get(id).map(|p| p.ts);
+        assert_eq!(
+            (ts("a"), ts("b"), ts("c"), ts("d")),
+            (Some(2), Some(1), Some(5), Some(1))
+        );
+        assert_eq!(feed.metrics.redis_positions_dropped.get(), 0);
+
+        // Full: a vehicle beyond capacity is dropped and counted, known ones still update.
+        feed.offer([("a", at(1)), ("b", at(1)), ("c", at(1))]);
+        let batch = feed.take();
+        feed.offer([("d", at(1)), ("e", at(1)), ("a", at(9))]);
+        feed.restore(batch);
+        let pending = feed.take();
+        assert_eq!(pending.len(), 4);
+        assert_eq!(pending["a"].ts, 9);
+        assert_eq!(feed.metrics.redis_positions_dropped.get(), 1);
+    }
 }
