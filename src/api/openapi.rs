@@ -215,7 +215,6 @@ mod tests {
 
     /// Needs `required_query` declared in `availability.rs` and `positions.rs` (issue 4).
     #[test]
-    #[ignore = "until availability.rs and positions.rs declare required_query"]
     fn the_window_and_the_pickup_point_are_required() {
         let (_, doc) = full_document();
         for (path, name) in [

@@ -278,12 +278,11 @@ pub fn routes(r: Routes) -> Routes {
     )
     .add(
         RouteDoc {
+            required_query: &[
+                ("from", "RFC 3339 start, inclusive"),
+                ("to", "RFC 3339 end, exclusive; at most 31 days after from"),
+            ],
             query: &[
-                ("from", "RFC 3339 start, inclusive (required)"),
-                (
-                    "to",
-                    "RFC 3339 end, exclusive (required); at most 31 days after from",
-                ),
                 ("limit", "points per page, 1..=10000 (default 1000)"),
                 ("cursor", "next_cursor from the previous page"),
             ],
@@ -300,9 +299,11 @@ pub fn routes(r: Routes) -> Routes {
     )
     .add(
         RouteDoc {
+            required_query: &[
+                ("lat", "WGS84 latitude of the pickup"),
+                ("lon", "WGS84 longitude of the pickup"),
+            ],
             query: &[
-                ("lat", "WGS84 latitude of the pickup (required)"),
-                ("lon", "WGS84 longitude of the pickup (required)"),
                 ("k", "how many vehicles at most, 1..=1000 (default 10)"),
                 (
                     "radius_m",
