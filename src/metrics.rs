@@ -38,6 +38,7 @@ pub struct Metrics {
     pub redis_positions_dropped: Counter,
     pub redis_errors: Counter,
     pub dispatch_offers: Counter,
+    pub nearest_truncated: Counter,
 }
 
 /// The label of a reading kind.
@@ -81,6 +82,7 @@ impl Metrics {
             redis_positions_dropped: Counter::default(),
             redis_errors: Counter::default(),
             dispatch_offers: Counter::default(),
+            nearest_truncated: Counter::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -103,6 +105,11 @@ impl Metrics {
             "fleetd_dispatch_offers",
             "Job offers made to drivers",
             m.dispatch_offers.clone(),
+        );
+        r.register(
+            "fleetd_dispatch_nearest_truncated",
+            "Nearest queries (API and matcher) stopped at dispatch.max_candidates_examined",
+            m.nearest_truncated.clone(),
         );
         r.register(
             "fleetd_messages_received",

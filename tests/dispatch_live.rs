@@ -444,6 +444,11 @@ async fn a_query_nothing_passes_is_cut_short_and_says_so() {
     let r = a.get(&format!("/v1/dispatch/nearest?{q}&type=bus")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json(), json!({"items": [], "truncated": true}));
+    assert_eq!(
+        metric(a.addr, "fleetd_dispatch_nearest_truncated_total", "").await,
+        1.0,
+        "counted, not logged per query"
+    );
     let r = a
         .get(&format!(
             "/v1/dispatch/nearest?lat={}&lon={}&radius_m=50001",

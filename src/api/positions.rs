@@ -241,6 +241,9 @@ async fn nearest(
             &req,
         )
         .map_err(live_error)?;
+    if found.truncated {
+        state.metrics.nearest_truncated.inc();
+    }
     let items = found
         .hits
         .into_iter()

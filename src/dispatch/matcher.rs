@@ -117,6 +117,7 @@ impl Matcher {
                 .unwrap_or_default()
         };
         if found.truncated {
+            self.metrics.nearest_truncated.inc();
             tracing::warn!(
                 job = %job.id,
                 radius_m = query.radius_m,

@@ -91,7 +91,9 @@ impl Dispatch {
         let view = self.roster.view();
         let found = self.live.nearest(&q, &view.eligible(req, &[]))?;
         if found.truncated {
-            tracing::warn!(
+            // Counted by the caller; debug only, so that a client repeating such a query
+            // cannot flood the log.
+            tracing::debug!(
                 lat,
                 lon,
                 k,
