@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::auth::{Caller, STAFF};
 use super::commitments::{self, Kind};
 use super::extract::{text, vehicle_id, window, ApiJson, ApiQuery};
-use super::pagination::{Page, Paged};
+use super::pagination::{grouped, Page, Paged};
 use super::txn::Db;
 use super::{RouteDoc, Routes};
 use crate::http::{ApiError, AppState};
@@ -131,15 +131,12 @@ async fn parts_of(
     client: &tokio_postgres::Client,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<Part>>, ApiError> {
-    let mut by_job: HashMap<Uuid, Vec<Part>> = HashMap::new();
-    for p in client.query(PARTS_OF, &[&ids]).await? {
-        by_job.entry(p.get(0)).or_default().push(Part {
-            part_name: p.get(1),
-            quantity: p.get(2),
-            unit_cost: p.get(3),
-        });
-    }
-    Ok(by_job)
+    grouped(client, PARTS_OF, ids, |p| Part {
+        part_name: p.get(1),
+        quantity: p.get(2),
+        unit_cost: p.get(3),
+    })
+    .await
 }
 
 fn job(row: &tokio_postgres::Row, parts: Vec<Part>) -> Job {

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::pagination::grouped;
 use super::pricing::LineItem;
 use crate::http::ApiError;
 
@@ -50,16 +51,13 @@ pub(super) async fn charges_of<C: tokio_postgres::GenericClient>(
     client: &C,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<LineItem>>, ApiError> {
-    let mut by_rental: HashMap<Uuid, Vec<LineItem>> = HashMap::new();
-    for r in client.query(CHARGES_OF, &[&ids]).await? {
-        by_rental.entry(r.get(0)).or_default().push(LineItem {
-            kind: r.get(1),
-            quantity: r.get(2),
-            unit_amount: r.get(3),
-            amount: r.get(4),
-        });
-    }
-    Ok(by_rental)
+    grouped(client, CHARGES_OF, ids, |r| LineItem {
+        kind: r.get(1),
+        quantity: r.get(2),
+        unit_amount: r.get(3),
+        amount: r.get(4),
+    })
+    .await
 }
 
 /// Payments of each of `ids` (one query), oldest first.
@@ -67,17 +65,14 @@ pub(super) async fn payments_of(
     client: &tokio_postgres::Client,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<Payment>>, ApiError> {
-    let mut by_rental: HashMap<Uuid, Vec<Payment>> = HashMap::new();
-    for r in client.query(PAYMENTS_OF, &[&ids]).await? {
-        by_rental.entry(r.get(0)).or_default().push(Payment {
-            id: r.get(1),
-            amount: r.get(2),
-            currency: r.get(3),
-            method: r.get(4),
-            created_at: r.get(5),
-        });
-    }
-    Ok(by_rental)
+    grouped(client, PAYMENTS_OF, ids, |r| Payment {
+        id: r.get(1),
+        amount: r.get(2),
+        currency: r.get(3),
+        method: r.get(4),
+        created_at: r.get(5),
+    })
+    .await
 }
 
 /// Records `items` as `id`'s charges, in order.
