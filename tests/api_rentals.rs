@@ -638,3 +638,69 @@ async fn early_start_claims_from_now_and_late_start_is_refused() {
     );
     api.daemon.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vehicle_out_past_its_booking_is_offered_for_no_window() {
+    let api = Api::start().await;
+    let a = &api.admin;
+    vehicle(a, "late-1", 1).await;
+    vehicle(a, "free-2", 2).await;
+    let (_, cust) = customer(&api, "lou").await;
+    let p = plan(a, standard_plan()).await;
+    let r = reserve(a, &p, &cust, "late-1", -1, 24).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let rental = r.json()["id"].as_str().unwrap().to_string();
+    let r = a
+        .post(
+            &format!("/v1/rentals/{rental}/activate"),
+            json!({"odometer_km": 0}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let free_later = || async {
+        let (from, to) = (hours_from_now(48), hours_from_now(72));
+        let q = format!(
+            "/v1/availability?from={}&to={}",
+            from.replace('+', "%2B"),
+            to.replace('+', "%2B")
+        );
+        let r = a.get(&q).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        ids(&r)
+    };
+    // On time: back tomorrow, so free the day after.
+    assert_eq!(free_later().await, ["free-2", "late-1"]);
+    // Overdue: its booking ended an hour ago and it is still out.
+    api.db
+        .client()
+        .await
+        .batch_execute(&format!(
+            "UPDATE rentals SET starts_at = now() - interval '3 hours',
+                                ends_at = now() - interval '1 hour' WHERE id = '{rental}';
+             UPDATE vehicle_commitments SET period = tstzrange(now() - interval '3 hours',
+                                                               now() - interval '1 hour')
+              WHERE ref_id = '{rental}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(free_later().await, ["free-2"]);
+    // A breakdown (by hand, no booking) is out for a time nobody knows either.
+    let r = a
+        .post(
+            "/v1/vehicles/free-2/status",
+            json!({"status": "under_maintenance"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(free_later().await.is_empty());
+    // Returned: offered again.
+    let r = a
+        .post(
+            &format!("/v1/rentals/{rental}/complete"),
+            json!({"odometer_km": 10}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(free_later().await, ["late-1"]);
+    api.daemon.shutdown().await;
+}

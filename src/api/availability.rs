@@ -1,5 +1,8 @@
 //! `GET /v1/availability`: vehicles free for a whole window, that is with no commitment
-//! (rental, maintenance window or assignment) overlapping it, and not decommissioned.
+//! (rental, maintenance window or assignment) overlapping it, and not decommissioned. A
+//! vehicle that is out (`rented` or `under_maintenance`) with no booking covering now (an
+//! overdue rental, a breakdown) is out for a time nobody knows yet: it is offered for no
+//! window until it is back.
 
 use std::sync::Arc;
 
@@ -28,6 +31,9 @@ const FREE: &str = concatcp!(
        AND ($4::int IS NULL OR v.load_kg >= $4)
        AND NOT EXISTS (SELECT 1 FROM vehicle_commitments c
                        WHERE c.vehicle_id = v.id AND c.period && tstzrange($5, $6, '[)'))
+       AND NOT (v.status IN ('rented', 'under_maintenance')
+                AND NOT EXISTS (SELECT 1 FROM vehicle_commitments c
+                                WHERE c.vehicle_id = v.id AND c.period @> now()))
      ORDER BY v.id LIMIT $7"
 );
 
