@@ -4,6 +4,7 @@
 mod common;
 
 use common::api::{assign_now, driver, vehicle, Api};
+use common::errors::is;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,24 +84,14 @@ async fn drivers_assignments_and_maintenance_never_overlap() {
             json!({"current_vehicle_id": "v1"}),
         )
         .await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (409, "vehicle_not_assigned"),
-        "{}",
-        r.body
-    );
+    is(&r, 409, "vehicle_not_assigned", "");
     let r = a
         .patch(
             &format!("/v1/drivers/{d2}"),
             json!({"current_vehicle_id": "v1"}),
         )
         .await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (409, "already_exists"),
-        "one driver per vehicle: {}",
-        r.body
-    );
+    is(&r, 409, "already_exists", "one driver per vehicle");
     let r = a
         .post(&format!("/v1/assignments/{now_shift}/complete"), json!({}))
         .await;
@@ -150,7 +141,7 @@ async fn drivers_assignments_and_maintenance_never_overlap() {
             shift(&d1, "v2", "2030-01-01T15:00:00Z", "2030-01-01T20:00:00Z"),
         )
         .await;
-    assert_eq!((r.status, r.code().as_str()), (409, "overlap"));
+    is(&r, 409, "overlap", "");
     assert!(
         r.body.contains(&first),
         "409 names the conflict: {}",
@@ -327,12 +318,7 @@ async fn drivers_assignments_and_maintenance_never_overlap() {
     let r = a
         .post(&format!("/v1/maintenance/{late}/start"), json!({}))
         .await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (409, "window_ended"),
-        "{}",
-        r.body
-    );
+    is(&r, 409, "window_ended", "");
     assert_eq!(
         a.get(&format!("/v1/maintenance/{late}")).await.json()["status"],
         "scheduled"

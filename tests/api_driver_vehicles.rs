@@ -5,6 +5,7 @@
 mod common;
 
 use common::api::{assign_now, driver, hours_from_now, vehicle, Api};
+use common::errors::is;
 use serde_json::json;
 
 /// A driver acts only on the vehicle they drive, and takes only one they are assigned to
@@ -23,13 +24,13 @@ async fn drivers_act_only_on_their_vehicle() {
 
     // No assignment, or one that does not cover now: 409, and nothing changes.
     let r = dee.patch(&dee_path, take("v1")).await;
-    assert_eq!((r.status, r.code().as_str()), (409, "vehicle_not_assigned"));
+    is(&r, 409, "vehicle_not_assigned", "");
     assert!(r.body.contains("current_vehicle_id"), "{}", r.body);
     let later = json!({"driver_id": d, "vehicle_id": "v2",
                        "starts_at": hours_from_now(48), "ends_at": hours_from_now(56)});
     assert_eq!(a.post("/v1/assignments", later).await.status, 201);
     let r = dee.patch(&dee_path, take("v2")).await;
-    assert_eq!((r.status, r.code().as_str()), (409, "vehicle_not_assigned"));
+    is(&r, 409, "vehicle_not_assigned", "");
     assert!(a.get(&dee_path).await.json()["current_vehicle_id"].is_null());
 
     // Assigned now: the driver takes the vehicle and records its odometer.
@@ -44,9 +45,9 @@ async fn drivers_act_only_on_their_vehicle() {
 
     // Another vehicle's odometer: 403, and no reading is stored.
     let r = dee.post("/v1/vehicles/v2/odometer", odo(999_999)).await;
-    assert_eq!((r.status, r.code().as_str()), (403, "forbidden"));
+    is(&r, 403, "forbidden", "");
     let r = eve.post("/v1/vehicles/v1/odometer", odo(999_999)).await;
-    assert_eq!((r.status, r.code().as_str()), (403, "forbidden"));
+    is(&r, 403, "forbidden", "");
     assert_eq!(a.get("/v1/vehicles/v1").await.json()["odometer_km"], 1200);
     assert_eq!(a.get("/v1/vehicles/v2").await.json()["odometer_km"], 0);
     let db = api.db.client().await;
@@ -79,7 +80,7 @@ async fn drivers_act_only_on_their_vehicle() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = dee.patch(&dee_path, take("v1")).await;
-    assert_eq!((r.status, r.code().as_str()), (409, "vehicle_not_assigned"));
+    is(&r, 409, "vehicle_not_assigned", "");
 
     // Staff seat a driver without an assignment, but never in a decommissioned or deleted
     // vehicle, which are also refused to a driver assigned to them.
@@ -93,10 +94,10 @@ async fn drivers_act_only_on_their_vehicle() {
             json!({"status": "decommissioned"}),
         )
         .await;
-    assert_eq!((r.status, r.code().as_str()), (409, "vehicle_in_use"));
+    is(&r, 409, "vehicle_in_use", "");
     assert!(r.body.contains(&e), "{}", r.body);
     let r = a.delete("/v1/vehicles/v5").await;
-    assert_eq!((r.status, r.code().as_str()), (409, "vehicle_in_use"));
+    is(&r, 409, "vehicle_in_use", "");
     let r = a
         .post(
             "/v1/vehicles/v3/status",
@@ -105,10 +106,7 @@ async fn drivers_act_only_on_their_vehicle() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = a.patch(&eve_path, take("v3")).await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (409, "vehicle_decommissioned")
-    );
+    is(&r, 409, "vehicle_decommissioned", "");
     assert!(r.body.contains("current_vehicle_id"), "{}", r.body);
     assert_eq!(a.get(&eve_path).await.json()["current_vehicle_id"], "v5");
     assign_now(a, &d, "v4", 8).await;
@@ -116,13 +114,10 @@ async fn drivers_act_only_on_their_vehicle() {
         .await
         .unwrap();
     let r = dee.patch(&dee_path, take("v4")).await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (409, "vehicle_decommissioned")
-    );
+    is(&r, 409, "vehicle_decommissioned", "");
     assert_eq!(a.delete("/v1/vehicles/v3").await.status, 204);
     let r = a.patch(&eve_path, take("v3")).await;
-    assert_eq!((r.status, r.code().as_str()), (422, "invalid_value"));
+    is(&r, 422, "invalid_value", "");
     assert!(r.body.contains("current_vehicle_id"), "{}", r.body);
     // Clearing the vehicle never needs an assignment.
     let r = a

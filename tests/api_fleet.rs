@@ -4,6 +4,7 @@
 mod common;
 
 use common::api::{driver, vehicle, vehicle_body, Api};
+use common::errors::is;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +38,7 @@ async fn vehicles_registry_lifecycle_and_odometer() {
         422
     );
     let r = a.post("/v1/vehicles", vehicle_body("truck-1", 9)).await;
-    assert_eq!((r.status, r.code().as_str()), (409, "already_exists"));
+    is(&r, 409, "already_exists", "");
     let r = a.post("/v1/vehicles", vehicle_body("other", 1)).await; // same plate and VIN
     assert_eq!(r.status, 409);
     let mut neg = vehicle_body("neg", 10);
@@ -115,7 +116,7 @@ async fn vehicles_registry_lifecycle_and_odometer() {
     // illegal transitions are 409.
     let st = |to: &str| json!({"status": to});
     let r = a.post("/v1/vehicles/truck-1/status", st("rented")).await;
-    assert_eq!((r.status, r.code().as_str()), (409, "illegal_transition"));
+    is(&r, 409, "illegal_transition", "");
     assert_eq!(
         a.get("/v1/vehicles/truck-1").await.json()["status"],
         "active"
@@ -125,7 +126,7 @@ async fn vehicles_registry_lifecycle_and_odometer() {
         .await;
     assert_eq!(r.json()["status"], "under_maintenance");
     let r = a.post("/v1/vehicles/truck-1/status", st("rented")).await;
-    assert_eq!((r.status, r.code().as_str()), (409, "illegal_transition"));
+    is(&r, 409, "illegal_transition", "");
     assert_eq!(
         a.post("/v1/vehicles/truck-1/status", st("active"))
             .await
@@ -296,10 +297,7 @@ async fn concurrent_transitions_one_wins() {
         let r = a
             .post("/v1/vehicles/v1/status", json!({"status": "active"}))
             .await;
-        assert_eq!(
-            (r.status, r.code().as_str()),
-            (409, "maintenance_in_progress")
-        );
+        is(&r, 409, "maintenance_in_progress", "");
         assert!(r.body.contains(&job), "{}", r.body);
         let r = a
             .post(
@@ -307,7 +305,7 @@ async fn concurrent_transitions_one_wins() {
                 json!({"status": "decommissioned"}),
             )
             .await;
-        assert_eq!((r.status, r.code().as_str()), (409, "vehicle_committed"));
+        is(&r, 409, "vehicle_committed", "");
     } else {
         assert_eq!(job_status, "scheduled");
         assert_eq!(s.code(), "illegal_transition");
@@ -446,7 +444,7 @@ async fn remaining_routes_success_and_errors() {
             json!({"status": "decommissioned"}),
         )
         .await;
-    assert_eq!((r.status, r.code().as_str()), (409, "vehicle_committed"));
+    is(&r, 409, "vehicle_committed", "");
     assert!(
         r.body.contains(&job2) || r.body.contains("assignment"),
         "{}",
@@ -471,10 +469,7 @@ async fn remaining_routes_success_and_errors() {
     later["starts_at"] = json!("2031-01-01T00:00:00Z");
     later["ends_at"] = json!("2031-01-02T00:00:00Z");
     let r = a.post("/v1/maintenance", later).await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (409, "vehicle_decommissioned")
-    );
+    is(&r, 409, "vehicle_decommissioned", "");
     api.daemon.shutdown().await;
 }
 

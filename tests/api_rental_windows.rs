@@ -7,6 +7,7 @@ mod common;
 use common::api::{
     customer, hours_from_now, ids, plan, reserve_body, standard_plan, vehicle, Api, Client, Resp,
 };
+use common::errors::is;
 use serde_json::json;
 
 /// Reserves `vehicle` for `customer` over `[now + from_h, now + to_h)` hours, as staff.
@@ -63,12 +64,7 @@ async fn early_start_claims_from_now_and_late_start_is_refused() {
     let far = id(reserve(a, &p, &cust, "car-1", 72, 96).await);
     let near = id(reserve(a, &p, &cust, "car-1", 24, 48).await);
     let r = a.post(&activate(&far), odo.clone()).await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (409, "overlap"),
-        "{}",
-        r.body
-    );
+    is(&r, 409, "overlap", "");
     assert!(
         r.body.contains(&near),
         "names the booking in the way: {}",
@@ -85,12 +81,7 @@ async fn early_start_claims_from_now_and_late_start_is_refused() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(claimed_from_now(&api, &near).await);
     let r = reserve(a, &p, &cust, "car-1", 1, 2).await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (409, "overlap"),
-        "{}",
-        r.body
-    );
+    is(&r, 409, "overlap", "");
     assert!(r.body.contains(&near), "{}", r.body);
 
     // Within the window: the booking stays as it was.
@@ -114,12 +105,7 @@ async fn early_start_claims_from_now_and_late_start_is_refused() {
     // After the window: 409, and the rental stays reserved.
     let over = id(reserve(a, &p, &cust, "car-3", -48, -24).await);
     let r = a.post(&activate(&over), odo.clone()).await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (409, "window_ended"),
-        "{}",
-        r.body
-    );
+    is(&r, 409, "window_ended", "");
     assert_eq!(
         a.get(&format!("/v1/rentals/{over}")).await.json()["status"],
         "reserved"
@@ -135,12 +121,7 @@ async fn early_start_claims_from_now_and_late_start_is_refused() {
     let far = id(a.post("/v1/maintenance", job("car-3", 72, 74)).await);
     let near = id(a.post("/v1/maintenance", job("car-3", 24, 26)).await);
     let r = a.post(&start(&far), json!({})).await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (409, "overlap"),
-        "{}",
-        r.body
-    );
+    is(&r, 409, "overlap", "");
     assert!(r.body.contains(&near), "{}", r.body);
     assert_eq!(
         a.get(&format!("/v1/maintenance/{far}")).await.json()["status"],
@@ -155,12 +136,7 @@ async fn early_start_claims_from_now_and_late_start_is_refused() {
     );
     let old = id(a.post("/v1/maintenance", job("car-2", -10, -9)).await);
     let r = a.post(&start(&old), json!({})).await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (409, "window_ended"),
-        "{}",
-        r.body
-    );
+    is(&r, 409, "window_ended", "");
     assert_eq!(
         a.get(&format!("/v1/maintenance/{old}")).await.json()["status"],
         "scheduled"
