@@ -4,6 +4,9 @@
 #   benches/e2e.sh                 # 1,000,000 readings per fleetd scenario
 #   benches/e2e.sh --quick         # 100,000 (a few minutes)
 #   benches/e2e.sh --readings N
+#   benches/e2e.sh --modes "plain:1 shared:2" --repeat 3 --fleetd-only
+#                                  # fleetd's subscription modes side by side (mode:connections),
+#                                  # interleaved, each repeated; no broker/naive/ceiling runs
 #
 # For each payload shape (single-reading JSON, JSON batches of 100) it measures, in one run:
 #   broker   the broker's own QoS 1 pass-through: fleet-sim → Mosquitto → a counting subscriber
@@ -21,11 +24,17 @@ cd "$REPO"
 PATH="/usr/sbin:/sbin:$PATH"
 
 READINGS=1000000
+MODES="plain:1"
+REPEAT=1
+FLEETD_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) READINGS=100000 ;;
     --readings) READINGS="$2"; shift ;;
-    *) echo "usage: $0 [--quick] [--readings N]" >&2; exit 2 ;;
+    --modes) MODES="$2"; shift ;;
+    --repeat) REPEAT="$2"; shift ;;
+    --fleetd-only) FLEETD_ONLY=1 ;;
+    *) echo "usage: $0 [--quick] [--readings N] [--modes \"plain:1 shared:2\"] [--repeat N] [--fleetd-only]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -90,17 +99,30 @@ run_broker() { # shape format batch
   record "{\"shape\":\"$shape\",\"path\":\"broker\",\"readings_per_s\":$rate,\"broker_cpu_s\":$(( ($(cpu_ticks "$MOSQ_PID") - m0) / 100 ))}"
 }
 
-run_fleetd() { # shape format batch
-  local shape=$1 format=$2 batch=$3
+# Ends the persistent sessions of a finished run, so they queue nothing of the next one.
+drop_sessions() { # client_id connections
+  local i pids=()
+  for i in $(seq 0 $(($2 - 1))); do
+    timeout 5 mosquitto_sub -p "$PORT" -i "$1-$i" -t none -W 1 >/dev/null 2>&1 &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || true
+}
+
+run_fleetd() { # shape format batch [mode connections]
+  local shape=$1 format=$2 batch=$3 mode=${4:-plain} conns=${5:-1}
+  local path="fleetd" id="e2e$RANDOM" prefix="e2e$shape$RANDOM"
+  [ "$mode:$conns" = "plain:1" ] || path="fleetd-$mode$conns"
   reset_db
   FLEETD_DATABASE_URL="$DB_URL" FLEETD_MQTT_URL="$MQTT_URL" FLEETD_HTTP_ADDR="$HTTP" FLEETD_REDIS_URL="" \
-    FLEETD_MQTT_CLIENT_ID="e2e-$shape" FLEETD_MQTT_TOPIC_PREFIX="e2e$shape" \
+    FLEETD_MQTT_CLIENT_ID="$id" FLEETD_MQTT_TOPIC_PREFIX="$prefix" \
+    FLEETD_MQTT_SUBSCRIPTION="$mode" FLEETD_MQTT_CONNECTIONS="$conns" \
     "$FLEETD" serve > "$OUT/fleetd-$shape.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 300); do curl -fsS "http://$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   local c0 m0; c0=$(cpu_ticks $pid); m0=$(cpu_ticks "$MOSQ_PID")
   local t0; t0=$(now)
-  "$SIM" run --mqtt-url "$MQTT_URL" --prefix "e2e$shape" --vehicles 2000 --format "$format" --batch "$batch" \
+  "$SIM" run --mqtt-url "$MQTT_URL" --prefix "$prefix" --vehicles 2000 --format "$format" --batch "$batch" \
     --max-rate --readings "$READINGS" --qos 1 --quiet --json --manifest "$OUT/manifest-$shape.jsonl" \
     > "$OUT/fleetd-sim-$shape.json" 2>/dev/null
   local want; want=$(head -1 "$OUT/manifest-$shape.jsonl" | json_get 'd["expected"]["gps"] + d["expected"]["obd"]')
@@ -114,6 +136,7 @@ run_fleetd() { # shape format batch
   local metrics; metrics=$(curl -s "http://$HTTP/metrics")
   local cpu=$(( $(cpu_ticks $pid) - c0 )) mcpu=$(( $(cpu_ticks "$MOSQ_PID") - m0 )) rss; rss=$(peak_rss_kb $pid)
   kill -TERM $pid; wait $pid || true
+  drop_sessions "$id" "$conns"
   local secs; secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
   local rate; rate=$(awk -v n="$stored" -v s="$secs" 'BEGIN {printf "%.0f", n / s}')
   local p50 p99; p50=$(quantile 0.5 <<<"$metrics"); p99=$(quantile 0.99 <<<"$metrics")
@@ -121,8 +144,8 @@ run_fleetd() { # shape format batch
   local lost dup
   lost=$(json_get 'd["lost"]["gps"] + d["lost"]["obd"]' <<<"$verify" || echo null)
   dup=$(json_get 'd["duplicated"]["gps"] + d["duplicated"]["obd"]' <<<"$verify" || echo null)
-  say "fleetd $shape: $stored readings in ${secs}s = ${rate}/s, p50<=${p50}s p99<=${p99}s, cpu ${cpu} ticks, broker cpu ${mcpu} ticks, peak rss ${rss} kB, lost ${lost:-?} dup ${dup:-?}"
-  record "{\"shape\":\"$shape\",\"path\":\"fleetd\",\"readings\":$stored,\"seconds\":$secs,\"readings_per_s\":$rate,\"latency_p50_le_s\":\"$p50\",\"latency_p99_le_s\":\"$p99\",\"fleetd_cpu_s\":$(printf %d.%02d $((cpu / 100)) $((cpu % 100))),\"broker_cpu_s\":$(printf %d.%02d $((mcpu / 100)) $((mcpu % 100))),\"fleetd_peak_rss_kb\":$rss,\"lost\":${lost:-null},\"duplicated\":${dup:-null}}"
+  say "$path $shape: $stored readings in ${secs}s = ${rate}/s, p50<=${p50}s p99<=${p99}s, cpu ${cpu} ticks, broker cpu ${mcpu} ticks, peak rss ${rss} kB, lost ${lost:-?} dup ${dup:-?}"
+  record "{\"shape\":\"$shape\",\"path\":\"$path\",\"readings\":$stored,\"seconds\":$secs,\"readings_per_s\":$rate,\"latency_p50_le_s\":\"$p50\",\"latency_p99_le_s\":\"$p99\",\"fleetd_cpu_s\":$(printf %d.%02d $((cpu / 100)) $((cpu % 100))),\"broker_cpu_s\":$(printf %d.%02d $((mcpu / 100)) $((mcpu % 100))),\"fleetd_peak_rss_kb\":$rss,\"lost\":${lost:-null},\"duplicated\":${dup:-null}}"
 }
 
 run_naive() { # shape format batch
@@ -140,38 +163,57 @@ run_naive() { # shape format batch
   record "{\"shape\":\"$shape\",\"path\":\"naive\",\"readings_per_s\":$rate}"
 }
 
-reset_db
-say "ceiling: bare binary COPY of $READINGS GPS rows"
-ceiling=$(FLEETD_BENCH_DATABASE_URL="$ADMIN_URL" FLEETD_BENCH_ROWS="$READINGS" "$COPY_DB" | awk '$1=="copy" {print $4}')
-say "ceiling: $ceiling rows/s"
-record "{\"path\":\"ceiling\",\"readings_per_s\":$ceiling}"
+if [ "$FLEETD_ONLY" -eq 0 ]; then
+  reset_db
+  say "ceiling: bare binary COPY of $READINGS GPS rows"
+  ceiling=$(FLEETD_BENCH_DATABASE_URL="$ADMIN_URL" FLEETD_BENCH_ROWS="$READINGS" "$COPY_DB" | awk '$1=="copy" {print $4}')
+  say "ceiling: $ceiling rows/s"
+  record "{\"path\":\"ceiling\",\"readings_per_s\":$ceiling}"
+fi
 
 for spec in "single json 1" "batch100 json-batch 100"; do
   # shellcheck disable=SC2086
   set -- $spec
-  run_broker "$1" "$2" "$3"
-  run_fleetd "$1" "$2" "$3"
-  run_naive "$1" "$2" "$3"
+  [ "$FLEETD_ONLY" -eq 1 ] || run_broker "$1" "$2" "$3"
+  for _ in $(seq 1 "$REPEAT"); do
+    for m in $MODES; do
+      run_fleetd "$1" "$2" "$3" "${m%%:*}" "${m##*:}"
+    done
+  done
+  [ "$FLEETD_ONLY" -eq 1 ] || run_naive "$1" "$2" "$3"
 done
 
 printf '[%s]\n' "$(IFS=,; echo "${RESULTS[*]}")" > "$OUT/results.json"
 python3 - "$OUT/results.json" <<'PY'
-import json, sys
+import json, sys, statistics
 rows = json.load(open(sys.argv[1]))
-ceiling = next(r["readings_per_s"] for r in rows if r["path"] == "ceiling")
-print(f"{'shape':<10} {'path':<8} {'readings/s':>12} {'vs ceiling':>10} {'vs naive':>9} {'vs broker':>9}  notes")
+ceiling = next((float(r["readings_per_s"]) for r in rows if r["path"] == "ceiling"), None)
+paths = []
+for r in rows:
+    if r["path"] not in paths and r["path"] != "ceiling":
+        paths.append(r["path"])
+ratio = lambda a, b: f"{a / b:.2f}" if b else "-"
+print(f"{'shape':<10} {'path':<16} {'readings/s':>12} {'vs ceiling':>10} {'vs naive':>9} {'vs broker':>9}  notes")
 for shape in ("single", "batch100"):
-    by = {r["path"]: r for r in rows if r.get("shape") == shape}
-    for path in ("broker", "fleetd", "naive"):
-        r = by.get(path)
-        if not r: continue
-        rate = float(r["readings_per_s"])
+    mine = [r for r in rows if r.get("shape") == shape]
+    def rate(path):  # median over repeats
+        v = [float(r["readings_per_s"]) for r in mine if r["path"] == path]
+        return statistics.median(v) if v else None
+    for path in paths:
+        runs = [r for r in mine if r["path"] == path]
+        if not runs: continue
+        v = rate(path)
         note = ""
-        if path == "fleetd":
-            note = (f"p50<={r['latency_p50_le_s']}s p99<={r['latency_p99_le_s']}s cpu {r['fleetd_cpu_s']:.1f}s "
-                    f"broker cpu {r['broker_cpu_s']:.1f}s rss {r['fleetd_peak_rss_kb']//1024} MiB "
-                    f"lost {r['lost']} dup {r['duplicated']}")
-        print(f"{shape:<10} {path:<8} {rate:>12.0f} {rate/float(ceiling):>10.2f} "
-              f"{rate/float(by['naive']['readings_per_s']):>9.1f} {rate/float(by['broker']['readings_per_s']):>9.2f}  {note}")
-print(f"ceiling (bare binary COPY): {float(ceiling):.0f} rows/s")
+        if path.startswith("fleetd"):
+            each = " ".join(f"{float(r['readings_per_s']):.0f}" for r in runs)
+            r = runs[-1]
+            note = (f"runs [{each}] p50<={r['latency_p50_le_s']}s p99<={r['latency_p99_le_s']}s "
+                    f"cpu {r['fleetd_cpu_s']:.1f}s broker cpu {r['broker_cpu_s']:.1f}s "
+                    f"rss {r['fleetd_peak_rss_kb']//1024} MiB lost {sum(x['lost'] or 0 for x in runs)} "
+                    f"dup {sum(x['duplicated'] or 0 for x in runs)}")
+        print(f"{shape:<10} {path:<16} {v:>12.0f} {ratio(v, ceiling) if ceiling else '-':>10} "
+              f"{ratio(v, rate('naive')) if rate('naive') else '-':>9} "
+              f"{ratio(v, rate('broker')) if rate('broker') else '-':>9}  {note}")
+if ceiling:
+    print(f"ceiling (bare binary COPY): {ceiling:.0f} rows/s")
 PY

@@ -116,11 +116,17 @@ pub struct MqttConfig {
     /// Base of the client ids: connection `i` is `{client_id}-{i}`. Sessions are persistent,
     /// so the id must be stable across restarts and unique per daemon.
     pub client_id: String,
-    /// Connections sharing one `$share/{share_group}/…` subscription. More connections let
-    /// more messages be in flight (a broker caps each connection's window) and so allow
-    /// larger batches, at the cost of one broker session each.
+    /// How the connections subscribe: `plain` (one connection, `{prefix}/#`; the broker
+    /// restores it with the session after a restart) or `shared` (`connections` members of
+    /// `$share/{share_group}/{prefix}/#`; Mosquitto 2.0 does not restore a shared
+    /// subscription after a restart, so what is published before fleetd re-subscribes is
+    /// routed to nobody).
+    pub subscription: SubscriptionMode,
+    /// MQTT connections: exactly 1 with a plain subscription; with a shared one, more let
+    /// more messages be in flight (a broker caps each connection's window), at the cost of
+    /// one broker session each.
     pub connections: u16,
-    /// Shared-subscription group name.
+    /// Shared-subscription group name (`subscription = "shared"` only).
     pub share_group: String,
     /// Topic prefix: readings arrive on `{prefix}/{vehicle_id}/gps|obd`.
     pub topic_prefix: String,
@@ -141,7 +147,8 @@ impl Default for MqttConfig {
         MqttConfig {
             url: "mqtt://127.0.0.1:1883".into(),
             client_id: "fleetd".into(),
-            connections: 2,
+            subscription: SubscriptionMode::Plain,
+            connections: 1,
             share_group: "fleetd".into(),
             topic_prefix: "fleet".into(),
             keep_alive_s: 30,
@@ -150,6 +157,17 @@ impl Default for MqttConfig {
             reconnect_max_ms: 10_000,
         }
     }
+}
+
+/// How fleetd subscribes to the telemetry topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionMode {
+    /// One connection with a plain `{prefix}/#` subscription, kept by the broker across a
+    /// restart together with the persistent session.
+    Plain,
+    /// `$share/{group}/{prefix}/#` over `mqtt.connections` connections (or daemons).
+    Shared,
 }
 
 /// The ingestion pipeline: decode → batch → COPY.

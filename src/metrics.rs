@@ -33,6 +33,8 @@ pub struct Metrics {
     pub oldest_unacked_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub mqtt_connected: Family<[(&'static str, String); 1], Gauge>,
     pub mqtt_reconnects: Counter,
+    pub mqtt_subscription_recreated: Family<[(&'static str, String); 1], Counter>,
+    pub mqtt_messages_since_recreated: Family<[(&'static str, String); 1], Gauge>,
     pub partitions_dropped: Counter,
     pub redis_positions_written: Counter,
     pub redis_positions_dropped: Counter,
@@ -77,6 +79,8 @@ impl Metrics {
             oldest_unacked_seconds: Gauge::default(),
             mqtt_connected: Family::default(),
             mqtt_reconnects: Counter::default(),
+            mqtt_subscription_recreated: Family::default(),
+            mqtt_messages_since_recreated: Family::default(),
             partitions_dropped: Counter::default(),
             redis_positions_written: Counter::default(),
             redis_positions_dropped: Counter::default(),
@@ -190,6 +194,18 @@ impl Metrics {
             "fleetd_mqtt_reconnects",
             "MQTT connection losses",
             m.mqtt_reconnects.clone(),
+        );
+        r.register(
+            "fleetd_mqtt_subscription_recreated",
+            "Reconnects where the broker answered session_present = 1 but the subscription was \
+             gone and had to be re-created (what was published meanwhile reached nobody)",
+            m.mqtt_subscription_recreated.clone(),
+        );
+        r.register(
+            "fleetd_mqtt_messages_since_subscription_recreated",
+            "Messages received on the connection since its subscription was last re-created \
+             (0 if never)",
+            m.mqtt_messages_since_recreated.clone(),
         );
         r.register(
             "fleetd_partitions_dropped",

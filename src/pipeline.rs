@@ -6,7 +6,6 @@
 //! then lets the connections send the last acks and disconnect. A deadline bounds it all;
 //! whatever is still unacknowledged then is logged and left for the broker to redeliver.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +19,8 @@ use crate::config::Config;
 use crate::decoders::{self, Message};
 use crate::inflight::InFlight;
 use crate::metrics::Metrics;
-use crate::mqtt::Connection;
+use crate::mqtt::session::{SessionReport, SessionState};
+use crate::mqtt::{self, Connection};
 use crate::partitions::Partitions;
 use crate::reading::Window;
 use crate::sink::{OnCommit, RetryPolicy, Writer};
@@ -39,7 +39,7 @@ pub struct Pipeline {
     writer_queue: async_channel::Sender<batcher::Batch>,
     connections: Vec<JoinHandle<()>>,
     inflight: Vec<Arc<InFlight>>,
-    connected: Vec<Arc<AtomicBool>>,
+    sessions: Vec<Arc<SessionState>>,
     metrics: Arc<Metrics>,
 }
 
@@ -110,7 +110,7 @@ impl Pipeline {
         // Validated at load time.
         let (host, port) = config.mqtt_endpoint().expect("validated mqtt.url");
         let mut inflight = Vec::new();
-        let mut connected = Vec::new();
+        let mut sessions = Vec::new();
         let connections = (0..config.mqtt.connections as usize)
             .map(|index| {
                 let c = Connection {
@@ -124,10 +124,10 @@ impl Pipeline {
                     metrics: metrics.clone(),
                     intake: intake.clone(),
                     drained: drained.clone(),
-                    connected: Arc::new(AtomicBool::new(false)),
+                    session: Arc::new(SessionState::new(mqtt::client_id(&config.mqtt, index))),
                 };
                 inflight.push(c.inflight.clone());
-                connected.push(c.connected.clone());
+                sessions.push(c.session.clone());
                 tokio::spawn(c.run())
             })
             .collect();
@@ -145,7 +145,7 @@ impl Pipeline {
             writer_queue: writer_tx,
             connections,
             inflight,
-            connected,
+            sessions,
             metrics,
         })
     }
@@ -153,7 +153,7 @@ impl Pipeline {
     /// A cheap handle for readiness checks.
     pub fn status(&self) -> PipelineStatus {
         PipelineStatus {
-            connected: self.connected.clone(),
+            sessions: self.sessions.clone(),
             inflight: self.inflight.clone(),
             decode_queue: self.decode_tx.clone(),
             writer_queue: self.writer_queue.clone(),
@@ -216,7 +216,7 @@ impl Pipeline {
 /// Read-only view of the pipeline for `/readyz` and `/metrics`.
 #[derive(Clone)]
 pub struct PipelineStatus {
-    connected: Vec<Arc<AtomicBool>>,
+    sessions: Vec<Arc<SessionState>>,
     inflight: Vec<Arc<InFlight>>,
     decode_queue: async_channel::Sender<Message>,
     writer_queue: async_channel::Sender<batcher::Batch>,
@@ -228,7 +228,12 @@ pub struct PipelineStatus {
 impl PipelineStatus {
     /// True while every MQTT connection is up.
     pub fn mqtt_connected(&self) -> bool {
-        self.connected.iter().all(|c| c.load(Ordering::Relaxed))
+        self.sessions.iter().all(|s| s.report().connected)
+    }
+
+    /// Each connection's session and the last check of what the broker kept of it.
+    pub fn mqtt_sessions(&self) -> Vec<SessionReport> {
+        self.sessions.iter().map(|s| s.report()).collect()
     }
 
     /// Updates the gauges that are read off the pipeline rather than counted.
@@ -249,5 +254,11 @@ impl PipelineStatus {
             .max()
             .unwrap_or_default();
         m.oldest_unacked_seconds.set(oldest.as_secs_f64());
+        for s in &self.sessions {
+            let since = s.report().messages_since_recreated.unwrap_or(0);
+            m.mqtt_messages_since_recreated
+                .get_or_create(&[("connection", s.client_id().to_string())])
+                .set(since as i64);
+        }
     }
 }

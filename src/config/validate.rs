@@ -61,6 +61,13 @@ impl Config {
             ));
         }
         range("mqtt.connections", self.mqtt.connections as u64, 1, 64)?;
+        if self.mqtt.subscription == super::SubscriptionMode::Plain && self.mqtt.connections != 1 {
+            return Err(invalid(
+                "mqtt.connections",
+                "must be 1 with mqtt.subscription = \"plain\" (every plain subscriber gets every \
+                 message); use \"shared\" for more connections",
+            ));
+        }
         range("mqtt.keep_alive_s", self.mqtt.keep_alive_s, 5, 3_600)?;
         range(
             "mqtt.max_packet_bytes",

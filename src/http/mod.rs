@@ -104,9 +104,11 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::V
             down.join(" and ")
         )));
     }
-    Ok(Json(
-        json!({ "status": "ready", "checks": { "postgresql": "ok", "mqtt": "ok" } }),
-    ))
+    Ok(Json(json!({
+        "status": "ready",
+        "checks": { "postgresql": "ok", "mqtt": "ok" },
+        "mqtt_sessions": state.pipeline.mqtt_sessions(),
+    })))
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fleetd::config::{Config, Secret};
+use fleetd::config::{Config, Secret, SubscriptionMode};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
@@ -245,6 +245,26 @@ pub fn config_env(c: &Config) -> Vec<(String, String)> {
         ("FLEETD_DATABASE_URL".into(), c.database.url.expose().into()),
         ("FLEETD_MQTT_URL".into(), c.mqtt.url.clone()),
         ("FLEETD_MQTT_CLIENT_ID".into(), c.mqtt.client_id.clone()),
+        (
+            "FLEETD_MQTT_SUBSCRIPTION".into(),
+            match c.mqtt.subscription {
+                SubscriptionMode::Plain => "plain",
+                SubscriptionMode::Shared => "shared",
+            }
+            .into(),
+        ),
+        (
+            "FLEETD_MQTT_CONNECTIONS".into(),
+            c.mqtt.connections.to_string(),
+        ),
+        (
+            "FLEETD_MQTT_RECONNECT_MIN_MS".into(),
+            c.mqtt.reconnect_min_ms.to_string(),
+        ),
+        (
+            "FLEETD_MQTT_RECONNECT_MAX_MS".into(),
+            c.mqtt.reconnect_max_ms.to_string(),
+        ),
         ("FLEETD_HTTP_ADDR".into(), c.http.addr.clone()),
         ("FLEETD_REDIS_URL".into(), String::new()),
         (

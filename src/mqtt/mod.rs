@@ -1,7 +1,10 @@
 //! Stage 1: MQTT connections feeding the pipeline.
 //!
 //! Each connection is a persistent session (fixed client id, clean session off) subscribed at
-//! QoS 1 to `$share/{group}/{prefix}/#`, with manual acknowledgements. Two tasks serve it:
+//! QoS 1, with manual acknowledgements: by default one connection with a plain `{prefix}/#`,
+//! which the broker restores with the session after its own restart; optionally several
+//! members of `$share/{group}/{prefix}/#`, which Mosquitto 2.0 does not restore. Every
+//! reconnect checks what the broker really kept ([`session`]). Two tasks serve a connection:
 //! the event loop, which only polls and forwards, and the acker, which sends the PUBACKs the
 //! [`InFlight`] tracker releases. Acks are never awaited inside the polling task (that can
 //! deadlock against rumqttc's request channel, rumqttc#1025).
@@ -12,10 +15,15 @@
 //! sending and queues the rest in the session. A connection lost meanwhile is harmless: the
 //! new session's redeliveries are stored once, and the old generation's acks are never sent.
 
+pub mod session;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
+use rumqttc::{
+    AsyncClient, ClientError, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS,
+    SubscribeFilter,
+};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +32,7 @@ use crate::decoders::{now_us, Message};
 use crate::inflight::InFlight;
 use crate::metrics::Metrics;
 use crate::retry;
+use session::{Outcome, Probe, SessionState, Topics};
 
 /// Everything one connection needs.
 pub struct Connection {
@@ -40,13 +49,13 @@ pub struct Connection {
     /// Cancelled when every message taken in is resolved or abandoned: send the last acks,
     /// then disconnect.
     pub drained: CancellationToken,
-    /// Set while the connection is up, for `/readyz`.
-    pub connected: Arc<std::sync::atomic::AtomicBool>,
+    /// Connection state and the last session check, for `/readyz` and `/metrics`.
+    pub session: Arc<SessionState>,
 }
 
-/// The subscription every connection shares.
-pub fn subscription(config: &MqttConfig) -> String {
-    format!("$share/{}/{}/#", config.share_group, config.topic_prefix)
+/// The client id of connection `index`.
+pub fn client_id(config: &MqttConfig, index: usize) -> String {
+    format!("{}-{index}", config.client_id)
 }
 
 /// Largest payload cost charged to the in-flight budget for one message; a floor keeps tiny
@@ -58,7 +67,7 @@ fn cost(payload_len: usize) -> u32 {
 impl Connection {
     /// Runs the connection until it has disconnected after shutdown.
     pub async fn run(self) {
-        let client_id = format!("{}-{}", self.config.client_id, self.index);
+        let client_id = client_id(&self.config, self.index);
         let mut options = MqttOptions::new(&client_id, &self.host, self.port);
         options
             .set_keep_alive(Duration::from_secs(self.config.keep_alive_s))
@@ -80,12 +89,12 @@ impl Connection {
     async fn poll_loop(&self, client: AsyncClient, mut eventloop: EventLoop, client_id: &str) {
         let label = [("connection", client_id.to_string())];
         let gauge = self.metrics.mqtt_connected.get_or_create(&label).clone();
-        let set_connected = |up: bool| {
-            gauge.set(up as i64);
-            self.connected
-                .store(up, std::sync::atomic::Ordering::Relaxed);
+        let set_down = || {
+            gauge.set(0);
+            self.session.disconnected();
         };
-        let topic = subscription(&self.config);
+        let topics = Topics::new(&self.config, client_id);
+        let mut probe = Probe::start(false, 0);
         let mut failures = 0u32;
         loop {
             let event = eventloop.poll().await;
@@ -94,32 +103,37 @@ impl Connection {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     failures = 0;
                     self.inflight.new_generation();
-                    set_connected(true);
+                    gauge.set(1);
+                    probe = Probe::start(ack.session_present, rand::random());
+                    self.session.connected(ack.session_present, probe.outcome());
                     tracing::info!(
                         client_id,
                         session_present = ack.session_present,
                         "mqtt connected"
                     );
-                    if let Err(error) = client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
+                    if let Err(error) = subscribe(&client, &topics, &probe) {
                         tracing::error!(%error, "cannot queue the subscription");
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    if !stopping {
+                    if publish.topic == topics.canary_topic {
+                        self.canary(&publish, &mut probe, client_id, &topics.telemetry);
+                    } else if !stopping {
+                        self.session.received();
                         self.forward(publish).await;
                     }
                 }
                 Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                    tracing::info!(client_id, topic, codes = ?ack.return_codes, "subscribed");
+                    tracing::info!(client_id, topic = topics.telemetry, codes = ?ack.return_codes, "subscribed");
                 }
                 Ok(Event::Outgoing(Outgoing::Disconnect)) => {
-                    set_connected(false);
+                    set_down();
                     tracing::info!(client_id, "mqtt disconnected");
                     return;
                 }
                 Ok(_) => {}
                 Err(error) => {
-                    set_connected(false);
+                    set_down();
                     if stopping {
                         tracing::warn!(%error, client_id, "mqtt connection lost during shutdown; unacknowledged messages will be redelivered");
                         return;
@@ -139,6 +153,35 @@ impl Connection {
                     }
                 }
             }
+        }
+    }
+
+    /// A message on this connection's canary topic: acknowledged at once (in order with the
+    /// others), and fed to the session check.
+    fn canary(&self, publish: &Publish, probe: &mut Probe, client_id: &str, filter: &str) {
+        self.inflight
+            .register(publish.pkid, publish.qos, None)
+            .resolve();
+        match probe.on_canary(&publish.payload) {
+            Some(Outcome::Recreated) => {
+                self.session.checked(Outcome::Recreated);
+                self.metrics
+                    .mqtt_subscription_recreated
+                    .get_or_create(&[("connection", client_id.to_string())])
+                    .inc();
+                tracing::warn!(
+                    client_id,
+                    subscription = filter,
+                    "the broker kept the session but not its subscription; it was re-created. \
+                     Readings published between the broker's restart and now were routed to \
+                     nobody (see README, delivery guarantee)"
+                );
+            }
+            Some(outcome) => {
+                self.session.checked(outcome);
+                tracing::info!(client_id, ?outcome, "the broker kept the subscription");
+            }
+            None => {}
         }
     }
 
@@ -169,6 +212,37 @@ impl Connection {
         // unacknowledged.
         let _ = self.decode_queue.send(message).await;
     }
+}
+
+/// Queues, in this order: the probe (sessions the broker claims to have kept), the telemetry
+/// and canary subscriptions, the check, then the unsubscription of the other mode's filters
+/// (after subscribing, so nothing falls between the two).
+fn subscribe(client: &AsyncClient, topics: &Topics, probe: &Probe) -> Result<(), ClientError> {
+    let canary = probe.needs_canary();
+    if canary {
+        client.try_publish(
+            &topics.canary_topic,
+            QoS::AtLeastOnce,
+            false,
+            probe.probe_payload(),
+        )?;
+    }
+    client.try_subscribe_many([
+        SubscribeFilter::new(topics.telemetry.clone(), QoS::AtLeastOnce),
+        SubscribeFilter::new(topics.canary_filter.clone(), QoS::AtLeastOnce),
+    ])?;
+    if canary {
+        client.try_publish(
+            &topics.canary_topic,
+            QoS::AtLeastOnce,
+            false,
+            probe.check_payload(),
+        )?;
+    }
+    for stale in &topics.stale {
+        client.try_unsubscribe(stale)?;
+    }
+    Ok(())
 }
 
 /// Sends PUBACKs as the tracker releases them; after `drained`, sends what is left, then a
@@ -202,9 +276,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shared_subscription_topic() {
+    fn client_ids_are_numbered() {
         let c = MqttConfig::default();
-        assert_eq!(subscription(&c), "$share/fleetd/fleet/#");
+        assert_eq!(client_id(&c, 0), "fleetd-0");
+        assert_eq!(client_id(&c, 3), "fleetd-3");
     }
 
     #[test]
