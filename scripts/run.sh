@@ -71,7 +71,7 @@ stop_pid() {
   kill -TERM "$pid" 2>/dev/null || return 0
   while alive "$pid"; do
     if [ "$SECONDS" -ge "$deadline" ]; then
-      say "WARNING: $what did not exit within ${STOP_TIMEOUT_S}s (SPEC: 30s); sending SIGKILL"
+      say "WARNING: $what did not exit within ${STOP_TIMEOUT_S}s (a supervisor's usual 30 s); sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
       break
     fi

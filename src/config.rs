@@ -161,13 +161,29 @@ impl Default for MqttConfig {
 
 /// How fleetd subscribes to the telemetry topics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum SubscriptionMode {
     /// One connection with a plain `{prefix}/#` subscription, kept by the broker across a
     /// restart together with the persistent session.
     Plain,
     /// `$share/{group}/{prefix}/#` over `mqtt.connections` connections (or daemons).
     Shared,
+}
+
+impl TryFrom<String> for SubscriptionMode {
+    type Error = String;
+
+    /// Parsed by hand so that a hostile value is never echoed back whole.
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "plain" => Ok(SubscriptionMode::Plain),
+            "shared" => Ok(SubscriptionMode::Shared),
+            _ => Err(format!(
+                "subscription must be \"plain\" or \"shared\", not {:?}",
+                value.chars().take(20).collect::<String>()
+            )),
+        }
+    }
 }
 
 /// The ingestion pipeline: decode → batch → COPY.
@@ -299,7 +315,7 @@ impl Default for RedisConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DispatchConfig {
-    /// A vehicle whose latest position is older than this is not offered (SPEC 3).
+    /// A vehicle whose latest position is older than this is not offered (docs/dispatch.md).
     pub staleness_s: u64,
     /// How long a driver has to accept an offer before it moves to the next candidate.
     pub offer_timeout_s: u64,
@@ -376,7 +392,7 @@ pub struct AdminConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
     /// Deadline for committing and acknowledging in-flight messages after SIGTERM.
-    /// SPEC 4 allows 30 s in all; keep a margin for HTTP draining.
+    /// A supervisor's stop timeout is typically 30 s in all; keep a margin for HTTP draining.
     pub timeout_s: u64,
 }
 

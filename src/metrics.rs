@@ -35,6 +35,7 @@ pub struct Metrics {
     pub mqtt_reconnects: Counter,
     pub mqtt_subscription_recreated: Family<[(&'static str, String); 1], Counter>,
     pub mqtt_messages_since_recreated: Family<[(&'static str, String); 1], Gauge>,
+    pub mqtt_session_lost: Family<[(&'static str, String); 1], Counter>,
     pub partitions_dropped: Counter,
     pub redis_positions_written: Counter,
     pub redis_positions_dropped: Counter,
@@ -81,6 +82,7 @@ impl Metrics {
             mqtt_reconnects: Counter::default(),
             mqtt_subscription_recreated: Family::default(),
             mqtt_messages_since_recreated: Family::default(),
+            mqtt_session_lost: Family::default(),
             partitions_dropped: Counter::default(),
             redis_positions_written: Counter::default(),
             redis_positions_dropped: Counter::default(),
@@ -206,6 +208,12 @@ impl Metrics {
             "Messages received on the connection since its subscription was last re-created \
              (0 if never)",
             m.mqtt_messages_since_recreated.clone(),
+        );
+        r.register(
+            "fleetd_mqtt_session_lost",
+            "Reconnects where the broker no longer had fleetd's persistent session \
+             (session_present = 0): what was published before reached nobody",
+            m.mqtt_session_lost.clone(),
         );
         r.register(
             "fleetd_partitions_dropped",

@@ -5,6 +5,11 @@
 use tokio_postgres::Client;
 
 /// Every migration, in order. Never edit one that has shipped: add a new file.
+///
+/// There is no version 3: the number was skipped when the dispatch schema was written, and
+/// versions are never renumbered, because a database records the versions it has applied
+/// (renumbering 4 to 3 would make an existing database apply the dispatch schema again).
+/// The next migration is 5.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,

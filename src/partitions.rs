@@ -1,4 +1,4 @@
-//! Daily range partitions of the readings tables (SPEC 2).
+//! Daily range partitions of the readings tables (docs/storage.md).
 //!
 //! One partition per UTC day, named `{table}_pYYYYMMDD`, created ahead of time on a timer and
 //! on demand for an older day a reading needs; there is no DEFAULT partition, so dropping a
@@ -115,7 +115,9 @@ impl Partitions {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
             .await?;
-        let mut ddl = String::new();
+        // `IF NOT EXISTS` answers an existing partition with a NOTICE, which the driver logs at
+        // INFO: one line per partition on every start. Nothing here is worth one.
+        let mut ddl = String::from("SET LOCAL client_min_messages = warning;\n");
         for &day in &missing {
             let (from, to) = (date_of(day)?, date_of(day + 1)?);
             for table in TABLES {

@@ -51,7 +51,7 @@ pub struct ObdReading {
     pub dtc: Option<Vec<Dtc>>,
 }
 
-/// The acceptance window for `ts` (SPEC 1).
+/// The acceptance window for `ts` (docs/telemetry.md).
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
     /// How far ahead of the daemon's clock a reading may be.

@@ -1,4 +1,4 @@
-//! MQTT topic parsing: `{prefix}/{vehicle_id}/{gps|obd}` (SPEC 1).
+//! MQTT topic parsing: `{prefix}/{vehicle_id}/{gps|obd}` (docs/telemetry.md).
 //!
 //! The prefix is taken literally (it may itself span levels, e.g. `acme/fleet`) and is
 //! expected without a trailing `/`; the configuration is where a prefix is validated.

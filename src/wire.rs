@@ -1,4 +1,4 @@
-//! The compact binary payload (SPEC 1): the simulator's fast path.
+//! The compact binary payload (docs/telemetry.md): the simulator's fast path.
 //!
 //! Layout, version 1:
 //!
@@ -65,4 +65,38 @@ fn encode<T: Serialize>(readings: &[T]) -> Vec<u8> {
     // Serializing plain structs into a Vec cannot fail.
     out.extend(postcard::to_allocvec(readings).expect("postcard encoding into a Vec"));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_in_docs_telemetry_is_what_encode_gps_writes() {
+        let doc = include_str!("../docs/telemetry.md");
+        let start = doc
+            .find("**Example.**")
+            .expect("docs/telemetry.md has the example");
+        let end = start + doc[start..].find("## Rejects").expect("the example ends");
+        let documented: Vec<u8> = doc[start..end]
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .flat_map(|l| {
+                let hex = l.split('`').nth(1).expect("a backticked byte list");
+                hex.split(' ')
+                    .map(|h| u8::from_str_radix(h, 16).expect("hex byte"))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let encoded = encode_gps(&[GpsV1 {
+            ts_ms: 1_700_000_000_000,
+            lat: 52.52,
+            lon: 13.405,
+            speed_kmh: Some(42.5),
+            heading_deg: None,
+            alt_m: None,
+            accuracy_m: None,
+        }]);
+        assert_eq!(documented, encoded);
+    }
 }

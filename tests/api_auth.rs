@@ -309,7 +309,7 @@ async fn openapi_documents_every_route() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
-    // SPEC 3's required routes owned by this API, and every documented route is served:
+    // docs/http.md's routes owned by this API, and every documented route is served:
     // a request to it never reaches the router's 404/405 fallbacks.
     let required = [
         ("post", "/v1/auth/token"),

@@ -314,9 +314,9 @@ async fn drivers_and_assignments_errors() {
     }
 }
 
-/// SPEC 3: a body that does not parse is 400. The parser streams, so a truncated body whose
-/// first key is unknown is refused for the key (422) before the syntax error is seen, and
-/// `{} {}` (trailing bytes) is refused for the missing fields (422) before `de.end()` runs.
+/// A body that does not parse is 400 `malformed_request`, even when the part read before the
+/// syntax error already broke a rule: a truncated body (`{"x": `) and trailing bytes after a
+/// complete value (`{} {}`) are both 400, not 422.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_body_with_unknown_key_is_400() {
     let api = Api::start().await;

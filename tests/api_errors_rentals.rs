@@ -340,8 +340,8 @@ async fn maintenance_errors() {
     }
 }
 
-/// SPEC 3: an invalid value is 422. `GET /v1/vehicles?status=flying` is 422, but the
-/// `status` filters of rentals and maintenance accept any text and answer 200 (empty).
+/// An invalid query value is 422: the `status` filters of rentals and maintenance refuse an
+/// unknown status (`invalid_value`), as `GET /v1/vehicles?status=flying` does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_status_filters_are_422() {
     let api = Api::start().await;

@@ -1,4 +1,4 @@
-//! Property tests of the payload decoder (SPEC 1): it never panics, good readings survive
+//! Property tests of the payload decoder (docs/telemetry.md): it never panics, good readings survive
 //! both encodings bit for bit, and a mixed batch keeps exactly its good readings.
 
 use std::fmt::Write as _;

@@ -299,3 +299,44 @@ async fn shared_subscription_lost_by_the_broker_is_reported() {
     // (the first 200) survived.
     assert!((200..published).contains(&stored), "{stored}: {ready}");
 }
+
+/// A broker that comes back without fleetd's session (crash before its save, persistence off):
+/// fleetd subscribes again, and says that the session was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_the_broker_forgot_is_reported() {
+    let db = TestDb::create().await;
+    let mut broker = Broker::start();
+    let mut cfg = config(&db, &broker);
+    cfg.mqtt.reconnect_min_ms = 50;
+    cfg.mqtt.reconnect_max_ms = 200;
+    let daemon = InProcess::start(cfg).await;
+    assert_eq!(
+        metric(daemon.addr, "fleetd_mqtt_session_lost_total", "").await,
+        0.0
+    );
+    broker.restart_empty();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(daemon.addr, "fleetd_mqtt_session_lost_total", "").await < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the lost session was not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    daemon.wait_ready().await;
+    let (_, ready) = readyz_json(daemon.addr).await;
+    assert_eq!(
+        ready["mqtt_sessions"][0]["session_present"], false,
+        "{ready}"
+    );
+    assert_eq!(
+        ready["mqtt_sessions"][0]["subscription"], "new_session",
+        "{ready}"
+    );
+    // Subscribed again: a reading published now is stored.
+    let p = Publisher::connect(&broker).await;
+    publish_run(&p, "again", now_ms() - 1_000, 1).await;
+    p.wait_acked(1).await;
+    wait_count(&db.client().await, "SELECT count(*) FROM gps_readings", 1).await;
+    daemon.shutdown().await;
+}

@@ -152,3 +152,41 @@ fn check_config_prints_effective_values_without_secrets() {
     );
     assert_eq!(code, 0, "{out}");
 }
+
+/// Logs written to a pipe or file are plain text (no colour codes), and a restart on an
+/// existing database does not log a PostgreSQL notice per partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_plain_text_without_partition_notices() {
+    let db = TestDb::create().await;
+    let broker = Broker::start();
+    let cfg = config(&db, &broker);
+    for start in ["first", "second"] {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_fleetd"))
+            .arg("serve")
+            .envs(config_env(&cfg))
+            .env("FLEETD_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_ready(format!("127.0.0.1:{port}").parse().unwrap()).await;
+        signal(child.id(), "TERM");
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{start} start: {log}");
+        assert!(log.contains("INFO"), "{start} start logged nothing: {log}");
+        assert!(
+            !log.contains('\u{1b}'),
+            "{start} start: colour codes: {log}"
+        );
+        assert!(
+            !log.contains("NOTICE") && !log.contains("already exists"),
+            "{start} start: {log}"
+        );
+    }
+}

@@ -193,7 +193,7 @@ async fn redis_down_never_stops_ingestion() {
     })
     .await;
     // Still ingesting while Redis keeps failing, and still ready: readiness is PostgreSQL
-    // and the broker (SPEC 3), never Redis.
+    // and the broker (docs/http.md), never Redis.
     send(1_000).await;
     wait_count(&sql, "SELECT count(*) FROM gps_readings", 100).await;
     let (status, _, body) = http_get(api.daemon.addr, "/readyz", &[]).await.unwrap();

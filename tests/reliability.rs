@@ -1,4 +1,4 @@
-//! SPEC 1's delivery guarantee under failure: nothing acknowledged before it is durable,
+//! docs/delivery.md's guarantee under failure: nothing acknowledged before it is durable,
 //! nothing lost when the daemon dies or PostgreSQL goes away, nothing stored twice.
 
 mod common;

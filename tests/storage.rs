@@ -53,7 +53,7 @@ async fn concurrent_migrations_apply_once_and_edits_are_detected() {
         count(&a, "SELECT count(*) FROM fleetd_migrations").await,
         shipped.len() as i64
     );
-    // The tables of SPEC 2 exist with the contract's columns.
+    // The tables of docs/storage.md exist with the contract's columns.
     let cols: Vec<String> = a
         .query(
             "SELECT column_name::text FROM information_schema.columns

@@ -16,7 +16,7 @@ use crate::stats::ConnCounters;
 
 /// Requests queued between a generator and its event loop.
 const REQUEST_CHANNEL_CAPACITY: usize = 256;
-/// Large enough for a 1,000-reading batch (SPEC caps payloads at 256 KiB).
+/// Large enough for a 1,000-reading batch (docs/telemetry.md caps payloads at 256 KiB).
 const MAX_PACKET_BYTES: usize = 1 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 

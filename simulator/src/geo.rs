@@ -1,4 +1,4 @@
-//! Spherical geometry on the sphere of SPEC 3 (radius 6,371,008.8 m).
+//! Spherical geometry on the sphere of docs/dispatch.md (radius 6,371,008.8 m).
 //!
 //! Points are unit vectors (x towards lat 0/lon 0, z towards the north pole): interpolation
 //! along a great circle is then a spherical linear interpolation, and a heading needs one

@@ -5,7 +5,7 @@
 //! - `cli`: flags; `parse`: their value parsers; `config`: the validated parameters.
 //! - `rng`, `geo`, `vehicle`: the deterministic motion and engine model.
 //! - `payload`: readings as JSON / binary payloads and their deliberately broken variants;
-//!   `spec`: an independent check of payloads against SPEC 1 (used by tests).
+//!   `spec`: an independent check of payloads against docs/telemetry.md (used by tests).
 //! - `shard`: one connection's vehicles in `ts` order on their time grid; `route`: what
 //!   each reading becomes (faults, batches, outages, duplicates).
 //! - `pacing`: the simulated clock's anchor and rate limiting.

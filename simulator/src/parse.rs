@@ -223,7 +223,7 @@ pub fn parse_prefix(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// SPEC 1: vehicle ids are 1-64 characters of `[A-Za-z0-9._-]`; 7 digits follow the prefix.
+/// docs/telemetry.md: vehicle ids are 1-64 characters of `[A-Za-z0-9._-]`; 7 digits follow the prefix.
 pub fn parse_id_prefix(s: &str) -> Result<String, String> {
     if !s
         .chars()

@@ -1,4 +1,4 @@
-//! Readings and their payloads (SPEC 1): JSON objects, JSON arrays, the binary `0xF1`
+//! Readings and their payloads (docs/telemetry.md): JSON objects, JSON arrays, the binary `0xF1`
 //! layout of `fleetd::wire`, and the deliberately broken variants fault injection sends.
 //!
 //! JSON is written by hand with `itoa`/`ryu` into a buffer sized once: generation must stay
@@ -100,7 +100,7 @@ pub trait Reading: Copy {
     fn encode_binary<'a>(readings: impl Iterator<Item = &'a Self>) -> Vec<u8>
     where
         Self: 'a;
-    /// Puts one value out of SPEC's range; `variant` picks which.
+    /// Puts one value out of the range of docs/telemetry.md; `variant` picks which.
     fn break_range(&mut self, variant: u64);
     /// The manifest checksum of this reading's values.
     fn digest(&self) -> u64;

@@ -1,6 +1,6 @@
-//! An independent check of payloads against SPEC 1, used by the tests (unit and
+//! An independent check of payloads against docs/telemetry.md, used by the tests (unit and
 //! integration) to prove that what the simulator sends is what it claims: every good
-//! reading within SPEC's ranges, every deliberately bad one outside them.
+//! reading within the ranges of docs/telemetry.md, every deliberately bad one outside them.
 //!
 //! It is deliberately not the daemon's decoder: a second reading of the contract.
 
@@ -16,7 +16,7 @@ pub const MAX_BATCH: usize = 1000;
 /// How far in the future a reading may be.
 pub const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 
-/// A GPS reading that satisfies SPEC's field rules.
+/// A GPS reading that satisfies the field rules of docs/telemetry.md.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedGps {
     pub ts_ms: i64,
@@ -28,7 +28,7 @@ pub struct CheckedGps {
     pub accuracy_m: Option<f64>,
 }
 
-/// An OBD reading that satisfies SPEC's field rules.
+/// An OBD reading that satisfies the field rules of docs/telemetry.md.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedObd {
     pub ts_ms: i64,

@@ -17,7 +17,7 @@ const ACCEL_MS2: f64 = 1.8;
 const DECEL_MS2: f64 = 2.5;
 const LEG_MIN_M: f64 = 300.0;
 const LEG_MAX_M: f64 = 5_000.0;
-/// Highest cruise speed: 130 km/h, far inside SPEC's 400.
+/// Highest cruise speed: 130 km/h, far inside the 400 of docs/telemetry.md.
 pub const MAX_SPEED_KMH: f64 = 130.0;
 const FUEL_PCT_PER_KM: f64 = 0.16;
 const FUEL_PCT_PER_IDLE_S: f64 = 0.000_5;

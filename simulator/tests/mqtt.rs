@@ -1,5 +1,5 @@
 //! End to end against a real Mosquitto: the simulator binary publishes, a rumqttc
-//! subscriber receives, and every payload is checked against SPEC 1 (and, with faults,
+//! subscriber receives, and every payload is checked against docs/telemetry.md (and, with faults,
 //! against the manifest).
 
 use std::collections::{BTreeMap, BTreeSet};

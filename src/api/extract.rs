@@ -1,4 +1,4 @@
-//! Request parsing with SPEC's statuses: a body over the limit is 413, JSON that does not
+//! Request parsing with the statuses of docs/http.md: a body over the limit is 413, JSON that does not
 //! parse is 400, JSON that parses but has the wrong shape or values is 422 naming the field
 //! (unknown fields included: every body type denies them). The body's content type is not
 //! checked, so `curl -d` works without `-H 'content-type: application/json'`.
@@ -75,17 +75,29 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Query parameters; a bad value is 422 naming the parameter.
+/// Query parameters; a bad value is 422 naming the parameter. A parameter with an empty value
+/// (`?limit=&cursor=`, as forms and generated clients send an unset field) counts as absent.
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or("");
-        let de = serde_urlencoded_de(query);
-        de.map(ApiQuery)
+        let query = without_empty_values(parts.uri.query().unwrap_or(""));
+        serde_urlencoded_de(&query).map(ApiQuery)
     }
+}
+
+/// The query string without its empty parameters (`a=`, or a bare `a`).
+fn without_empty_values(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(_, value)| !value.is_empty())
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn serde_urlencoded_de<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
@@ -171,7 +183,7 @@ pub fn window(from: DateTime<Utc>, to: DateTime<Utc>, max_days: i64) -> Result<(
     Ok(())
 }
 
-/// SPEC 1's vehicle id: 1–64 characters of `[A-Za-z0-9._-]`.
+/// The vehicle id of docs/telemetry.md: 1–64 characters of `[A-Za-z0-9._-]`.
 pub fn vehicle_id(field: &str, id: &str) -> Result<(), ApiError> {
     let ok = !id.is_empty()
         && id.len() <= 64
@@ -199,6 +211,28 @@ mod tests {
     struct Body {
         seats: u32,
         name: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Page {
+        limit: Option<u32>,
+        cursor: Option<String>,
+    }
+
+    #[test]
+    fn empty_query_parameters_are_absent() {
+        assert_eq!(without_empty_values("limit=&cursor="), "");
+        assert_eq!(without_empty_values("limit=2&cursor=&x"), "limit=2");
+        assert_eq!(without_empty_values("&&a=1&&"), "a=1");
+        assert_eq!(without_empty_values("a==&b=%20"), "a==&b=%20");
+        let p: Page = serde_urlencoded_de(&without_empty_values("limit=&cursor=")).unwrap();
+        assert!(p.limit.is_none() && p.cursor.is_none(), "{p:?}");
+        let p: Page = serde_urlencoded_de(&without_empty_values("limit=3&cursor=")).unwrap();
+        assert_eq!(p.limit, Some(3));
+        // A present but bad value is still 422 naming it.
+        let e = serde_urlencoded_de::<Page>(&without_empty_values("limit=x")).unwrap_err();
+        assert_eq!(e.status, 422);
+        assert!(e.message.contains("limit"), "{}", e.message);
     }
 
     #[test]

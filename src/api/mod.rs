@@ -5,12 +5,15 @@
 //! - [`routes`]: the route table. Every route is added together with its documentation
 //!   ([`RouteDoc`]), so the router and `GET /openapi.json` ([`openapi`]) come from one list.
 //! - Cross-cutting: [`auth`] (tokens, passwords, the [`auth::Caller`] extractor),
-//!   [`extract`] (JSON and query parsing with 400/422), [`pagination`], [`idempotency`]
-//!   and [`rate_limit`] (middleware), [`commitments`] (the exclusion constraint's 409).
+//!   [`extract`] (JSON and query parsing with 400/422), [`pagination`], [`txn`] (one
+//!   transaction per request), [`idempotency`] and [`rate_limit`] (middleware),
+//!   [`commitments`] (the exclusion constraint's 409), [`cas`] (compare-and-set transitions).
 //! - Resources, one file each: [`users`], [`vehicles`] (+ [`vin`], [`vehicle_state`]), [`drivers`],
 //!   [`assignments`], [`customers`], [`pricing`] (plans and the pure quote), [`rentals`]
 //!   (+ [`rental_flow`], [`rental_ledger`], [`availability`]), [`maintenance`]
 //!   (+ [`maintenance_flow`]).
+//! - Dispatch over HTTP: [`jobs`] (dispatch jobs and their transitions), [`positions`] (live
+//!   position, nearest drivers, stored track) and [`stream`] (Server-Sent Events).
 
 pub mod assignments;
 pub mod auth;
@@ -98,6 +101,8 @@ pub struct RouteDoc {
     pub query: &'static [(&'static str, &'static str)],
     pub request: Option<SchemaFn>,
     pub response: Option<SchemaFn>,
+    /// Media type of the success response (`application/json` unless a route streams).
+    pub content_type: &'static str,
     pub success: u16,
     /// Error statuses this route can answer (besides 401/403/429, added for authed routes).
     pub errors: &'static [u16],
@@ -120,6 +125,7 @@ impl RouteDoc {
             query: &[],
             request: None,
             response: None,
+            content_type: "application/json",
             success: 200,
             errors: &[],
         }

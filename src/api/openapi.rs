@@ -71,7 +71,7 @@ pub fn document(routes: &[RouteDoc]) -> Value {
         let ok = match r.response {
             Some(response) => {
                 let schema = response(&mut generator);
-                json!({"description": "Success", "content": {"application/json": {"schema": schema}}})
+                json!({"description": "Success", "content": {r.content_type: {"schema": schema}}})
             }
             None => json!({"description": "Success"}),
         };
@@ -79,6 +79,11 @@ pub fn document(routes: &[RouteDoc]) -> Value {
         let mut errors: Vec<u16> = r.errors.to_vec();
         if !r.roles.is_empty() {
             errors.extend([401, 403, 429, 503]);
+        }
+        if r.method == "POST" && !r.roles.is_empty() {
+            // An Idempotency-Key reused for another request is 422 `idempotency_key_reused`,
+            // on body-less POSTs too.
+            errors.push(422);
         }
         errors.sort_unstable();
         errors.dedup();
@@ -190,6 +195,25 @@ mod tests {
             assert!(
                 doc["components"]["schemas"][name].is_object(),
                 "dangling $ref {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn streams_and_idempotent_posts_are_documented_as_answered() {
+        let (docs, doc) = full_document();
+        let stream = &doc["paths"]["/v1/stream"]["get"]["responses"]["200"]["content"];
+        assert!(stream["text/event-stream"].is_object(), "{stream}");
+        assert!(stream["application/json"].is_null(), "{stream}");
+        for r in docs
+            .iter()
+            .filter(|r| r.method == "POST" && !r.roles.is_empty())
+        {
+            let op = &doc["paths"][r.path]["post"];
+            assert!(
+                op["responses"]["422"].is_object(),
+                "POST {} lacks 422",
+                r.path
             );
         }
     }

@@ -230,6 +230,7 @@ pub fn routes(r: Routes) -> Routes {
                 ),
             ],
             response: Some(|g| g.subschema_for::<JobEvent>()),
+            content_type: "text/event-stream",
             errors: &[422],
             ..RouteDoc::new(
                 "GET",

@@ -201,3 +201,47 @@ fn syntax_errors_give_the_line_but_never_echo_it() {
     assert!(e.contains("line 2"), "{e}");
     assert!(!e.contains("very-secret"), "{e}");
 }
+
+#[test]
+fn subscription_mode_and_connections() {
+    let (c, _) = load_str("", &[]).unwrap();
+    assert_eq!(c.mqtt.subscription, SubscriptionMode::Plain);
+    assert_eq!(c.mqtt.connections, 1);
+    let (c, _) = load_str("[mqtt]\nsubscription = \"shared\"\nconnections = 4\n", &[]).unwrap();
+    assert_eq!(c.mqtt.subscription, SubscriptionMode::Shared);
+    assert_eq!(c.mqtt.connections, 4);
+    let (c, _) = load_str(
+        "",
+        &[
+            ("FLEETD_MQTT_SUBSCRIPTION", "shared"),
+            ("FLEETD_MQTT_CONNECTIONS", "2"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.mqtt.subscription, SubscriptionMode::Shared);
+
+    // A plain subscription on several connections would store every reading N times over.
+    let e = err_text("", &[("FLEETD_MQTT_CONNECTIONS", "2")]);
+    assert!(e.contains("mqtt.connections") && e.contains("plain"), "{e}");
+    assert!(e.contains("FLEETD_MQTT_CONNECTIONS"), "{e}");
+    // Unknown, empty, differently cased and hostile values are refused, naming the key.
+    for bad in [
+        "bogus",
+        "",
+        "Plain",
+        "SHARED",
+        "plain\0",
+        "$share",
+        &"x".repeat(10_000),
+    ] {
+        let e = err_text("", &[("FLEETD_MQTT_SUBSCRIPTION", bad)]);
+        assert!(e.contains("mqtt.subscription"), "{bad:?}: {e}");
+        assert!(
+            e.len() < 1_000,
+            "{bad:?}: error echoes the value: {} bytes",
+            e.len()
+        );
+    }
+    let e = err_text("[mqtt]\nsubscription = 3\n", &[]);
+    assert!(e.contains("mqtt.subscription"), "{e}");
+}

@@ -5,7 +5,7 @@
 //! - `json`: a reading object or an array of them; `object`: one object, read in one pass;
 //!   `values`: the readers of its field values.
 //! - `binary`: the `0xF1` postcard layout of [`crate::wire`].
-//! - `validate`: the value rules of SPEC 1, shared by both encodings; `rfc3339`: timestamps.
+//! - `validate`: the value rules of docs/telemetry.md, shared by both encodings; `rfc3339`: timestamps.
 //!
 //! Within one reading the checks run in a fixed order and the first failure is reported:
 //! duplicate keys, `ts` (missing or unparsable), required fields and wire types, value
@@ -21,7 +21,7 @@ mod values;
 use crate::reading::{Decoded, Kind, RejectReason, Rejection, Window};
 use crate::wire;
 
-/// Largest payload accepted (SPEC 1). Larger ones are rejected whole.
+/// Largest payload accepted (docs/telemetry.md). Larger ones are rejected whole.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// Most readings in one JSON array or binary batch.
 pub const MAX_BATCH_READINGS: usize = 1000;

@@ -15,7 +15,7 @@ use super::validate::{self, Fault, GpsInput, ObdInput};
 use super::values::{Any, DtcList, Num, NumValue, TsValue};
 use crate::reading::{Dtc, Kind, RejectReason};
 
-/// The fields of SPEC 1; which ones are known depends on the topic's kind.
+/// The fields of docs/telemetry.md; which ones are known depends on the topic's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
     Ts,

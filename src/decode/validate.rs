@@ -1,4 +1,4 @@
-//! The value rules of SPEC 1, shared by the JSON and the binary decoders.
+//! The value rules of docs/telemetry.md, shared by the JSON and the binary decoders.
 //!
 //! Both decoders first turn their input into a [`GpsInput`] or [`ObdInput`] (wire types
 //! checked, numbers widened to `f64`, `ts` converted to microseconds), then call [`gps`] or

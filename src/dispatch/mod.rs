@@ -1,4 +1,4 @@
-//! Dispatch: nearest available drivers and background job matching (SPEC 3, issue 5).
+//! Dispatch: nearest available drivers and background job matching (docs/dispatch.md).
 //!
 //! # Layout
 //! - [`roster`]: drivers at the wheel of vehicles and whether they can take work, in memory,

@@ -1,4 +1,4 @@
-//! The one place errors become SPEC 3's envelope:
+//! The one place errors become the envelope of docs/http.md:
 //! `{"error": {"code", "message", "request_id"}}`. Internal details never reach the client.
 //!
 //! An error may add structured members next to those three with [`ApiError::with_detail`],

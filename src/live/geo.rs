@@ -1,4 +1,4 @@
-//! Great-circle geometry on the SPEC 3 sphere (radius 6,371,008.8 m).
+//! Great-circle geometry on the sphere of docs/dispatch.md (radius 6,371,008.8 m).
 //!
 //! The index does not search in lat/lon: it maps every position to a point on the unit sphere
 //! in 3-D. Two points at great-circle angle θ are a straight chord `c = 2·sin(θ/2)` apart, and
@@ -10,7 +10,7 @@
 //! right.) Distances reported to callers are always the exact haversine of the stored
 //! lat/lon, never a chord converted back.
 
-/// The sphere radius of SPEC 3, in metres.
+/// The sphere radius of docs/dispatch.md, in metres.
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 /// The largest meaningful search radius: half the circumference (the antipode).

@@ -1,5 +1,5 @@
 //! The live position index: every vehicle's latest position, in memory, for
-//! `GET /v1/vehicles/{id}/position` and nearest-vehicle dispatch (SPEC 3).
+//! `GET /v1/vehicles/{id}/position` and nearest-vehicle dispatch (docs/dispatch.md).
 //!
 //! # Layout
 //! - [`geo`]: haversine, unit-sphere points, chord ↔ great-circle distance.
@@ -56,7 +56,7 @@ pub enum LiveError {
     },
 }
 
-/// Whether `id` is a valid vehicle id, `[A-Za-z0-9._-]{1,64}` (SPEC 1).
+/// Whether `id` is a valid vehicle id, `[A-Za-z0-9._-]{1,64}` (docs/telemetry.md).
 pub fn valid_vehicle_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id

@@ -96,6 +96,7 @@ impl Connection {
         let topics = Topics::new(&self.config, client_id);
         let mut probe = Probe::start(false, 0);
         let mut failures = 0u32;
+        let mut connected_before = false;
         loop {
             let event = eventloop.poll().await;
             let stopping = self.intake.is_cancelled();
@@ -111,6 +112,19 @@ impl Connection {
                         session_present = ack.session_present,
                         "mqtt connected"
                     );
+                    if connected_before && !ack.session_present {
+                        self.metrics
+                            .mqtt_session_lost
+                            .get_or_create(&[("connection", client_id.to_string())])
+                            .inc();
+                        tracing::warn!(
+                            client_id,
+                            "the broker lost this persistent session (restarted without \
+                             persistence, or killed before saving it): readings published \
+                             before this reconnect were routed to nobody"
+                        );
+                    }
+                    connected_before = true;
                     if let Err(error) = subscribe(&client, &topics, &probe) {
                         tracing::error!(%error, "cannot queue the subscription");
                     }
@@ -174,7 +188,7 @@ impl Connection {
                     subscription = filter,
                     "the broker kept the session but not its subscription; it was re-created. \
                      Readings published between the broker's restart and now were routed to \
-                     nobody (see README, delivery guarantee)"
+                     nobody (see docs/delivery.md)"
                 );
             }
             Some(outcome) => {

@@ -38,7 +38,7 @@ where
     }
 }
 
-/// Great-circle distance on the SPEC 3 sphere, written out independently of the crate.
+/// Great-circle distance on the sphere of docs/dispatch.md, written out independently of the crate.
 pub fn haversine(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     const R: f64 = 6_371_008.8;
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());

@@ -184,6 +184,14 @@ impl Broker {
         self.spawn();
     }
 
+    /// A broker that forgot everything: stopped, its persistence file deleted, started again
+    /// (as after a crash before its first save, or a restart without persistence).
+    pub fn restart_empty(&mut self) {
+        self.stop();
+        std::fs::remove_file(self.dir.path().join("mosquitto.db")).unwrap();
+        self.spawn();
+    }
+
     /// Graceful stop; asserts the broker really saved its persistence file, so restart
     /// tests cannot pass vacuously.
     pub fn stop(&mut self) {
