@@ -81,16 +81,20 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, MigrateError> {
 }
 
 async fn apply_pending(client: &mut Client) -> Result<Vec<i32>, MigrateError> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS fleetd_migrations (
-                version    integer PRIMARY KEY,
-                name       text NOT NULL,
-                checksum   text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )",
-        )
-        .await?;
+    // In a transaction so that the quieter notice level ends with it: an existing table is
+    // answered with a NOTICE, which the driver would log at INFO on every start.
+    let tx = client.transaction().await?;
+    tx.batch_execute(
+        "SET LOCAL client_min_messages = warning;
+         CREATE TABLE IF NOT EXISTS fleetd_migrations (
+            version    integer PRIMARY KEY,
+            name       text NOT NULL,
+            checksum   text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+         )",
+    )
+    .await?;
+    tx.commit().await?;
     let rows = client
         .query("SELECT version, checksum FROM fleetd_migrations", &[])
         .await?;
