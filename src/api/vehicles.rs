@@ -184,10 +184,23 @@ fn check_specs(specs: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_numbers(year: i32, seats: i32, load_kg: i32) -> Result<(), ApiError> {
-    int_range("year", year.into(), 1886, 2100)?;
-    int_range("seats", seats.into(), 0, 1_000)?;
-    int_range("load_kg", load_kg.into(), 0, 1_000_000)
+/// Each number that is given must be in its range; a patch leaves out the ones it keeps.
+fn check_numbers(
+    year: Option<i32>,
+    seats: Option<i32>,
+    load_kg: Option<i32>,
+) -> Result<(), ApiError> {
+    let ranges = [
+        ("year", year, 1886, 2100),
+        ("seats", seats, 0, 1_000),
+        ("load_kg", load_kg, 0, 1_000_000),
+    ];
+    for (field, value, min, max) in ranges {
+        if let Some(v) = value {
+            int_range(field, v.into(), min, max)?;
+        }
+    }
+    Ok(())
 }
 
 async fn create(
@@ -201,7 +214,7 @@ async fn create(
     let make = text("make", &req.make, 100)?;
     let model = text("model", &req.model, 100)?;
     let kind = text("type", &req.kind, 50)?;
-    check_numbers(req.year, req.seats, req.load_kg)?;
+    check_numbers(Some(req.year), Some(req.seats), Some(req.load_kg))?;
     let specs = req
         .specs
         .unwrap_or_else(|| Value::Object(Default::default()));
@@ -302,11 +315,7 @@ async fn update(
         .as_deref()
         .map(|p| text("type", p, 50))
         .transpose()?;
-    check_numbers(
-        req.year.unwrap_or(2000),
-        req.seats.unwrap_or(0),
-        req.load_kg.unwrap_or(0),
-    )?;
+    check_numbers(req.year, req.seats, req.load_kg)?;
     if let Some(s) = &req.specs {
         check_specs(s)?;
     }
