@@ -13,8 +13,8 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio_postgres::{Client, NoTls};
 
-use fleetd::copy;
-use fleetd::reading::GpsReading;
+use fleetd::ingest::copy;
+use fleetd::ingest::reading::GpsReading;
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -94,7 +94,7 @@ async fn main() {
     let mut c = connect(url.as_str()).await;
     fleetd::migrate::migrate(&mut c).await.unwrap();
 
-    let t0 = (fleetd::decoders::now_us() / DAY_US) * DAY_US + 3_600_000_000;
+    let t0 = (fleetd::ingest::decoders::now_us() / DAY_US) * DAY_US + 3_600_000_000;
     let day = t0 / DAY_US;
     let date = chrono::DateTime::from_timestamp(day * 86_400, 0)
         .unwrap()

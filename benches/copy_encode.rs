@@ -1,8 +1,8 @@
 //! COPY row encoding throughput: the per-reading work the decoder threads do after decoding.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use fleetd::copy;
-use fleetd::reading::{Dtc, GpsReading, ObdReading};
+use fleetd::ingest::copy;
+use fleetd::ingest::reading::{Dtc, GpsReading, ObdReading};
 
 fn gps(i: usize) -> GpsReading {
     GpsReading {

@@ -6,8 +6,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use fleetd::decode::decode;
-use fleetd::reading::{Kind, Window};
+use fleetd::ingest::decode::decode;
+use fleetd::ingest::reading::{Kind, Window};
 use fleetd::wire::{encode_gps, GpsV1};
 
 /// 2023-11-14T22:13:20Z

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio_postgres::NoTls;
 
-use fleetd::decode::decode;
-use fleetd::decoders::now_us;
-use fleetd::reading::{Kind, Window};
-use fleetd::topic::parse_topic;
+use fleetd::ingest::decode::decode;
+use fleetd::ingest::decoders::now_us;
+use fleetd::ingest::reading::{Kind, Window};
+use fleetd::ingest::topic::parse_topic;
 
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -47,7 +47,7 @@ async fn main() {
             ..Default::default()
         })
         .unwrap();
-        fleetd::partitions::Partitions::new(pool, 30, 3, 1)
+        fleetd::ingest::partitions::Partitions::new(pool, 30, 3, 1)
             .run_pass(now_us())
             .await
             .unwrap();

@@ -285,8 +285,8 @@ async fn setup(spread: Spread, seed: u64) {
         ..Default::default()
     })
     .expect("pool");
-    fleetd::partitions::Partitions::new(pool, 30, 1, 1)
-        .run_pass(fleetd::decoders::now_us())
+    fleetd::ingest::partitions::Partitions::new(pool, 30, 1, 1)
+        .run_pass(fleetd::ingest::decoders::now_us())
         .await
         .expect("create partitions");
     for (ids, points) in ids.chunks(20_000).zip(points.chunks(20_000)) {

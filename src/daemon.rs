@@ -10,15 +10,15 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::decoders::now_us;
 use crate::dispatch::listen::Listener;
 use crate::dispatch::matcher::Matcher;
 use crate::dispatch::{Clock, Dispatch};
 use crate::http::{self, AppState};
+use crate::ingest::decoders::now_us;
+use crate::ingest::partitions::Partitions;
+use crate::ingest::Pipeline;
 use crate::live::{feed, SharedLiveIndex};
 use crate::metrics::Metrics;
-use crate::partitions::Partitions;
-use crate::pipeline::Pipeline;
 use crate::{db, migrate, retry};
 
 /// A running daemon.

@@ -10,7 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::reading::{Kind, RejectReason};
+use crate::ingest::reading::{Kind, RejectReason};
 
 type Label = [(&'static str, &'static str); 1];
 

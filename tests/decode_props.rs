@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat};
-use fleetd::decode::{decode, MAX_PAYLOAD_BYTES};
-use fleetd::reading::{Decoded, Dtc, GpsReading, Kind, ObdReading, RejectReason, Window};
+use fleetd::ingest::decode::{decode, MAX_PAYLOAD_BYTES};
+use fleetd::ingest::reading::{Decoded, Dtc, GpsReading, Kind, ObdReading, RejectReason, Window};
 use fleetd::wire::{encode_gps, encode_obd, GpsV1, ObdV1, MAGIC, VERSION_1};
 use proptest::collection::vec;
 use proptest::option;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use common::*;
 use fleetd::config::{DatabaseConfig, Secret};
-use fleetd::partitions::{day_of, Partitions};
+use fleetd::ingest::partitions::{day_of, Partitions};
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -162,6 +162,6 @@ async fn partitions_are_created_ahead_on_demand_and_dropped_past_retention() {
     );
     // Days ahead of the new "today" now exist too.
     let later_today = day_of(now + 15 * DAY_US);
-    let name = fleetd::partitions::partition_name("gps_readings", later_today + 3).unwrap();
+    let name = fleetd::ingest::partitions::partition_name("gps_readings", later_today + 3).unwrap();
     assert!(gps.contains(&name), "{name} missing from {gps:?}");
 }

@@ -72,7 +72,7 @@ impl Config {
         range(
             "mqtt.max_packet_bytes",
             self.mqtt.max_packet_bytes as u64,
-            (crate::decode::MAX_PAYLOAD_BYTES + 1024) as u64,
+            (crate::ingest::decode::MAX_PAYLOAD_BYTES + 1024) as u64,
             256 << 20,
         )?;
         range(

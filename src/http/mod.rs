@@ -19,8 +19,8 @@ pub use error::{ApiError, ODOMETER_COLUMN};
 pub use request_id::current_request_id;
 
 use crate::api::{RouteDoc, Routes};
+use crate::ingest::PipelineStatus;
 use crate::metrics::Metrics;
-use crate::pipeline::PipelineStatus;
 
 /// What handlers share.
 pub struct AppState {

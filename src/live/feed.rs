@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::redis::RedisFeed;
 use super::{LiveIndex, Position, SharedLiveIndex};
-use crate::decoders::Encoded;
 use crate::dispatch::Clock;
-use crate::sink::OnCommit;
+use crate::ingest::decoders::Encoded;
+use crate::ingest::sink::OnCommit;
 
 /// The newest stored reading per vehicle within the last `days` days: served by the
 /// `(vehicle_id, ts)` primary key of each day partition.

@@ -30,7 +30,7 @@ use rstar::{PointDistance, RTree, RTreeObject, AABB};
 
 use super::slots::Slots;
 use super::{check_lat_lon, geo, valid_vehicle_id, LiveError};
-use crate::reading::GpsReading;
+use crate::ingest::reading::GpsReading;
 
 /// A vehicle's position as the index stores and returns it.
 #[derive(Debug, Clone, Copy, PartialEq)]

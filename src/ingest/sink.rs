@@ -16,13 +16,13 @@ use deadpool_postgres::Pool;
 use futures_util::SinkExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::batcher::Batch;
-use crate::copy;
-use crate::decoders::Encoded;
+use crate::ingest::batcher::Batch;
+use crate::ingest::copy;
+use crate::ingest::decoders::Encoded;
+use crate::ingest::partitions::{PartitionError, Partitions};
 use crate::metrics::{kind_label, reason_label, Metrics};
-use crate::partitions::{PartitionError, Partitions};
 
-use crate::reading::Kind;
+use crate::ingest::reading::Kind;
 use crate::retry::{self, Action};
 
 /// Staging tables for the deduplicating path: per session, emptied at every commit.

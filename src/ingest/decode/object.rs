@@ -13,7 +13,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::validate::{self, Fault, GpsInput, ObdInput};
 use super::values::{Any, DtcList, Num, NumValue, TsValue};
-use crate::reading::{Dtc, Kind, RejectReason};
+use crate::ingest::reading::{Dtc, Kind, RejectReason};
 
 /// The fields of docs/telemetry.md; which ones are known depends on the topic's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

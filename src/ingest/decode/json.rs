@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use super::validate::{self, Fault};
 use super::{object, whole_payload, MAX_BATCH_READINGS};
-use crate::reading::{Decoded, Kind, RejectReason, Rejection, Window};
+use crate::ingest::reading::{Decoded, Kind, RejectReason, Rejection, Window};
 
 /// Decodes a payload that does not start with the binary magic byte.
 pub(crate) fn decode(kind: Kind, payload: &[u8], now_us: i64, window: &Window) -> Decoded {

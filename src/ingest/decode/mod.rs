@@ -18,7 +18,7 @@ mod rfc3339;
 mod validate;
 mod values;
 
-use crate::reading::{Decoded, Kind, RejectReason, Rejection, Window};
+use crate::ingest::reading::{Decoded, Kind, RejectReason, Rejection, Window};
 use crate::wire;
 
 /// Largest payload accepted (docs/telemetry.md). Larger ones are rejected whole.

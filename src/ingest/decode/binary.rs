@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::validate::{self, Fault, GpsInput, ObdInput, MAX_DTC_CODES};
 use super::{whole_payload, MAX_BATCH_READINGS};
-use crate::reading::{Decoded, Dtc, Kind, RejectReason, Rejection, Window};
+use crate::ingest::reading::{Decoded, Dtc, Kind, RejectReason, Rejection, Window};
 use crate::wire::{GpsV1, ObdV1, VERSION_1};
 
 /// Fewest bytes one encoded [`GpsV1`] can take: a 1-byte varint `ts_ms`, two `f64`, four

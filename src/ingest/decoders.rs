@@ -14,13 +14,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::copy;
-use crate::decode::{self, REJECT_PAYLOAD_BYTES};
-use crate::inflight::AckToken;
+use crate::ingest::copy;
+use crate::ingest::decode::{self, REJECT_PAYLOAD_BYTES};
+use crate::ingest::inflight::AckToken;
+use crate::ingest::partitions::day_of;
+use crate::ingest::reading::{Decoded, GpsReading, Kind, RejectReason, Window};
+use crate::ingest::topic::parse_topic;
 use crate::metrics::{kind_label, Metrics};
-use crate::partitions::day_of;
-use crate::reading::{Decoded, GpsReading, Kind, RejectReason, Window};
-use crate::topic::parse_topic;
 
 /// A message as it left the broker.
 #[derive(Debug)]

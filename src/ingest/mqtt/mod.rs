@@ -28,8 +28,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::MqttConfig;
-use crate::decoders::{now_us, Message};
-use crate::inflight::InFlight;
+use crate::ingest::decoders::{now_us, Message};
+use crate::ingest::inflight::InFlight;
 use crate::metrics::Metrics;
 use crate::retry;
 use session::{Outcome, Probe, SessionState, Topics};

@@ -6,6 +6,17 @@
 //! then lets the connections send the last acks and disconnect. A deadline bounds it all;
 //! whatever is still unacknowledged then is logged and left for the broker to redeliver.
 
+pub mod batcher;
+pub mod copy;
+pub mod decode;
+pub mod decoders;
+pub mod inflight;
+pub mod mqtt;
+pub mod partitions;
+pub mod reading;
+pub mod sink;
+pub mod topic;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,16 +25,16 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::batcher::{self, Limits};
 use crate::config::Config;
-use crate::decoders::{self, Message};
-use crate::inflight::InFlight;
 use crate::metrics::Metrics;
-use crate::mqtt::session::{SessionReport, SessionState};
-use crate::mqtt::{self, Connection};
-use crate::partitions::Partitions;
-use crate::reading::Window;
-use crate::sink::{OnCommit, RetryPolicy, Writer};
+use batcher::Limits;
+use decoders::Message;
+use inflight::InFlight;
+use mqtt::session::{SessionReport, SessionState};
+use mqtt::Connection;
+use partitions::Partitions;
+use reading::Window;
+use sink::{OnCommit, RetryPolicy, Writer};
 
 /// A running pipeline.
 pub struct Pipeline {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{decode, MAX_BATCH_READINGS, MAX_PAYLOAD_BYTES};
-use crate::reading::{Decoded, Dtc, GpsReading, Kind, ObdReading, RejectReason, Window};
+use crate::ingest::reading::{Decoded, Dtc, GpsReading, Kind, ObdReading, RejectReason, Window};
 use crate::wire::{encode_gps, encode_obd, GpsV1, ObdV1, MAGIC, VERSION_1};
 
 /// 2023-11-14T22:13:20Z

@@ -7,7 +7,7 @@
 
 use bytes::BufMut;
 
-use crate::reading::{GpsReading, ObdReading};
+use crate::ingest::reading::{GpsReading, ObdReading};
 
 /// `COPY … FROM STDIN` for [`gps_tuple`] rows; column order matches the tuple.
 pub const COPY_GPS: &str = "COPY gps_readings (vehicle_id, ts, position, speed_kmh, heading_deg, \
@@ -152,7 +152,7 @@ fn opt_f32(buf: &mut Vec<u8>, v: Option<f32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reading::Dtc;
+    use crate::ingest::reading::Dtc;
 
     fn gps() -> GpsReading {
         GpsReading {

@@ -3,7 +3,7 @@
 //! The prefix is taken literally (it may itself span levels, e.g. `acme/fleet`) and is
 //! expected without a trailing `/`; the configuration is where a prefix is validated.
 
-use crate::reading::Kind;
+use crate::ingest::reading::Kind;
 
 /// Longest vehicle id, in bytes (all allowed characters are ASCII).
 pub const MAX_VEHICLE_ID_LEN: usize = 64;

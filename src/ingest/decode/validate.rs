@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::reading::{Dtc, GpsReading, ObdReading, RejectReason, Window};
+use crate::ingest::reading::{Dtc, GpsReading, ObdReading, RejectReason, Window};
 
 /// Most diagnostic trouble codes in one OBD reading.
 pub(crate) const MAX_DTC_CODES: usize = 64;
@@ -17,7 +17,7 @@ pub(crate) const MAX_DTC_CODES: usize = 64;
 /// Longest piece of client input echoed into a rejection detail, in characters.
 const ECHO_CHARS: usize = 40;
 
-/// Why one reading is rejected; becomes a [`crate::reading::Rejection`] once the decoder
+/// Why one reading is rejected; becomes a [`crate::ingest::reading::Rejection`] once the decoder
 /// knows the reading's place in the payload.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Fault {

@@ -7,7 +7,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 
 use super::rfc3339;
 use super::validate::{self, Fault, MAX_DTC_CODES};
-use crate::reading::{Dtc, RejectReason};
+use crate::ingest::reading::{Dtc, RejectReason};
 
 /// A numeric field as found in the object.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::decoders::Encoded;
+use crate::ingest::decoders::Encoded;
 
 /// Messages written together in one transaction.
 #[derive(Debug, Default)]
@@ -84,9 +84,9 @@ async fn flush(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decoders::{encode_message, Message};
-    use crate::inflight::AckToken;
-    use crate::reading::Window;
+    use crate::ingest::decoders::{encode_message, Message};
+    use crate::ingest::inflight::AckToken;
+    use crate::ingest::reading::Window;
 
     fn encoded() -> Encoded {
         // A bad-topic message is the cheapest Encoded with one row.
