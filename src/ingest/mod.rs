@@ -239,7 +239,7 @@ pub struct PipelineStatus {
 impl PipelineStatus {
     /// True while every MQTT connection is up.
     pub fn mqtt_connected(&self) -> bool {
-        self.sessions.iter().all(|s| s.report().connected)
+        self.sessions.iter().all(|s| s.is_connected())
     }
 
     /// Each connection's session and the last check of what the broker kept of it.

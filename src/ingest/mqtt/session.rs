@@ -90,8 +90,8 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Starts a check after a CONNACK. Returns the probe and whether to publish the probe and
-    /// check messages (only a session the broker claims to have kept needs checking).
+    /// Starts a check after a CONNACK. Only a session the broker claims to have kept needs
+    /// checking ([`needs_canary`](Self::needs_canary)); a new one is decided at once.
     pub fn start(session_present: bool, nonce: u64) -> Probe {
         Probe {
             nonce,
@@ -215,6 +215,11 @@ impl SessionState {
 
     pub fn disconnected(&self) {
         self.lock().connected = false;
+    }
+
+    /// Whether the connection is up (for `/readyz`, without building a whole report).
+    pub fn is_connected(&self) -> bool {
+        self.lock().connected
     }
 
     /// Records a finished check.
