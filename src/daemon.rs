@@ -9,11 +9,12 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::{self, AppState};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::dispatch::listen::Listener;
 use crate::dispatch::matcher::Matcher;
-use crate::dispatch::{Clock, Dispatch};
-use crate::http::{self, AppState};
+use crate::dispatch::Dispatch;
 use crate::ingest::decoders::now_us;
 use crate::ingest::partitions::Partitions;
 use crate::ingest::Pipeline;
@@ -56,7 +57,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     if !config.admin.password.is_empty() {
         with_retries("bootstrap admin", &shutdown, || async {
             let client = pool.get().await?;
-            if crate::api::auth::bootstrap_admin(&client, config.admin.password.expose())
+            if crate::api::auth::login::bootstrap_admin(&client, config.admin.password.expose())
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?
             {
@@ -171,7 +172,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         metrics,
         pipeline: pipeline.status(),
         stopping: false.into(),
-        api: crate::api::ApiState::from_config(&config),
+        api: api::ApiState::from_config(&config),
         live: live.clone(),
         dispatch: dispatch.clone(),
     });
@@ -180,7 +181,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .with_context(|| format!("http.addr: cannot listen on {}", config.http.addr))?;
     let http_addr = listener.local_addr()?;
     tracing::info!(%http_addr, "http listening");
-    let app = http::router(state.clone(), config.http.max_body_bytes);
+    let app = api::router(state.clone(), config.http.max_body_bytes);
     let http_stop = CancellationToken::new();
     let server = {
         let stop = http_stop.clone();

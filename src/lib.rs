@@ -10,8 +10,8 @@
 //! - `ingest::sink`: COPY writers; [`retry`] decides what an error means; `ingest::partitions`
 //!   keeps the day partitions.
 //!
-//! Around it: [`config`], [`db`] (pool), [`migrate`], [`metrics`], [`http`] (server, error
-//! envelope), [`api`] (the `/v1` API) and [`daemon`] (start-up and shutdown).
+//! Around it: [`config`], [`db`] (pool), [`migrate`], [`metrics`], [`api`] (the HTTP
+//! server: probes, the error envelope and the `/v1` API) and [`daemon`] (start-up and shutdown).
 //! `ingest::reading` and [`wire`] are the data types and binary format.
 //!
 //! Dispatch, fed by the writers after each commit:
@@ -20,13 +20,17 @@
 //! - [`dispatch`]: the driver roster (kept current by PostgreSQL notifications), the job
 //!   state machine, the background matcher that offers jobs to the nearest available
 //!   drivers, and the job events behind the push streams.
+//! - [`clock`]: the wall clock they share, virtual under `tokio::time::pause()` in tests.
+//!
+//! Dependencies run one way: [`api`] → [`dispatch`] → [`live`] → [`ingest`]
+//! (`tests/layout.rs` checks that no folder or module uses one that uses it back).
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod dispatch;
-pub mod http;
 pub mod ingest;
 pub mod live;
 pub mod metrics;

@@ -14,10 +14,11 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use common::dispatch::*;
 use common::*;
+use fleetd::clock::Clock;
 use fleetd::config::DispatchConfig;
 use fleetd::dispatch::jobs::{self, Action, Job, JobState, NewJob};
 use fleetd::dispatch::matcher::{retry_delay, Matcher};
-use fleetd::dispatch::{Clock, Requirements, Roster};
+use fleetd::dispatch::{Requirements, Roster};
 use fleetd::live::{Position, SharedLiveIndex};
 use uuid::Uuid;
 

@@ -304,8 +304,9 @@ proptest! {
 fn hostile_nearest_queries_examine_a_bounded_number_of_candidates() {
     use std::cell::Cell;
 
+    use fleetd::clock::Clock;
     use fleetd::config::DispatchConfig;
-    use fleetd::dispatch::{Clock, Dispatch, Requirements};
+    use fleetd::dispatch::{Dispatch, Requirements};
 
     const N: usize = 100_000;
     let clock = Clock::new();

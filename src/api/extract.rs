@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-use crate::http::ApiError;
+use crate::api::error::ApiError;
 
 /// A JSON body.
 pub struct ApiJson<T>(pub T);

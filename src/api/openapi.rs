@@ -5,10 +5,10 @@
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
-use super::RouteDoc;
+use super::routes::RouteDoc;
 
 /// `GET /openapi.json` itself; the other routes outside `/v1` are documented where
-/// `crate::http` adds them.
+/// [`super::probes`] adds them.
 pub const ROUTE: RouteDoc = RouteDoc::new("GET", "/openapi.json", "This document", &[]);
 
 fn reason(status: u16) -> &'static str {
@@ -148,11 +148,11 @@ pub fn document(routes: &[RouteDoc]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Routes;
+    use crate::api::routes::Routes;
 
     fn full_document() -> (Vec<RouteDoc>, Value) {
-        let (_router, api) = crate::api::routes();
-        let outside = crate::http::unversioned(Routes::new());
+        let (_router, api) = crate::api::table();
+        let outside = crate::api::probes::unversioned(Routes::new());
         let docs = crate::api::all_docs(&outside, &api);
         let doc = document(&docs);
         (docs, doc)

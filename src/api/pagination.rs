@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
-use crate::http::ApiError;
+use crate::api::error::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;

@@ -19,7 +19,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::jobs::{self, Action, Job, JobState, TransitionError};
-use super::{Clock, Roster};
+use super::Roster;
+use crate::clock::Clock;
 use crate::config::DispatchConfig;
 use crate::live::{NearestQuery, SharedLiveIndex};
 

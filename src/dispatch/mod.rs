@@ -11,7 +11,6 @@
 //! - [`listen`]: the `LISTEN` connection feeding the roster and the job event stream.
 //! - [`clock`]: wall time driven by tokio's clock, so tests run timeouts on virtual time.
 
-pub mod clock;
 pub mod jobs;
 pub mod listen;
 pub mod matcher;
@@ -23,9 +22,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
-pub use clock::Clock;
 pub use roster::{Requirements, Roster};
 
+use crate::clock::Clock;
 use crate::config::DispatchConfig;
 use crate::live::feed::PositionBatch;
 use crate::live::{LiveError, Nearest, NearestQuery, SharedLiveIndex};

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::redis::RedisFeed;
 use super::{LiveIndex, Position, SharedLiveIndex};
-use crate::dispatch::Clock;
+use crate::clock::Clock;
 use crate::ingest::decoders::Encoded;
 use crate::ingest::sink::OnCommit;
 

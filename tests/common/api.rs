@@ -305,7 +305,7 @@ pub fn vehicle_body(id: &str, n: u32) -> Value {
 /// A VIN with a correct North American check digit (the crate's own), distinct for each `n`.
 pub fn vin(n: u32) -> String {
     let mut vin = format!("1M8GDM90{n:09}");
-    let digit = fleetd::api::vin::check_digit(&vin).expect("17 valid characters");
+    let digit = fleetd::api::vehicles::vin::check_digit(&vin).expect("17 valid characters");
     vin.replace_range(8..9, &digit.to_string());
     vin
 }

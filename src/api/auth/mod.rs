@@ -1,0 +1,20 @@
+//! Authentication and users: passwords ([`password`], argon2id), tokens ([`token`], HS256
+//! JWTs carrying the role), the [`Caller`] extractor every authenticated handler takes
+//! ([`caller`]), and logging in and the first admin ([`login`]). User accounts are managed
+//! in [`crate::api::fleet::users`].
+
+pub mod caller;
+pub mod login;
+pub mod password;
+pub mod roles;
+pub mod token;
+
+pub use caller::Caller;
+pub use roles::{Role, ADMIN, ANY, STAFF};
+
+use crate::api::routes::Routes;
+
+/// The login route.
+pub fn routes(r: Routes) -> Routes {
+    login::routes(r)
+}

@@ -1,0 +1,453 @@
+//! Dispatch jobs over HTTP: create (202, matched in the background by
+//! [`crate::dispatch::matcher`]), read with history, list, and the transitions drivers and
+//! staff make. Visibility: staff see every job, a customer the jobs they created, a driver
+//! the job they hold (offered, assigned or picked up, and finished ones they held last).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::positions::{live_error, requirements};
+use crate::api::auth::{Caller, Role, ANY};
+use crate::api::error::ApiError;
+use crate::api::extract::{text, ApiJson, ApiQuery};
+use crate::api::middleware::txn::Db;
+use crate::api::pagination::{Page, Paged};
+use crate::api::routes::{RouteDoc, Routes};
+use crate::api::state::AppState;
+use crate::dispatch::jobs::{self, Action, Job, JobEvent, JobState, NewJob, TransitionError};
+use crate::live::geo;
+
+const OWN_DRIVER: &str = "SELECT id FROM drivers WHERE user_id = $1 AND deleted_at IS NULL";
+
+/// Who may create jobs.
+const CREATORS: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Customer];
+const DRIVER: &[Role] = &[Role::Driver];
+const DRIVER_OR_STAFF: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Driver];
+
+/// A point.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Point {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// What the vehicle must offer; absent fields accept anything.
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequirements {
+    pub vehicle_type: Option<String>,
+    pub min_seats: Option<i32>,
+    pub min_load_kg: Option<i32>,
+}
+
+/// `POST /v1/dispatch/jobs` body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJob {
+    pub pickup: Point,
+    pub dropoff: Option<Point>,
+    #[serde(default)]
+    pub requirements: JobRequirements,
+    /// Search radius around the pickup (default `dispatch.search_radius_m`, at most
+    /// `dispatch.max_radius_m`).
+    pub radius_m: Option<f64>,
+    pub notes: Option<String>,
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct JobView {
+    pub id: Uuid,
+    pub state: JobState,
+    pub pickup: Point,
+    pub dropoff: Option<Point>,
+    pub requirements: JobRequirements,
+    pub radius_m: f64,
+    pub notes: Option<String>,
+    pub created_by: Uuid,
+    pub driver_id: Option<Uuid>,
+    pub vehicle_id: Option<String>,
+    /// Matching rounds that found no candidate.
+    pub attempts: i32,
+    /// While offered: when the offer expires.
+    pub offer_expires_at: Option<DateTime<Utc>>,
+    /// While pending: when matching runs next.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Every transition, oldest first (single-job answers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<JobEvent>>,
+}
+
+impl JobView {
+    fn new(job: Job, history: Option<Vec<JobEvent>>) -> JobView {
+        let offered = job.state == JobState::Offered;
+        JobView {
+            id: job.id,
+            state: job.state,
+            pickup: Point {
+                lat: job.pickup.0,
+                lon: job.pickup.1,
+            },
+            dropoff: job.dropoff.map(|(lat, lon)| Point { lat, lon }),
+            requirements: JobRequirements {
+                vehicle_type: job.requirements.vehicle_type,
+                min_seats: job.requirements.min_seats,
+                min_load_kg: job.requirements.min_load_kg,
+            },
+            radius_m: job.radius_m,
+            notes: job.notes,
+            created_by: job.created_by,
+            driver_id: job.driver_id,
+            vehicle_id: job.vehicle_id,
+            attempts: job.attempts,
+            offer_expires_at: job.due_at.filter(|_| offered),
+            next_attempt_at: job.due_at.filter(|_| job.state == JobState::Pending),
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+            history,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+    pub state: Option<String>,
+}
+
+fn point(field: &str, p: Point) -> Result<(f64, f64), ApiError> {
+    if !geo::valid_lat(p.lat) {
+        return Err(ApiError::invalid(
+            &format!("{field}.lat"),
+            "must be between -90 and 90",
+        ));
+    }
+    if !geo::valid_lon(p.lon) {
+        return Err(ApiError::invalid(
+            &format!("{field}.lon"),
+            "must be between -180 and 180",
+        ));
+    }
+    Ok((p.lat, p.lon))
+}
+
+/// The caller's driver profile id (a driver without one holds no jobs).
+pub async fn own_driver(
+    client: &tokio_postgres::Client,
+    caller: &Caller,
+) -> Result<Option<Uuid>, ApiError> {
+    if caller.role != Role::Driver {
+        return Ok(None);
+    }
+    Ok(client
+        .query_opt(OWN_DRIVER, &[&caller.user_id])
+        .await?
+        .map(|r| r.get(0)))
+}
+
+/// Whether the caller may see `job`.
+fn visible(caller: &Caller, driver: Option<Uuid>, job: &Job) -> bool {
+    match caller.role {
+        Role::Admin | Role::Dispatcher => true,
+        Role::Customer => job.created_by == caller.user_id,
+        Role::Driver => driver.is_some() && job.driver_id == driver,
+    }
+}
+
+fn transition_error(e: TransitionError) -> ApiError {
+    match e {
+        TransitionError::NotFound => ApiError::not_found("job"),
+        e @ TransitionError::Illegal { .. } => {
+            ApiError::conflict("illegal_transition", e.to_string())
+        }
+        TransitionError::Db(e) => e.into(),
+        TransitionError::Pool(e) => ApiError::unavailable(e),
+    }
+}
+
+async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    db: Db,
+    ApiJson(req): ApiJson<CreateJob>,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    let pickup = point("pickup", req.pickup)?;
+    let dropoff = req.dropoff.map(|d| point("dropoff", d)).transpose()?;
+    let r = &req.requirements;
+    let requirements = requirements(r.vehicle_type.as_deref(), r.min_seats, r.min_load_kg)
+        .map_err(|e| ApiError {
+            message: format!("requirements.{}", e.message),
+            ..e
+        })?;
+    let radius_m = req
+        .radius_m
+        .unwrap_or(state.dispatch.config.search_radius_m);
+    crate::dispatch::check_radius(radius_m, &state.dispatch.config).map_err(live_error)?;
+    let notes = req
+        .notes
+        .as_deref()
+        .map(|n| text("notes", n, 1_000))
+        .transpose()?;
+    let job = NewJob {
+        pickup,
+        dropoff,
+        requirements,
+        radius_m,
+        notes,
+    };
+    let now = state.dispatch.clock.now();
+    let tx = db.tx().await?;
+    let created = jobs::create(&*tx, &job, caller.user_id, now).await?;
+    let history = jobs::events(&*tx, created.id).await?;
+    // The matcher wakes when the `created` event's notification arrives, after the commit.
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(JobView::new(created, Some(history))),
+    ))
+}
+
+async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let id: Uuid = id.parse().map_err(|_| ApiError::not_found("job"))?;
+    let client = state.pool.get().await?;
+    let driver = own_driver(&client, &caller).await?;
+    let job = jobs::get(&**client, id)
+        .await?
+        .filter(|j| visible(&caller, driver, j))
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    let history = jobs::events(&**client, id).await?;
+    Ok(Json(JobView::new(job, Some(history))))
+}
+
+async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Paged<JobView>>, ApiError> {
+    let page = Page::new(q.limit, q.cursor.as_deref())?;
+    let filter = q
+        .state
+        .as_deref()
+        .map(|s| {
+            JobState::parse(s).ok_or_else(|| {
+                let all: Vec<&str> = jobs::STATES.iter().map(|s| s.as_str()).collect();
+                ApiError::invalid("state", format!("must be one of {}", all.join(", ")))
+            })
+        })
+        .transpose()?;
+    let client = state.pool.get().await?;
+    let driver = own_driver(&client, &caller).await?;
+    let creator = (caller.role == Role::Customer).then_some(caller.user_id);
+    if caller.role == Role::Driver && driver.is_none() {
+        return Ok(Json(page.finish(Vec::new(), |_: &JobView| String::new())));
+    }
+    let found = jobs::list(
+        &**client,
+        &jobs::ListFilter {
+            after: page.after_uuid()?,
+            state: filter,
+            created_by: creator,
+            driver_id: driver,
+            limit: page.fetch(),
+        },
+    )
+    .await?;
+    let items = found.into_iter().map(|j| JobView::new(j, None)).collect();
+    Ok(Json(page.finish(items, |j| j.id.to_string())))
+}
+
+/// Applies a caller's action to a job they may act on.
+async fn act(
+    state: &AppState,
+    caller: &Caller,
+    db: Db,
+    id: &str,
+    action: Action,
+) -> Result<Json<JobView>, ApiError> {
+    let id: Uuid = id.parse().map_err(|_| ApiError::not_found("job"))?;
+    let tx = db.tx().await?;
+    let driver = own_driver(&tx, caller).await?;
+    let now = state.dispatch.clock.now();
+    let job = jobs::lock(&*tx, id)
+        .await?
+        .filter(|j| visible(caller, driver, j))
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    let holder = driver.is_some() && job.driver_id == driver;
+    let allowed = match action {
+        Action::Accept | Action::Decline | Action::PickUp => holder,
+        Action::Complete => holder || caller.is_staff(),
+        Action::Cancel => caller.role != Role::Driver,
+        _ => false,
+    };
+    if !allowed {
+        return Err(ApiError::forbidden(format!(
+            "role {} may not have this job {}",
+            caller.role.as_str(),
+            action.reason()
+        )));
+    }
+    if action == Action::Accept && job.due_at.is_some_and(|d| d <= now) {
+        return Err(ApiError::conflict("offer_expired", "the offer has expired"));
+    }
+    let updated = jobs::apply(&*tx, &job, action, now, None)
+        .await
+        .map_err(transition_error)?;
+    let history = jobs::events(&*tx, id).await?;
+    // A decline puts the job back to `pending`: its notification wakes the matcher.
+    Ok(Json(JobView::new(updated, Some(history))))
+}
+
+async fn accept(
+    State(s): State<Arc<AppState>>,
+    c: Caller,
+    db: Db,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    act(&s, &c, db, &id, Action::Accept).await
+}
+
+async fn decline(
+    State(s): State<Arc<AppState>>,
+    c: Caller,
+    db: Db,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    act(&s, &c, db, &id, Action::Decline).await
+}
+
+async fn pickup(
+    State(s): State<Arc<AppState>>,
+    c: Caller,
+    db: Db,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    act(&s, &c, db, &id, Action::PickUp).await
+}
+
+async fn complete(
+    State(s): State<Arc<AppState>>,
+    c: Caller,
+    db: Db,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    act(&s, &c, db, &id, Action::Complete).await
+}
+
+async fn cancel(
+    State(s): State<Arc<AppState>>,
+    c: Caller,
+    db: Db,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    act(&s, &c, db, &id, Action::Cancel).await
+}
+
+pub fn routes(r: Routes) -> Routes {
+    let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<JobView>();
+    let step = |path, summary, roles| RouteDoc {
+        response: Some(one),
+        errors: &[404, 409],
+        ..RouteDoc::new("POST", path, summary, roles)
+    };
+    r.add(
+        RouteDoc {
+            request: Some(|g| g.subschema_for::<CreateJob>()),
+            response: Some(one),
+            success: 202,
+            errors: &[400, 413, 422],
+            ..RouteDoc::new(
+                "POST",
+                "/v1/dispatch/jobs",
+                "Create a job; matching to the nearest available driver runs in the background",
+                CREATORS,
+            )
+        },
+        create,
+    )
+    .add(
+        RouteDoc {
+            query: &[
+                ("limit", "items per page, 1..=200 (default 50)"),
+                ("cursor", "next_cursor from the previous page"),
+                ("state", "one job state"),
+            ],
+            response: Some(|g| g.subschema_for::<Paged<JobView>>()),
+            errors: &[422],
+            ..RouteDoc::new(
+                "GET",
+                "/v1/dispatch/jobs",
+                "List jobs (customers: created; drivers: held)",
+                ANY,
+            )
+        },
+        list,
+    )
+    .add(
+        RouteDoc {
+            response: Some(one),
+            errors: &[404],
+            ..RouteDoc::new(
+                "GET",
+                "/v1/dispatch/jobs/{id}",
+                "A job with its history",
+                ANY,
+            )
+        },
+        get,
+    )
+    .add(
+        step(
+            "/v1/dispatch/jobs/{id}/accept",
+            "Accept an offer (the offered driver)",
+            DRIVER,
+        ),
+        accept,
+    )
+    .add(
+        step(
+            "/v1/dispatch/jobs/{id}/decline",
+            "Decline an offer (the offered driver)",
+            DRIVER,
+        ),
+        decline,
+    )
+    .add(
+        step(
+            "/v1/dispatch/jobs/{id}/pickup",
+            "Mark picked up (the assigned driver)",
+            DRIVER,
+        ),
+        pickup,
+    )
+    .add(
+        step(
+            "/v1/dispatch/jobs/{id}/complete",
+            "Complete (the driver, or staff)",
+            DRIVER_OR_STAFF,
+        ),
+        complete,
+    )
+    .add(
+        step(
+            "/v1/dispatch/jobs/{id}/cancel",
+            "Cancel (staff, or the customer who created it)",
+            CREATORS,
+        ),
+        cancel,
+    )
+}

@@ -1,0 +1,166 @@
+//! Customers: who rents. A customer may be linked to a user with role `customer`, who then
+//! sees only their own profile and rentals.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use const_format::concatcp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::api::auth::{Caller, Role, STAFF};
+use crate::api::error::ApiError;
+use crate::api::extract::{text, ApiJson, ApiQuery};
+use crate::api::middleware::txn::Db;
+use crate::api::pagination::{Page, Paged, PARAMS};
+use crate::api::routes::{RouteDoc, Routes};
+use crate::api::state::AppState;
+
+/// A customer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Customer {
+    pub id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub name: String,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /v1/customers` body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomer {
+    pub name: String,
+    pub email: String,
+    /// A user with role `customer` who will see this customer's rentals.
+    pub user_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+const COLUMNS: &str = "id, user_id, name, email, created_at";
+const OWN: &str = "SELECT id FROM customers WHERE user_id = $1";
+const CUSTOMER_USER: &str = "SELECT 1 FROM users WHERE id = $1 AND role = 'customer'";
+const INSERT: &str = concatcp!(
+    "INSERT INTO customers (id, user_id, name, email) VALUES ($1, $2, $3, $4) RETURNING ",
+    COLUMNS
+);
+/// A page after `$1`; `$2`: only this user's.
+const LIST: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM customers WHERE ($1::uuid IS NULL OR id > $1)
+       AND ($2::uuid IS NULL OR user_id = $2)
+     ORDER BY id LIMIT $3"
+);
+const GET_VISIBLE: &str = concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)"
+);
+const CAN_SEE: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Customer];
+
+fn from_row(row: &tokio_postgres::Row) -> Customer {
+    Customer {
+        id: row.get("id"),
+        user_id: row.get("user_id"),
+        name: row.get("name"),
+        email: row.get("email"),
+        created_at: row.get("created_at"),
+    }
+}
+
+/// The customer profile of a `customer` caller (403 when it has none).
+pub async fn own_customer(
+    client: &tokio_postgres::Client,
+    caller: &Caller,
+) -> Result<Uuid, ApiError> {
+    client
+        .query_opt(OWN, &[&caller.user_id])
+        .await?
+        .map(|r| r.get(0))
+        .ok_or_else(|| ApiError::forbidden("this user has no customer profile"))
+}
+
+async fn create(
+    _: Caller,
+    db: Db,
+    ApiJson(req): ApiJson<CreateCustomer>,
+) -> Result<(StatusCode, Json<Customer>), ApiError> {
+    let name = text("name", &req.name, 200)?;
+    let email = text("email", &req.email, 254)?;
+    if !email.contains('@') || email.contains(char::is_whitespace) {
+        return Err(ApiError::invalid("email", "not an email address"));
+    }
+    let tx = db.tx().await?;
+    if let Some(user) = req.user_id {
+        tx.query_opt(CUSTOMER_USER, &[&user])
+            .await?
+            .ok_or_else(|| {
+                ApiError::invalid("user_id", "no user with role customer has this id")
+            })?;
+    }
+    let row = tx
+        .query_one(INSERT, &[&Uuid::new_v4(), &req.user_id, &name, &email])
+        .await?;
+    Ok((StatusCode::CREATED, Json(from_row(&row))))
+}
+
+async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Paged<Customer>>, ApiError> {
+    let page = Page::new(q.limit, q.cursor.as_deref())?;
+    let own = (!caller.is_staff()).then_some(caller.user_id);
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(LIST, &[&page.after_uuid()?, &own, &page.fetch()])
+        .await?;
+    let items: Vec<Customer> = rows.iter().map(from_row).collect();
+    Ok(Json(page.finish(items, |c| c.id.to_string())))
+}
+
+async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Customer>, ApiError> {
+    let id: Uuid = id.parse().map_err(|_| ApiError::not_found("customer"))?;
+    let own = (!caller.is_staff()).then_some(caller.user_id);
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(GET_VISIBLE, &[&id, &own])
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    Ok(Json(from_row(&row)))
+}
+
+pub fn routes(r: Routes) -> Routes {
+    r.add(
+        RouteDoc::create::<CreateCustomer, Customer>("/v1/customers", "Create a customer", STAFF),
+        create,
+    )
+    .add(
+        RouteDoc::list::<Customer>(
+            "/v1/customers",
+            "List customers (a customer sees only itself)",
+            CAN_SEE,
+            PARAMS,
+        ),
+        list,
+    )
+    .add(
+        RouteDoc::read::<Customer>("/v1/customers/{id}", "A customer", CAN_SEE),
+        get,
+    )
+}

@@ -1,0 +1,160 @@
+//! A maintenance job's life after scheduling: start (vehicle → `under_maintenance`),
+//! complete (parts and labour recorded, window released, vehicle → `active`) and cancel.
+//! Each step is a compare-and-set on the job's status, so concurrent steps cannot both apply.
+
+use axum::extract::Path;
+use axum::Json;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::jobs::{load, Job, Part, GET};
+use crate::api::auth::{Caller, STAFF};
+use crate::api::error::ApiError;
+use crate::api::extract::{currency, int_range, money, text, ApiJson};
+use crate::api::middleware::txn::{Db, Tx};
+use crate::api::routes::{RouteDoc, Routes};
+use crate::api::rules::cas::compare_and_set;
+use crate::api::rules::commitments::{self, Kind};
+use crate::api::vehicles::model::VehicleStatus;
+use crate::api::vehicles::status::transition;
+
+const START: &str = "UPDATE maintenance_jobs SET status = 'in_progress', started_at = now()
+                     WHERE id = $1 AND status = 'scheduled' RETURNING vehicle_id";
+const COMPLETE: &str = "UPDATE maintenance_jobs
+                           SET status = 'completed', completed_at = now(),
+                               labour_cost = $2, currency = $3
+                         WHERE id = $1 AND status = 'in_progress' RETURNING vehicle_id";
+const CANCEL: &str = "UPDATE maintenance_jobs SET status = 'cancelled'
+                      WHERE id = $1 AND status = 'scheduled' RETURNING vehicle_id";
+const STATUS: &str = "SELECT status FROM maintenance_jobs WHERE id = $1";
+const ADD_PART: &str = "INSERT INTO maintenance_parts (job_id, part_name, quantity, unit_cost)
+                        VALUES ($1, $2, $3, $4)";
+
+/// `POST /v1/maintenance/{id}/complete` body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Complete {
+    #[serde(default)]
+    pub parts: Vec<Part>,
+    pub labour_cost: i64,
+    pub currency: String,
+}
+
+/// Moves job `id` on with the compare-and-set `update`; returns the job's vehicle.
+async fn step(
+    tx: &Tx,
+    update: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    to: &str,
+) -> Result<String, ApiError> {
+    let row = compare_and_set(tx, update, params, STATUS, "maintenance job", to).await?;
+    Ok(row.get(0))
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::not_found("maintenance job"))
+}
+
+async fn start(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+    let id = parse_id(&id)?;
+    let tx = db.tx().await?;
+    let vehicle = step(&tx, START, &[&id], "in_progress").await?;
+    commitments::start_now(&tx, &vehicle, Kind::Maintenance, id).await?;
+    transition(
+        &tx,
+        &vehicle,
+        &[VehicleStatus::Active],
+        VehicleStatus::UnderMaintenance,
+    )
+    .await?;
+    reload(&tx, id).await
+}
+
+async fn complete(
+    _: Caller,
+    db: Db,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Complete>,
+) -> Result<Json<Job>, ApiError> {
+    let id = parse_id(&id)?;
+    money("labour_cost", req.labour_cost)?;
+    currency("currency", &req.currency)?;
+    if req.parts.len() > 200 {
+        return Err(ApiError::invalid("parts", "at most 200 parts"));
+    }
+    for (i, p) in req.parts.iter().enumerate() {
+        text(&format!("parts[{i}].part_name"), &p.part_name, 200)?;
+        int_range(
+            &format!("parts[{i}].quantity"),
+            p.quantity.into(),
+            1,
+            10_000,
+        )?;
+        money(&format!("parts[{i}].unit_cost"), p.unit_cost)?;
+    }
+    let tx = db.tx().await?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+        [&id, &req.labour_cost, &req.currency];
+    let vehicle = step(&tx, COMPLETE, &params, "completed").await?;
+    for p in &req.parts {
+        tx.execute(
+            ADD_PART,
+            &[&id, &p.part_name.trim(), &p.quantity, &p.unit_cost],
+        )
+        .await?;
+    }
+    commitments::release(&tx, Kind::Maintenance, id).await?;
+    transition(
+        &tx,
+        &vehicle,
+        &[VehicleStatus::UnderMaintenance],
+        VehicleStatus::Active,
+    )
+    .await?;
+    reload(&tx, id).await
+}
+
+async fn cancel(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+    let id = parse_id(&id)?;
+    let tx = db.tx().await?;
+    step(&tx, CANCEL, &[&id], "cancelled").await?;
+    commitments::release(&tx, Kind::Maintenance, id).await?;
+    reload(&tx, id).await
+}
+
+async fn reload(client: &tokio_postgres::Client, id: Uuid) -> Result<Json<Job>, ApiError> {
+    let row = client.query_one(GET, &[&id]).await?;
+    Ok(Json(load(client, &row).await?))
+}
+
+pub fn routes(r: Routes) -> Routes {
+    r.add(
+        RouteDoc::step::<Job>(
+            "/v1/maintenance/{id}/start",
+            "Start a job (vehicle active → under_maintenance). Early, its window is extended \
+             to begin now (409 overlap naming the commitment in the way); after the window has \
+             ended, 409 window_ended",
+            STAFF,
+        ),
+        start,
+    )
+    .add(
+        RouteDoc::change::<Complete, Job>(
+            "POST",
+            "/v1/maintenance/{id}/complete",
+            "Complete a job with parts and labour (vehicle → active)",
+            STAFF,
+        ),
+        complete,
+    )
+    .add(
+        RouteDoc::step::<Job>(
+            "/v1/maintenance/{id}/cancel",
+            "Cancel a scheduled job (frees the window)",
+            STAFF,
+        ),
+        cancel,
+    )
+}

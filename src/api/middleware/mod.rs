@@ -1,0 +1,56 @@
+//! The `/v1` API's middleware, outermost first: [`rate_limit`] (429 before anything else),
+//! then [`transaction`]: one database transaction per request ([`txn`]), with an
+//! `Idempotency-Key` claimed first ([`idempotency`]). [`request_id`] wraps every route,
+//! the probes included.
+
+pub mod idempotency;
+pub mod limiter;
+pub mod rate_limit;
+pub mod request_id;
+pub mod txn;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
+use txn::Unit;
+
+/// Middleware on the `/v1` routes: gives each request its [`Unit`], lets
+/// [`idempotency`] claim a key first, and ends the transaction from the answer.
+pub async fn transaction(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match handle(&state, request, next).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(state: &AppState, request: Request, next: Next) -> Result<Response, ApiError> {
+    let unit = Unit::default();
+    let (mut request, key) = match idempotency::claim(state, &unit, request).await? {
+        idempotency::Claim::Replay(answer) => return Ok(answer),
+        idempotency::Claim::Run { request, key } => (request, key),
+    };
+    request.extensions_mut().insert(unit.clone());
+    let response = next.run(request).await;
+    let mut slot = unit.lock().await;
+    match key {
+        Some(key) => idempotency::finish(&mut slot, &key, response).await,
+        None => {
+            let end = if response.status().as_u16() < 400 {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            };
+            slot.end(end).await?;
+            Ok(response)
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! One database transaction per API request, committed after the handler answered, so that
+//! what a request changes and the answer stored for its `Idempotency-Key`
+//! ([`super::idempotency`], which runs first in [`super::transaction`]) are committed
+//! together or not at all.
+//!
+//! A handler takes [`Db`] and calls [`Db::tx`] once it needs the database (after validating
+//! its input, so a 422 costs no round trip). The transaction is begun there, on a pooled
+//! connection, and [`super::transaction`] finishes it from the response: a success (below
+//! 400) commits, an error rolls back. A handler never commits and cannot: [`Tx`] only lends `&Client`, and
+//! `Client::transaction` needs `&mut`. A request with an `Idempotency-Key` begins its
+//! transaction in the layer, before the handler, by claiming the key; a client error (4xx)
+//! then rolls back to a savepoint taken after the claim and stores the answer, a server error
+//! rolls everything back, so a retry really retries.
+//!
+//! If the request is cancelled (the client went away) while its transaction is open, the
+//! connection is closed rather than returned to the pool: PostgreSQL rolls it back.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use deadpool_postgres::{Object, Pool};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
+
+/// The open transaction of one request, shared by the layer and the handler.
+#[derive(Clone, Default)]
+pub struct Unit(Arc<Mutex<Slot>>);
+
+/// `Some` while a transaction is open on the connection.
+#[derive(Default)]
+pub struct Slot {
+    conn: Option<Object>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Still open: the request was dropped mid-way. Closing the connection is the
+            // only rollback a synchronous drop can do.
+            drop(Object::take(conn));
+        }
+    }
+}
+
+impl Slot {
+    /// The open transaction's connection, begun on first use.
+    pub async fn begin(&mut self, pool: &Pool) -> Result<&tokio_postgres::Client, ApiError> {
+        if self.conn.is_none() {
+            let conn = pool.get().await?;
+            conn.batch_execute("BEGIN").await?;
+            self.conn = Some(conn);
+        }
+        Ok(self.client().expect("just begun"))
+    }
+
+    pub fn client(&self) -> Option<&tokio_postgres::Client> {
+        self.conn.as_deref().map(|c| &**c)
+    }
+
+    /// Ends the transaction with `sql` (`COMMIT`, `ROLLBACK`); the connection goes back to
+    /// the pool, or is closed if ending failed.
+    pub async fn end(&mut self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        let Some(conn) = self.conn.as_ref() else {
+            return Ok(());
+        };
+        let result = conn.batch_execute(sql).await;
+        let conn = self.conn.take().expect("checked above");
+        if result.is_err() {
+            drop(Object::take(conn));
+        }
+        result
+    }
+}
+
+impl Unit {
+    /// Locks the request's transaction slot.
+    pub async fn lock(&self) -> OwnedMutexGuard<Slot> {
+        self.0.clone().lock_owned().await
+    }
+}
+
+/// A handler's access to its request's transaction.
+pub struct Db {
+    unit: Unit,
+    pool: Pool,
+}
+
+impl Db {
+    /// The request's transaction, begun now if it is not yet. Call it once per handler:
+    /// a second call waits for the first [`Tx`] to be dropped.
+    pub async fn tx(&self) -> Result<Tx, ApiError> {
+        let mut slot = self.unit.lock().await;
+        slot.begin(&self.pool).await?;
+        Ok(Tx(slot))
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Db {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Db, ApiError> {
+        let unit = parts
+            .extensions
+            .get::<Unit>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("route is outside the transaction layer"))?;
+        Ok(Db {
+            unit,
+            pool: state.pool.clone(),
+        })
+    }
+}
+
+/// The open transaction; the layer commits or rolls it back after the handler.
+pub struct Tx(OwnedMutexGuard<Slot>);
+
+impl Deref for Tx {
+    type Target = tokio_postgres::Client;
+
+    fn deref(&self) -> &tokio_postgres::Client {
+        self.0
+            .client()
+            .expect("a Tx is only made with an open transaction")
+    }
+}

@@ -1,0 +1,105 @@
+//! Probes outside `/v1`: `/healthz` (the process is up), `/readyz` (PostgreSQL and the
+//! broker are reachable, and the daemon is not stopping) and `/metrics` (Prometheus text);
+//! and the answers for unknown routes and methods.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::routes::{RouteDoc, Routes};
+use super::state::AppState;
+
+/// The routes outside `/v1`, each added with its documentation, so `/openapi.json` lists
+/// exactly what is served (no API middleware: probes are neither rate limited nor need a
+/// database transaction).
+pub fn unversioned(r: Routes) -> Routes {
+    r.add(
+        RouteDoc::new("GET", "/healthz", "Process is up", &[]),
+        healthz,
+    )
+    .add(
+        RouteDoc {
+            errors: &[503],
+            ..RouteDoc::new(
+                "GET",
+                "/readyz",
+                "PostgreSQL and the broker are reachable",
+                &[],
+            )
+        },
+        readyz,
+    )
+    .add(
+        RouteDoc::new("GET", "/metrics", "Prometheus metrics (text format)", &[]),
+        metrics,
+    )
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    if state.stopping.load(Ordering::Relaxed) {
+        return Err(ApiError::unavailable("shutting down"));
+    }
+    let db = tokio::time::timeout(Duration::from_secs(2), async {
+        let client = state.pool.get().await.map_err(|e| e.to_string())?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    let db_ok = matches!(db, Ok(Ok(_)));
+    let mqtt_ok = state.pipeline.mqtt_connected();
+    if !db_ok || !mqtt_ok {
+        let mut down = Vec::new();
+        if !db_ok {
+            down.push("postgresql");
+        }
+        if !mqtt_ok {
+            down.push("mqtt broker");
+        }
+        return Err(ApiError::unavailable(format!(
+            "not ready: {} unreachable",
+            down.join(" and ")
+        )));
+    }
+    Ok(Json(json!({
+        "status": "ready",
+        "checks": { "postgresql": "ok", "mqtt": "ok" },
+        "mqtt_sessions": state.pipeline.mqtt_sessions(),
+    })))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    state.pipeline.refresh_gauges();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+}

@@ -1,0 +1,281 @@
+//! A rental's life after reserving: activate (vehicle → rented, odometer out), complete
+//! (odometer in, extra km and late fee charged, vehicle → active), cancel (the plan's
+//! rule) and payments. Every step is a compare-and-set on the rental's status inside one
+//! transaction, so of two concurrent conflicting steps exactly one applies; the other is 409.
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::booking::{load, parse_id, Rental, RENTERS};
+use super::ledger::{add_charges, charges, Payment};
+use super::pricing;
+use crate::api::auth::{Caller, STAFF};
+use crate::api::error::ApiError;
+use crate::api::extract::{currency, int_range, money, ApiJson};
+use crate::api::middleware::txn::Db;
+use crate::api::routes::{RouteDoc, Routes};
+use crate::api::rules::cas::compare_and_set;
+use crate::api::rules::commitments::{self, Kind};
+use crate::api::vehicles::model::VehicleStatus;
+use crate::api::vehicles::status::{record_odometer, transition};
+
+/// `$2` → `$3`, returning what the next steps need.
+const STEP: &str =
+    "UPDATE rentals SET status = $3, updated_at = now() WHERE id = $1 AND status = $2
+                    RETURNING vehicle_id, plan_id, starts_at, ends_at, estimated_km, odometer_out,
+                              activated_at, currency";
+const STATUS: &str = "SELECT status FROM rentals WHERE id = $1";
+const HAND_OVER: &str = "UPDATE rentals SET odometer_out = $2, activated_at = now() WHERE id = $1";
+const TAKE_BACK: &str = "UPDATE rentals SET odometer_in = $2, returned_at = $3 WHERE id = $1";
+const ADD_PAYMENT: &str = "INSERT INTO rental_payments (id, rental_id, amount, currency, method)
+                           VALUES ($1, $2, $3, $4, $5)
+                           RETURNING id, amount, currency, method, created_at";
+
+/// `POST /v1/rentals/{id}/activate` body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Activate {
+    /// The odometer when the vehicle leaves.
+    pub odometer_km: i64,
+}
+
+/// `POST /v1/rentals/{id}/complete` body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Complete {
+    /// The odometer on return; at least the odometer out.
+    pub odometer_km: i64,
+    /// When the vehicle came back (default: now); not in the future.
+    pub returned_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /v1/rentals/{id}/payments` body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pay {
+    /// Positive, minor units of the rental's currency.
+    pub amount: i64,
+    pub currency: String,
+    /// `cash`, `card` or `transfer`.
+    pub method: String,
+}
+
+/// The rental's columns needed to move it on.
+struct Current {
+    vehicle_id: String,
+    plan_id: Uuid,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    estimated_km: i64,
+    odometer_out: Option<i64>,
+    activated_at: Option<DateTime<Utc>>,
+    currency: String,
+}
+
+/// Moves rental `id` from `from` to `to` (compare-and-set); 404 or 409 otherwise.
+async fn step(
+    tx: &tokio_postgres::Client,
+    id: Uuid,
+    from: &str,
+    to: &str,
+) -> Result<Current, ApiError> {
+    let r = compare_and_set(tx, STEP, &[&id, &from, &to], STATUS, "rental", to).await?;
+    Ok(Current {
+        vehicle_id: r.get(0),
+        plan_id: r.get(1),
+        starts_at: r.get(2),
+        ends_at: r.get(3),
+        estimated_km: r.get(4),
+        odometer_out: r.get(5),
+        activated_at: r.get(6),
+        currency: r.get(7),
+    })
+}
+
+async fn activate(
+    caller: Caller,
+    db: Db,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Activate>,
+) -> Result<Json<Rental>, ApiError> {
+    let id = parse_id(&id)?;
+    int_range("odometer_km", req.odometer_km, 0, 100_000_000)?;
+    let tx = db.tx().await?;
+    let cur = step(&tx, id, "reserved", "active").await?;
+    commitments::start_now(&tx, &cur.vehicle_id, Kind::Rental, id).await?;
+    transition(
+        &tx,
+        &cur.vehicle_id,
+        &[VehicleStatus::Active],
+        VehicleStatus::Rented,
+    )
+    .await?;
+    record_odometer(&tx, &cur.vehicle_id, req.odometer_km, "rental_out").await?;
+    tx.execute(HAND_OVER, &[&id, &req.odometer_km]).await?;
+    load(&tx, &caller, id).await.map(Json)
+}
+
+async fn complete(
+    caller: Caller,
+    db: Db,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Complete>,
+) -> Result<Json<Rental>, ApiError> {
+    let id = parse_id(&id)?;
+    int_range("odometer_km", req.odometer_km, 0, 100_000_000)?;
+    let now = Utc::now();
+    let returned_at = req.returned_at.unwrap_or(now);
+    if returned_at > now + chrono::Duration::minutes(5) {
+        return Err(ApiError::invalid(
+            "returned_at",
+            "must not be in the future",
+        ));
+    }
+    let tx = db.tx().await?;
+    let cur = step(&tx, id, "active", "completed").await?;
+    let out = cur.odometer_out.unwrap_or(0);
+    if req.odometer_km < out {
+        return Err(ApiError::invalid(
+            "odometer_km",
+            format!("below the odometer out ({out} km)"),
+        ));
+    }
+    if cur.activated_at.is_some_and(|a| returned_at < a) {
+        return Err(ApiError::invalid(
+            "returned_at",
+            "before the rental was activated",
+        ));
+    }
+    let plan = pricing::fetch(&*tx, cur.plan_id, "plan_id").await?;
+    let added = pricing::completion(
+        &plan.terms,
+        cur.starts_at,
+        cur.ends_at,
+        cur.estimated_km,
+        req.odometer_km - out,
+        returned_at,
+    )?;
+    add_charges(&tx, id, &cur.currency, &added).await?;
+    record_odometer(&tx, &cur.vehicle_id, req.odometer_km, "rental_in").await?;
+    tx.execute(TAKE_BACK, &[&id, &req.odometer_km, &returned_at])
+        .await?;
+    commitments::release(&tx, Kind::Rental, id).await?;
+    transition(
+        &tx,
+        &cur.vehicle_id,
+        &[VehicleStatus::Rented],
+        VehicleStatus::Active,
+    )
+    .await?;
+    load(&tx, &caller, id).await.map(Json)
+}
+
+/// Staff, or the customer who owns the rental, may cancel while it is reserved.
+async fn cancel(caller: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Rental>, ApiError> {
+    let id = parse_id(&id)?;
+    let tx = db.tx().await?;
+    load(&tx, &caller, id).await?; // 404 for another customer's rental
+    let cur = step(&tx, id, "reserved", "cancelled").await?;
+    let plan = pricing::fetch(&*tx, cur.plan_id, "plan_id").await?;
+    let charged = pricing::total(&charges(&*tx, id).await?)?;
+    let added = pricing::cancellation(&plan.terms, charged, cur.starts_at, Utc::now())?;
+    add_charges(&tx, id, &cur.currency, &added).await?;
+    commitments::release(&tx, Kind::Rental, id).await?;
+    load(&tx, &caller, id).await.map(Json)
+}
+
+async fn pay(
+    caller: Caller,
+    db: Db,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Pay>,
+) -> Result<(StatusCode, Json<Payment>), ApiError> {
+    let id = parse_id(&id)?;
+    money("amount", req.amount)?;
+    if req.amount == 0 {
+        return Err(ApiError::invalid("amount", "must be positive"));
+    }
+    currency("currency", &req.currency)?;
+    if !matches!(req.method.as_str(), "cash" | "card" | "transfer") {
+        return Err(ApiError::invalid("method", "cash, card or transfer"));
+    }
+    let tx = db.tx().await?;
+    let rental = load(&tx, &caller, id).await?;
+    if rental.currency != req.currency {
+        return Err(ApiError::invalid(
+            "currency",
+            format!("the rental is in {}", rental.currency),
+        ));
+    }
+    let row = tx
+        .query_one(
+            ADD_PAYMENT,
+            &[
+                &Uuid::new_v4(),
+                &id,
+                &req.amount,
+                &req.currency,
+                &req.method,
+            ],
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Payment {
+            id: row.get(0),
+            amount: row.get(1),
+            currency: row.get(2),
+            method: row.get(3),
+            created_at: row.get(4),
+        }),
+    ))
+}
+
+pub fn routes(r: Routes) -> Routes {
+    r.add(
+        RouteDoc::change::<Activate, Rental>(
+            "POST",
+            "/v1/rentals/{id}/activate",
+            "Hand the vehicle over (vehicle → rented, odometer out). Early, the booking is \
+             extended to begin now (409 overlap naming the commitment in the way); after the \
+             window has ended, 409 window_ended",
+            STAFF,
+        ),
+        activate,
+    )
+    .add(
+        RouteDoc::change::<Complete, Rental>(
+            "POST",
+            "/v1/rentals/{id}/complete",
+            "Take the vehicle back (odometer in; extra km and late fee charged)",
+            STAFF,
+        ),
+        complete,
+    )
+    .add(
+        RouteDoc::step::<Rental>(
+            "/v1/rentals/{id}/cancel",
+            "Cancel a reservation (the plan's cancellation rule applies)",
+            RENTERS,
+        ),
+        cancel,
+    )
+    .add(
+        RouteDoc {
+            success: 201,
+            errors: &[400, 404, 413, 422],
+            ..RouteDoc::change::<Pay, Payment>(
+                "POST",
+                "/v1/rentals/{id}/payments",
+                "Record a payment",
+                STAFF,
+            )
+        },
+        pay,
+    )
+}

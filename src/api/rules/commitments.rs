@@ -1,0 +1,199 @@
+//! Commitments that cannot overlap. A vehicle's rentals, maintenance windows and scheduled
+//! assignments are rows of `vehicle_commitments`, whose exclusion constraint refuses any two
+//! overlapping periods for one vehicle; a driver's assignments are kept apart by an
+//! exclusion constraint on `assignments`. PostgreSQL decides, so concurrent requests can
+//! never double-book. The insert runs under a savepoint: when it is refused, the
+//! transaction rolls back to it and looks up the commitment in the way, for the 409.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use crate::api::error::ApiError;
+
+const LOCK_VEHICLE: &str =
+    "SELECT status FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR SHARE";
+const CLAIM: &str = "INSERT INTO vehicle_commitments (vehicle_id, kind, ref_id, period)
+                     VALUES ($1, $2, $3, tstzrange($4, $5, '[)'))";
+/// A commitment overlapping `[$2, $3)`, for the 409's message.
+const IN_THE_WAY: &str = "SELECT kind, ref_id FROM vehicle_commitments
+                          WHERE vehicle_id = $1 AND period && tstzrange($2, $3, '[)') LIMIT 1";
+const FIRST_HELD: &str =
+    "SELECT kind, ref_id FROM vehicle_commitments WHERE vehicle_id = $1 ORDER BY period LIMIT 1";
+const RELEASE: &str = "DELETE FROM vehicle_commitments WHERE kind = $1 AND ref_id = $2";
+/// The period of `$1`/`$2` and the transaction's clock, locked for [`start_now`].
+const PERIOD: &str = "SELECT lower(period), upper(period), now() FROM vehicle_commitments
+                      WHERE kind = $1 AND ref_id = $2 FOR UPDATE";
+/// Moves the start of `$1`/`$2` back to now; the exclusion constraint judges the new range.
+const FROM_NOW: &str = "UPDATE vehicle_commitments
+                           SET period = tstzrange(now(), upper(period), '[)')
+                        WHERE kind = $1 AND ref_id = $2";
+
+/// What occupies a vehicle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Rental,
+    Maintenance,
+    Assignment,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Rental => "rental",
+            Kind::Maintenance => "maintenance",
+            Kind::Assignment => "assignment",
+        }
+    }
+}
+
+/// Runs `sql` under a savepoint; `Ok(false)` when an exclusion constraint refused it (the
+/// transaction is then usable again), other errors as usual.
+pub async fn try_exclusive(
+    tx: &Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<bool, ApiError> {
+    tx.batch_execute("SAVEPOINT exclusive").await?;
+    match tx.execute(sql, params).await {
+        Ok(_) => {
+            tx.batch_execute("RELEASE SAVEPOINT exclusive").await?;
+            Ok(true)
+        }
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::EXCLUSION_VIOLATION) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT exclusive").await?;
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Locks the vehicle against decommissioning and deletion for the rest of `tx` and checks
+/// that it can take commitments.
+pub async fn lock_vehicle(tx: &Client, vehicle_id: &str) -> Result<String, ApiError> {
+    let row = tx
+        .query_opt(LOCK_VEHICLE, &[&vehicle_id])
+        .await?
+        .ok_or_else(|| ApiError::invalid("vehicle_id", "no such vehicle"))?;
+    let status: String = row.get(0);
+    if status == "decommissioned" {
+        return Err(ApiError::conflict(
+            "vehicle_decommissioned",
+            format!("vehicle {vehicle_id} is decommissioned"),
+        ));
+    }
+    Ok(status)
+}
+
+/// Commits `vehicle_id` to `kind`/`ref_id` over `[from, to)`; 409 naming the commitment in
+/// the way when the period overlaps another.
+pub async fn claim_vehicle(
+    tx: &Client,
+    vehicle_id: &str,
+    kind: Kind,
+    ref_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let inserted = try_exclusive(
+        tx,
+        CLAIM,
+        &[&vehicle_id, &kind.as_str(), &ref_id, &from, &to],
+    )
+    .await?;
+    if inserted {
+        return Ok(());
+    }
+    Err(in_the_way(tx, vehicle_id, from, to).await?)
+}
+
+/// The 409 for a refused claim on `[from, to)`, naming the commitment in the way.
+async fn in_the_way(
+    tx: &Client,
+    vehicle_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<ApiError, ApiError> {
+    let other = tx.query_opt(IN_THE_WAY, &[&vehicle_id, &from, &to]).await?;
+    Ok(match other {
+        Some(row) => {
+            let (k, id): (String, Uuid) = (row.get(0), row.get(1));
+            overlap(format!(
+                "vehicle {vehicle_id} is already committed to {k} {id} in that window"
+            ))
+            .with_detail("conflict", conflict(&k, id))
+        }
+        // The other commitment was released meanwhile; the client may retry.
+        None => overlap(format!(
+            "vehicle {vehicle_id} is already committed in that window"
+        )),
+    })
+}
+
+/// Starts `kind`/`ref_id` now. Early, its commitment is extended to begin now, so the
+/// vehicle is claimed from the moment it is taken; that is refused (409 `overlap` naming the
+/// commitment in the way) when the vehicle is booked in between. Within the window nothing
+/// changes; after it, 409 `window_ended`, since the booking no longer covers any time.
+pub async fn start_now(
+    tx: &Client,
+    vehicle_id: &str,
+    kind: Kind,
+    ref_id: Uuid,
+) -> Result<(), ApiError> {
+    let row = tx
+        .query_opt(PERIOD, &[&kind.as_str(), &ref_id])
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(format!("{} {ref_id} holds no commitment", kind.as_str()))
+        })?;
+    let (from, to, now): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) =
+        (row.get(0), row.get(1), row.get(2));
+    if to <= now {
+        return Err(ApiError::conflict(
+            "window_ended",
+            format!("{} {ref_id}'s window ended at {to}", kind.as_str()),
+        ));
+    }
+    if from <= now {
+        return Ok(());
+    }
+    if try_exclusive(tx, FROM_NOW, &[&kind.as_str(), &ref_id]).await? {
+        return Ok(());
+    }
+    Err(in_the_way(tx, vehicle_id, now, from).await?)
+}
+
+/// 409 `vehicle_committed` naming a commitment the vehicle still holds (before deleting
+/// or decommissioning it: cancel or complete those first). Call with the vehicle locked
+/// `FOR UPDATE`, so that no new commitment can slip in.
+pub async fn ensure_uncommitted(tx: &Client, vehicle_id: &str) -> Result<(), ApiError> {
+    let row = tx.query_opt(FIRST_HELD, &[&vehicle_id]).await?;
+    match row {
+        None => Ok(()),
+        Some(row) => {
+            let (kind, id): (String, Uuid) = (row.get(0), row.get(1));
+            Err(ApiError::conflict(
+                "vehicle_committed",
+                format!("vehicle {vehicle_id} still has {kind} {id}"),
+            ))
+        }
+    }
+}
+
+/// Releases whatever commitment `kind`/`ref_id` holds.
+pub async fn release(tx: &Client, kind: Kind, ref_id: Uuid) -> Result<(), ApiError> {
+    tx.execute(RELEASE, &[&kind.as_str(), &ref_id]).await?;
+    Ok(())
+}
+
+/// 409 for a double booking.
+pub fn overlap(message: String) -> ApiError {
+    ApiError::conflict("overlap", message)
+}
+
+/// The `conflict` member of a 409 `overlap`: what is in the way, for clients to act on
+/// without parsing the message. Only the kind and id, never whose it is.
+pub fn conflict(kind: &str, id: Uuid) -> serde_json::Value {
+    serde_json::json!({ "kind": kind, "id": id })
+}

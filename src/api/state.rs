@@ -1,0 +1,55 @@
+//! What every handler shares: the pool, metrics, the pipeline's status, the live index, the
+//! dispatcher and the API's own settings.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+
+use super::auth::token::Keys;
+use super::middleware::limiter::Limiter;
+use crate::config::Config;
+use crate::ingest::PipelineStatus;
+use crate::metrics::Metrics;
+
+/// What handlers share.
+pub struct AppState {
+    pub pool: Pool,
+    pub metrics: Arc<Metrics>,
+    pub pipeline: PipelineStatus,
+    /// Set once shutdown starts: readiness fails so load balancers stop sending traffic.
+    pub stopping: AtomicBool,
+    /// The `/v1` API's keys, limits and settings.
+    pub api: ApiState,
+    /// Latest durable position per vehicle, for position and dispatch queries.
+    pub live: crate::live::SharedLiveIndex,
+    /// Drivers, job matching and the push streams.
+    pub dispatch: Arc<crate::dispatch::Dispatch>,
+}
+
+/// What the API needs besides the database pool.
+pub struct ApiState {
+    /// Token signing key; `None` when `jwt.secret` is empty (the `/v1` API answers 503).
+    pub jwt: Option<Keys>,
+    /// Token lifetime.
+    pub ttl_s: u64,
+    /// Per-client request budget.
+    pub limiter: Limiter,
+    /// Largest request body (the idempotency layer buffers bodies itself).
+    pub max_body_bytes: usize,
+}
+
+impl ApiState {
+    pub fn from_config(config: &Config) -> ApiState {
+        let secret = config.jwt.secret.expose();
+        ApiState {
+            jwt: (!secret.is_empty()).then(|| Keys::new(secret.as_bytes())),
+            ttl_s: config.jwt.ttl_s,
+            limiter: Limiter::new(
+                config.http.rate_limit_per_minute,
+                config.http.rate_limit_burst,
+            ),
+            max_body_bytes: config.http.max_body_bytes,
+        }
+    }
+}
