@@ -5,6 +5,7 @@
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
+use super::error::ErrorCode;
 use super::routes::RouteDoc;
 
 /// `GET /openapi.json` itself; the other routes outside `/v1` are documented where
@@ -17,13 +18,62 @@ fn reason(status: u16) -> &'static str {
         401 => "Missing, malformed, forged or expired token",
         403 => "The caller's role may not do this",
         404 => "No such resource, or not the caller's",
-        409 => "Conflict: overlapping commitment or illegal state transition",
+        409 => "Conflict with the current state (the code says which)",
         413 => "Request body too large",
         422 => "Well-formed but invalid values (the message names the field)",
         429 => "Rate limited; see Retry-After",
         503 => "A dependency is down",
         _ => "Error",
     }
+}
+
+/// The error statuses `r` can answer: its own, those every authenticated route can
+/// (401, 403, 429, 503), and those every authenticated `POST` can (409 while the first
+/// request with its `Idempotency-Key` runs, 422 when the key is reused for another request).
+fn statuses(r: &RouteDoc) -> Vec<u16> {
+    let mut errors: Vec<u16> = r.errors.to_vec();
+    if !r.roles.is_empty() {
+        errors.extend([401, 403, 429, 503]);
+    }
+    if authed_post(r) {
+        errors.extend([409, 422]);
+    }
+    if !r.conflicts.is_empty() {
+        errors.push(409);
+    }
+    errors.sort_unstable();
+    errors.dedup();
+    errors
+}
+
+fn authed_post(r: &RouteDoc) -> bool {
+    r.method == "POST" && !r.roles.is_empty()
+}
+
+/// The codes `r` can answer with `status`.
+pub fn codes(r: &RouteDoc, status: u16) -> Vec<ErrorCode> {
+    use ErrorCode::*;
+    let authed = !r.roles.is_empty();
+    let mut codes: Vec<ErrorCode> = match status {
+        401 if authed => vec![MissingToken, InvalidToken, TokenExpired],
+        401 => vec![InvalidCredentials],
+        409 => {
+            let mut c = r.conflicts.to_vec();
+            if authed_post(r) {
+                c.push(IdempotencyInProgress);
+            }
+            if authed && r.method != "GET" {
+                // A deadlock or lock timeout can end any write.
+                c.push(ConcurrentUpdate);
+            }
+            c
+        }
+        422 if authed_post(r) => vec![InvalidValue, IdempotencyKeyReused],
+        other => ErrorCode::with_status(other).collect(),
+    };
+    codes.sort_unstable();
+    codes.dedup();
+    codes
 }
 
 /// The whole document for `routes` (all of them: see `super::all_docs`).
@@ -76,21 +126,15 @@ pub fn document(routes: &[RouteDoc]) -> Value {
             None => json!({"description": "Success"}),
         };
         responses.insert(r.success.to_string(), ok);
-        let mut errors: Vec<u16> = r.errors.to_vec();
-        if !r.roles.is_empty() {
-            errors.extend([401, 403, 429, 503]);
-        }
-        if r.method == "POST" && !r.roles.is_empty() {
-            // An Idempotency-Key reused for another request is 422 `idempotency_key_reused`,
-            // on body-less POSTs too.
-            errors.push(422);
-        }
-        errors.sort_unstable();
-        errors.dedup();
-        for e in errors {
+        for e in statuses(r) {
+            let codes: Vec<&str> = codes(r, e).into_iter().map(ErrorCode::as_str).collect();
+            let schema = json!({
+                "allOf": [{"$ref": "#/components/schemas/Error"}],
+                "properties": {"error": {"properties": {"code": {"enum": codes}}}}
+            });
             responses.insert(
                 e.to_string(),
-                json!({"description": reason(e), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+                json!({"description": reason(e), "content": {"application/json": {"schema": schema}}}),
             );
         }
         op.insert("responses".into(), Value::Object(responses));
@@ -112,6 +156,7 @@ pub fn document(routes: &[RouteDoc]) -> Value {
             .expect("path items are objects")
             .insert(r.method.to_ascii_lowercase(), Value::Object(op));
     }
+    let error_code = generator.subschema_for::<ErrorCode>();
     let mut schemas = generator.take_definitions(true);
     schemas.insert(
         "Error".into(),
@@ -122,7 +167,7 @@ pub fn document(routes: &[RouteDoc]) -> Value {
                 "type": "object",
                 "required": ["code", "message", "request_id"],
                 "properties": {
-                    "code": {"type": "string", "description": "snake_case error code"},
+                    "code": error_code,
                     "message": {"type": "string"},
                     "request_id": {"type": "string", "description": "also in the x-request-id header"}
                 }
@@ -215,6 +260,46 @@ mod tests {
                 "POST {} lacks 422",
                 r.path
             );
+        }
+    }
+
+    #[test]
+    fn every_error_response_lists_the_codes_it_can_carry() {
+        let (docs, doc) = full_document();
+        let code_enum = |path: &str, method: &str, status: &str| -> Vec<String> {
+            let schema = &doc["paths"][path][method]["responses"][status]["content"]
+                ["application/json"]["schema"];
+            schema["properties"]["error"]["properties"]["code"]["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{method} {path} {status}: no code enum"))
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+                .collect()
+        };
+        for r in &docs {
+            for e in statuses(r) {
+                let listed = code_enum(r.path, &r.method.to_ascii_lowercase(), &e.to_string());
+                assert!(!listed.is_empty(), "{} {} {e}", r.method, r.path);
+                for code in &listed {
+                    let known = ErrorCode::ALL.iter().find(|c| c.as_str() == code).unwrap();
+                    assert_eq!(known.status().as_u16(), e, "{code} under {e}");
+                }
+            }
+        }
+        let accept = code_enum("/v1/dispatch/jobs/{id}/accept", "post", "409");
+        assert!(accept.contains(&"offer_expired".to_string()), "{accept:?}");
+        assert!(accept.contains(&"idempotency_in_progress".to_string()));
+        let login = code_enum("/v1/auth/token", "post", "401");
+        assert_eq!(login, ["invalid_credentials"]);
+        let vehicles = code_enum("/v1/vehicles", "get", "401");
+        assert_eq!(
+            vehicles,
+            ["missing_token", "invalid_token", "token_expired"]
+        );
+        // Every code is in the document's ErrorCode schema.
+        let all = doc["components"]["schemas"]["ErrorCode"].to_string();
+        for c in ErrorCode::ALL {
+            assert!(all.contains(&format!("\"{}\"", c.as_str())), "{c:?}");
         }
     }
 

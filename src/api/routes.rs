@@ -10,6 +10,7 @@ use schemars::{Schema, SchemaGenerator};
 
 use super::auth::caller::Allowed;
 use super::auth::roles::Role;
+use super::error::ErrorCode;
 use super::pagination;
 use super::state::AppState;
 
@@ -36,8 +37,12 @@ pub struct RouteDoc {
     /// Media type of the success response (`application/json` unless a route streams).
     pub content_type: &'static str,
     pub success: u16,
-    /// Error statuses this route can answer (besides 401/403/429, added for authed routes).
+    /// Error statuses this route can answer (besides 401/403/429/503, added for authed
+    /// routes, and 409/422 for authed `POST`s: see `openapi::codes`).
     pub errors: &'static [u16],
+    /// The 409 codes this route can answer beyond the ones every write can
+    /// (`concurrent_update`, `idempotency_in_progress`); any makes 409 documented.
+    pub conflicts: &'static [ErrorCode],
 }
 
 impl RouteDoc {
@@ -60,7 +65,14 @@ impl RouteDoc {
             content_type: "application/json",
             success: 200,
             errors: &[],
+            conflicts: &[],
         }
+    }
+
+    /// The same route answering 409 with `codes` (see [`RouteDoc::conflicts`]).
+    pub const fn conflicts(mut self, codes: &'static [ErrorCode]) -> RouteDoc {
+        self.conflicts = codes;
+        self
     }
 }
 
@@ -81,7 +93,7 @@ impl RouteDoc {
             request: Some(schema::<Req>),
             response: Some(schema::<Resp>),
             success: 201,
-            errors: &[400, 409, 413, 422],
+            errors: &[400, 413, 422],
             ..RouteDoc::new("POST", path, summary, roles)
         }
     }
@@ -122,7 +134,7 @@ impl RouteDoc {
     ) -> RouteDoc {
         RouteDoc {
             response: Some(schema::<Resp>),
-            errors: &[404, 409],
+            errors: &[404],
             ..RouteDoc::new("POST", path, summary, roles)
         }
     }
@@ -137,7 +149,7 @@ impl RouteDoc {
         RouteDoc {
             request: Some(schema::<Req>),
             response: Some(schema::<Resp>),
-            errors: &[400, 404, 409, 413, 422],
+            errors: &[400, 404, 413, 422],
             ..RouteDoc::new(method, path, summary, roles)
         }
     }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::roles::{Role, STAFF};
 use super::token::{now_s, Claims, TokenError};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::state::AppState;
 
 /// The roles a route allows (from its [`crate::api::routes::RouteDoc`]), set on each request.
@@ -53,21 +53,24 @@ pub fn authenticate(state: &AppState, parts: &Parts) -> Result<Claims, ApiError>
     let value = parts
         .headers
         .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing_token", "Authorization: Bearer required"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::MissingToken, "Authorization: Bearer required"))?;
     let token = value
         .to_str()
         .ok()
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| {
-            ApiError::unauthorized("invalid_token", "Authorization must be Bearer <token>")
+            ApiError::new(
+                ErrorCode::InvalidToken,
+                "Authorization must be Bearer <token>",
+            )
         })?;
     keys.verify(token.trim(), now_s()).map_err(|e| {
         let code = if e == TokenError::Expired {
-            "token_expired"
+            ErrorCode::TokenExpired
         } else {
-            "invalid_token"
+            ErrorCode::InvalidToken
         };
-        ApiError::unauthorized(code, e.to_string())
+        ApiError::new(code, e.to_string())
     })
 }
 

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -13,7 +12,7 @@ use super::caller::disabled;
 use super::password::{hash_password, verify_password};
 use super::roles::Role;
 use super::token::{now_s, Claims};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::ApiJson;
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::state::AppState;
@@ -91,11 +90,7 @@ async fn token(
 }
 
 fn bad_credentials() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-        "wrong username or password",
-    )
+    ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password")
 }
 
 pub fn routes(r: Routes) -> Routes {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::positions::{live_error, requirements};
 use crate::api::auth::{Caller, Role, ANY};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{text, ApiJson, ApiQuery};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
@@ -170,7 +170,7 @@ fn transition_error(e: TransitionError) -> ApiError {
     match e {
         TransitionError::NotFound => ApiError::not_found("job"),
         e @ TransitionError::Illegal { .. } => {
-            ApiError::conflict("illegal_transition", e.to_string())
+            ApiError::new(ErrorCode::IllegalTransition, e.to_string())
         }
         TransitionError::Db(e) => e.into(),
         TransitionError::Pool(e) => ApiError::unavailable(e),
@@ -302,7 +302,10 @@ async fn act(
         )));
     }
     if action == Action::Accept && job.due_at.is_some_and(|d| d <= now) {
-        return Err(ApiError::conflict("offer_expired", "the offer has expired"));
+        return Err(ApiError::new(
+            ErrorCode::OfferExpired,
+            "the offer has expired",
+        ));
     }
     let updated = jobs::apply(&*tx, &job, action, now, None)
         .await
@@ -361,7 +364,7 @@ pub fn routes(r: Routes) -> Routes {
     let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<JobView>();
     let step = |path, summary, roles| RouteDoc {
         response: Some(one),
-        errors: &[404, 409],
+        errors: &[404],
         ..RouteDoc::new("POST", path, summary, roles)
     };
     r.add(
@@ -415,7 +418,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/dispatch/jobs/{id}/accept",
             "Accept an offer (the offered driver)",
             DRIVER,
-        ),
+        )
+        .conflicts(&[ErrorCode::IllegalTransition, ErrorCode::OfferExpired]),
         accept,
     )
     .add(
@@ -423,7 +427,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/dispatch/jobs/{id}/decline",
             "Decline an offer (the offered driver)",
             DRIVER,
-        ),
+        )
+        .conflicts(&[ErrorCode::IllegalTransition]),
         decline,
     )
     .add(
@@ -431,7 +436,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/dispatch/jobs/{id}/pickup",
             "Mark picked up (the assigned driver)",
             DRIVER,
-        ),
+        )
+        .conflicts(&[ErrorCode::IllegalTransition]),
         pickup,
     )
     .add(
@@ -439,7 +445,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/dispatch/jobs/{id}/complete",
             "Complete (the driver, or staff)",
             DRIVER_OR_STAFF,
-        ),
+        )
+        .conflicts(&[ErrorCode::IllegalTransition]),
         complete,
     )
     .add(
@@ -447,7 +454,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/dispatch/jobs/{id}/cancel",
             "Cancel (staff, or the customer who created it)",
             CREATORS,
-        ),
+        )
+        .conflicts(&[ErrorCode::IllegalTransition]),
         cancel,
     )
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::auth::{Caller, Role, STAFF};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{vehicle_id, window, ApiJson, ApiQuery};
 use crate::api::middleware::txn::{Db, Tx};
 use crate::api::pagination::{Page, Paged};
@@ -234,7 +234,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/assignments",
             "Assign a driver to a vehicle over a time range (409 on overlap)",
             STAFF,
-        ),
+        )
+        .conflicts(&[ErrorCode::Overlap, ErrorCode::VehicleDecommissioned]),
         create,
     )
     .add(
@@ -260,7 +261,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/assignments/{id}/cancel",
             "Cancel a scheduled assignment",
             STAFF,
-        ),
+        )
+        .conflicts(&[ErrorCode::IllegalTransition]),
         cancel,
     )
     .add(
@@ -268,7 +270,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/assignments/{id}/complete",
             "Mark a scheduled assignment done",
             STAFF,
-        ),
+        )
+        .conflicts(&[ErrorCode::IllegalTransition]),
         complete,
     )
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::auth::{Caller, Role, STAFF};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{text, ApiJson, ApiQuery};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged, PARAMS};
@@ -147,7 +147,8 @@ async fn get(
 
 pub fn routes(r: Routes) -> Routes {
     r.add(
-        RouteDoc::create::<CreateCustomer, Customer>("/v1/customers", "Create a customer", STAFF),
+        RouteDoc::create::<CreateCustomer, Customer>("/v1/customers", "Create a customer", STAFF)
+            .conflicts(&[ErrorCode::AlreadyExists]),
         create,
     )
     .add(

@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use crate::api::auth::{Caller, Role, STAFF};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{text, vehicle_id, ApiJson, ApiQuery};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
@@ -312,12 +312,12 @@ async fn refused_vehicle(tx: &tokio_postgres::Client, vehicle: &str) -> Result<A
         .map(|r| r.get(0));
     Ok(match status.as_deref() {
         None => ApiError::invalid("current_vehicle_id", "no such vehicle"),
-        Some("decommissioned") => ApiError::conflict(
-            "vehicle_decommissioned",
+        Some("decommissioned") => ApiError::new(
+            ErrorCode::VehicleDecommissioned,
             format!("current_vehicle_id: vehicle {vehicle} is decommissioned"),
         ),
-        Some(_) => ApiError::conflict(
-            "vehicle_not_assigned",
+        Some(_) => ApiError::new(
+            ErrorCode::VehicleNotAssigned,
             format!(
                 "current_vehicle_id: no assignment to vehicle {vehicle} covers now; \
                  a driver may take only a vehicle they are assigned to"
@@ -329,7 +329,8 @@ async fn refused_vehicle(tx: &tokio_postgres::Client, vehicle: &str) -> Result<A
 pub fn routes(r: Routes) -> Routes {
     let own: &'static [Role] = &[Role::Admin, Role::Dispatcher, Role::Driver];
     r.add(
-        RouteDoc::create::<CreateDriver, Driver>("/v1/drivers", "Create a driver profile", STAFF),
+        RouteDoc::create::<CreateDriver, Driver>("/v1/drivers", "Create a driver profile", STAFF)
+            .conflicts(&[ErrorCode::AlreadyExists]),
         create,
     )
     .add(
@@ -357,7 +358,12 @@ pub fn routes(r: Routes) -> Routes {
              covering now, else 409 vehicle_not_assigned); nobody may take a decommissioned \
              vehicle (409 vehicle_decommissioned)",
             own,
-        ),
+        )
+        .conflicts(&[
+            ErrorCode::AlreadyExists,
+            ErrorCode::VehicleDecommissioned,
+            ErrorCode::VehicleNotAssigned,
+        ]),
         update,
     )
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::api::auth::password::hash_password;
 use crate::api::auth::{Caller, Role, ADMIN, ANY};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{ApiJson, ApiQuery};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged, PARAMS};
@@ -143,7 +143,8 @@ async fn fetch(state: &AppState, id: Uuid) -> Result<User, ApiError> {
 
 pub fn routes(r: Routes) -> Routes {
     r.add(
-        RouteDoc::create::<CreateUser, User>("/v1/users", "Create a user", ADMIN),
+        RouteDoc::create::<CreateUser, User>("/v1/users", "Create a user", ADMIN)
+            .conflicts(&[ErrorCode::AlreadyExists]),
         create,
     )
     .add(

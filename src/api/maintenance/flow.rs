@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::jobs::{load, Job, Part, GET};
 use crate::api::auth::{Caller, STAFF};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{currency, int_range, money, text, ApiJson};
 use crate::api::middleware::txn::{Db, Tx};
 use crate::api::routes::{RouteDoc, Routes};
@@ -137,7 +137,12 @@ pub fn routes(r: Routes) -> Routes {
              to begin now (409 overlap naming the commitment in the way); after the window has \
              ended, 409 window_ended",
             STAFF,
-        ),
+        )
+        .conflicts(&[
+            ErrorCode::IllegalTransition,
+            ErrorCode::Overlap,
+            ErrorCode::WindowEnded,
+        ]),
         start,
     )
     .add(
@@ -146,7 +151,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/maintenance/{id}/complete",
             "Complete a job with parts and labour (vehicle → active)",
             STAFF,
-        ),
+        )
+        .conflicts(&[ErrorCode::IllegalTransition]),
         complete,
     )
     .add(
@@ -154,7 +160,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/maintenance/{id}/cancel",
             "Cancel a scheduled job (frees the window)",
             STAFF,
-        ),
+        )
+        .conflicts(&[ErrorCode::IllegalTransition]),
         cancel,
     )
 }

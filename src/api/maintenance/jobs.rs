@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::auth::{Caller, STAFF};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{text, vehicle_id, window, ApiJson, ApiQuery};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{grouped, Page, Paged};
@@ -270,7 +270,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/maintenance",
             "Schedule a maintenance window (blocks the vehicle; 409 on overlap)",
             STAFF,
-        ),
+        )
+        .conflicts(&[ErrorCode::Overlap, ErrorCode::VehicleDecommissioned]),
         schedule,
     )
     .add(

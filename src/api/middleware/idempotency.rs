@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::txn::{Slot, Unit};
 use crate::api::auth::caller::authenticate;
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
@@ -122,7 +122,7 @@ pub async fn claim(state: &AppState, unit: &Unit, request: Request) -> Result<Cl
     if stored_hash != hash {
         return Err(
             ApiError::invalid("Idempotency-Key", "already used for a different request")
-                .with_code("idempotency_key_reused"),
+                .with_code(ErrorCode::IdempotencyKeyReused),
         );
     }
     // A key claimed by a daemon from before answers were stored atomically.
@@ -171,8 +171,8 @@ fn request_hash(parts: &axum::http::request::Parts, body: &[u8]) -> Vec<u8> {
 }
 
 fn in_progress() -> ApiError {
-    ApiError::conflict(
-        "idempotency_in_progress",
+    ApiError::new(
+        ErrorCode::IdempotencyInProgress,
         "the first request with this key is still running; retry later",
     )
 }

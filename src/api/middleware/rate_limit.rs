@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::auth::caller::{authenticate, Verified};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::state::AppState;
 
 /// Middleware on the `/v1` routes.
@@ -34,8 +34,7 @@ pub async fn layer(State(state): State<Arc<AppState>>, request: Request, next: N
     };
     if let Err(wait) = state.api.limiter.take(&client, Instant::now()) {
         let mut r = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!("too many requests; retry in {wait} s"),
         )
         .into_response();

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::ledger::{add_charges, charges_of, payments_of, Payment};
 use super::pricing::{self, LineItem, Quote};
 use crate::api::auth::{Caller, Role, ANY};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{int_range, vehicle_id, window, ApiJson, ApiQuery};
 use crate::api::fleet::customers::own_customer;
 use crate::api::middleware::txn::Db;
@@ -327,7 +327,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/rentals",
             "Reserve a vehicle (charges fixed at the quote; 409 on overlap)",
             RENTERS,
-        ),
+        )
+        .conflicts(&[ErrorCode::Overlap, ErrorCode::VehicleDecommissioned]),
         reserve,
     )
     .add(

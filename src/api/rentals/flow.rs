@@ -15,7 +15,7 @@ use super::booking::{load, parse_id, Rental, RENTERS};
 use super::ledger::{add_charges, charges, Payment};
 use super::pricing;
 use crate::api::auth::{Caller, STAFF};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{currency, int_range, money, ApiJson};
 use crate::api::middleware::txn::Db;
 use crate::api::routes::{RouteDoc, Routes};
@@ -245,7 +245,12 @@ pub fn routes(r: Routes) -> Routes {
              extended to begin now (409 overlap naming the commitment in the way); after the \
              window has ended, 409 window_ended",
             STAFF,
-        ),
+        )
+        .conflicts(&[
+            ErrorCode::IllegalTransition,
+            ErrorCode::Overlap,
+            ErrorCode::WindowEnded,
+        ]),
         activate,
     )
     .add(
@@ -254,7 +259,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/rentals/{id}/complete",
             "Take the vehicle back (odometer in; extra km and late fee charged)",
             STAFF,
-        ),
+        )
+        .conflicts(&[ErrorCode::IllegalTransition]),
         complete,
     )
     .add(
@@ -262,7 +268,8 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/rentals/{id}/cancel",
             "Cancel a reservation (the plan's cancellation rule applies)",
             RENTERS,
-        ),
+        )
+        .conflicts(&[ErrorCode::IllegalTransition]),
         cancel,
     )
     .add(

@@ -4,7 +4,7 @@
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 
 /// Runs `update` (a compare-and-set whose first parameter is the id, `RETURNING` something)
 /// and returns its row. When it changed nothing, `current` (`SELECT status … WHERE id = $1`)
@@ -26,8 +26,8 @@ pub async fn compare_and_set(
         .await?
         .ok_or_else(|| ApiError::not_found(what))?
         .get(0);
-    Err(ApiError::conflict(
-        "illegal_transition",
+    Err(ApiError::new(
+        ErrorCode::IllegalTransition,
         format!("{what} is {status}; cannot become {to}"),
     ))
 }

@@ -10,7 +10,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 
 const LOCK_VEHICLE: &str =
     "SELECT status FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR SHARE";
@@ -78,8 +78,8 @@ pub async fn lock_vehicle(tx: &Client, vehicle_id: &str) -> Result<String, ApiEr
         .ok_or_else(|| ApiError::invalid("vehicle_id", "no such vehicle"))?;
     let status: String = row.get(0);
     if status == "decommissioned" {
-        return Err(ApiError::conflict(
-            "vehicle_decommissioned",
+        return Err(ApiError::new(
+            ErrorCode::VehicleDecommissioned,
             format!("vehicle {vehicle_id} is decommissioned"),
         ));
     }
@@ -150,8 +150,8 @@ pub async fn start_now(
     let (from, to, now): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) =
         (row.get(0), row.get(1), row.get(2));
     if to <= now {
-        return Err(ApiError::conflict(
-            "window_ended",
+        return Err(ApiError::new(
+            ErrorCode::WindowEnded,
             format!("{} {ref_id}'s window ended at {to}", kind.as_str()),
         ));
     }
@@ -173,8 +173,8 @@ pub async fn ensure_uncommitted(tx: &Client, vehicle_id: &str) -> Result<(), Api
         None => Ok(()),
         Some(row) => {
             let (kind, id): (String, Uuid) = (row.get(0), row.get(1));
-            Err(ApiError::conflict(
-                "vehicle_committed",
+            Err(ApiError::new(
+                ErrorCode::VehicleCommitted,
                 format!("vehicle {vehicle_id} still has {kind} {id}"),
             ))
         }
@@ -189,7 +189,7 @@ pub async fn release(tx: &Client, kind: Kind, ref_id: Uuid) -> Result<(), ApiErr
 
 /// 409 for a double booking.
 pub fn overlap(message: String) -> ApiError {
-    ApiError::conflict("overlap", message)
+    ApiError::new(ErrorCode::Overlap, message)
 }
 
 /// The `conflict` member of a 409 `overlap`: what is in the way, for clients to act on

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::vin;
 use crate::api::auth::{Caller, ADMIN, ANY, STAFF};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{int_range, text, vehicle_id, ApiJson, ApiQuery};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
@@ -311,7 +311,8 @@ async fn delete(_: Caller, db: Db, Path(id): Path<String>) -> Result<StatusCode,
 
 pub fn routes(r: Routes) -> Routes {
     r.add(
-        RouteDoc::create::<CreateVehicle, Vehicle>("/v1/vehicles", "Register a vehicle", STAFF),
+        RouteDoc::create::<CreateVehicle, Vehicle>("/v1/vehicles", "Register a vehicle", STAFF)
+            .conflicts(&[ErrorCode::AlreadyExists]),
         create,
     )
     .add(
@@ -328,13 +329,14 @@ pub fn routes(r: Routes) -> Routes {
             "/v1/vehicles/{id}",
             "Update a vehicle",
             STAFF,
-        ),
+        )
+        .conflicts(&[ErrorCode::AlreadyExists]),
         update,
     )
     .add(
         RouteDoc {
             success: 204,
-            errors: &[404, 409],
+            errors: &[404],
             ..RouteDoc::new(
                 "DELETE",
                 "/v1/vehicles/{id}",
@@ -342,7 +344,8 @@ pub fn routes(r: Routes) -> Routes {
                  409 vehicle_in_use while a driver has it as their current vehicle)",
                 ADMIN,
             )
-        },
+        }
+        .conflicts(&[ErrorCode::VehicleCommitted, ErrorCode::VehicleInUse]),
         delete,
     )
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::model::{from_row, Vehicle, VehicleStatus, GET};
 use crate::api::auth::{Caller, Role, STAFF};
-use crate::api::error::{ApiError, ODOMETER_COLUMN};
+use crate::api::error::{ApiError, ErrorCode, ODOMETER_COLUMN};
 use crate::api::extract::{int_range, ApiJson};
 use crate::api::middleware::txn::Db;
 use crate::api::routes::{RouteDoc, Routes};
@@ -83,8 +83,8 @@ async fn set_status(
         .ok_or_else(|| ApiError::not_found("vehicle"))?;
     match req.status {
         Rented => {
-            return Err(ApiError::conflict(
-                "illegal_transition",
+            return Err(ApiError::new(
+                ErrorCode::IllegalTransition,
                 "a vehicle becomes rented only by activating a rental",
             ))
         }
@@ -96,8 +96,8 @@ async fn set_status(
         Active => {
             if let Some(job) = tx.query_opt(JOB_IN_PROGRESS, &[&id]).await? {
                 let job: uuid::Uuid = job.get(0);
-                return Err(ApiError::conflict(
-                    "maintenance_in_progress",
+                return Err(ApiError::new(
+                    ErrorCode::MaintenanceInProgress,
                     format!("maintenance job {job} is in progress; complete it instead"),
                 ));
             }
@@ -146,8 +146,8 @@ pub async fn ensure_driverless(tx: &tokio_postgres::Client, id: &str) -> Result<
         None => Ok(()),
         Some(driver) => {
             let driver: uuid::Uuid = driver.get(0);
-            Err(ApiError::conflict(
-                "vehicle_in_use",
+            Err(ApiError::new(
+                ErrorCode::VehicleInUse,
                 format!("driver {driver} is driving it; clear their current_vehicle_id first"),
             ))
         }
@@ -182,7 +182,13 @@ pub fn routes(r: Routes) -> Routes {
              progress (completing the job does that). `rented` and back only through \
              activating and completing a rental.",
             STAFF,
-        ),
+        )
+        .conflicts(&[
+            ErrorCode::IllegalTransition,
+            ErrorCode::MaintenanceInProgress,
+            ErrorCode::VehicleCommitted,
+            ErrorCode::VehicleInUse,
+        ]),
         set_status,
     )
     .add(

@@ -5,18 +5,23 @@
 //! e.g. a 409 naming the commitment in the way:
 //! `{"error": {"code": "overlap", ..., "conflict": {"kind": "rental", "id": "…"}}}`.
 
+mod code;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
+
+pub use code::ErrorCode;
 
 use super::middleware::request_id::current_request_id;
 
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
+    /// Always `code.status()`.
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Extra members of the `error` object, after `code`, `message` and `request_id`
     /// (which they never replace); empty for most errors.
@@ -27,9 +32,9 @@ pub struct ApiError {
 const ENVELOPE_KEYS: [&str; 3] = ["code", "message", "request_id"];
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             details: Map::new(),
@@ -67,71 +72,46 @@ impl ApiError {
     }
 
     /// The same error under a more specific code.
-    pub fn with_code(mut self, code: &'static str) -> Self {
+    pub fn with_code(mut self, code: ErrorCode) -> Self {
         self.code = code;
+        self.status = code.status();
         self
     }
 
     /// 503: a dependency is down.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        ApiError::new(ErrorCode::Unavailable, message)
     }
 
     /// 400: the request is not well-formed (bad JSON syntax, unreadable header).
     pub fn malformed(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_request", message)
-    }
-
-    /// 401: no usable credentials.
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+        ApiError::new(ErrorCode::MalformedRequest, message)
     }
 
     /// 403: authenticated, but this role may not do this.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+        ApiError::new(ErrorCode::Forbidden, message)
     }
 
     /// 404: no such resource (or not one the caller may see).
     pub fn not_found(what: &str) -> Self {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
-    }
-
-    /// 409: a conflict with the current state (double booking, illegal transition).
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::CONFLICT, code, message)
+        ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
     /// 413: the body is larger than `http.max_body_bytes`.
     pub fn too_large() -> Self {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body is too large",
-        )
+        ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
     }
 
     /// 422: well-formed but invalid; `field` names the offending field.
     pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_value",
-            format!("{field}: {message}"),
-        )
+        ApiError::new(ErrorCode::InvalidValue, format!("{field}: {message}"))
     }
 
     /// 500: a bug; the detail goes to the log, never to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
+        ApiError::new(ErrorCode::Internal, "internal error")
     }
 }
 
@@ -159,10 +139,13 @@ impl From<tokio_postgres::Error> for ApiError {
         let constraint = db.constraint().unwrap_or("constraint");
         let code = db.code();
         if *code == SqlState::UNIQUE_VIOLATION {
-            ApiError::conflict("already_exists", format!("{constraint}: already exists"))
+            ApiError::new(
+                ErrorCode::AlreadyExists,
+                format!("{constraint}: already exists"),
+            )
         } else if *code == SqlState::EXCLUSION_VIOLATION {
-            ApiError::conflict(
-                "overlap",
+            ApiError::new(
+                ErrorCode::Overlap,
                 format!("{constraint}: overlaps an existing commitment"),
             )
         } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
@@ -183,8 +166,8 @@ impl From<tokio_postgres::Error> for ApiError {
             || *code == SqlState::T_R_DEADLOCK_DETECTED
             || *code == SqlState::LOCK_NOT_AVAILABLE
         {
-            ApiError::conflict(
-                "concurrent_update",
+            ApiError::new(
+                ErrorCode::ConcurrentUpdate,
                 "a concurrent request changed this; retry",
             )
         } else if *code == SqlState::ADMIN_SHUTDOWN || *code == SqlState::CANNOT_CONNECT_NOW {
@@ -233,7 +216,7 @@ mod tests {
 
     #[tokio::test]
     async fn details_sit_next_to_the_envelope_members() {
-        let e = ApiError::conflict("overlap", "vehicle v1 is already committed")
+        let e = ApiError::new(ErrorCode::Overlap, "vehicle v1 is already committed")
             .with_detail("conflict", json!({"kind": "rental", "id": "r-1"}))
             .with_detail("retry", false);
         let (status, v) = body(e).await;
@@ -270,7 +253,8 @@ mod tests {
         // Only the leading field name, and only a whole one.
         let e = ApiError::invalid("odometer_km_max", "x").renaming_field("odometer_km", "r");
         assert_eq!(e.message, "odometer_km_max: x");
-        let e = ApiError::conflict("overlap", "odometer_km: x").renaming_field("odometer_km", "r");
+        let e =
+            ApiError::new(ErrorCode::Overlap, "odometer_km: x").renaming_field("odometer_km", "r");
         assert_eq!(e.message, "odometer_km: x");
     }
 }
