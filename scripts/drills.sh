@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reliability drills at full size, against the real services (the test suite runs the same drills
-# small, in tests/drills.rs). While fleet-sim publishes at QoS 1:
+# small: tests/it/ingest/drills.rs, `cargo test --test it ingest::drills::`). While fleet-sim
+# publishes at QoS 1:
 #   kill9          kill -9 fleetd mid-stream and start it again
 #   pgrestart      restart the PostgreSQL cluster (pg_ctlcluster restart)
 #   broker         restart the project Mosquitto gracefully (persistence on)

@@ -23,7 +23,7 @@
 //! - [`clock`]: the wall clock they share, virtual under `tokio::time::pause()` in tests.
 //!
 //! Dependencies run one way: [`api`] → [`dispatch`] → [`live`] → [`ingest`]
-//! (`tests/layout.rs` checks that no folder or module uses one that uses it back).
+//! (`tests/it/layout.rs` checks that no folder or module uses one that uses it back).
 
 pub mod api;
 pub mod clock;

@@ -2,10 +2,8 @@
 //! odometer only of the vehicle they drive, take a vehicle only with an assignment covering
 //! now, never a decommissioned or deleted one.
 
-mod common;
-
-use common::api::{assign_now, driver, hours_from_now, vehicle, Api};
-use common::errors::is;
+use crate::common::api::{assign_now, driver, hours_from_now, vehicle, Api};
+use crate::common::errors::is;
 use serde_json::json;
 
 /// A driver acts only on the vehicle they drive, and takes only one they are assigned to

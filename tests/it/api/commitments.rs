@@ -1,10 +1,8 @@
 //! Commitments that cannot overlap, against a real daemon and PostgreSQL: drivers,
 //! assignments and maintenance windows share the vehicle's exclusion constraint.
 
-mod common;
-
-use common::api::{assign_now, driver, vehicle, Api};
-use common::errors::is;
+use crate::common::api::{assign_now, driver, vehicle, Api};
+use crate::common::errors::is;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

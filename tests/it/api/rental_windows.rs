@@ -2,12 +2,10 @@
 //! starting early claims the vehicle from now, starting late is refused, and a vehicle out
 //! past its booking is offered for no window.
 
-mod common;
-
-use common::api::{
+use crate::common::api::{
     customer, hours_from_now, ids, plan, reserve_body, standard_plan, vehicle, Api, Client, Resp,
 };
-use common::errors::is;
+use crate::common::errors::is;
 use serde_json::json;
 
 /// Reserves `vehicle` for `customer` over `[now + from_h, now + to_h)` hours, as staff.

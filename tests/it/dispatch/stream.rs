@@ -2,11 +2,9 @@
 //! order, each role sees only its own jobs, and bounding-box position streams are for staff
 //! and carry only positions inside the box.
 
-mod common;
-
-use common::api::{customer, Api, Client};
-use common::dispatch::*;
-use common::*;
+use crate::common::api::{customer, Api, Client};
+use crate::common::dispatch::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const HERE: (f64, f64) = (51.5072, -0.1276);
@@ -136,7 +134,7 @@ async fn job_transitions_stream_in_order_to_those_who_may_see_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bounding_box_streams_positions_inside_the_box_to_staff_only() {
     let api = Api::start().await;
-    let (drv, _) = common::api::driver(&api, "drv").await;
+    let (drv, _) = crate::common::api::driver(&api, "drv").await;
     let (cust, _) = customer(&api, "cust").await;
     let (dispatcher, _) = api.admin.user("disp", "dispatcher").await;
     let bbox = format!(

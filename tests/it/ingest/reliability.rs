@@ -1,11 +1,9 @@
 //! docs/delivery.md's guarantee under failure: nothing acknowledged before it is durable,
 //! nothing lost when the daemon dies or PostgreSQL goes away, nothing stored twice.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 /// Publishes `n` two-reading messages for vehicle `v`; returns the number of readings.

@@ -1,9 +1,7 @@
 //! End-to-end ingestion against real PostgreSQL/PostGIS and Mosquitto: publish with a real
 //! MQTT client, assert the rows.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fleetd::wire::{self, GpsV1, ObdV1};
 use serde_json::json;
 

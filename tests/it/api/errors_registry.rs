@@ -3,11 +3,9 @@
 //! conflicts and illegal transitions, 413 bodies over the limit, 422 invalid values,
 //! unknown fields and bad pagination. Each case checks the status and the envelope's code.
 
-mod common;
+use crate::common::errors::*;
 
-use common::errors::*;
-
-use common::api::{assign_now, customer, driver, vehicle, vehicle_body, vin, Api};
+use crate::common::api::{assign_now, customer, driver, vehicle, vehicle_body, vin, Api};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,8 @@
 //! Test harness: a fresh PostgreSQL database and a private Mosquitto per test, the daemon
 //! in-process or as a child process, a real MQTT publisher and a tiny HTTP client.
-#![allow(dead_code)] // each test binary uses a different part
 
 pub mod api;
 pub mod dispatch;
-// Only the error-status tests use these; other test binaries include the module unused.
-#[allow(unused_macros, unused_imports)]
 pub mod errors;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -486,4 +483,22 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
+}
+
+/// proptest's config for the property tests here: `cases` cases, and regression seeds kept in
+/// `<test source minus .rs>.proptest-regressions` beside the test's source file.
+///
+/// proptest's default (`FileFailurePersistence::SourceParallel`) climbs from the source file to
+/// the nearest directory holding a `main.rs` or `lib.rs` and keeps seeds in a parallel
+/// `proptest-regressions/` tree: with `tests/it/main.rs` that would be
+/// `tests/proptest-regressions/ingest/decode_props.txt`, silently skipping the seeds checked in
+/// beside the sources.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..proptest::test_runner::Config::default()
+    }
 }

@@ -1,9 +1,7 @@
 //! Rentals under contention and over random inputs: simultaneous reservations of one vehicle,
 //! and quote = reserve = complete arithmetic for random plans and windows.
 
-mod common;
-
-use common::api::{customer, plan, reserve_body, standard_plan, vehicle_body, Api};
+use crate::common::api::{customer, plan, reserve_body, standard_plan, vehicle_body, Api};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;

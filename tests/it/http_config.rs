@@ -1,10 +1,8 @@
 //! The HTTP basics and start-up configuration errors, through the real binary.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_ready_metrics_request_ids_and_error_envelope() {

@@ -26,13 +26,13 @@ macro_rules! expect_status {
     ($c:expr, GET $path:expr => $status:literal $code:literal) => {{
         let path: String = $path.to_string();
         let r = $c.get(&path).await;
-        is(&r, $status, $code, &format!("GET {path}"));
+        $crate::common::errors::is(&r, $status, $code, &format!("GET {path}"));
     }};
     ($c:expr, $method:literal $path:expr, $body:expr => $status:literal $code:literal) => {{
         let path: String = $path.to_string();
-        let body: Value = $body;
+        let body: ::serde_json::Value = $body;
         let r = $c.send($method, &path, Some(&body), &[]).await;
-        is(&r, $status, $code, &format!("{} {path} {body}", $method));
+        $crate::common::errors::is(&r, $status, $code, &format!("{} {path} {body}", $method));
     }};
 }
 pub(crate) use expect_status;

@@ -2,9 +2,7 @@
 //! availability, activate, complete, cancel, payments, visibility, pricing consistency
 //! and concurrent double-booking.
 
-mod common;
-
-use common::api::{customer, ids, plan, reserve_body, standard_plan, vehicle_body, Api};
+use crate::common::api::{customer, ids, plan, reserve_body, standard_plan, vehicle_body, Api};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,12 +2,10 @@
 //! creation, background matching to the nearest available driver, the drivers' and staff's
 //! transitions, visibility per role, declines, giving up, and body validation.
 
-mod common;
-
-use common::api::{customer, raw, Api, Client};
-use common::dispatch::*;
-use common::errors::each_invalid;
-use common::*;
+use crate::common::api::{customer, raw, Api, Client};
+use crate::common::dispatch::*;
+use crate::common::errors::each_invalid;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const BASE: (f64, f64) = (48.8566, 2.3522);
@@ -44,12 +42,12 @@ fn job_path(id: &str, step: &str) -> String {
     format!("/v1/dispatch/jobs/{id}/{step}")
 }
 
-async fn step(c: &Client, id: &str, step: &str) -> common::api::Resp {
+async fn step(c: &Client, id: &str, step: &str) -> crate::common::api::Resp {
     c.post(&job_path(id, step), json!({})).await
 }
 
 #[track_caller]
-fn status(r: &common::api::Resp, want: u16, code: &str) {
+fn status(r: &crate::common::api::Resp, want: u16, code: &str) {
     assert_eq!((r.status, r.code().as_str()), (want, code), "{}", r.body);
 }
 
@@ -58,7 +56,7 @@ async fn duty(api: &Api, driver_id: &str) -> String {
     r.json()["duty_status"].as_str().unwrap().to_string()
 }
 
-fn list_ids(r: &common::api::Resp) -> Vec<String> {
+fn list_ids(r: &crate::common::api::Resp) -> Vec<String> {
     assert_eq!(r.status, 200, "{}", r.body);
     items(r)
         .iter()
@@ -495,7 +493,7 @@ async fn job_requests_are_validated() {
     assert_eq!(n, 1);
 
     // Roles: drivers do not create jobs; no token is 401.
-    let (drv, _) = common::api::driver(&api, "drv").await;
+    let (drv, _) = crate::common::api::driver(&api, "drv").await;
     status(&drv.post(path, base.clone()).await, 403, "forbidden");
     assert_eq!(api.anonymous().post(path, base.clone()).await.status, 401);
     // Unknown and malformed ids are 404 on every job route.

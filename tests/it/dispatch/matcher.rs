@@ -6,14 +6,12 @@
 //! runtime idles, so nothing in these tests may hold a timer while waiting for PostgreSQL
 //! (hence a pool without timeouts).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::dispatch::*;
+use crate::common::*;
 use chrono::{DateTime, SubsecRound, Utc};
-use common::dispatch::*;
-use common::*;
 use fleetd::clock::Clock;
 use fleetd::config::DispatchConfig;
 use fleetd::dispatch::jobs::{self, Action, Job, JobState, NewJob};

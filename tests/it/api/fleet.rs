@@ -1,10 +1,8 @@
 //! The fleet registry and its commitments against a real daemon and PostgreSQL: vehicles,
 //! drivers, assignments, maintenance and the exclusion constraints.
 
-mod common;
-
-use common::api::{driver, vehicle, vehicle_body, Api};
-use common::errors::is;
+use crate::common::api::{driver, vehicle, vehicle_body, Api};
+use crate::common::errors::is;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,7 +56,7 @@ async fn vehicles_registry_lifecycle_and_odometer() {
     // Reads, filters (GIN-indexed specs), pagination.
     assert_eq!(customer.get("/v1/vehicles/truck-1").await.status, 200);
     assert_eq!(a.get("/v1/vehicles/nope").await.status, 404);
-    let ids = |r: &common::api::Resp| -> Vec<String> {
+    let ids = |r: &crate::common::api::Resp| -> Vec<String> {
         r.json()["items"]
             .as_array()
             .unwrap()

@@ -23,11 +23,11 @@ const WINDOW: Window = Window {
     max_age: Duration::from_millis(MAX_AGE_MS as u64),
 };
 
-mod decode_models;
-use decode_models::*;
+mod models;
+use models::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(crate::common::proptest_config(512))]
 
     #[test]
     fn never_panics_on_arbitrary_bytes(kind in kind(), bytes in vec(any::<u8>(), 0..1024)) {

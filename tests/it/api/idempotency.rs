@@ -2,13 +2,11 @@
 //! committed together with what the request changed, so neither a failure nor a daemon
 //! killed mid-request leaves a key that blocks or lies.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::api::{customer, plan, reserve_body, vehicle, vehicle_body, Api, Client};
-use common::api::{ADMIN_PASSWORD, SECRET};
-use common::{config, count, Broker, ChildDaemon, TestDb};
+use crate::common::api::{customer, plan, reserve_body, vehicle, vehicle_body, Api, Client};
+use crate::common::api::{ADMIN_PASSWORD, SECRET};
+use crate::common::{config, count, Broker, ChildDaemon, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_replay_the_first_response() {
@@ -101,7 +99,7 @@ async fn failures_keep_no_effects_and_5xx_is_not_remembered() {
     let api = Api::start().await;
     let a = &api.admin;
     vehicle(a, "car-1", 1).await;
-    let plan = plan(a, common::api::standard_plan()).await;
+    let plan = plan(a, crate::common::api::standard_plan()).await;
     let (_, customer_id) = customer(&api, "cust").await;
     let mut body = reserve_body(
         "car-1",
@@ -194,7 +192,7 @@ async fn a_killed_daemon_leaves_no_claim_behind() {
     let blocked = "SELECT count(*) FROM pg_stat_activity
                    WHERE datname = current_database() AND wait_event_type = 'Lock'
                      AND query LIKE 'INSERT INTO vehicles%'";
-    common::wait_count(&watcher, blocked, 1).await;
+    crate::common::wait_count(&watcher, blocked, 1).await;
     daemon.kill9();
     let answer = pending.await.unwrap();
     assert_eq!(
@@ -203,7 +201,7 @@ async fn a_killed_daemon_leaves_no_claim_behind() {
         answer.body
     );
     lock.rollback().await.unwrap();
-    common::wait_count(
+    crate::common::wait_count(
         &watcher,
         "SELECT count(*) FROM pg_stat_activity
          WHERE datname = current_database() AND wait_event_type = 'Lock'",

@@ -5,13 +5,11 @@
 //! Tests share one Redis, so each uses vehicle ids with its own random prefix and deletes
 //! its keys at the end.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::api::Api;
-use common::dispatch::*;
-use common::*;
+use crate::common::api::Api;
+use crate::common::dispatch::*;
+use crate::common::*;
 use redis::AsyncCommands;
 use serde_json::json;
 

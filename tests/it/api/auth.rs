@@ -1,10 +1,8 @@
 //! The API foundation against a real daemon and PostgreSQL: tokens, roles, users, the error
 //! envelope, request ids, body limits, JSON errors, rate limiting and the OpenAPI document.
 
-mod common;
-
+use crate::common::api::{vehicle_body, Api, ADMIN_PASSWORD, SECRET};
 use base64::Engine;
-use common::api::{vehicle_body, Api, ADMIN_PASSWORD, SECRET};
 use serde_json::json;
 
 fn b64(s: &[u8]) -> String {
@@ -199,7 +197,7 @@ async fn envelope_request_ids_limits_and_hostile_bodies() {
         ("{}", 422),
         ("null", 422),
     ] {
-        let r = common::api::raw(
+        let r = crate::common::api::raw(
             api.daemon.addr,
             "POST",
             "/v1/vehicles",
@@ -242,7 +240,7 @@ async fn envelope_request_ids_limits_and_hostile_bodies() {
     for extra in [vec![], vec![("Idempotency-Key", "big")]] {
         let mut headers = vec![("Authorization", auth.as_str())];
         headers.extend(extra);
-        let r = common::api::raw(
+        let r = crate::common::api::raw(
             api.daemon.addr,
             "POST",
             "/v1/vehicles",
@@ -363,10 +361,10 @@ async fn openapi_documents_every_route() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_jwt_secret_the_api_is_unavailable() {
-    let db = common::TestDb::create().await;
-    let broker = common::Broker::start();
-    let daemon = common::InProcess::start(common::config(&db, &broker)).await;
-    let anon = common::api::Client::anonymous(daemon.addr);
+    let db = crate::common::TestDb::create().await;
+    let broker = crate::common::Broker::start();
+    let daemon = crate::common::InProcess::start(crate::common::config(&db, &broker)).await;
+    let anon = crate::common::api::Client::anonymous(daemon.addr);
     let r = anon
         .post(
             "/v1/auth/token",

@@ -2,12 +2,10 @@
 //! published over MQTT, and `GET /v1/vehicles/{id}/position`, `/track` and
 //! `GET /v1/dispatch/nearest` are asserted once they are committed.
 
-mod common;
-
+use crate::common::api::{customer, Api};
+use crate::common::dispatch::*;
+use crate::common::*;
 use chrono::{DateTime, SecondsFormat, Utc};
-use common::api::{customer, Api};
-use common::dispatch::*;
-use common::*;
 use serde_json::{json, Value};
 
 fn rfc3339(ms: i64) -> String {
@@ -400,7 +398,7 @@ async fn nearest_offers_only_fresh_available_drivers_nearest_first() {
     }
     // Staff only.
     let (cust, _) = customer(&api, "cust").await;
-    let (drv, _) = common::api::driver(&api, "plain-driver").await;
+    let (drv, _) = crate::common::api::driver(&api, "plain-driver").await;
     for c in [&cust, &drv] {
         let r = c.get(&format!("/v1/dispatch/nearest?{q}")).await;
         assert_eq!((r.status, r.code().as_str()), (403, "forbidden"));

@@ -138,9 +138,8 @@ proptest! {
     // XorShift rather than the default ChaCha: in a debug build, generating the fleets with
     // ChaCha took most of the time.
     #![proptest_config(ProptestConfig {
-        cases: 2_000,
         rng_algorithm: prop::test_runner::RngAlgorithm::XorShift,
-        ..ProptestConfig::default()
+        ..crate::common::proptest_config(2_000)
     })]
 
     #[test]
@@ -185,7 +184,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(crate::common::proptest_config(300))]
 
     /// Out-of-order and replayed readings never move a vehicle backwards in time: the final
     /// state is each vehicle's max-ts reading (the first one applied, among equal ts).

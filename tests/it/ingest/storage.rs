@@ -1,10 +1,8 @@
 //! Migrations and day partitions against a real PostgreSQL.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use fleetd::config::{DatabaseConfig, Secret};
 use fleetd::ingest::partitions::{day_of, Partitions};
 

@@ -4,11 +4,9 @@
 //! 413 bodies over the limit, 422 invalid values, unknown fields and bad pagination. Each
 //! case checks the status and the envelope's code.
 
-mod common;
+use crate::common::errors::*;
 
-use common::errors::*;
-
-use common::api::{customer, plan, reserve_body, standard_plan, vehicle, Api};
+use crate::common::api::{customer, plan, reserve_body, standard_plan, vehicle, Api};
 use serde_json::{json, Value};
 
 const T0: &str = "2030-01-01T00:00:00Z";

@@ -3,16 +3,14 @@
 //! (`FOR UPDATE SKIP LOCKED` plus the one-open-job-per-driver index) keep every driver's
 //! offers from overlapping while drivers accept, decline, let offers expire and complete.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::api::Api;
+use crate::common::dispatch::*;
+use crate::common::*;
 use chrono::{DateTime, Utc};
-use common::api::Api;
-use common::dispatch::*;
-use common::*;
 use fleetd::clock::Clock;
 use fleetd::dispatch::jobs::{self, Action, JobState, NewJob};
 use fleetd::dispatch::listen::Listener;
@@ -122,7 +120,7 @@ async fn hundred_concurrent_jobs_never_offer_a_driver_twice() {
     })
     .await;
 
-    let (cust, _) = common::api::customer(&api, "crowd").await;
+    let (cust, _) = crate::common::api::customer(&api, "crowd").await;
     let creates: Vec<_> = (0..100)
         .map(|_| {
             let c = cust.clone();

@@ -7,13 +7,11 @@
 //! `DRILL_SHARED=1` runs the fleet-sim drills with a shared subscription over 2 connections
 //! instead: on Mosquitto 2.0 the broker-restart drills then lose readings (the cause).
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fleetd::config::SubscriptionMode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,12 @@
+//! The `/v1` API against a real daemon and PostgreSQL.
+
+mod auth;
+mod commitments;
+mod driver_vehicles;
+mod errors_registry;
+mod errors_rentals;
+mod fleet;
+mod idempotency;
+mod rental_contention;
+mod rental_windows;
+mod rentals;

@@ -1,0 +1,8 @@
+//! Dispatch: jobs and matching over HTTP, live positions, the event stream, contention, and
+//! the matcher on virtual time.
+
+mod concurrency;
+mod jobs;
+mod live;
+mod matcher;
+mod stream;

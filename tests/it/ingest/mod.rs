@@ -1,0 +1,8 @@
+//! Ingestion: the pipeline end to end, storage (migrations, partitions), the delivery
+//! guarantee under failure (reliability, drills) and the decoder's property tests.
+
+mod decode_props;
+mod drills;
+mod pipeline;
+mod reliability;
+mod storage;

@@ -1,0 +1,33 @@
+//! fleetd's integration tests, one test binary (`tests/it`) with a module per area. Each
+//! test that needs services gets its own PostgreSQL database (from `FLEETD_TEST_DATABASE_URL`)
+//! and its own Mosquitto on a free port; the daemon runs in-process or as a child process.
+//!
+//! - [`common`]: the harness (databases, brokers, daemons, MQTT publisher, HTTP client,
+//!   API/dispatch/error-status fixtures).
+//! - [`api`]: the `/v1` API against a real daemon and PostgreSQL: auth, the fleet registry,
+//!   commitments, rentals and their windows and contention, idempotency keys, and every
+//!   error status of the registry and rental routes.
+//! - [`dispatch`]: jobs, matching, live positions and `nearest`, the SSE stream, and dispatch
+//!   under contention; the matcher on virtual time.
+//! - [`ingest`]: the ingestion pipeline end to end, migrations and partitions, the delivery
+//!   guarantee under failure (reliability and the small drills) and the decoder's property
+//!   tests.
+//! - [`live`]: the live index's property tests and the Redis write-through.
+//! - [`http_config`]: the HTTP basics and start-up configuration errors, through the binary.
+//! - [`layout`]: the source tree's dependencies run one way (no import cycles).
+//!
+//! Run everything with `cargo test --test it`, one area or file by its module path:
+//! `cargo test --test it api::rentals::`, `cargo test --test it ingest::drills::`, or one test
+//! by name with `-- --exact`. `scripts/test.sh` runs the whole suite as CI does.
+//!
+//! All tests share one process. None may change process-wide state (environment variables,
+//! the working directory, a global tracing subscriber, signal handlers): the daemon in-process
+//! installs none, and child daemons get their settings through `Command::envs`.
+
+mod api;
+mod common;
+mod dispatch;
+mod http_config;
+mod ingest;
+mod layout;
+mod live;
