@@ -10,7 +10,7 @@ use fleetd::config::Config;
 
 /// mimalloc rather than glibc's malloc: the HTTP and decode paths allocate small, short-lived
 /// buffers per request and per message, where glibc spent about a tenth of the daemon's CPU
-/// (benches/nearest.sh under perf).
+/// (scripts/bench/nearest.sh under perf).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Faults, MqttTarget, RateMode, RunConfig, SimConfig};
 use crate::parse::*;
 use crate::payload::Format;
+use crate::peer::PeerArgs;
 use crate::vehicle::Region;
 
 #[derive(Debug, Parser)]
@@ -26,6 +27,9 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Measure generation speed on one core, without a broker.
     Bench(BenchArgs),
+    /// The benchmark scripts' load tools (scripts/bench/): MQTT subscribers and the
+    /// nearest-vehicle comparison; each prints one JSON line.
+    Peer(PeerArgs),
 }
 
 /// Flags that decide the readings themselves.

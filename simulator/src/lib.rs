@@ -14,6 +14,7 @@
 //! - `stats`, `report`: counters, the progress line and the final report.
 //! - `manifest`: what was published; `verify`: the comparison with PostgreSQL.
 //! - `bench`: generation speed without a broker.
+//! - `peer`: the benchmark scripts' load tools (`fleet-sim peer count|naive|nearest`).
 
 pub mod bench;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod manifest;
 pub mod pacing;
 pub mod parse;
 pub mod payload;
+pub mod peer;
 pub mod publisher;
 pub mod report;
 pub mod rng;

@@ -2,14 +2,15 @@
 //!
 //! Exit codes: 0 success; 1 `run` finished but something was not acknowledged or a
 //! connection or publish error occurred, or `verify` found differences; 2 bad flags or a
-//! failure to run at all (broker or database unreachable, unreadable manifest).
+//! failure to run at all (broker or database unreachable, unreadable manifest), or a `peer`
+//! tool failed.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use fleet_sim::cli::{self, Cli, Command};
-use fleet_sim::{bench, publisher, verify};
+use fleet_sim::{bench, peer, publisher, verify};
 
 fn usage_error(message: String) -> ! {
     clap::Error::raw(
@@ -81,6 +82,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run(a),
         Command::Verify(a) => verify(a),
         Command::Bench(a) => bench(a),
+        Command::Peer(a) => peer::run(a).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         eprintln!("fleet-sim: error: {e:#}");

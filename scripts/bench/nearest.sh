@@ -4,18 +4,18 @@
 #   postgis  KNN on a GiST-indexed geography column (ORDER BY position <-> point LIMIT k, then the radius)
 #   redis    GEOSEARCH key FROMLONLAT lon lat BYRADIUS r m ASC COUNT k WITHDIST
 # The same points, the same seeded query mix and the same closed-loop concurrency, all driven by
-# one load tool (benches/nearest_peer.rs); all three rank by great-circle distance. Every
+# one load tool (`fleet-sim peer nearest`); all three rank by great-circle distance. Every
 # vehicle has an available driver, so fleetd's availability filter removes nothing and the
 # three answer the same question (the `agree` line counts identical answers).
 #
-#   benches/nearest.sh                       # 100,000 vehicles, city and country spreads
-#   benches/nearest.sh --quick               # 10,000 vehicles, shorter runs
-#   benches/nearest.sh --vehicles N --seconds S --concurrency "4 50" --spreads "city"
+#   scripts/bench/nearest.sh                 # 100,000 vehicles, city and country spreads
+#   scripts/bench/nearest.sh --quick         # 10,000 vehicles, shorter runs
+#   scripts/bench/nearest.sh --vehicles N --seconds S --concurrency "4 50" --spreads "city"
 #
 # Results: a table on stdout and .run/nearest/results.jsonl.
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$REPO"
 PATH="/usr/sbin:/sbin:$PATH"
 
@@ -52,11 +52,10 @@ say() { printf '[nearest] %s\n' "$*" >&2; }
 
 bash scripts/services.sh >&2
 say "building release binaries"
-cargo build --release --bin fleetd --quiet
-PEER=$(cargo bench --bench nearest_peer --no-run --message-format=json 2>/dev/null \
-  | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | grep "/deps/nearest_peer-" | tail -1)
-[ -x "$PEER" ] || { say "cannot find the nearest_peer bench binary"; exit 1; }
+cargo build --release -p fleetd -p fleet-sim --bins --quiet
 FLEETD="$REPO/target/release/fleetd"
+SIM="$REPO/target/release/fleet-sim"
+[ -x "$FLEETD" ] && [ -x "$SIM" ] || { say "cannot find the release binaries"; exit 1; }
 FLEETD_PID=
 
 cleanup() {
@@ -77,8 +76,15 @@ pg_ticks() {
 }
 redis_pid() { pgrep -x redis-server | head -1; }
 
-peer() { FLEETD_BENCH_DATABASE_URL="$DB_URL" FLEETD_BENCH_REDIS_URL="$REDIS_URL" FLEETD_BENCH_HTTP_ADDR="$HTTP" \
-  FLEETD_BENCH_K="$K" FLEETD_BENCH_RADIUS_M="$RADIUS" "$@"; }
+# `fleet-sim peer nearest STEP --spread S ...`; setup takes no query flags. The bearer token
+# goes by environment (FLEETD_BENCH_TOKEN), not on the command line.
+peer() {
+  local step=$1 spread=$2; shift 2
+  local query=()
+  [ "$step" = setup ] || query=(--http-addr "$HTTP" --k "$K" --radius-m "$RADIUS")
+  "$SIM" peer nearest "$step" --spread "$spread" --database-url "$DB_URL" --redis-url "$REDIS_URL" \
+    ${query[@]+"${query[@]}"} "$@"
+}
 
 start_fleetd() {
   FLEETD_DATABASE_URL="$DB_URL" FLEETD_MQTT_URL="mqtt://127.0.0.1:${FLEETD_MQTT_PORT:-1884}" FLEETD_HTTP_ADDR="$HTTP" \
@@ -96,12 +102,12 @@ for spread in $SPREADS; do
   psql -qX "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
   FLEETD_DATABASE_URL="$DB_URL" "$FLEETD" migrate >/dev/null
   psql -qX "$DB_URL" -v vehicles="$VEHICLES" -v prefix=nb- -v available_pct=100 -f scripts/seed_fleet.sql >/dev/null
-  FLEETD_BENCH_MODE=setup FLEETD_BENCH_SPREAD="$spread" peer "$PEER" >/dev/null
+  peer setup "$spread" >/dev/null
   start_fleetd
   TOKEN=$(curl -fsS -X POST "http://$HTTP/v1/auth/token" -H 'content-type: application/json' \
     -d "{\"username\":\"admin\",\"password\":\"$ADMIN_PASSWORD\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   export FLEETD_BENCH_TOKEN="$TOKEN"
-  agree=$(FLEETD_BENCH_MODE=agree FLEETD_BENCH_SPREAD="$spread" peer "$PEER")
+  agree=$(peer agree "$spread")
   say "$spread agreement: $agree"
   echo "{\"spread\":\"$spread\",\"vehicles\":$VEHICLES,\"result\":$agree}" >> "$OUT/results.jsonl"
   for c in $CONCURRENCY; do
@@ -111,8 +117,8 @@ for spread in $SPREADS; do
         postgis) s0=$(pg_ticks) ;;
         redis) s0=$(cpu_ticks "$(redis_pid)") ;;
       esac
-      line=$(FLEETD_BENCH_MODE=load FLEETD_BENCH_SPREAD="$spread" FLEETD_BENCH_TARGET=$target \
-        FLEETD_BENCH_CONCURRENCY="$c" FLEETD_BENCH_SECONDS="$SECONDS_EACH" FLEETD_BENCH_WARMUP_S="$WARMUP" peer "$PEER")
+      line=$(peer load "$spread" --target "$target" --concurrency "$c" --seconds "$SECONDS_EACH" \
+        --warmup "$WARMUP")
       case $target in
         fleetd) s1=$(cpu_ticks "$FLEETD_PID") ;;
         postgis) s1=$(pg_ticks) ;;

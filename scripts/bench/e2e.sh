@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
 # The end-to-end benchmark: real broker, real database, release builds, one run, ratios.
 #
-#   benches/e2e.sh                 # 1,000,000 readings per fleetd scenario
-#   benches/e2e.sh --quick         # 100,000 (a few minutes)
-#   benches/e2e.sh --readings N
-#   benches/e2e.sh --modes "plain:1 shared:2" --repeat 3 --fleetd-only
+#   scripts/bench/e2e.sh           # 1,000,000 readings per fleetd scenario
+#   scripts/bench/e2e.sh --quick   # 100,000 (a few minutes)
+#   scripts/bench/e2e.sh --readings N
+#   scripts/bench/e2e.sh --modes "plain:1 shared:2" --repeat 3 --fleetd-only
 #                                  # fleetd's subscription modes side by side (mode:connections),
 #                                  # interleaved, each repeated; no broker/naive/ceiling runs
 #
 # For each payload shape (single-reading JSON, JSON batches of 100) it measures, in one run:
 #   broker   the broker's own QoS 1 pass-through: fleet-sim → Mosquitto → a counting subscriber
+#            (`fleet-sim peer count`)
 #   fleetd   fleet-sim → Mosquitto → fleetd → PostgreSQL, until every reading is committed;
 #            then `fleet-sim verify` (lost / duplicated / unexpected / wrong values, exact)
-#   naive    fleet-sim → Mosquitto → one consumer INSERTing row by row (autocommit); it is slow,
-#            so it gets a tenth of the readings (its rate is what is compared)
+#   naive    fleet-sim → Mosquitto → one consumer INSERTing row by row (autocommit,
+#            `fleet-sim peer naive`); it is slow, so it gets a tenth of the readings (its rate is
+#            what is compared)
 # and once: ceiling  a bare binary COPY client writing the same number of GPS rows into the same
 # partitioned table (no MQTT, no decode): benches/copy_db.rs.
 # Results: a table on stdout and .run/e2e/results.json.
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$REPO"
 PATH="/usr/sbin:/sbin:$PATH"
 
@@ -57,19 +59,20 @@ exe() { # the executable of a bench target (cargo also lists the package's binar
   cargo bench --bench "$1" --no-run --message-format=json 2>/dev/null \
     | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | grep "/deps/$1-" | tail -1
 }
-PEER=$(exe e2e_peer)
 COPY_DB=$(exe copy_db)
-[ -x "$PEER" ] && [ -x "$COPY_DB" ] || { say "cannot find the bench binaries"; exit 1; }
 FLEETD="$REPO/target/release/fleetd"
 SIM="$REPO/target/release/fleet-sim"
+[ -x "$COPY_DB" ] && [ -x "$FLEETD" ] && [ -x "$SIM" ] || { say "cannot find the release or bench binaries"; exit 1; }
 MOSQ_PID=$(cat "$REPO/.run/mosquitto/mosquitto.pid" 2>/dev/null || true)
+# A broker started from another checkout (a git worktree): found by its listening port.
+[ -n "$MOSQ_PID" ] || MOSQ_PID=$(ss -ltnpH "sport = :$PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
 
 psql_q() { psql -qtAX "$DB_URL" -c "$1"; }
 reset_db() {
   psql -qX "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
   FLEETD_DATABASE_URL="$DB_URL" "$FLEETD" migrate >/dev/null 2>&1
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+cpu_ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 now() { date +%s.%N; }
 json_get() { python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print($1)"; }
@@ -86,8 +89,8 @@ record() { RESULTS+=("$1"); }
 
 run_broker() { # shape format batch
   local shape=$1 format=$2 batch=$3 prefix="pt$RANDOM"
-  FLEETD_BENCH_MODE=count FLEETD_BENCH_MQTT_URL="$MQTT_URL" FLEETD_BENCH_READINGS="$READINGS" \
-    FLEETD_BENCH_PREFIX="$prefix" "$PEER" > "$OUT/broker-$shape.json" &
+  "$SIM" peer count --mqtt-url "$MQTT_URL" --readings "$READINGS" --prefix "$prefix" \
+    > "$OUT/broker-$shape.json" &
   local peer=$!
   sleep 1
   local m0; m0=$(cpu_ticks "$MOSQ_PID")
@@ -151,8 +154,8 @@ run_fleetd() { # shape format batch [mode connections]
 run_naive() { # shape format batch
   local shape=$1 format=$2 batch=$3 prefix="nv$RANDOM"
   reset_db
-  FLEETD_BENCH_MODE=naive FLEETD_BENCH_MQTT_URL="$MQTT_URL" FLEETD_BENCH_READINGS="$NAIVE_READINGS" \
-    FLEETD_BENCH_PREFIX="$prefix" FLEETD_BENCH_DATABASE_URL="$DB_URL" "$PEER" > "$OUT/naive-$shape.json" &
+  "$SIM" peer naive --mqtt-url "$MQTT_URL" --readings "$NAIVE_READINGS" --prefix "$prefix" \
+    --database-url "$DB_URL" > "$OUT/naive-$shape.json" &
   local peer=$!
   sleep 1
   "$SIM" run --mqtt-url "$MQTT_URL" --prefix "$prefix" --vehicles 2000 --format "$format" --batch "$batch" \
