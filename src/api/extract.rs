@@ -29,41 +29,43 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Parses a body: syntax errors are 400, shape errors 422 with the JSON path.
+/// Parses a body: syntax errors (trailing bytes included) are 400, shape errors 422 with the
+/// JSON path. A number with a zero fraction (`5.0`) counts as the integer it equals, as JSON
+/// Schema says it is: an integer field accepts it, a fractional one (`5.5`) stays refused.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    // Syntax first, over the whole body: a typed parse stops at the first shape error, which
-    // would report `{"x": ` or `{} {}` as 422 instead of the 400 they are.
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+    let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::malformed(format!("malformed JSON: {e}")))?;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    serde_path_to_error::deserialize(integral_floats_as_integers(value)).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        use serde_json::error::Category;
-        match inner.classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::malformed(format!("malformed JSON: {inner}"))
-            }
-            Category::Data => {
-                let field = if path == "." { "body" } else { &path };
-                ApiError::invalid(field, strip_position(&inner.to_string()))
-            }
-        }
-    })?;
-    // Trailing bytes after the value are malformed too.
-    de.end()
-        .map_err(|e| ApiError::malformed(format!("malformed JSON: {e}")))?;
-    Ok(value)
+        let field = if path == "." { "body" } else { &path };
+        ApiError::invalid(field, strip_position(&e.into_inner().to_string()))
+    })
 }
 
-/// A `status` filter must name one of the resource's states (422 otherwise, not an empty list).
-pub fn check_status_filter(status: &Option<String>, allowed: &[&str]) -> Result<(), ApiError> {
-    match status {
-        Some(s) if !allowed.contains(&s.as_str()) => Err(ApiError::invalid(
-            "status",
-            format!("must be one of {}", allowed.join(", ")),
-        )),
-        _ => Ok(()),
+/// `value` with every float that is a whole number within the i64 range made an integer.
+fn integral_floats_as_integers(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // 2^63 is exactly representable; the range is [-2^63, 2^63).
+            if f.fract() == 0.0
+                && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)
+            {
+                Value::from(f as i64)
+            } else {
+                Value::Number(n)
+            }
+        }
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(integral_floats_as_integers).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, integral_floats_as_integers(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -249,5 +251,28 @@ mod tests {
         assert!(e.message.contains("evil"), "{}", e.message);
         let e = parse_json::<Body>(br#"{"seats": 1}"#).unwrap_err();
         assert!(e.message.contains("name"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_whole_number_float_is_the_integer_it_equals() {
+        let b = parse_json::<Body>(br#"{"seats": 5.0, "name": "a"}"#).unwrap();
+        assert_eq!(b.seats, 5);
+        let b = parse_json::<Body>(br#"{"seats": 5e0, "name": "a"}"#).unwrap();
+        assert_eq!(b.seats, 5);
+        for refused in [r#"5.5"#, r#"-1.0"#, r#"1e300"#, r#"9223372036854775808.0"#] {
+            let body = format!(r#"{{"seats": {refused}, "name": "a"}}"#);
+            let e = parse_json::<Body>(body.as_bytes()).unwrap_err();
+            assert_eq!(e.status, 422, "{refused}");
+            assert!(e.message.starts_with("seats:"), "{}", e.message);
+        }
+        #[derive(Debug, Deserialize)]
+        struct Point {
+            lat: f64,
+            items: Vec<i64>,
+        }
+        let p = parse_json::<Point>(br#"{"lat": 52.0, "items": [1.0, -2.0]}"#).unwrap();
+        assert_eq!((p.lat, p.items), (52.0, vec![1, -2]));
+        let e = parse_json::<Body>(b"{} {}").unwrap_err();
+        assert_eq!(e.status, 400, "trailing bytes are malformed");
     }
 }

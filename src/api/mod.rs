@@ -8,8 +8,8 @@
 //!   so the router and `GET /openapi.json` ([`openapi`]) come from one list).
 //! - Shared by every handler: [`state`] (what handlers share), [`error`] (the error envelope),
 //!   [`extract`] (JSON and query parsing with 400/422), [`pagination`].
-//! - [`middleware`]: request ids, the rate limit, one transaction per request and
-//!   `Idempotency-Key`s.
+//! - [`request_id`]: `x-request-id` on every answer; [`middleware`]: the rate limit, one
+//!   transaction per request and `Idempotency-Key`s.
 //! - [`probes`]: `/healthz`, `/readyz`, `/metrics`, and the 404/405 answers.
 //! - [`rules`]: rules several domains share: vehicle commitments (the exclusion constraint's
 //!   409) and compare-and-set status transitions.
@@ -31,6 +31,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod probes;
 pub mod rentals;
+pub mod request_id;
 pub mod routes;
 pub mod rules;
 pub mod state;
@@ -52,7 +53,9 @@ use routes::{RouteDoc, Routes};
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     let outside = probes::unversioned(Routes::new());
     let (api, api_docs) = table();
-    let document = Arc::new(openapi::document(&all_docs(&outside, &api_docs)));
+    let mut document = openapi::document(&all_docs(&outside, &api_docs));
+    openapi::limit_radius(&mut document, state.dispatch.config.max_radius_m);
+    let document = Arc::new(document);
     let outside = outside.add(openapi::ROUTE, move || {
         let document = document.clone();
         async move { axum::Json((*document).clone()) }
@@ -74,7 +77,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .fallback(probes::not_found)
         .method_not_allowed_fallback(probes::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(axum::middleware::from_fn(middleware::request_id::layer))
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }
 

@@ -6,6 +6,7 @@ use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
 use super::error::ErrorCode;
+use super::middleware::idempotency::KEY_PATTERN;
 use super::routes::RouteDoc;
 
 /// `GET /openapi.json` itself; the other routes outside `/v1` are documented where
@@ -76,6 +77,88 @@ pub fn codes(r: &RouteDoc, status: u16) -> Vec<ErrorCode> {
     codes
 }
 
+/// One query parameter of `r`: its schema is the property `name` of the route's query type
+/// (without the `null` an `Option` adds: an absent parameter is simply not sent), or a string
+/// when the route has none. An object-valued parameter is sent as JSON (`content`).
+fn query_parameter(
+    r: &RouteDoc,
+    typed: Option<&schemars::Schema>,
+    name: &str,
+    what: &str,
+    required: bool,
+) -> Value {
+    let schema = match typed {
+        None => json!({"type": "string"}),
+        Some(typed) => {
+            let property = typed
+                .get("properties")
+                .and_then(|p| p.get(name))
+                .unwrap_or_else(|| panic!("{} {}: the query type has no {name}", r.method, r.path));
+            let mut schema = without_null(property.clone());
+            // The parameter's own description says it (the route table's words).
+            if let Some(o) = schema.as_object_mut() {
+                o.remove("description");
+            }
+            schema
+        }
+    };
+    let mut p = json!({"name": name, "in": "query", "required": required, "description": what});
+    if schema.get("type") == Some(&json!("object")) {
+        p["content"] = json!({"application/json": {"schema": schema}});
+    } else {
+        p["schema"] = schema;
+    }
+    p
+}
+
+/// `schema` without the `null` alternative `Option<T>` adds (`"type": ["integer", "null"]`,
+/// or `anyOf: [T, {"type": "null"}]`).
+fn without_null(mut schema: Value) -> Value {
+    if let Some(types) = schema.get("type").and_then(Value::as_array) {
+        let rest: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+        schema["type"] = match rest.as_slice() {
+            [one] => one.clone(),
+            _ => Value::Array(rest),
+        };
+    }
+    if let Some(any) = schema.get("anyOf").and_then(Value::as_array) {
+        let rest: Vec<&Value> = any.iter().filter(|s| s["type"] != "null").collect();
+        if let [one] = rest.as_slice() {
+            let mut one = (*one).clone();
+            if let (Some(o), Some(desc)) = (one.as_object_mut(), schema.get("description")) {
+                o.insert("description".into(), desc.clone());
+            }
+            return one;
+        }
+    }
+    if let Some(e) = schema.get_mut("enum").and_then(Value::as_array_mut) {
+        e.retain(|v| !v.is_null());
+    }
+    schema
+}
+
+/// Every `radius_m` the document describes (the nearest query's parameter, the job body's
+/// field) gets `maximum = max_radius_m`, the deployment's `dispatch.max_radius_m`.
+pub fn limit_radius(document: &mut Value, max_radius_m: f64) {
+    match document {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if key == "radius_m" && value.is_object() {
+                    value["maximum"] = json!(max_radius_m);
+                }
+                limit_radius(value, max_radius_m);
+            }
+            if map.get("name") == Some(&json!("radius_m")) {
+                if let Some(schema) = map.get_mut("schema") {
+                    schema["maximum"] = json!(max_radius_m);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| limit_radius(v, max_radius_m)),
+        _ => {}
+    }
+}
+
 /// The whole document for `routes` (all of them: see `super::all_docs`).
 pub fn document(routes: &[RouteDoc]) -> Value {
     let mut settings = SchemaSettings::draft2020_12();
@@ -95,16 +178,17 @@ pub fn document(routes: &[RouteDoc]) -> Value {
             .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
+        let typed = r.params.map(|f| f(&mut generator));
         let required = r.required_query.iter().map(|q| (q, true));
         let optional = r.query.iter().map(|q| (q, false));
         params.extend(required.chain(optional).map(|((name, what), required)| {
-            json!({"name": name, "in": "query", "required": required, "description": what, "schema": {"type": "string"}})
+            query_parameter(r, typed.as_ref(), name, what, required)
         }));
         if r.method == "POST" && !r.roles.is_empty() {
             params.push(json!({
                 "name": "Idempotency-Key", "in": "header", "required": false,
                 "description": "retries with the same key return the first response",
-                "schema": {"type": "string", "maxLength": 255}
+                "schema": {"type": "string", "pattern": KEY_PATTERN}
             }));
         }
         if !params.is_empty() {
@@ -261,6 +345,65 @@ mod tests {
                 r.path
             );
         }
+    }
+
+    #[test]
+    fn query_parameters_are_typed_by_the_query_the_handler_parses() {
+        let (docs, doc) = full_document();
+        let mut generator = SchemaSettings::draft2020_12().into_generator();
+        for r in docs.iter().filter(|r| r.params.is_some()) {
+            let typed = (r.params.unwrap())(&mut generator);
+            let mut properties: Vec<&String> = typed
+                .get("properties")
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect();
+            let mut declared: Vec<&str> = r
+                .required_query
+                .iter()
+                .chain(r.query)
+                .map(|(name, _)| *name)
+                .collect();
+            properties.sort();
+            declared.sort();
+            assert_eq!(properties, declared, "{} {}", r.method, r.path);
+            let mut required: Vec<&str> = typed
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(|v| v.as_str().unwrap()).collect())
+                .unwrap_or_default();
+            let mut declared_required: Vec<&str> = r.required_query.iter().map(|q| q.0).collect();
+            required.sort();
+            declared_required.sort();
+            assert_eq!(required, declared_required, "{} {}", r.method, r.path);
+        }
+        let limit = query_param(&doc, "/v1/vehicles", "limit");
+        assert_eq!(
+            limit["schema"],
+            json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": 200}),
+            "{limit}"
+        );
+        let status = query_param(&doc, "/v1/rentals", "status");
+        assert_eq!(
+            status["schema"]["$ref"],
+            "#/components/schemas/RentalStatus"
+        );
+        let states = doc["components"]["schemas"]["RentalStatus"].to_string();
+        assert!(states.contains("completed"), "{states}");
+        let specs = query_param(&doc, "/v1/vehicles", "specs");
+        assert_eq!(
+            specs["content"]["application/json"]["schema"]["type"], "object",
+            "{specs}"
+        );
+        let from = query_param(&doc, "/v1/availability", "from");
+        assert_eq!(from["schema"]["format"], "date-time", "{from}");
+        let mut limited = doc.clone();
+        limit_radius(&mut limited, 1234.0);
+        let radius = query_param(&limited, "/v1/dispatch/nearest", "radius_m");
+        assert_eq!(radius["schema"]["maximum"], 1234.0, "{radius}");
+        assert_eq!(radius["schema"]["exclusiveMinimum"], 0, "{radius}");
     }
 
     #[test]

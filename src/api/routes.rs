@@ -32,6 +32,10 @@ pub struct RouteDoc {
     pub required_query: &'static [(&'static str, &'static str)],
     /// Optional query parameters: name and description.
     pub query: &'static [(&'static str, &'static str)],
+    /// The type the handler parses the query into ([`params`]): each parameter is documented
+    /// with its property's schema (type, range, enum, format), so the document and the parser
+    /// agree. Every parameter named above must be one of its properties.
+    pub params: Option<SchemaFn>,
     pub request: Option<SchemaFn>,
     pub response: Option<SchemaFn>,
     /// Media type of the success response (`application/json` unless a route streams).
@@ -60,6 +64,7 @@ impl RouteDoc {
             roles,
             required_query: &[],
             query: &[],
+            params: None,
             request: None,
             response: None,
             content_type: "application/json",
@@ -79,6 +84,11 @@ impl RouteDoc {
 /// The schema of `T`, for [`RouteDoc::request`] and [`RouteDoc::response`].
 pub fn schema<T: schemars::JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
+}
+
+/// The inline object schema of a query type `T`, for [`RouteDoc::params`].
+pub fn params<T: schemars::JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    T::json_schema(g)
 }
 
 /// The shapes most routes have.
@@ -111,8 +121,8 @@ impl RouteDoc {
         }
     }
 
-    /// `GET` of a page of `Item`s.
-    pub fn list<Item: schemars::JsonSchema>(
+    /// `GET` of a page of `Item`s, its query parsed into `Q`.
+    pub fn list<Item: schemars::JsonSchema, Q: schemars::JsonSchema>(
         path: &'static str,
         summary: &'static str,
         roles: &'static [Role],
@@ -120,6 +130,7 @@ impl RouteDoc {
     ) -> RouteDoc {
         RouteDoc {
             query,
+            params: Some(params::<Q>),
             response: Some(schema::<pagination::Paged<Item>>),
             errors: &[422],
             ..RouteDoc::new("GET", path, summary, roles)

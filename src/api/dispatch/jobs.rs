@@ -19,7 +19,7 @@ use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{text, ApiJson, ApiQuery};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
-use crate::api::routes::{RouteDoc, Routes};
+use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
 use crate::dispatch::jobs::{self, Action, Job, JobEvent, JobState, NewJob, TransitionError};
 use crate::live::geo;
@@ -119,12 +119,13 @@ impl JobView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<JobState>,
 }
 
 fn point(field: &str, p: Point) -> Result<(f64, f64), ApiError> {
@@ -240,16 +241,7 @@ async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Paged<JobView>>, ApiError> {
     let page = Page::new(q.limit, q.cursor.as_deref())?;
-    let filter = q
-        .state
-        .as_deref()
-        .map(|s| {
-            JobState::parse(s).ok_or_else(|| {
-                let all: Vec<&str> = jobs::STATES.iter().map(|s| s.as_str()).collect();
-                ApiError::invalid("state", format!("must be one of {}", all.join(", ")))
-            })
-        })
-        .transpose()?;
+    let filter = q.state;
     let client = state.pool.get().await?;
     let driver = own_driver(&client, &caller).await?;
     let creator = (caller.role == Role::Customer).then_some(caller.user_id);
@@ -384,6 +376,7 @@ pub fn routes(r: Routes) -> Routes {
     )
     .add(
         RouteDoc {
+            params: Some(params::<ListQuery>),
             query: &[
                 ("limit", "items per page, 1..=200 (default 50)"),
                 ("cursor", "next_cursor from the previous page"),

@@ -15,7 +15,7 @@ use crate::api::auth::{Caller, STAFF};
 use crate::api::error::ApiError;
 use crate::api::extract::{text, ApiQuery};
 use crate::api::pagination::{Page, Paged};
-use crate::api::routes::{RouteDoc, Routes};
+use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
 use crate::dispatch::Requirements;
 use crate::live::LiveError;
@@ -65,21 +65,27 @@ pub struct TrackPoint {
     pub accuracy_m: Option<f32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrackQuery {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
+    #[schemars(range(min = 1, max = TRACK_MAX_LIMIT))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NearestParams {
+    #[schemars(range(min = -90.0, max = 90.0))]
     pub lat: f64,
+    #[schemars(range(min = -180.0, max = 180.0))]
     pub lon: f64,
+    #[schemars(range(min = 1, max = crate::live::query::MAX_K))]
     pub k: Option<usize>,
+    /// Above 0; the maximum is `dispatch.max_radius_m`.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub radius_m: Option<f64>,
     #[serde(rename = "type")]
     pub vehicle_type: Option<String>,
@@ -282,6 +288,7 @@ pub fn routes(r: Routes) -> Routes {
     )
     .add(
         RouteDoc {
+            params: Some(params::<TrackQuery>),
             required_query: &[
                 ("from", "RFC 3339 start, inclusive"),
                 ("to", "RFC 3339 end, exclusive; at most 31 days after from"),
@@ -303,6 +310,7 @@ pub fn routes(r: Routes) -> Routes {
     )
     .add(
         RouteDoc {
+            params: Some(params::<NearestParams>),
             required_query: &[
                 ("lat", "WGS84 latitude of the pickup"),
                 ("lon", "WGS84 longitude of the pickup"),

@@ -19,7 +19,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
 use futures_util::stream::Stream;
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
@@ -29,7 +29,7 @@ use super::jobs::own_driver;
 use crate::api::auth::{Caller, Role, ANY};
 use crate::api::error::ApiError;
 use crate::api::extract::ApiQuery;
-use crate::api::routes::{RouteDoc, Routes};
+use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
 use crate::dispatch::jobs::JobEvent;
 use crate::dispatch::listen::JobFeed;
@@ -39,7 +39,7 @@ use crate::live::geo;
 /// A comment line this often keeps proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamQuery {
     /// Job transitions (default true).
@@ -220,9 +220,45 @@ async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
+/// One Server-Sent Event (`event:` name and `data:` JSON) of the stream: `job` (a
+/// [`JobEvent`]), `positions` (`{"items": [StreamPosition]}`), `lagged` (`{"missed": n}`: this
+/// client fell behind and missed n notifications) or `resync` (`{"reason"}`: re-read the jobs
+/// you follow).
+fn event_schema(g: &mut SchemaGenerator) -> Schema {
+    let job = g.subschema_for::<JobEvent>();
+    let position = g.subschema_for::<StreamPosition>();
+    let event = |name: &str, data: serde_json::Value| {
+        serde_json::json!({
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"const": name},
+                "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data}
+            }
+        })
+    };
+    let one_of = serde_json::json!({"oneOf": [
+        event("job", job.to_value()),
+        event("positions", serde_json::json!({
+            "type": "object", "required": ["items"],
+            "properties": {"items": {"type": "array", "items": position.to_value()}}
+        })),
+        event("lagged", serde_json::json!({
+            "type": "object", "required": ["missed"],
+            "properties": {"missed": {"type": "integer", "minimum": 1}}
+        })),
+        event("resync", serde_json::json!({
+            "type": "object", "required": ["reason"],
+            "properties": {"reason": {"type": "string"}}
+        })),
+    ]});
+    Schema::try_from(one_of).expect("an object is a schema")
+}
+
 pub fn routes(r: Routes) -> Routes {
     r.add(
         RouteDoc {
+            params: Some(params::<StreamQuery>),
             query: &[
                 ("jobs", "stream job transitions (default true)"),
                 (
@@ -230,7 +266,7 @@ pub fn routes(r: Routes) -> Routes {
                     "south,west,north,east: also stream positions inside this box (staff only)",
                 ),
             ],
-            response: Some(|g| g.subschema_for::<JobEvent>()),
+            response: Some(event_schema),
             content_type: "text/event-stream",
             errors: &[422],
             ..RouteDoc::new(

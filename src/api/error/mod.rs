@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 pub use code::ErrorCode;
 
-use super::middleware::request_id::current_request_id;
+use super::request_id::current_request_id;
 
 /// An error answer.
 #[derive(Debug)]

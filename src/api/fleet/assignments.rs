@@ -46,9 +46,11 @@ pub struct CreateAssignment {
     pub ends_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Items per page, 1..=200 (default 50).
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     pub driver_id: Option<Uuid>,
@@ -239,7 +241,7 @@ pub fn routes(r: Routes) -> Routes {
         create,
     )
     .add(
-        RouteDoc::list::<Assignment>(
+        RouteDoc::list::<Assignment, ListQuery>(
             "/v1/assignments",
             "List assignments (a driver sees only its own)",
             own,

@@ -40,9 +40,11 @@ pub struct CreateCustomer {
     pub user_id: Option<Uuid>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Items per page, 1..=200 (default 50).
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -152,7 +154,7 @@ pub fn routes(r: Routes) -> Routes {
         create,
     )
     .add(
-        RouteDoc::list::<Customer>(
+        RouteDoc::list::<Customer, ListQuery>(
             "/v1/customers",
             "List customers (a customer sees only itself)",
             CAN_SEE,

@@ -95,9 +95,11 @@ fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Items per page, 1..=200 (default 50).
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     pub duty_status: Option<DutyStatus>,
@@ -334,7 +336,7 @@ pub fn routes(r: Routes) -> Routes {
         create,
     )
     .add(
-        RouteDoc::list::<Driver>(
+        RouteDoc::list::<Driver, ListQuery>(
             "/v1/drivers",
             "List drivers (a driver sees only itself)",
             own,

@@ -40,9 +40,11 @@ pub struct CreateUser {
     pub role: Role,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Items per page, 1..=200 (default 50).
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -148,7 +150,7 @@ pub fn routes(r: Routes) -> Routes {
         create,
     )
     .add(
-        RouteDoc::list::<User>("/v1/users", "List users", ADMIN, PARAMS),
+        RouteDoc::list::<User, ListQuery>("/v1/users", "List users", ADMIN, PARAMS),
         list,
     )
     .add(

@@ -64,14 +64,38 @@ pub struct Schedule {
     pub ends_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Items per page, 1..=200 (default 50).
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     pub vehicle_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<MaintenanceStatus>,
     pub overdue: Option<bool>,
+}
+
+/// A maintenance job's state: `scheduled → in_progress → completed`, or `cancelled` before it
+/// is completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MaintenanceStatus {
+    Scheduled,
+    InProgress,
+    Completed,
+    Cancelled,
+}
+
+impl MaintenanceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaintenanceStatus::Scheduled => "scheduled",
+            MaintenanceStatus::InProgress => "in_progress",
+            MaintenanceStatus::Completed => "completed",
+            MaintenanceStatus::Cancelled => "cancelled",
+        }
+    }
 }
 
 pub const COLUMNS: &str = "id, vehicle_id, description, starts_at, ends_at, status, started_at, \
@@ -202,10 +226,6 @@ async fn schedule(
 }
 
 async fn list_jobs(state: &AppState, q: ListQuery, overdue: bool) -> Result<Paged<Job>, ApiError> {
-    crate::api::extract::check_status_filter(
-        &q.status,
-        &["scheduled", "in_progress", "completed", "cancelled"],
-    )?;
     let page = Page::new(q.limit, q.cursor.as_deref())?;
     let client = state.pool.get().await?;
     let rows = client
@@ -214,7 +234,7 @@ async fn list_jobs(state: &AppState, q: ListQuery, overdue: bool) -> Result<Page
             &[
                 &page.after_uuid()?,
                 &q.vehicle_id,
-                &q.status,
+                &q.status.map(MaintenanceStatus::as_str),
                 &overdue,
                 &page.fetch(),
             ],
@@ -275,11 +295,11 @@ pub fn routes(r: Routes) -> Routes {
         schedule,
     )
     .add(
-        RouteDoc::list::<Job>("/v1/maintenance", "List maintenance jobs", STAFF, PARAMS),
+        RouteDoc::list::<Job, ListQuery>("/v1/maintenance", "List maintenance jobs", STAFF, PARAMS),
         list,
     )
     .add(
-        RouteDoc::list::<Job>(
+        RouteDoc::list::<Job, ListQuery>(
             "/v1/maintenance/overdue",
             "Jobs not started by their start, or in progress past their end",
             STAFF,

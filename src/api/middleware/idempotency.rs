@@ -31,6 +31,8 @@ pub const HEADER: &str = "idempotency-key";
 /// Set on every answer to a request that carried a key: `true` when it is a replay.
 pub const REPLAYED: &str = "idempotent-replayed";
 const MAX_KEY_LEN: usize = 255;
+/// What [`claim`] accepts as a key, as the OpenAPI document states it.
+pub const KEY_PATTERN: &str = "^[!-~]([ -~]{0,253}[!-~])?$";
 /// How long a key is remembered (as long as Stripe's).
 pub const RETENTION: &str = "24 hours";
 /// One claim in this many also deletes expired keys.
@@ -78,7 +80,7 @@ pub async fn claim(state: &AppState, unit: &Unit, request: Request) -> Result<Cl
     let key = key
         .to_str()
         .ok()
-        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
+        .filter(|k| is_key(k))
         .ok_or_else(|| ApiError::invalid("Idempotency-Key", "1-255 visible ASCII characters"))?
         .to_string();
     let (parts, body) = request.into_parts();
@@ -160,6 +162,17 @@ pub async fn finish(slot: &mut Slot, key: &Key, response: Response) -> Result<Re
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
+/// 1 to 255 printable ASCII characters (spaces inside, not at either end): [`KEY_PATTERN`].
+/// HTTP drops a header value's outer spaces anyway; a tab or a byte outside ASCII is refused.
+fn is_key(key: &str) -> bool {
+    let b = key.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_KEY_LEN
+        && b.iter().all(|c| (b' '..=b'~').contains(c))
+        && b[0] != b' '
+        && b[b.len() - 1] != b' '
+}
+
 fn request_hash(parts: &axum::http::request::Parts, body: &[u8]) -> Vec<u8> {
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str().as_bytes());
@@ -188,4 +201,21 @@ fn replay(status: StatusCode, body: Bytes) -> Response {
     );
     h.insert(REPLAYED, HeaderValue::from_static("true"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_what_the_documented_pattern_says() {
+        assert_eq!(KEY_PATTERN, "^[!-~]([ -~]{0,253}[!-~])?$");
+        let long = "k".repeat(255);
+        for ok in ["a", "~", "a b", "k'; DROP TABLE x; --", &long] {
+            assert!(is_key(ok), "{ok}");
+        }
+        for refused in ["", " ", " a", "a ", "a\tb", "\u{7f}", "é", &"k".repeat(256)] {
+            assert!(!is_key(refused), "{refused:?}");
+        }
+    }
 }

@@ -1,12 +1,11 @@
 //! The `/v1` API's middleware, outermost first: [`rate_limit`] (429 before anything else),
 //! then [`transaction`]: one database transaction per request ([`txn`]), with an
-//! `Idempotency-Key` claimed first ([`idempotency`]). [`request_id`] wraps every route,
-//! the probes included.
+//! `Idempotency-Key` claimed first ([`idempotency`]). Request ids wrap every route, the probes
+//! included: [`crate::api::request_id`].
 
 pub mod idempotency;
 pub mod limiter;
 pub mod rate_limit;
-pub mod request_id;
 pub mod txn;
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use const_format::concatcp;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::booking::MAX_DAYS;
@@ -17,7 +18,7 @@ use crate::api::auth::{Caller, ANY};
 use crate::api::error::ApiError;
 use crate::api::extract::{window, ApiQuery};
 use crate::api::pagination::{Page, Paged};
-use crate::api::routes::{RouteDoc, Routes};
+use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
 use crate::api::vehicles::model::{self, Vehicle};
 
@@ -38,15 +39,18 @@ const FREE: &str = concatcp!(
      ORDER BY v.id LIMIT $7"
 );
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AvailabilityQuery {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    #[schemars(range(min = i32::MIN, max = i32::MAX))]
     pub min_seats: Option<i32>,
+    #[schemars(range(min = i32::MIN, max = i32::MAX))]
     pub min_load_kg: Option<i32>,
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -84,6 +88,7 @@ async fn availability(
 pub fn routes(r: Routes) -> Routes {
     r.add(
         RouteDoc {
+            params: Some(params::<AvailabilityQuery>),
             required_query: &[
                 ("from", "window start, RFC 3339"),
                 ("to", "window end, RFC 3339"),

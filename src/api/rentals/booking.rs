@@ -81,14 +81,37 @@ pub struct Reserve {
     pub estimated_km: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Items per page, 1..=200 (default 50).
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     pub vehicle_id: Option<String>,
     pub customer_id: Option<Uuid>,
-    pub status: Option<String>,
+    pub status: Option<RentalStatus>,
+}
+
+/// A rental's state: `reserved → active → completed`, or `cancelled` before it is active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RentalStatus {
+    Reserved,
+    Active,
+    Completed,
+    Cancelled,
+}
+
+impl RentalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RentalStatus::Reserved => "reserved",
+            RentalStatus::Active => "active",
+            RentalStatus::Completed => "completed",
+            RentalStatus::Cancelled => "cancelled",
+        }
+    }
 }
 
 const COLUMNS: &str = "r.id, r.vehicle_id, r.customer_id, r.plan_id, r.starts_at, r.ends_at, \
@@ -288,10 +311,6 @@ async fn list(
     let page = Page::new(q.limit, q.cursor.as_deref())?;
     let own = (!caller.is_staff()).then_some(caller.user_id);
     let client = state.pool.get().await?;
-    crate::api::extract::check_status_filter(
-        &q.status,
-        &["reserved", "active", "completed", "cancelled"],
-    )?;
     let rows = client
         .query(
             LIST,
@@ -300,7 +319,7 @@ async fn list(
                 &page.after_uuid()?,
                 &q.vehicle_id,
                 &q.customer_id,
-                &q.status,
+                &q.status.map(RentalStatus::as_str),
                 &page.fetch(),
             ],
         )
@@ -332,7 +351,7 @@ pub fn routes(r: Routes) -> Routes {
         reserve,
     )
     .add(
-        RouteDoc::list::<Rental>(
+        RouteDoc::list::<Rental, ListQuery>(
             "/v1/rentals",
             "List rentals (customers: their own)",
             RENTERS,

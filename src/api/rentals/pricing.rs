@@ -195,9 +195,11 @@ pub struct CreatePlan {
     pub cancellation_fee_pct: i32,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Items per page, 1..=200 (default 50).
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -334,7 +336,7 @@ pub fn routes(r: Routes) -> Routes {
         create,
     )
     .add(
-        RouteDoc::list::<Plan>("/v1/pricing-plans", "List pricing plans", ANY, PARAMS),
+        RouteDoc::list::<Plan, ListQuery>("/v1/pricing-plans", "List pricing plans", ANY, PARAMS),
         list,
     )
     .add(

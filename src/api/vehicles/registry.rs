@@ -60,17 +60,22 @@ pub struct UpdateVehicle {
     pub specs: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Items per page, 1..=200 (default 50).
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub status: Option<VehicleStatus>,
     /// A JSON object the vehicle's specs must contain (`@>`).
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     pub specs: Option<String>,
+    #[schemars(range(min = i32::MIN, max = i32::MAX))]
     pub min_seats: Option<i32>,
+    #[schemars(range(min = i32::MIN, max = i32::MAX))]
     pub min_load_kg: Option<i32>,
 }
 
@@ -316,7 +321,7 @@ pub fn routes(r: Routes) -> Routes {
         create,
     )
     .add(
-        RouteDoc::list::<Vehicle>("/v1/vehicles", "List vehicles", ANY, LIST_PARAMS),
+        RouteDoc::list::<Vehicle, ListQuery>("/v1/vehicles", "List vehicles", ANY, LIST_PARAMS),
         list,
     )
     .add(
