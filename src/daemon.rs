@@ -59,7 +59,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             let client = pool.get().await?;
             if crate::api::auth::login::bootstrap_admin(&client, config.admin.password.expose())
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?
+                .map_err(anyhow::Error::from)?
             {
                 tracing::info!("created user admin from admin.password");
             }

@@ -241,7 +241,7 @@ pub enum TransitionError {
     #[error(transparent)]
     Db(#[from] tokio_postgres::Error),
     #[error("no database connection: {0}")]
-    Pool(String),
+    Pool(#[source] deadpool_postgres::PoolError),
 }
 
 /// Inserts a pending job, due for matching at `now`, with its `created` event.

@@ -160,7 +160,7 @@ fn secs(s: u64) -> chrono::Duration {
 fn pool_error(e: deadpool_postgres::PoolError) -> TransitionError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => TransitionError::Db(e),
-        other => TransitionError::Pool(other.to_string()),
+        other => TransitionError::Pool(other),
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::caller::disabled;
-use super::password::{hash_password, verify_password};
+use super::password::{hash_password, verify_password, HashError};
 use super::roles::Role;
 use super::token::{now_s, Claims};
 use crate::api::error::{ApiError, ErrorCode};
@@ -22,11 +22,20 @@ const INSERT_ADMIN: &str = "INSERT INTO users (id, username, password_hash, role
                             VALUES ($1, 'admin', $2, 'admin') ON CONFLICT (username) DO NOTHING";
 const CREDENTIALS: &str = "SELECT id, role, password_hash FROM users WHERE username = $1";
 
+/// Why the first admin could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("database: {0}")]
+    Database(#[from] tokio_postgres::Error),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
 /// Creates user `admin` with `password` when no admin exists. Returns whether it did.
 pub async fn bootstrap_admin(
     client: &tokio_postgres::Client,
     password: &str,
-) -> Result<bool, ApiError> {
+) -> Result<bool, BootstrapError> {
     if password.is_empty() {
         return Ok(false);
     }

@@ -21,7 +21,7 @@ use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
-use crate::dispatch::jobs::{self, Action, Job, JobEvent, JobState, NewJob, TransitionError};
+use crate::dispatch::jobs::{self, Action, Job, JobEvent, JobState, NewJob};
 use crate::live::geo;
 
 const OWN_DRIVER: &str = "SELECT id FROM drivers WHERE user_id = $1 AND deleted_at IS NULL";
@@ -167,17 +167,6 @@ fn visible(caller: &Caller, driver: Option<Uuid>, job: &Job) -> bool {
     }
 }
 
-fn transition_error(e: TransitionError) -> ApiError {
-    match e {
-        TransitionError::NotFound => ApiError::not_found("job"),
-        e @ TransitionError::Illegal { .. } => {
-            ApiError::new(ErrorCode::IllegalTransition, e.to_string())
-        }
-        TransitionError::Db(e) => e.into(),
-        TransitionError::Pool(e) => ApiError::unavailable(e),
-    }
-}
-
 async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -299,9 +288,7 @@ async fn act(
             "the offer has expired",
         ));
     }
-    let updated = jobs::apply(&*tx, &job, action, now, None)
-        .await
-        .map_err(transition_error)?;
+    let updated = jobs::apply(&*tx, &job, action, now, None).await?;
     let history = jobs::events(&*tx, id).await?;
     // A decline puts the job back to `pending`: its notification wakes the matcher.
     Ok(Json(JobView::new(updated, Some(history))))

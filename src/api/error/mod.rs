@@ -6,6 +6,7 @@
 //! `{"error": {"code": "overlap", ..., "conflict": {"kind": "rental", "id": "…"}}}`.
 
 mod code;
+mod mapping;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -154,14 +154,17 @@ async fn create(
             .await?
             .map(|r| r.get(0));
         let which = other.map(|o| format!(" {o}")).unwrap_or_default();
-        let error = commitments::overlap(format!(
-            "driver {} already has assignment{which} in that window",
-            req.driver_id
-        ));
-        return Err(match other {
-            Some(o) => error.with_detail("conflict", commitments::conflict("assignment", o)),
-            None => error,
-        });
+        return Err(commitments::CommitmentError::Overlap {
+            message: format!(
+                "driver {} already has assignment{which} in that window",
+                req.driver_id
+            ),
+            conflict: other.map(|id| commitments::Conflict {
+                kind: "assignment".into(),
+                id,
+            }),
+        }
+        .into());
     }
     commitments::claim_vehicle(
         &tx,

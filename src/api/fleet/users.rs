@@ -92,7 +92,9 @@ async fn create(
     if !(8..=1024).contains(&len) {
         return Err(ApiError::invalid("password", "8-1024 characters"));
     }
-    let hash = hash_password(req.password).await?;
+    let hash = hash_password(req.password)
+        .await
+        .map_err(ApiError::internal)?;
     let row = db
         .tx()
         .await?

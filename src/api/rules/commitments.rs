@@ -10,7 +10,51 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-use crate::api::error::{ApiError, ErrorCode};
+use serde::Serialize;
+
+/// Why a commitment was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitmentError {
+    #[error(transparent)]
+    Database(#[from] tokio_postgres::Error),
+    /// The vehicle named does not exist (or was deleted).
+    #[error("no such vehicle")]
+    NoSuchVehicle,
+    /// Nobody can book, assign or take a decommissioned vehicle.
+    #[error("vehicle {0} is decommissioned")]
+    Decommissioned(String),
+    /// The period overlaps another commitment; `conflict` names it while it still exists.
+    #[error("{message}")]
+    Overlap {
+        message: String,
+        conflict: Option<Conflict>,
+    },
+    /// Starting after the booked window ended.
+    #[error("{kind} {id}'s window ended at {to}")]
+    WindowEnded {
+        kind: &'static str,
+        id: Uuid,
+        to: DateTime<Utc>,
+    },
+    /// The vehicle still holds a commitment (before deleting or decommissioning it).
+    #[error("vehicle {vehicle} still has {kind} {id}")]
+    StillCommitted {
+        vehicle: String,
+        kind: String,
+        id: Uuid,
+    },
+    /// A booking without its commitment row: a bug.
+    #[error("{kind} {id} holds no commitment")]
+    Missing { kind: &'static str, id: Uuid },
+}
+
+/// What is in the way of an overlapping commitment, for clients to act on without parsing
+/// the message: only the kind and id, never whose it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    pub kind: String,
+    pub id: Uuid,
+}
 
 const LOCK_VEHICLE: &str =
     "SELECT status FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR SHARE";
@@ -54,7 +98,7 @@ pub async fn try_exclusive(
     tx: &Client,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
-) -> Result<bool, ApiError> {
+) -> Result<bool, CommitmentError> {
     tx.batch_execute("SAVEPOINT exclusive").await?;
     match tx.execute(sql, params).await {
         Ok(_) => {
@@ -71,17 +115,14 @@ pub async fn try_exclusive(
 
 /// Locks the vehicle against decommissioning and deletion for the rest of `tx` and checks
 /// that it can take commitments.
-pub async fn lock_vehicle(tx: &Client, vehicle_id: &str) -> Result<String, ApiError> {
+pub async fn lock_vehicle(tx: &Client, vehicle_id: &str) -> Result<String, CommitmentError> {
     let row = tx
         .query_opt(LOCK_VEHICLE, &[&vehicle_id])
         .await?
-        .ok_or_else(|| ApiError::invalid("vehicle_id", "no such vehicle"))?;
+        .ok_or(CommitmentError::NoSuchVehicle)?;
     let status: String = row.get(0);
     if status == "decommissioned" {
-        return Err(ApiError::new(
-            ErrorCode::VehicleDecommissioned,
-            format!("vehicle {vehicle_id} is decommissioned"),
-        ));
+        return Err(CommitmentError::Decommissioned(vehicle_id.to_string()));
     }
     Ok(status)
 }
@@ -95,7 +136,7 @@ pub async fn claim_vehicle(
     ref_id: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), CommitmentError> {
     let inserted = try_exclusive(
         tx,
         CLAIM,
@@ -114,20 +155,23 @@ async fn in_the_way(
     vehicle_id: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<ApiError, ApiError> {
+) -> Result<CommitmentError, CommitmentError> {
     let other = tx.query_opt(IN_THE_WAY, &[&vehicle_id, &from, &to]).await?;
     Ok(match other {
         Some(row) => {
             let (k, id): (String, Uuid) = (row.get(0), row.get(1));
-            overlap(format!(
-                "vehicle {vehicle_id} is already committed to {k} {id} in that window"
-            ))
-            .with_detail("conflict", conflict(&k, id))
+            CommitmentError::Overlap {
+                message: format!(
+                    "vehicle {vehicle_id} is already committed to {k} {id} in that window"
+                ),
+                conflict: Some(Conflict { kind: k, id }),
+            }
         }
         // The other commitment was released meanwhile; the client may retry.
-        None => overlap(format!(
-            "vehicle {vehicle_id} is already committed in that window"
-        )),
+        None => CommitmentError::Overlap {
+            message: format!("vehicle {vehicle_id} is already committed in that window"),
+            conflict: None,
+        },
     })
 }
 
@@ -140,20 +184,22 @@ pub async fn start_now(
     vehicle_id: &str,
     kind: Kind,
     ref_id: Uuid,
-) -> Result<(), ApiError> {
+) -> Result<(), CommitmentError> {
     let row = tx
         .query_opt(PERIOD, &[&kind.as_str(), &ref_id])
         .await?
-        .ok_or_else(|| {
-            ApiError::internal(format!("{} {ref_id} holds no commitment", kind.as_str()))
+        .ok_or(CommitmentError::Missing {
+            kind: kind.as_str(),
+            id: ref_id,
         })?;
     let (from, to, now): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) =
         (row.get(0), row.get(1), row.get(2));
     if to <= now {
-        return Err(ApiError::new(
-            ErrorCode::WindowEnded,
-            format!("{} {ref_id}'s window ended at {to}", kind.as_str()),
-        ));
+        return Err(CommitmentError::WindowEnded {
+            kind: kind.as_str(),
+            id: ref_id,
+            to,
+        });
     }
     if from <= now {
         return Ok(());
@@ -167,33 +213,23 @@ pub async fn start_now(
 /// 409 `vehicle_committed` naming a commitment the vehicle still holds (before deleting
 /// or decommissioning it: cancel or complete those first). Call with the vehicle locked
 /// `FOR UPDATE`, so that no new commitment can slip in.
-pub async fn ensure_uncommitted(tx: &Client, vehicle_id: &str) -> Result<(), ApiError> {
+pub async fn ensure_uncommitted(tx: &Client, vehicle_id: &str) -> Result<(), CommitmentError> {
     let row = tx.query_opt(FIRST_HELD, &[&vehicle_id]).await?;
     match row {
         None => Ok(()),
         Some(row) => {
             let (kind, id): (String, Uuid) = (row.get(0), row.get(1));
-            Err(ApiError::new(
-                ErrorCode::VehicleCommitted,
-                format!("vehicle {vehicle_id} still has {kind} {id}"),
-            ))
+            Err(CommitmentError::StillCommitted {
+                vehicle: vehicle_id.to_string(),
+                kind,
+                id,
+            })
         }
     }
 }
 
 /// Releases whatever commitment `kind`/`ref_id` holds.
-pub async fn release(tx: &Client, kind: Kind, ref_id: Uuid) -> Result<(), ApiError> {
+pub async fn release(tx: &Client, kind: Kind, ref_id: Uuid) -> Result<(), CommitmentError> {
     tx.execute(RELEASE, &[&kind.as_str(), &ref_id]).await?;
     Ok(())
-}
-
-/// 409 for a double booking.
-pub fn overlap(message: String) -> ApiError {
-    ApiError::new(ErrorCode::Overlap, message)
-}
-
-/// The `conflict` member of a 409 `overlap`: what is in the way, for clients to act on
-/// without parsing the message. Only the kind and id, never whose it is.
-pub fn conflict(kind: &str, id: Uuid) -> serde_json::Value {
-    serde_json::json!({ "kind": kind, "id": id })
 }
