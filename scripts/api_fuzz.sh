@@ -21,11 +21,19 @@
 #   FLEETD_FUZZ_SEED     Schemathesis/Hypothesis seed (default: random; st prints the one used)
 #   FLEETD_FUZZ_WORKERS  concurrent Schemathesis workers (default 2)
 #   FLEETD_MQTT_PORT     the project broker's port (default 1884, started by services.sh)
-# scripts/api_fuzz_hooks.py gives each request with a well-formed Idempotency-Key a fresh one
-# (Schemathesis reuses header values across requests; see that file).
+# Before the run it creates fixture rows through the API as the admin (a pricing plan, a
+# customer user and customer, a driver user and driver, a vehicle; .run/fuzz/fixtures.json).
+# scripts/api_fuzz_hooks.py edits valid-data cases only, for the rules a JSON Schema cannot
+# express: a fresh Idempotency-Key each, time windows ordered and clamped, licence_expiry not
+# past, returned_at now, odometer readings not below the known reading, VIN check digits,
+# payment currency = the rental's, references to missing rows -> the fixtures, cursors the
+# server did not issue dropped, /v1/stream jobs/bbox made consistent (see that file).
+# Invalid-data cases are sent as generated.
 # Output in .run/fuzz/: st-output.txt (Schemathesis' text output, with a curl command for each
-# failure), junit.xml, fleetd.log. Needs only what services.sh installs, plus python3 with venv
-# (installed with apt when missing) and PyPI.
+# failure), junit.xml, fleetd.log, openapi.json (the document tested), fixtures.json and
+# rejections.jsonl (every valid-data case answered 400/422, also those a first failure of the
+# same operation hid from st-output.txt). Needs only what services.sh installs, plus python3
+# with venv (installed with apt when missing) and PyPI.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -202,6 +210,45 @@ if [ -z "$TOKEN" ]; then
   exit 1
 fi
 
+curl -fsS --max-time 30 -o "$OUT_DIR/openapi.json" "$BASE_URL/openapi.json"
+
+# Fixture rows for scripts/api_fuzz_hooks.py: valid-data cases that name a plan, customer,
+# driver, user or vehicle that does not exist get these ids instead (see that file).
+api_post() { # PATH JSON: POSTs as the admin, prints the answer's id (or fails loudly)
+  local answer id
+  answer=$(curl -sS --max-time 30 -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -w '\n%{http_code}' -d "$2" "$BASE_URL$1")
+  id=$(sed '$d' <<<"$answer" | jq -r '.id // empty')
+  if [ "$(tail -n 1 <<<"$answer")" != 201 ] || [ -z "$id" ]; then
+    say "ERROR: fixture POST $1 failed: $answer" >&2
+    return 1
+  fi
+  printf '%s' "$id"
+}
+banner "fixtures (${OUT_DIR#"$REPO"/}/fixtures.json)"
+FIXTURE_PASSWORD="fuzz-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+plan_id=$(api_post /v1/pricing-plans '{"name":"fuzz fixture","currency":"EUR","daily_rate":5000,
+  "included_km_per_day":200,"extra_km_rate":30,"late_fee_per_hour":1500,
+  "free_cancellation_hours":48,"cancellation_fee_pct":20}')
+customer_user_id=$(api_post /v1/users "{\"username\":\"fuzz-customer-$RUN_ID\",\"password\":\"$FIXTURE_PASSWORD\",\"role\":\"customer\"}")
+customer_id=$(api_post /v1/customers "{\"user_id\":\"$customer_user_id\",\"name\":\"Fuzz Customer\",\"email\":\"fuzz@example.com\"}")
+driver_user_id=$(api_post /v1/users "{\"username\":\"fuzz-driver-$RUN_ID\",\"password\":\"$FIXTURE_PASSWORD\",\"role\":\"driver\"}")
+# The latest licence expiry a date can have: no generated assignment window ends after it.
+driver_id=$(api_post /v1/drivers "{\"user_id\":\"$driver_user_id\",\"name\":\"Fuzz Driver\",
+  \"licence_number\":\"FUZZ-$RUN_ID\",\"licence_expiry\":\"9999-12-31\"}")
+vehicle_id=$(api_post /v1/vehicles "{\"id\":\"fuzz-fixture-$RUN_ID\",\"plate\":\"FUZZ-$RUN_ID\",
+  \"vin\":\"1M8GDM9AXKP042788\",\"make\":\"Volvo\",\"model\":\"FH16\",\"year\":2021,\"type\":\"truck\",
+  \"seats\":2,\"load_kg\":18000,\"specs\":{}}")
+jq -n --arg plan "$plan_id" --arg cu "$customer_user_id" --arg c "$customer_id" \
+  --arg du "$driver_user_id" --arg d "$driver_id" --arg v "$vehicle_id" '{
+    plan: {id: $plan, currency: "EUR"},
+    customer_user: {id: $cu, role: "customer"}, customer: {id: $c, user_id: $cu},
+    driver_user: {id: $du, role: "driver"},
+    driver: {id: $d, user_id: $du, licence_expiry: "9999-12-31"},
+    vehicle: {id: $v, odometer_km: 0}
+  }' >"$OUT_DIR/fixtures.json"
+cat "$OUT_DIR/fixtures.json"
+
 # ---- 4. schemathesis -------------------------------------------------------------------------
 st_args=(
   run "$BASE_URL/openapi.json"
@@ -228,6 +275,8 @@ set +e
 (
   cd "$OUT_DIR"
   export SCHEMATHESIS_HOOKS="$REPO/scripts/api_fuzz_hooks.py"
+  export API_FUZZ_FIXTURES="$OUT_DIR/fixtures.json"
+  export API_FUZZ_REJECTIONS="$OUT_DIR/rejections.jsonl"
   exec timeout --kill-after=30 "$HARD_BOUND_S" "$VENV/bin/st" "${st_args[@]}"
 ) 2>&1 | tee "$OUT_DIR/st-output.txt"
 st_rc=${PIPESTATUS[0]}
