@@ -105,8 +105,11 @@ fn query_parameter(
     let mut p = json!({"name": name, "in": "query", "required": required, "description": what});
     if schema.get("type") == Some(&json!("object")) {
         p["content"] = json!({"application/json": {"schema": schema}});
-    } else {
+    } else if required {
         p["schema"] = schema;
+    } else {
+        // An empty value counts as absent (`?limit=&cursor=`): it is allowed whatever the type.
+        p["schema"] = json!({"anyOf": [schema, {"const": ""}]});
     }
     p
 }
@@ -382,12 +385,15 @@ mod tests {
         let limit = query_param(&doc, "/v1/vehicles", "limit");
         assert_eq!(
             limit["schema"],
-            json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": 200}),
+            json!({"anyOf": [
+                {"type": "integer", "format": "int64", "minimum": 1, "maximum": 200},
+                {"const": ""}
+            ]}),
             "{limit}"
         );
         let status = query_param(&doc, "/v1/rentals", "status");
         assert_eq!(
-            status["schema"]["$ref"],
+            status["schema"]["anyOf"][0]["$ref"],
             "#/components/schemas/RentalStatus"
         );
         let states = doc["components"]["schemas"]["RentalStatus"].to_string();
@@ -403,7 +409,15 @@ mod tests {
         limit_radius(&mut limited, 1234.0);
         let radius = query_param(&limited, "/v1/dispatch/nearest", "radius_m");
         assert_eq!(radius["schema"]["maximum"], 1234.0, "{radius}");
-        assert_eq!(radius["schema"]["exclusiveMinimum"], 0, "{radius}");
+        assert_eq!(
+            radius["schema"]["anyOf"][0]["exclusiveMinimum"], 0,
+            "{radius}"
+        );
+        let lat = query_param(&doc, "/v1/dispatch/nearest", "lat");
+        assert_eq!(
+            lat["schema"]["maximum"], 90.0,
+            "required: no empty alternative"
+        );
     }
 
     #[test]

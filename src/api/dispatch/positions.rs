@@ -89,7 +89,9 @@ pub struct NearestParams {
     pub radius_m: Option<f64>,
     #[serde(rename = "type")]
     pub vehicle_type: Option<String>,
+    #[schemars(range(min = 0, max = 1_000))]
     pub min_seats: Option<i32>,
+    #[schemars(range(min = 0, max = 1_000_000))]
     pub min_load_kg: Option<i32>,
 }
 

@@ -161,6 +161,14 @@ impl From<tokio_postgres::Error> for ApiError {
             // No constraint names these; PostgreSQL's own words ("timestamp out of range")
             // say which kind of value was too large, and reveal nothing internal.
             ApiError::invalid(db.constraint().unwrap_or("value"), db.message())
+        } else if *code == SqlState::UNTRANSLATABLE_CHARACTER
+            || *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+        {
+            // PostgreSQL text and jsonb cannot hold U+0000 (`\u0000` in JSON, `%00` in a query).
+            ApiError::invalid(
+                "value",
+                "text with a NUL character (U+0000) cannot be stored",
+            )
         } else if *code == SqlState::CHECK_VIOLATION || *code == SqlState::NOT_NULL_VIOLATION {
             ApiError::invalid(constraint, "value not allowed")
         } else if *code == SqlState::T_R_SERIALIZATION_FAILURE

@@ -88,6 +88,7 @@ async fn vehicles_errors() {
         ("year", json!("2020")),
         ("seats", json!(-1)),
         ("load_kg", json!(2_000_000)),
+        ("specs", json!({"fuel": "\u{0}"})),
         ("specs", json!([1, 2])),
         ("-model", Value::Null),
         ("color", json!("red")),
@@ -105,6 +106,9 @@ async fn vehicles_errors() {
         "specs=[1]",
         "min_seats=x",
         "min_load_kg=1.5",
+        // PostgreSQL cannot store U+0000: 422, never 500.
+        "type=a%00b",
+        "specs=%7B%22a%22%3A%22%5Cu0000%22%7D",
     ] {
         expect_status!(a, GET format!("/v1/vehicles?{bad}") => 422 "invalid_value");
     }
