@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Fuzzes the HTTP API with Schemathesis (issue 12): brings up the services, installs a pinned
+# Schemathesis from PyPI into .run/fuzz-venv, builds fleetd (debug), creates a FRESH database
+# with a random name, starts `fleetd serve` on a free port with its own MQTT client id and topic
+# prefix, logs in as the bootstrap admin, then runs
+#
+#   st run http://127.0.0.1:PORT/openapi.json -H "Authorization: Bearer $TOKEN" --checks all \
+#      --phases examples,coverage,fuzzing,stateful --max-time $FLEETD_FUZZ_SECONDS
+#
+# Exits non-zero when Schemathesis reports any failure (a server error, 5xx, is one: the
+# not_a_server_error check is part of "all") or does not finish in time. On exit, however it
+# ends, fleetd is stopped and the database dropped.
+#
+#   scripts/api_fuzz.sh                               # 300 s of fuzzing (issue 12's "done" bar)
+#   FLEETD_FUZZ_SECONDS=60 FLEETD_FUZZ_SEED=12 scripts/api_fuzz.sh   # the test suite's run
+#   scripts/api_fuzz.sh --include-path-regex '^/v1/rentals'          # arguments go to `st run`
+#
+# Environment (script settings, never passed to fleetd):
+#   FLEETD_FUZZ_SECONDS  time budget of `st run --max-time` (default 300); the whole st run is
+#                        also killed after FLEETD_FUZZ_SECONDS + 300 s as a hard bound
+#   FLEETD_FUZZ_SEED     Schemathesis/Hypothesis seed (default: random; st prints the one used)
+#   FLEETD_FUZZ_WORKERS  concurrent Schemathesis workers (default 2)
+#   FLEETD_MQTT_PORT     the project broker's port (default 1884, started by services.sh)
+# scripts/api_fuzz_hooks.py gives each request with a well-formed Idempotency-Key a fresh one
+# (Schemathesis reuses header values across requests; see that file).
+# Output in .run/fuzz/: st-output.txt (Schemathesis' text output, with a curl command for each
+# failure), junit.xml, fleetd.log. Needs only what services.sh installs, plus python3 with venv
+# (installed with apt when missing) and PyPI.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+PATH="/usr/sbin:/sbin:$PATH"
+if ! command -v cargo >/dev/null 2>&1 && [ -x "${CARGO_HOME:-${HOME:-}/.cargo}/bin/cargo" ]; then
+  PATH="${CARGO_HOME:-${HOME:-}/.cargo}/bin:$PATH"
+fi
+export PATH
+
+SCHEMATHESIS_VERSION=4.32.5         # pinned: a new release brings new checks; bump it on purpose
+RUN_DIR="$REPO/.run"
+OUT_DIR="$RUN_DIR/fuzz"
+VENV="$RUN_DIR/fuzz-venv"
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
+FLEETD_BIN="$TARGET_DIR/debug/fleetd"
+LOG="$OUT_DIR/fleetd.log"
+PG_URL_BASE="postgres://postgres@127.0.0.1:5432"
+FUZZ_SECONDS="${FLEETD_FUZZ_SECONDS:-300}"
+FUZZ_SEED="${FLEETD_FUZZ_SEED:-}"
+FUZZ_WORKERS="${FLEETD_FUZZ_WORKERS:-2}"
+MQTT_PORT="${FLEETD_MQTT_PORT:-1884}"
+HARD_BOUND_S=$((FUZZ_SECONDS + 300)) # examples + coverage + shrinking may overrun --max-time a bit
+READY_TIMEOUT_S=120
+STOP_TIMEOUT_S=35
+
+case "$FUZZ_SECONDS" in '' | *[!0-9]* | 0) echo "FLEETD_FUZZ_SECONDS must be a positive integer" >&2; exit 2 ;; esac
+case "$FUZZ_SEED" in *[!0-9]*) echo "FLEETD_FUZZ_SEED must be an integer" >&2; exit 2 ;; esac
+
+RUN_ID="$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+DB_NAME="fleetd_fuzz_$RUN_ID"
+FLEETD_PID=""
+DB_CREATED=0
+
+say() { printf '[fuzz] %s\n' "$*"; }
+banner() { printf '\n==> %s\n' "$*"; }
+psql_admin() { PGCONNECT_TIMEOUT=5 psql -X -q -v ON_ERROR_STOP=1 "$PG_URL_BASE/postgres" "$@"; }
+
+# True while PID is a live process (a zombie counts as gone).
+alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
+}
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+  local rc=$? deadline
+  trap - EXIT INT TERM
+  if [ -n "$FLEETD_PID" ] && alive "$FLEETD_PID"; then
+    say "stopping fleetd (pid $FLEETD_PID)"
+    kill -TERM "$FLEETD_PID" 2>/dev/null || true
+    deadline=$((SECONDS + STOP_TIMEOUT_S))
+    while alive "$FLEETD_PID"; do
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        say "WARNING: fleetd did not exit within ${STOP_TIMEOUT_S}s; SIGKILL"
+        kill -KILL "$FLEETD_PID" 2>/dev/null || true
+        break
+      fi
+      sleep 0.2
+    done
+    wait "$FLEETD_PID" 2>/dev/null || true
+  fi
+  if [ "$DB_CREATED" -eq 1 ]; then
+    if psql_admin -c "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)"; then
+      say "dropped database $DB_NAME"
+    else
+      say "WARNING: could not drop database $DB_NAME"
+    fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- 1. services and Schemathesis ------------------------------------------------------------
+banner "services"
+bash scripts/services.sh
+
+banner "schemathesis $SCHEMATHESIS_VERSION (${VENV#"$REPO"/})"
+if [ -x "$VENV/bin/st" ] && [ "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" = "$SCHEMATHESIS_VERSION" ]; then
+  say "already installed"
+else
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    say "installing python3-venv with apt"
+    if [ "$(id -u)" -eq 0 ]; then
+      apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
+    else
+      sudo -n apt-get update -qq && sudo -n apt-get install -y -qq python3 python3-venv >/dev/null
+    fi
+  fi
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+"$VENV/bin/st" --version
+
+# ---- 2. build --------------------------------------------------------------------------------
+banner "cargo build --bin fleetd"
+cargo build --bin fleetd
+
+# ---- 3. a fresh database and a daemon of its own ---------------------------------------------
+# fleetd reads every FLEETD_* variable as configuration: drop the developer's (and this
+# script's own settings) so the fuzz daemon is configured only by what follows.
+while IFS= read -r name; do
+  case "$name" in FLEETD_*) unset "$name" ;; esac
+done < <(compgen -e)
+unset RUST_LOG
+
+mkdir -p "$OUT_DIR"
+rm -f "$OUT_DIR"/*
+banner "database $DB_NAME"
+psql_admin -c "CREATE DATABASE \"$DB_NAME\""
+DB_CREATED=1
+
+export FLEETD_DATABASE_URL="$PG_URL_BASE/$DB_NAME"
+export FLEETD_REDIS_URL="redis://127.0.0.1:6379"
+export FLEETD_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT"
+# Its own MQTT session and topics: it can neither take over another daemon's persistent
+# session (same client id) nor read another daemon's telemetry.
+export FLEETD_MQTT_CLIENT_ID="fuzz-$RUN_ID"           # mqtt.client_id: at most 20 characters
+export FLEETD_MQTT_TOPIC_PREFIX="fuzz-$RUN_ID"
+export FLEETD_HTTP_ADDR="127.0.0.1:0"          # a free port, read back from the log
+# The per-client rate limit (default 600/min, burst 60) would answer most of the fuzzer's
+# requests with 429, and a 429 passes every check while testing nothing: raise it far above
+# what Schemathesis can send. The limiter itself stays on.
+export FLEETD_HTTP_RATE_LIMIT_PER_MINUTE=6000000     # the largest value config validation allows
+export FLEETD_HTTP_RATE_LIMIT_BURST=1000000
+export FLEETD_SHUTDOWN_TIMEOUT_S=5
+FLEETD_JWT_SECRET="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+FLEETD_ADMIN_PASSWORD="fuzz-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+export FLEETD_JWT_SECRET FLEETD_ADMIN_PASSWORD
+export RUST_LOG=info
+
+banner "fleetd migrate"
+"$FLEETD_BIN" migrate
+
+banner "fleetd serve (log: ${LOG#"$REPO"/})"
+setsid "$FLEETD_BIN" --log-format text serve </dev/null >>"$LOG" 2>&1 &
+FLEETD_PID=$!
+HTTP_ADDR=""
+deadline=$((SECONDS + READY_TIMEOUT_S))
+while :; do
+  if ! alive "$FLEETD_PID"; then
+    say "ERROR: fleetd exited during start-up; last 50 lines of ${LOG#"$REPO"/}:"
+    tail -n 50 "$LOG"
+    exit 1
+  fi
+  if [ -z "$HTTP_ADDR" ]; then
+    HTTP_ADDR=$(sed -n 's/.*http listening.*http_addr=\([0-9.]*:[0-9]*\).*/\1/p' "$LOG" | head -n 1)
+  fi
+  if [ -n "$HTTP_ADDR" ] && curl -fsS -o /dev/null --max-time 2 "http://$HTTP_ADDR/readyz" 2>/dev/null; then
+    break
+  fi
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    say "ERROR: fleetd not ready after ${READY_TIMEOUT_S}s; last 50 lines of ${LOG#"$REPO"/}:"
+    tail -n 50 "$LOG"
+    exit 1
+  fi
+  sleep 0.3
+done
+BASE_URL="http://$HTTP_ADDR"
+say "fleetd pid $FLEETD_PID ready at $BASE_URL (database $DB_NAME)"
+
+# POST /v1/auth/token, see docs/http.md "Auth".
+TOKEN=$(curl -fsS --max-time 30 "$BASE_URL/v1/auth/token" \
+  -d "{\"username\":\"admin\",\"password\":\"$FLEETD_ADMIN_PASSWORD\"}" | jq -r '.access_token // empty')
+if [ -z "$TOKEN" ]; then
+  say "ERROR: could not log in as the bootstrap admin"
+  exit 1
+fi
+
+# ---- 4. schemathesis -------------------------------------------------------------------------
+st_args=(
+  run "$BASE_URL/openapi.json"
+  --header "Authorization: Bearer $TOKEN"
+  --checks all
+  --phases examples,coverage,fuzzing,stateful
+  --max-time "$FUZZ_SECONDS"
+  --workers "$FUZZ_WORKERS"
+  --request-timeout 10
+  --continue-on-failure                     # report every distinct failure, not the first
+  --generation-database none
+  --report junit --report-junit-path "$OUT_DIR/junit.xml"
+  --no-color
+)
+if [ -n "$FUZZ_SEED" ]; then
+  st_args+=(--seed "$FUZZ_SEED")
+fi
+st_args+=("$@")
+
+banner "st ${st_args[*]/Bearer */Bearer ***} (budget ${FUZZ_SECONDS}s; output ${OUT_DIR#"$REPO"/}/st-output.txt)"
+start=$SECONDS
+set +e
+SCHEMATHESIS_HOOKS="$REPO/scripts/api_fuzz_hooks.py" \
+  timeout --kill-after=30 "$HARD_BOUND_S" "$VENV/bin/st" "${st_args[@]}" 2>&1 | tee "$OUT_DIR/st-output.txt"
+st_rc=${PIPESTATUS[0]}
+set -e
+say "schemathesis took $((SECONDS - start))s, exit status $st_rc"
+if [ "$st_rc" -eq 124 ] || [ "$st_rc" -eq 137 ]; then
+  say "FAILED: schemathesis did not finish within the hard bound of ${HARD_BOUND_S}s"
+elif [ "$st_rc" -ne 0 ]; then
+  say "FAILED: schemathesis reported failures or errors (see ${OUT_DIR#"$REPO"/}/st-output.txt)"
+else
+  say "passed: no failures, no server errors"
+fi
+exit "$st_rc"
