@@ -137,8 +137,10 @@ while IFS= read -r name; do
 done < <(compgen -e)
 unset RUST_LOG
 
+# A fresh output directory: it also holds Schemathesis' crash cache (.schemathesis/), which
+# would otherwise replay the last run's failures first and make runs depend on each other.
+rm -rf "$OUT_DIR"
 mkdir -p "$OUT_DIR"
-rm -f "$OUT_DIR"/*
 banner "database $DB_NAME"
 psql_admin -c "CREATE DATABASE \"$DB_NAME\""
 DB_CREATED=1
@@ -222,8 +224,12 @@ st_args+=("$@")
 banner "st ${st_args[*]/Bearer */Bearer ***} (budget ${FUZZ_SECONDS}s; output ${OUT_DIR#"$REPO"/}/st-output.txt)"
 start=$SECONDS
 set +e
-SCHEMATHESIS_HOOKS="$REPO/scripts/api_fuzz_hooks.py" \
-  timeout --kill-after=30 "$HARD_BOUND_S" "$VENV/bin/st" "${st_args[@]}" 2>&1 | tee "$OUT_DIR/st-output.txt"
+# Run from .run/fuzz: st keeps its crash cache (.schemathesis/) in the working directory.
+(
+  cd "$OUT_DIR"
+  export SCHEMATHESIS_HOOKS="$REPO/scripts/api_fuzz_hooks.py"
+  exec timeout --kill-after=30 "$HARD_BOUND_S" "$VENV/bin/st" "${st_args[@]}"
+) 2>&1 | tee "$OUT_DIR/st-output.txt"
 st_rc=${PIPESTATUS[0]}
 set -e
 say "schemathesis took $((SECONDS - start))s, exit status $st_rc"
