@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::positions::{live_error, requirements};
 use crate::api::auth::{Caller, Role, ANY};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::extract::{text, ApiJson, ApiQuery};
+use crate::api::extract::{text, ApiJson, ApiQuery, TEXT_PATTERN};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{params, RouteDoc, Routes};
@@ -35,7 +35,9 @@ const DRIVER_OR_STAFF: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Driver];
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Point {
+    #[schemars(range(min = -90.0, max = 90.0))]
     pub lat: f64,
+    #[schemars(range(min = -180.0, max = 180.0))]
     pub lon: f64,
 }
 
@@ -43,8 +45,11 @@ pub struct Point {
 #[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobRequirements {
+    #[schemars(length(max = 50), regex(pattern = TEXT_PATTERN))]
     pub vehicle_type: Option<String>,
+    #[schemars(range(min = 0, max = 1000))]
     pub min_seats: Option<i32>,
+    #[schemars(range(min = 0, max = 1_000_000))]
     pub min_load_kg: Option<i32>,
 }
 
@@ -58,7 +63,9 @@ pub struct CreateJob {
     pub requirements: JobRequirements,
     /// Search radius around the pickup (default `dispatch.search_radius_m`, at most
     /// `dispatch.max_radius_m`).
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub radius_m: Option<f64>,
+    #[schemars(length(max = 1000), regex(pattern = TEXT_PATTERN))]
     pub notes: Option<String>,
 }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::api::auth::{Caller, STAFF};
 use crate::api::error::ApiError;
-use crate::api::extract::{text, ApiQuery};
+use crate::api::extract::{text, ApiQuery, TEXT_PATTERN};
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
@@ -88,6 +88,7 @@ pub struct NearestParams {
     #[schemars(extend("exclusiveMinimum" = 0))]
     pub radius_m: Option<f64>,
     #[serde(rename = "type")]
+    #[schemars(length(max = 50), regex(pattern = TEXT_PATTERN))]
     pub vehicle_type: Option<String>,
     #[schemars(range(min = 0, max = 1_000))]
     pub min_seats: Option<i32>,

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::api::auth::{Caller, Role, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::extract::{vehicle_id, window, ApiJson, ApiQuery};
+use crate::api::extract::{vehicle_id, window, ApiJson, ApiQuery, VEHICLE_ID_PATTERN};
 use crate::api::middleware::txn::{Db, Tx};
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
@@ -41,6 +41,7 @@ pub struct Assignment {
 #[serde(deny_unknown_fields)]
 pub struct CreateAssignment {
     pub driver_id: Uuid,
+    #[schemars(length(min = 1, max = 64), regex(pattern = VEHICLE_ID_PATTERN))]
     pub vehicle_id: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::api::auth::{Caller, Role, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::extract::{text, ApiJson, ApiQuery};
+use crate::api::extract::{email, text, ApiJson, ApiQuery, EMAIL_PATTERN, TEXT_PATTERN};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged, PARAMS};
 use crate::api::routes::{RouteDoc, Routes};
@@ -34,7 +34,10 @@ pub struct Customer {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomer {
+    #[schemars(length(max = 200), regex(pattern = TEXT_PATTERN))]
     pub name: String,
+    /// Holds an `@` and, once trimmed, no whitespace.
+    #[schemars(length(max = 254), regex(pattern = EMAIL_PATTERN))]
     pub email: String,
     /// A user with role `customer` who will see this customer's rentals.
     pub user_id: Option<Uuid>,
@@ -99,10 +102,7 @@ async fn create(
     ApiJson(req): ApiJson<CreateCustomer>,
 ) -> Result<(StatusCode, Json<Customer>), ApiError> {
     let name = text("name", &req.name, 200)?;
-    let email = text("email", &req.email, 254)?;
-    if !email.contains('@') || email.contains(char::is_whitespace) {
-        return Err(ApiError::invalid("email", "not an email address"));
-    }
+    let email = email("email", &req.email)?;
     let tx = db.tx().await?;
     if let Some(user) = req.user_id {
         tx.query_opt(CUSTOMER_USER, &[&user])

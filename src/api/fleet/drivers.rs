@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::api::auth::{Caller, Role, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::extract::{text, vehicle_id, ApiJson, ApiQuery};
+use crate::api::extract::{text, vehicle_id, ApiJson, ApiQuery, TEXT_PATTERN, VEHICLE_ID_PATTERN};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
@@ -66,7 +66,9 @@ pub struct Driver {
 pub struct CreateDriver {
     /// A user with role `driver`, without a profile yet.
     pub user_id: Uuid,
+    #[schemars(length(max = 200), regex(pattern = TEXT_PATTERN))]
     pub name: String,
+    #[schemars(length(max = 50), regex(pattern = TEXT_PATTERN))]
     pub licence_number: String,
     /// Must not be in the past.
     pub licence_expiry: NaiveDate,
@@ -79,12 +81,15 @@ pub struct CreateDriver {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDriver {
+    #[schemars(length(max = 200), regex(pattern = TEXT_PATTERN))]
     pub name: Option<String>,
+    #[schemars(length(max = 50), regex(pattern = TEXT_PATTERN))]
     pub licence_number: Option<String>,
     pub licence_expiry: Option<NaiveDate>,
     pub duty_status: Option<DutyStatus>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = VEHICLE_ID_PATTERN))]
     pub current_vehicle_id: Option<Option<String>>,
 }
 

@@ -34,10 +34,24 @@ pub struct User {
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// 1-64 characters of `[A-Za-z0-9._@-]`.
+    #[schemars(regex(pattern = USERNAME_PATTERN))]
     pub username: String,
     /// 8-1024 characters.
+    #[schemars(length(min = 8, max = 1024))]
     pub password: String,
     pub role: Role,
+}
+
+/// What [`username_ok`] accepts.
+const USERNAME_PATTERN: &str = r"^[A-Za-z0-9._@-]{1,64}$";
+
+/// 1-64 characters of `[A-Za-z0-9._@-]`.
+fn username_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -76,13 +90,7 @@ async fn create(
     db: Db,
     ApiJson(req): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    let name_ok = !req.username.is_empty()
-        && req.username.len() <= 64
-        && req
-            .username
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
-    if !name_ok {
+    if !username_ok(&req.username) {
         return Err(ApiError::invalid(
             "username",
             "1-64 characters of [A-Za-z0-9._@-]",
@@ -166,4 +174,22 @@ pub fn routes(r: Routes) -> Routes {
         },
         me,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_username_pattern_is_the_username_rule() {
+        let re = regex::Regex::new(USERNAME_PATTERN).unwrap();
+        let mut cases: Vec<String> = ["", "a", "admin@example.org", "a b", "a\n", "é", "a+b"]
+            .map(String::from)
+            .to_vec();
+        cases.extend(["x".repeat(64), "x".repeat(65)]);
+        cases.extend((0u8..=127).map(|b| format!("u{}", b as char)));
+        for s in cases {
+            assert_eq!(re.is_match(&s), username_ok(&s), "{s:?}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::jobs::{load, Job, Part, GET};
 use crate::api::auth::{Caller, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::extract::{currency, int_range, money, text, ApiJson};
+use crate::api::extract::{currency, int_range, money, text, ApiJson, CURRENCY_PATTERN, MAX_MONEY};
 use crate::api::middleware::txn::{Db, Tx};
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::cas::compare_and_set;
@@ -35,9 +35,13 @@ const ADD_PART: &str = "INSERT INTO maintenance_parts (job_id, part_name, quanti
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Complete {
+    /// At most 200.
     #[serde(default)]
+    #[schemars(length(max = 200))]
     pub parts: Vec<Part>,
+    #[schemars(range(min = 0, max = MAX_MONEY))]
     pub labour_cost: i64,
+    #[schemars(regex(pattern = CURRENCY_PATTERN))]
     pub currency: String,
 }
 

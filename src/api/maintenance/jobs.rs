@@ -16,7 +16,9 @@ use uuid::Uuid;
 
 use crate::api::auth::{Caller, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::extract::{text, vehicle_id, window, ApiJson, ApiQuery};
+use crate::api::extract::{
+    text, vehicle_id, window, ApiJson, ApiQuery, MAX_MONEY, TEXT_PATTERN, VEHICLE_ID_PATTERN,
+};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{grouped, Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
@@ -27,10 +29,13 @@ use crate::api::state::AppState;
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Part {
+    #[schemars(length(max = 200), regex(pattern = TEXT_PATTERN))]
     pub part_name: String,
     /// 1..=10000.
+    #[schemars(range(min = 1, max = 10_000))]
     pub quantity: i32,
     /// Minor units of the job's currency, per piece.
+    #[schemars(range(min = 0, max = MAX_MONEY))]
     pub unit_cost: i64,
 }
 
@@ -58,7 +63,9 @@ pub struct Job {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
+    #[schemars(length(min = 1, max = 64), regex(pattern = VEHICLE_ID_PATTERN))]
     pub vehicle_id: String,
+    #[schemars(length(max = 2000), regex(pattern = TEXT_PATTERN))]
     pub description: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,

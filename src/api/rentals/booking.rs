@@ -20,7 +20,7 @@ use super::ledger::{add_charges, charges_of, payments_of, Payment};
 use super::pricing::{self, LineItem, Quote};
 use crate::api::auth::{Caller, Role, ANY};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::extract::{int_range, vehicle_id, window, ApiJson, ApiQuery};
+use crate::api::extract::{int_range, vehicle_id, window, ApiJson, ApiQuery, VEHICLE_ID_PATTERN};
 use crate::api::fleet::customers::own_customer;
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
@@ -65,6 +65,7 @@ pub struct QuoteRequest {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     /// 0..=10,000,000.
+    #[schemars(range(min = 0, max = 10_000_000))]
     pub estimated_km: i64,
 }
 
@@ -72,12 +73,15 @@ pub struct QuoteRequest {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reserve {
+    #[schemars(length(min = 1, max = 64), regex(pattern = VEHICLE_ID_PATTERN))]
     pub vehicle_id: String,
     /// Required for staff; a customer reserves for itself and may omit it.
     pub customer_id: Option<Uuid>,
     pub plan_id: Uuid,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    /// 0..=10,000,000.
+    #[schemars(range(min = 0, max = 10_000_000))]
     pub estimated_km: i64,
 }
 

@@ -16,7 +16,7 @@ use super::ledger::{add_charges, charges, Payment};
 use super::pricing;
 use crate::api::auth::{Caller, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::extract::{currency, int_range, money, ApiJson};
+use crate::api::extract::{currency, int_range, money, ApiJson, CURRENCY_PATTERN, MAX_MONEY};
 use crate::api::middleware::txn::Db;
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::cas::compare_and_set;
@@ -41,6 +41,7 @@ const ADD_PAYMENT: &str = "INSERT INTO rental_payments (id, rental_id, amount, c
 #[serde(deny_unknown_fields)]
 pub struct Activate {
     /// The odometer when the vehicle leaves.
+    #[schemars(range(min = 0, max = 100_000_000))]
     pub odometer_km: i64,
 }
 
@@ -49,6 +50,7 @@ pub struct Activate {
 #[serde(deny_unknown_fields)]
 pub struct Complete {
     /// The odometer on return; at least the odometer out.
+    #[schemars(range(min = 0, max = 100_000_000))]
     pub odometer_km: i64,
     /// When the vehicle came back (default: now); not in the future.
     pub returned_at: Option<DateTime<Utc>>,
@@ -59,9 +61,12 @@ pub struct Complete {
 #[serde(deny_unknown_fields)]
 pub struct Pay {
     /// Positive, minor units of the rental's currency.
+    #[schemars(range(min = 1, max = MAX_MONEY))]
     pub amount: i64,
+    #[schemars(regex(pattern = CURRENCY_PATTERN))]
     pub currency: String,
     /// `cash`, `card` or `transfer`.
+    #[schemars(extend("enum" = ["cash", "card", "transfer"]))]
     pub method: String,
 }
 

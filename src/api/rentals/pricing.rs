@@ -25,7 +25,9 @@ use uuid::Uuid;
 
 use crate::api::auth::{Caller, ADMIN, ANY};
 use crate::api::error::ApiError;
-use crate::api::extract::{currency, int_range, money, text, ApiJson, ApiQuery};
+use crate::api::extract::{
+    currency, int_range, money, text, ApiJson, ApiQuery, CURRENCY_PATTERN, MAX_MONEY, TEXT_PATTERN,
+};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged, PARAMS};
 use crate::api::routes::{RouteDoc, Routes};
@@ -184,14 +186,23 @@ pub struct Plan {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePlan {
+    #[schemars(length(max = 200), regex(pattern = TEXT_PATTERN))]
     pub name: String,
     /// ISO 4217 code.
+    #[schemars(regex(pattern = CURRENCY_PATTERN))]
     pub currency: String,
+    #[schemars(range(min = 0, max = MAX_MONEY))]
     pub daily_rate: i64,
+    #[schemars(range(min = 0, max = 100_000))]
     pub included_km_per_day: i64,
+    #[schemars(range(min = 0, max = MAX_MONEY))]
     pub extra_km_rate: i64,
+    #[schemars(range(min = 0, max = MAX_MONEY))]
     pub late_fee_per_hour: i64,
+    /// At most a year (8760 hours).
+    #[schemars(range(min = 0, max = 8760))]
     pub free_cancellation_hours: i32,
+    #[schemars(range(min = 0, max = 100))]
     pub cancellation_fee_pct: i32,
 }
 

@@ -100,7 +100,7 @@ pub fn from_row(row: &tokio_postgres::Row) -> Result<Vehicle, ApiError> {
         kind: row.get("type"),
         seats: row.get("seats"),
         load_kg: row.get("load_kg"),
-        specs: row.get("specs"),
+        specs: row.try_get("specs").map_err(ApiError::internal)?,
         status: VehicleStatus::parse(row.get("status"))?,
         odometer_km: row.get("odometer_km"),
         created_at: row.get("created_at"),

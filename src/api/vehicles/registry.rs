@@ -14,7 +14,9 @@ use serde_json::Value;
 use super::vin;
 use crate::api::auth::{Caller, ADMIN, ANY, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::extract::{int_range, text, vehicle_id, ApiJson, ApiQuery};
+use crate::api::extract::{
+    int_range, text, vehicle_id, ApiJson, ApiQuery, TEXT_PATTERN, VEHICLE_ID_PATTERN, VIN_PATTERN,
+};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
@@ -28,18 +30,29 @@ use super::status::ensure_driverless;
 #[serde(deny_unknown_fields)]
 pub struct CreateVehicle {
     /// The tracker's vehicle id: 1-64 characters of `[A-Za-z0-9._-]`.
+    #[schemars(length(min = 1, max = 64), regex(pattern = VEHICLE_ID_PATTERN))]
     pub id: String,
+    #[schemars(length(max = 20), regex(pattern = TEXT_PATTERN))]
     pub plate: String,
-    /// 17 characters with a valid North American check digit.
+    /// 17 characters with a valid North American check digit (upper-cased on the way in).
+    #[schemars(regex(pattern = VIN_PATTERN))]
     pub vin: String,
+    #[schemars(length(max = 100), regex(pattern = TEXT_PATTERN))]
     pub make: String,
+    #[schemars(length(max = 100), regex(pattern = TEXT_PATTERN))]
     pub model: String,
+    #[schemars(range(min = 1886, max = 2100))]
     pub year: i32,
     #[serde(rename = "type")]
+    #[schemars(length(max = 50), regex(pattern = TEXT_PATTERN))]
     pub kind: String,
+    #[schemars(range(min = 0, max = 1000))]
     pub seats: i32,
+    #[schemars(range(min = 0, max = 1_000_000))]
     pub load_kg: i32,
+    /// A JSON object of at most 16 KiB (serialized); `null` or absent is `{}`.
     #[serde(default)]
+    #[schemars(extend("type" = ["object", "null"]))]
     pub specs: Option<Value>,
 }
 
@@ -47,16 +60,26 @@ pub struct CreateVehicle {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateVehicle {
+    #[schemars(length(max = 20), regex(pattern = TEXT_PATTERN))]
     pub plate: Option<String>,
+    /// 17 characters with a valid North American check digit (upper-cased on the way in).
+    #[schemars(regex(pattern = VIN_PATTERN))]
     pub vin: Option<String>,
+    #[schemars(length(max = 100), regex(pattern = TEXT_PATTERN))]
     pub make: Option<String>,
+    #[schemars(length(max = 100), regex(pattern = TEXT_PATTERN))]
     pub model: Option<String>,
+    #[schemars(range(min = 1886, max = 2100))]
     pub year: Option<i32>,
     #[serde(rename = "type")]
+    #[schemars(length(max = 50), regex(pattern = TEXT_PATTERN))]
     pub kind: Option<String>,
+    #[schemars(range(min = 0, max = 1000))]
     pub seats: Option<i32>,
+    #[schemars(range(min = 0, max = 1_000_000))]
     pub load_kg: Option<i32>,
-    /// Replaces the whole object.
+    /// Replaces the whole object: a JSON object of at most 16 KiB (serialized); `null` keeps it.
+    #[schemars(extend("type" = ["object", "null"]))]
     pub specs: Option<Value>,
 }
 

@@ -47,6 +47,7 @@ pub struct Transition {
 #[serde(deny_unknown_fields)]
 pub struct OdometerReading {
     /// Kilometres; never below the vehicle's current reading.
+    #[schemars(range(min = 0, max = 100_000_000))]
     pub reading_km: i64,
 }
 
