@@ -193,9 +193,14 @@ def _raise_reading(body, field, *floors):
     """An odometer reading below the known floor (the vehicle's reading, the rental's
     odometer out) is raised to it: odometers never go back (fleetd's trigger)."""
     km = body.get(field)
-    floor = max((f for f in floors if isinstance(f, int) and not isinstance(f, bool)), default=None)
-    if isinstance(km, int) and not isinstance(km, bool) and floor is not None and km < floor:
+    floor = max((f for f in floors if _is_number(f)), default=None)
+    # A whole-number float (71.0) is an integer to fleetd, as to JSON Schema.
+    if _is_number(km) and floor is not None and km < floor:
         body[field] = floor
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _vehicle_reading(vehicle_id):

@@ -403,6 +403,12 @@ mod tests {
             specs["content"]["application/json"]["schema"]["type"], "object",
             "{specs}"
         );
+        let specs_schema = &specs["content"]["application/json"]["schema"];
+        assert_eq!(specs_schema["propertyNames"]["pattern"], "^[^\\x00]*$");
+        assert!(
+            doc["components"]["schemas"]["SpecValue"]["anyOf"].is_array(),
+            "specs values are any JSON without NUL"
+        );
         let from = query_param(&doc, "/v1/availability", "from");
         assert_eq!(from["schema"]["format"], "date-time", "{from}");
         let mut limited = doc.clone();

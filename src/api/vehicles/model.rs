@@ -1,8 +1,10 @@
 //! What a vehicle is: its row, its lifecycle states and the query that loads one.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use const_format::concatcp;
-use schemars::JsonSchema;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -89,6 +91,52 @@ pub const GET: &str = concatcp!(
     COLUMNS,
     " FROM vehicles WHERE id = $1 AND deleted_at IS NULL"
 );
+/// Strings PostgreSQL's jsonb can store: any but U+0000.
+const NO_NUL: &str = "^[^\\x00]*$";
+
+/// The schema of a vehicle's specs: a JSON object of any JSON values whose strings, keys
+/// included, hold no U+0000 (which jsonb refuses: 422). Its 16 KiB limit is checked by the
+/// handlers only.
+pub struct SpecsSchema;
+
+impl JsonSchema for SpecsSchema {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Specs".into()
+    }
+
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        let value = g.subschema_for::<SpecValue>();
+        json_schema!({
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": value
+        })
+    }
+}
+
+/// Any JSON value without U+0000 in its strings, for [`SpecsSchema`].
+struct SpecValue;
+
+impl JsonSchema for SpecValue {
+    fn schema_name() -> Cow<'static, str> {
+        "SpecValue".into()
+    }
+
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        let value = g.subschema_for::<SpecValue>();
+        json_schema!({"anyOf": [
+            {"type": ["null", "boolean", "number"]},
+            {"type": "string", "pattern": NO_NUL},
+            {"type": "array", "items": value},
+            {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": value}
+        ]})
+    }
+}
+
 pub fn from_row(row: &tokio_postgres::Row) -> Result<Vehicle, ApiError> {
     Ok(Vehicle {
         id: row.get("id"),

@@ -22,7 +22,7 @@ use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::state::AppState;
 
-use super::model::{from_row, Vehicle, VehicleStatus, COLUMNS, GET};
+use super::model::{from_row, SpecsSchema, Vehicle, VehicleStatus, COLUMNS, GET};
 use super::status::ensure_driverless;
 
 /// `POST /v1/vehicles` body.
@@ -52,7 +52,7 @@ pub struct CreateVehicle {
     pub load_kg: i32,
     /// A JSON object of at most 16 KiB (serialized); `null` or absent is `{}`.
     #[serde(default)]
-    #[schemars(extend("type" = ["object", "null"]))]
+    #[schemars(with = "Option<SpecsSchema>")]
     pub specs: Option<Value>,
 }
 
@@ -79,7 +79,7 @@ pub struct UpdateVehicle {
     #[schemars(range(min = 0, max = 1_000_000))]
     pub load_kg: Option<i32>,
     /// Replaces the whole object: a JSON object of at most 16 KiB (serialized); `null` keeps it.
-    #[schemars(extend("type" = ["object", "null"]))]
+    #[schemars(with = "Option<SpecsSchema>")]
     pub specs: Option<Value>,
 }
 
@@ -94,7 +94,7 @@ pub struct ListQuery {
     pub kind: Option<String>,
     pub status: Option<VehicleStatus>,
     /// A JSON object the vehicle's specs must contain (`@>`).
-    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
+    #[schemars(with = "Option<SpecsSchema>")]
     pub specs: Option<String>,
     #[schemars(range(min = i32::MIN, max = i32::MAX))]
     pub min_seats: Option<i32>,
