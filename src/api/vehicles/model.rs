@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use const_format::concatcp;
-use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -94,9 +94,14 @@ pub const GET: &str = concatcp!(
 /// Strings PostgreSQL's jsonb can store: any but U+0000.
 const NO_NUL: &str = "^[^\\x00]*$";
 
-/// The schema of a vehicle's specs: a JSON object of any JSON values whose strings, keys
-/// included, hold no U+0000 (which jsonb refuses: 422). Its 16 KiB limit is checked by the
-/// handlers only.
+/// How deeply a vehicle's specs may nest: the object itself and three levels of arrays or
+/// objects inside it.
+pub const MAX_SPECS_DEPTH: usize = 4;
+
+/// The schema of a vehicle's specs: a JSON object, nested at most [`MAX_SPECS_DEPTH`] deep,
+/// whose strings, keys included, hold no U+0000 (which jsonb refuses). Written out level by
+/// level rather than as a recursive schema, which fuzzers cannot walk. Its 16 KiB limit is
+/// checked by the handlers only.
 pub struct SpecsSchema;
 
 impl JsonSchema for SpecsSchema {
@@ -108,33 +113,54 @@ impl JsonSchema for SpecsSchema {
         "Specs".into()
     }
 
-    fn json_schema(g: &mut SchemaGenerator) -> Schema {
-        let value = g.subschema_for::<SpecValue>();
-        json_schema!({
-            "type": "object",
-            "propertyNames": {"pattern": NO_NUL},
-            "additionalProperties": value
-        })
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let object = specs_level(MAX_SPECS_DEPTH);
+        let object = object["anyOf"][3].clone();
+        Schema::try_from(object).expect("an object is a schema")
     }
 }
 
-/// Any JSON value without U+0000 in its strings, for [`SpecsSchema`].
-struct SpecValue;
-
-impl JsonSchema for SpecValue {
-    fn schema_name() -> Cow<'static, str> {
-        "SpecValue".into()
+/// A JSON value that nests at most `depth` arrays or objects, without U+0000 in its strings.
+fn specs_level(depth: usize) -> serde_json::Value {
+    let mut kinds = vec![
+        serde_json::json!({"type": ["null", "boolean", "number"]}),
+        serde_json::json!({"type": "string", "pattern": NO_NUL}),
+    ];
+    if depth > 0 {
+        let inner = specs_level(depth - 1);
+        kinds.push(serde_json::json!({"type": "array", "items": inner}));
+        kinds.push(serde_json::json!({
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": inner
+        }));
     }
+    serde_json::json!({ "anyOf": kinds })
+}
 
-    fn json_schema(g: &mut SchemaGenerator) -> Schema {
-        let value = g.subschema_for::<SpecValue>();
-        json_schema!({"anyOf": [
-            {"type": ["null", "boolean", "number"]},
-            {"type": "string", "pattern": NO_NUL},
-            {"type": "array", "items": value},
-            {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": value}
-        ]})
+/// Why `specs` is not what [`SpecsSchema`] describes (besides its size), or `None`.
+pub fn specs_problem(specs: &Value) -> Option<&'static str> {
+    const NUL: &str = "strings must not contain U+0000";
+    const DEEP: &str = "nested too deeply (at most 4 levels of arrays and objects)";
+    fn walk(v: &Value, depth: usize) -> Option<&'static str> {
+        match v {
+            Value::String(s) => s.contains('\0').then_some(NUL),
+            Value::Array(_) | Value::Object(_) if depth >= MAX_SPECS_DEPTH => Some(DEEP),
+            Value::Array(items) => items.iter().find_map(|i| walk(i, depth + 1)),
+            Value::Object(map) => map.iter().find_map(|(k, i)| {
+                if k.contains('\0') {
+                    Some(NUL)
+                } else {
+                    walk(i, depth + 1)
+                }
+            }),
+            _ => None,
+        }
     }
+    if !specs.is_object() {
+        return Some("must be a JSON object");
+    }
+    walk(specs, 0)
 }
 
 pub fn from_row(row: &tokio_postgres::Row) -> Result<Vehicle, ApiError> {
@@ -154,4 +180,29 @@ pub fn from_row(row: &tokio_postgres::Row) -> Result<Vehicle, ApiError> {
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn specs_nest_four_levels_and_hold_no_nul() {
+        assert_eq!(specs_problem(&json!({})), None);
+        assert_eq!(specs_problem(&json!({"a": [[{"b": 1}]]})), None);
+        assert!(specs_problem(&json!({"a": [[{"b": [1]}]]})).is_some());
+        assert!(specs_problem(&json!({"a": "x\u{0}"})).is_some());
+        assert!(specs_problem(&json!({"\u{0}": 1})).is_some());
+        assert!(specs_problem(&json!([1])).is_some());
+        // The schema says the same: four levels of containers, then scalars only.
+        let mut g = schemars::SchemaGenerator::default();
+        let schema = SpecsSchema::json_schema(&mut g).to_value();
+        let mut level = &schema["additionalProperties"];
+        for _ in 0..3 {
+            assert_eq!(level["anyOf"].as_array().unwrap().len(), 4, "{level}");
+            level = &level["anyOf"][2]["items"];
+        }
+        assert_eq!(level["anyOf"].as_array().unwrap().len(), 2, "{level}");
+    }
 }

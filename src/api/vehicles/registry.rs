@@ -22,7 +22,7 @@ use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::state::AppState;
 
-use super::model::{from_row, SpecsSchema, Vehicle, VehicleStatus, COLUMNS, GET};
+use super::model::{from_row, specs_problem, SpecsSchema, Vehicle, VehicleStatus, COLUMNS, GET};
 use super::status::ensure_driverless;
 
 /// `POST /v1/vehicles` body.
@@ -158,8 +158,8 @@ fn check_vin(v: &str) -> Result<String, ApiError> {
 }
 
 fn check_specs(specs: &Value) -> Result<(), ApiError> {
-    if !specs.is_object() {
-        return Err(ApiError::invalid("specs", "must be a JSON object"));
+    if let Some(problem) = specs_problem(specs) {
+        return Err(ApiError::invalid("specs", problem));
     }
     if specs.to_string().len() > 16 * 1024 {
         return Err(ApiError::invalid("specs", "at most 16 KiB"));
