@@ -11,7 +11,8 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
    from a small pool (the coverage phase sends the same few boundary values to every
    operation), so most keyed POSTs would reuse a key an earlier, different request used, and
    fleetd rightly answers 422 `idempotency_key_reused` (docs/http.md, "Idempotency keys").
-   Keys that are not well-formed (empty, too long, not visible ASCII) are sent as generated.
+   Keys that are not well-formed (empty, too long, not printable ASCII, outer spaces) are sent
+   as generated.
 2. Time windows: `[starts_at, ends_at)` in bodies and `[from, to)` in query strings are put in
    order (swapped; an empty window gets one hour) and clamped to the longest window allowed:
    assignments 31 days, maintenance 90, rentals and quotes and availability 366, a vehicle's
@@ -93,10 +94,13 @@ SUFFIX_LEN = 33  # "-" + 32 hex digits
 
 
 def _well_formed_key(value):
+    # fleetd's rule (docs/http.md): ^[!-~]([ -~]{0,253}[!-~])?$, spaces only inside.
     return (
         isinstance(value, str)
         and 1 <= len(value) <= MAX_KEY_LEN
-        and all(0x21 <= ord(c) <= 0x7E for c in value)
+        and all(0x20 <= ord(c) <= 0x7E for c in value)
+        and value[0] != " "
+        and value[-1] != " "
     )
 
 
