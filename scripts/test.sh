@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, exactly as CI runs it (.ci/run): services, rustfmt, clippy, cargo test.
+# The whole test suite, exactly as CI runs it (.ci/run): services, rustfmt, clippy, cargo test,
+# then a bounded Schemathesis run against a fresh daemon (scripts/api_fuzz.sh, 60 s, fixed seed).
 # Integration tests create their own databases from FLEETD_TEST_DATABASE_URL and start their own
 # Mosquitto processes (the `mosquitto` binary must be on PATH). Exits non-zero on any failure.
 set -euo pipefail
@@ -24,7 +25,7 @@ export FLEETD_TEST_DATABASE_URL="${FLEETD_TEST_DATABASE_URL:-postgres://postgres
 export FLEETD_TEST_REDIS_URL="${FLEETD_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 
 STEP=0
-STEPS=4
+STEPS=5
 SUITE_START=$SECONDS
 
 banner() {
@@ -82,5 +83,10 @@ echo "    FLEETD_TEST_DATABASE_URL=$FLEETD_TEST_DATABASE_URL"
 echo "    FLEETD_TEST_REDIS_URL=$FLEETD_TEST_REDIS_URL"
 echo "    mosquitto: $(command -v mosquitto || echo 'NOT FOUND')"
 run_step "tests" cargo test --workspace
+# The API against its own OpenAPI document: a fresh daemon and database, --checks all, the
+# stateful phase on, 60 s with a fixed seed so a failure reproduces (api_fuzz.sh drops every
+# FLEETD_* variable before it configures its own daemon).
+run_step "api fuzz (schemathesis, 60 s)" \
+  env FLEETD_FUZZ_SECONDS=60 FLEETD_FUZZ_SEED="${FLEETD_TEST_FUZZ_SEED:-20261206}" bash scripts/api_fuzz.sh
 
 printf '\n==> all %d steps passed in %ds\n' "$STEPS" "$((SECONDS - SUITE_START))"

@@ -36,4 +36,5 @@ pub mod live;
 pub mod metrics;
 pub mod migrate;
 pub mod retry;
+pub mod vehicle_id;
 pub mod wire;

@@ -11,6 +11,7 @@ use const_format::concatcp;
 use serde::de::DeserializeOwned;
 
 use crate::api::error::ApiError;
+use crate::vehicle_id::VehicleId;
 
 /// A JSON body.
 pub struct ApiJson<T>(pub T);
@@ -186,7 +187,7 @@ pub const EMAIL_PATTERN: &str = concatcp!("^", SPACES, VISIBLE, "*@", VISIBLE, "
 pub const VIN_PATTERN: &str = concatcp!("^", SPACES, "[0-9A-HJ-NPR-Za-hj-npr-z]{17}", SPACES, "$");
 
 /// [`vehicle_id`].
-pub const VEHICLE_ID_PATTERN: &str = r"^[A-Za-z0-9._-]{1,64}$";
+pub const VEHICLE_ID_PATTERN: &str = crate::vehicle_id::PATTERN;
 
 /// [`currency`].
 pub const CURRENCY_PATTERN: &str = "^[A-Z]{3}$";
@@ -248,12 +249,7 @@ pub fn window(from: DateTime<Utc>, to: DateTime<Utc>, max_days: i64) -> Result<(
 
 /// The vehicle id of docs/telemetry.md: 1–64 characters of `[A-Za-z0-9._-]`.
 pub fn vehicle_id(field: &str, id: &str) -> Result<(), ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+    if VehicleId::is_valid(id) {
         Ok(())
     } else {
         Err(ApiError::invalid(

@@ -4,9 +4,10 @@
 //! expected without a trailing `/`; the configuration is where a prefix is validated.
 
 use crate::ingest::reading::Kind;
+use crate::vehicle_id::{VehicleId, VehicleIdError};
 
 /// Longest vehicle id, in bytes (all allowed characters are ASCII).
-pub const MAX_VEHICLE_ID_LEN: usize = 64;
+pub const MAX_VEHICLE_ID_LEN: usize = crate::vehicle_id::MAX_LEN;
 
 /// Why a topic carries no readings fleetd accepts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,19 +69,12 @@ pub fn parse_topic<'a>(prefix: &str, topic: &'a str) -> Result<(&'a str, Kind), 
 
 /// `vehicle_id`: 1–64 characters of `[A-Za-z0-9._-]`.
 pub fn check_vehicle_id(id: &str) -> Result<(), TopicError> {
-    if id.is_empty() {
-        return Err(TopicError::EmptyVehicleId);
+    match VehicleId::parse(id) {
+        Ok(_) => Ok(()),
+        Err(VehicleIdError::Empty) => Err(TopicError::EmptyVehicleId),
+        Err(VehicleIdError::TooLong { len }) => Err(TopicError::VehicleIdTooLong { len }),
+        Err(VehicleIdError::Char) => Err(TopicError::VehicleIdChar),
     }
-    if id.len() > MAX_VEHICLE_ID_LEN {
-        return Err(TopicError::VehicleIdTooLong { len: id.len() });
-    }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        return Err(TopicError::VehicleIdChar);
-    }
-    Ok(())
 }
 
 /// The subscription filter for `kind` under `prefix`, e.g. `fleet/+/gps`.

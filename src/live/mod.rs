@@ -58,10 +58,7 @@ pub enum LiveError {
 
 /// Whether `id` is a valid vehicle id, `[A-Za-z0-9._-]{1,64}` (docs/telemetry.md).
 pub fn valid_vehicle_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    crate::vehicle_id::VehicleId::is_valid(id)
 }
 
 /// Checks a WGS84 position.
