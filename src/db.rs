@@ -41,3 +41,41 @@ pub fn pool(config: &DatabaseConfig) -> Result<Pool, DbError> {
         .recycle_timeout(Some(timeout))
         .build()?)
 }
+
+/// A status enum stored as `text` under a `CHECK (status IN (...))`: `as_str`, `parse`, and
+/// `FromSql` so that `row.get("status")` reads it (a value outside the enum is an error, which
+/// the CHECK constraint rules out).
+#[macro_export]
+macro_rules! text_enum {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl<'a> tokio_postgres::types::FromSql<'a> for $name {
+            fn from_sql(
+                ty: &tokio_postgres::types::Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                let s = <&str as tokio_postgres::types::FromSql>::from_sql(ty, raw)?;
+                $name::parse(s)
+                    .ok_or_else(|| format!("{} is not a {}", s, stringify!($name)).into())
+            }
+
+            fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+                <&str as tokio_postgres::types::FromSql>::accepts(ty)
+            }
+        }
+    };
+}

@@ -187,6 +187,9 @@ pub const EMAIL_PATTERN: &str = concatcp!("^", SPACES, VISIBLE, "*@", VISIBLE, "
 pub const VIN_PATTERN: &str = concatcp!("^", SPACES, "[0-9A-HJ-NPR-Za-hj-npr-z]{17}", SPACES, "$");
 
 /// [`vehicle_id`].
+/// Free text PostgreSQL can store (filters compared as text): anything but U+0000.
+pub const NO_NUL_PATTERN: &str = r"^[^\x00]*$";
+
 pub const VEHICLE_ID_PATTERN: &str = crate::vehicle_id::PATTERN;
 
 /// [`currency`].

@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 use crate::api::auth::{Caller, Role, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::extract::{vehicle_id, window, ApiJson, ApiQuery, VEHICLE_ID_PATTERN};
+use crate::api::extract::{
+    vehicle_id, window, ApiJson, ApiQuery, NO_NUL_PATTERN, VEHICLE_ID_PATTERN,
+};
 use crate::api::middleware::txn::{Db, Tx};
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
@@ -31,10 +33,24 @@ pub struct Assignment {
     pub vehicle_id: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
-    /// `scheduled`, `completed` or `cancelled`.
-    pub status: String,
+    pub status: AssignmentStatus,
     pub created_at: DateTime<Utc>,
 }
+
+/// An assignment's state: `scheduled`, then `completed` or `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentStatus {
+    Scheduled,
+    Completed,
+    Cancelled,
+}
+
+crate::text_enum!(AssignmentStatus {
+    Scheduled => "scheduled",
+    Completed => "completed",
+    Cancelled => "cancelled",
+});
 
 /// `POST /v1/assignments` body.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -55,6 +71,7 @@ pub struct ListQuery {
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     pub driver_id: Option<Uuid>,
+    #[schemars(regex(pattern = NO_NUL_PATTERN))]
     pub vehicle_id: Option<String>,
 }
 

@@ -17,7 +17,8 @@ use uuid::Uuid;
 use crate::api::auth::{Caller, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{
-    text, vehicle_id, window, ApiJson, ApiQuery, MAX_MONEY, TEXT_PATTERN, VEHICLE_ID_PATTERN,
+    text, vehicle_id, window, ApiJson, ApiQuery, MAX_MONEY, NO_NUL_PATTERN, TEXT_PATTERN,
+    VEHICLE_ID_PATTERN,
 };
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{grouped, Page, Paged};
@@ -48,7 +49,7 @@ pub struct Job {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     /// `scheduled`, `in_progress`, `completed` or `cancelled`.
-    pub status: String,
+    pub status: MaintenanceStatus,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub labour_cost: Option<i64>,
@@ -78,6 +79,7 @@ pub struct ListQuery {
     #[schemars(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+    #[schemars(regex(pattern = NO_NUL_PATTERN))]
     pub vehicle_id: Option<String>,
     pub status: Option<MaintenanceStatus>,
     pub overdue: Option<bool>,
@@ -94,16 +96,12 @@ pub enum MaintenanceStatus {
     Cancelled,
 }
 
-impl MaintenanceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MaintenanceStatus::Scheduled => "scheduled",
-            MaintenanceStatus::InProgress => "in_progress",
-            MaintenanceStatus::Completed => "completed",
-            MaintenanceStatus::Cancelled => "cancelled",
-        }
-    }
-}
+crate::text_enum!(MaintenanceStatus {
+    Scheduled => "scheduled",
+    InProgress => "in_progress",
+    Completed => "completed",
+    Cancelled => "cancelled",
+});
 
 pub const COLUMNS: &str = "id, vehicle_id, description, starts_at, ends_at, status, started_at, \
                        completed_at, labour_cost, currency, created_at";

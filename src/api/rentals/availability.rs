@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::booking::MAX_DAYS;
 use crate::api::auth::{Caller, ANY};
 use crate::api::error::ApiError;
-use crate::api::extract::{window, ApiQuery};
+use crate::api::extract::{window, ApiQuery, NO_NUL_PATTERN};
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
@@ -45,6 +45,7 @@ pub struct AvailabilityQuery {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     #[serde(rename = "type")]
+    #[schemars(regex(pattern = NO_NUL_PATTERN))]
     pub kind: Option<String>,
     #[schemars(range(min = i32::MIN, max = i32::MAX))]
     pub min_seats: Option<i32>,

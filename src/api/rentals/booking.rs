@@ -20,7 +20,9 @@ use super::ledger::{add_charges, charges_of, payments_of, Payment};
 use super::pricing::{self, LineItem, Quote};
 use crate::api::auth::{Caller, Role, ANY};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::extract::{int_range, vehicle_id, window, ApiJson, ApiQuery, VEHICLE_ID_PATTERN};
+use crate::api::extract::{
+    int_range, vehicle_id, window, ApiJson, ApiQuery, NO_NUL_PATTERN, VEHICLE_ID_PATTERN,
+};
 use crate::api::fleet::customers::own_customer;
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
@@ -43,7 +45,7 @@ pub struct Rental {
     pub ends_at: DateTime<Utc>,
     pub estimated_km: i64,
     /// `reserved`, `active`, `completed` or `cancelled`.
-    pub status: String,
+    pub status: RentalStatus,
     pub odometer_out: Option<i64>,
     pub odometer_in: Option<i64>,
     pub activated_at: Option<DateTime<Utc>>,
@@ -92,6 +94,7 @@ pub struct ListQuery {
     #[schemars(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+    #[schemars(regex(pattern = NO_NUL_PATTERN))]
     pub vehicle_id: Option<String>,
     pub customer_id: Option<Uuid>,
     pub status: Option<RentalStatus>,
@@ -107,16 +110,12 @@ pub enum RentalStatus {
     Cancelled,
 }
 
-impl RentalStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RentalStatus::Reserved => "reserved",
-            RentalStatus::Active => "active",
-            RentalStatus::Completed => "completed",
-            RentalStatus::Cancelled => "cancelled",
-        }
-    }
-}
+crate::text_enum!(RentalStatus {
+    Reserved => "reserved",
+    Active => "active",
+    Completed => "completed",
+    Cancelled => "cancelled",
+});
 
 const COLUMNS: &str = "r.id, r.vehicle_id, r.customer_id, r.plan_id, r.starts_at, r.ends_at, \
      r.estimated_km, r.status, r.odometer_out, r.odometer_in, r.activated_at, r.returned_at, \

@@ -15,7 +15,8 @@ use super::vin;
 use crate::api::auth::{Caller, ADMIN, ANY, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{
-    int_range, text, vehicle_id, ApiJson, ApiQuery, TEXT_PATTERN, VEHICLE_ID_PATTERN, VIN_PATTERN,
+    int_range, text, vehicle_id, ApiJson, ApiQuery, NO_NUL_PATTERN, TEXT_PATTERN,
+    VEHICLE_ID_PATTERN, VIN_PATTERN,
 };
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
@@ -91,6 +92,7 @@ pub struct ListQuery {
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     #[serde(rename = "type")]
+    #[schemars(regex(pattern = NO_NUL_PATTERN))]
     pub kind: Option<String>,
     pub status: Option<VehicleStatus>,
     /// A JSON object the vehicle's specs must contain (`@>`).
