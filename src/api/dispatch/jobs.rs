@@ -286,7 +286,7 @@ async fn act(
         return Err(ApiError::forbidden(format!(
             "role {} may not have this job {}",
             caller.role.as_str(),
-            action.reason()
+            action.reason().as_str()
         )));
     }
     if action == Action::Accept && job.due_at.is_some_and(|d| d <= now) {

@@ -111,7 +111,7 @@ impl Fixture {
             .await
             .unwrap()
             .into_iter()
-            .map(|e| (e.state, e.reason, e.driver_id))
+            .map(|e| (e.state, e.reason.as_str().to_string(), e.driver_id))
             .collect()
     }
 

@@ -23,103 +23,9 @@ use uuid::Uuid;
 
 use super::roster::Requirements;
 
-/// A job's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    Pending,
-    Offered,
-    Assigned,
-    PickedUp,
-    Completed,
-    Cancelled,
-    Unassigned,
-}
+mod state;
 
-pub const STATES: &[JobState] = &[
-    JobState::Pending,
-    JobState::Offered,
-    JobState::Assigned,
-    JobState::PickedUp,
-    JobState::Completed,
-    JobState::Cancelled,
-    JobState::Unassigned,
-];
-
-impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Pending => "pending",
-            JobState::Offered => "offered",
-            JobState::Assigned => "assigned",
-            JobState::PickedUp => "picked_up",
-            JobState::Completed => "completed",
-            JobState::Cancelled => "cancelled",
-            JobState::Unassigned => "unassigned",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<JobState> {
-        STATES.iter().copied().find(|st| st.as_str() == s)
-    }
-
-    /// Held by a driver: counts against "at most one open job".
-    pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            JobState::Offered | JobState::Assigned | JobState::PickedUp
-        )
-    }
-}
-
-/// What happens to a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Offer,
-    Accept,
-    Decline,
-    Expire,
-    /// A matching round found no candidate; the job waits for its next round.
-    NoCandidate,
-    GiveUp,
-    PickUp,
-    Complete,
-    Cancel,
-}
-
-impl Action {
-    /// The event's `reason`.
-    pub fn reason(self) -> &'static str {
-        match self {
-            Action::Offer => "offered",
-            Action::Accept => "accepted",
-            Action::Decline => "declined",
-            Action::Expire => "offer_expired",
-            Action::NoCandidate => "no_candidate",
-            Action::GiveUp => "gave_up",
-            Action::PickUp => "picked_up",
-            Action::Complete => "completed",
-            Action::Cancel => "cancelled",
-        }
-    }
-}
-
-/// The state `action` leads to from `from`, or `None` when it is illegal (409).
-pub fn next(from: JobState, action: Action) -> Option<JobState> {
-    use Action::*;
-    use JobState::*;
-    match (from, action) {
-        (Pending, Offer) => Some(Offered),
-        (Pending, NoCandidate) => Some(Pending),
-        (Pending, GiveUp) => Some(Unassigned),
-        (Offered, Accept) => Some(Assigned),
-        (Offered, Decline | Expire) => Some(Pending),
-        (Assigned, PickUp) => Some(PickedUp),
-        (PickedUp, Complete) => Some(Completed),
-        (Pending | Offered | Assigned, Cancel) => Some(Cancelled),
-        _ => None,
-    }
-}
+pub use state::{next, Action, EventReason, JobState, STATES};
 
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,9 +53,7 @@ pub struct JobEvent {
     /// 1 for `created`, then one more per transition.
     pub seq: i32,
     pub state: JobState,
-    /// `created`, `offered`, `accepted`, `declined`, `offer_expired`, `no_candidate`,
-    /// `gave_up`, `picked_up`, `completed` or `cancelled`.
-    pub reason: String,
+    pub reason: EventReason,
     /// The driver concerned (offered, accepting, declining, ...).
     pub driver_id: Option<Uuid>,
     pub at: DateTime<Utc>,
@@ -236,7 +140,7 @@ pub struct NewJob {
 pub enum TransitionError {
     #[error("no such job")]
     NotFound,
-    #[error("job is {from}; it cannot be {action}", from = .from.as_str(), action = .action.reason())]
+    #[error("job is {from}; it cannot be {action}", from = .from.as_str(), action = .action.reason().as_str())]
     Illegal { from: JobState, action: Action },
     #[error(transparent)]
     Db(#[from] tokio_postgres::Error),
@@ -273,7 +177,13 @@ pub async fn create<C: GenericClient>(
     .await?;
     tx.execute(
         INSERT_EVENT,
-        &[&id, &"pending", &"created", &None::<Uuid>, &now],
+        &[
+            &id,
+            &"pending",
+            &EventReason::Created.as_str(),
+            &None::<Uuid>,
+            &now,
+        ],
     )
     .await?;
     let row = tx.query_one(GET, &[&id]).await?;
@@ -470,7 +380,7 @@ async fn write<C: GenericClient>(
         &[
             &job.id,
             &job.state.as_str(),
-            &action.reason(),
+            &action.reason().as_str(),
             &driver,
             &now,
         ],
@@ -515,67 +425,5 @@ fn event_from_row(r: &Row) -> JobEvent {
         driver_id: r.get(4),
         at: r.get(5),
         created_by: r.get(6),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ACTIONS: &[Action] = &[
-        Action::Offer,
-        Action::Accept,
-        Action::Decline,
-        Action::Expire,
-        Action::NoCandidate,
-        Action::GiveUp,
-        Action::PickUp,
-        Action::Complete,
-        Action::Cancel,
-    ];
-
-    #[test]
-    fn the_state_machine_allows_exactly_the_documented_transitions() {
-        use JobState::*;
-        let allowed: Vec<(JobState, Action, JobState)> = vec![
-            (Pending, Action::Offer, Offered),
-            (Pending, Action::NoCandidate, Pending),
-            (Pending, Action::GiveUp, Unassigned),
-            (Pending, Action::Cancel, Cancelled),
-            (Offered, Action::Accept, Assigned),
-            (Offered, Action::Decline, Pending),
-            (Offered, Action::Expire, Pending),
-            (Offered, Action::Cancel, Cancelled),
-            (Assigned, Action::PickUp, PickedUp),
-            (Assigned, Action::Cancel, Cancelled),
-            (PickedUp, Action::Complete, Completed),
-        ];
-        for &s in STATES {
-            for &a in ACTIONS {
-                let expected = allowed
-                    .iter()
-                    .find(|(f, act, _)| *f == s && *act == a)
-                    .map(|t| t.2);
-                assert_eq!(next(s, a), expected, "{s:?} {a:?}");
-            }
-        }
-        for final_state in [Completed, Cancelled, Unassigned] {
-            assert!(ACTIONS.iter().all(|&a| next(final_state, a).is_none()));
-        }
-    }
-
-    #[test]
-    fn states_round_trip_and_open_states_are_the_claimed_ones() {
-        for &s in STATES {
-            assert_eq!(JobState::parse(s.as_str()), Some(s));
-            let json = serde_json::to_string(&s).unwrap();
-            assert_eq!(json, format!("\"{}\"", s.as_str()));
-        }
-        assert_eq!(JobState::parse("Pending"), None);
-        let open: Vec<_> = STATES.iter().filter(|s| s.is_open()).collect();
-        assert_eq!(
-            open,
-            [&JobState::Offered, &JobState::Assigned, &JobState::PickedUp]
-        );
     }
 }
