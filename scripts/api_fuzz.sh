@@ -20,6 +20,8 @@
 #                        also killed after FLEETD_FUZZ_SECONDS + 300 s as a hard bound
 #   FLEETD_FUZZ_SEED     Schemathesis/Hypothesis seed (default: random; st prints the one used)
 #   FLEETD_FUZZ_WORKERS  concurrent Schemathesis workers (default 2)
+#   FLEETD_FUZZ_BIN      a fleetd binary to test instead of building one (`cargo build --bin
+#                        fleetd`); scripts/test.sh passes the one `cargo test` built
 #   FLEETD_MQTT_PORT     the project broker's port (default 1884, started by services.sh)
 # Before the run it creates fixture rows through the API as the admin (a pricing plan, a
 # customer user and customer, a driver user and driver, a vehicle; .run/fuzz/fixtures.json).
@@ -49,7 +51,8 @@ RUN_DIR="$REPO/.run"
 OUT_DIR="$RUN_DIR/fuzz"
 VENV="$RUN_DIR/fuzz-venv"
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
-FLEETD_BIN="$TARGET_DIR/debug/fleetd"
+FLEETD_BIN="${FLEETD_FUZZ_BIN:-$TARGET_DIR/debug/fleetd}"
+BUILD="${FLEETD_FUZZ_BIN:+no}"
 LOG="$OUT_DIR/fleetd.log"
 PG_URL_BASE="postgres://postgres@127.0.0.1:5432"
 FUZZ_SECONDS="${FLEETD_FUZZ_SECONDS:-300}"
@@ -134,8 +137,15 @@ fi
 "$VENV/bin/st" --version
 
 # ---- 2. build --------------------------------------------------------------------------------
-banner "cargo build --bin fleetd"
-cargo build --bin fleetd
+if [ "$BUILD" = no ]; then
+  # The test suite passes the binary `cargo test` just built: building again here would
+  # resolve other dependency features and recompile a few dozen crates.
+  [ -x "$FLEETD_BIN" ] || { echo "FLEETD_FUZZ_BIN=$FLEETD_BIN is not an executable" >&2; exit 2; }
+  banner "using $FLEETD_BIN"
+else
+  banner "cargo build --bin fleetd"
+  cargo build --bin fleetd
+fi
 
 # ---- 3. a fresh database and a daemon of its own ---------------------------------------------
 # fleetd reads every FLEETD_* variable as configuration: drop the developer's (and this

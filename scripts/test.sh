@@ -87,6 +87,7 @@ run_step "tests" cargo test --workspace
 # stateful phase on, 60 s with a fixed seed so a failure reproduces (api_fuzz.sh drops every
 # FLEETD_* variable before it configures its own daemon).
 run_step "api fuzz (schemathesis, 60 s)" \
-  env FLEETD_FUZZ_SECONDS=60 FLEETD_FUZZ_SEED="${FLEETD_TEST_FUZZ_SEED:-20261206}" bash scripts/api_fuzz.sh
+  env FLEETD_FUZZ_SECONDS=60 FLEETD_FUZZ_SEED="${FLEETD_TEST_FUZZ_SEED:-20261206}" \
+  FLEETD_FUZZ_BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug/fleetd" bash scripts/api_fuzz.sh
 
 printf '\n==> all %d steps passed in %ds\n' "$STEPS" "$((SECONDS - SUITE_START))"
