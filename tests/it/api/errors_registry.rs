@@ -96,6 +96,13 @@ async fn vehicles_errors() {
     each_invalid(a, "POST", "/v1/vehicles", vehicle_body("v-bad", 90), &cases).await;
     vehicle(a, "v1", 1).await;
     vehicle(a, "v2", 2).await;
+    // Extreme floats in specs: PostgreSQL's jsonb keeps them exactly (f64::MAX as a 309-digit
+    // integer) and they read back as the same numbers, not as a 500.
+    let extreme = json!({"max": -1.7976931348623157e308, "tiny": -5e-324, "small": 6.1e-5});
+    let r = a.patch("/v1/vehicles/v2", json!({"specs": extreme})).await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let r = a.get("/v1/vehicles/v2").await;
+    assert_eq!((r.status, &r.json()["specs"]), (200, &extreme));
     expect_status!(a, "POST" "/v1/vehicles", vehicle_body("v1", 3) => 409 "already_exists");
     expect_status!(a, "POST" "/v1/vehicles", vehicle_body("v3", 1) => 409 "already_exists");
     // GET /v1/vehicles, /v1/vehicles/{id}
