@@ -37,7 +37,8 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
    A staff caller (the run's admin) must name the customer of a rental: a missing or null
    `customer_id` becomes the fixture customer.
 7. Cursors: a `cursor` the server did not issue (in a `next_cursor`) is dropped.
-8. GET /v1/stream: `jobs=false` without `bbox` becomes `jobs=true`; a bbox with south > north
+8. GET /v1/stream: `jobs=false` without `bbox` becomes `jobs=true`; a bbox's latitudes and
+   longitudes are clamped into range, and one with south > north
    gets the two swapped.
 
 So no case of this run exercises these refusals (a negative case breaks the schema, not these
@@ -301,12 +302,18 @@ def _fix_stream(query):
         parts = bbox.split(",")
         if len(parts) == 4:
             try:
-                south, north = float(parts[0]), float(parts[2])
+                values = [float(p) for p in parts]
             except ValueError:
                 return
-            if south > north:
+            # Latitudes into [-90, 90], longitudes into [-180, 180] (the pattern only says
+            # "four decimals"); a changed part is written as a plain decimal, as the pattern wants.
+            for i, limit in ((0, 90.0), (1, 180.0), (2, 90.0), (3, 180.0)):
+                if abs(values[i]) > limit:
+                    values[i] = limit if values[i] > 0 else -limit
+                    parts[i] = "%.6f" % values[i]
+            if values[0] > values[2]:
                 parts[0], parts[2] = parts[2], parts[0]
-                query["bbox"] = ",".join(parts)
+            query["bbox"] = ",".join(parts)
 
 
 # ---- the hooks ---------------------------------------------------------------------------------
