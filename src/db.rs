@@ -42,12 +42,25 @@ pub fn pool(config: &DatabaseConfig) -> Result<Pool, DbError> {
         .build()?)
 }
 
-/// A status enum stored as `text` under a `CHECK (status IN (...))`: `as_str`, `parse`, and
+/// A status enum stored as `text` under a `CHECK (status IN (...))`, each variant written once
+/// with its text: the enum (serde and JSON Schema use that text), `as_str`, `parse`, and
 /// `FromSql` so that `row.get("status")` reads it (a value outside the enum is an error, which
 /// the CHECK constraint rules out).
 #[macro_export]
 macro_rules! text_enum {
-    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident { $($variant:ident => $text:literal),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq,
+            serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+        )]
+        $vis enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
         impl $name {
             pub fn as_str(self) -> &'static str {
                 match self {

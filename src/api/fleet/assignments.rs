@@ -37,20 +37,14 @@ pub struct Assignment {
     pub created_at: DateTime<Utc>,
 }
 
-/// An assignment's state: `scheduled`, then `completed` or `cancelled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AssignmentStatus {
-    Scheduled,
-    Completed,
-    Cancelled,
+crate::text_enum! {
+    /// An assignment's state: `scheduled`, then `completed` or `cancelled`.
+    pub enum AssignmentStatus {
+        Scheduled => "scheduled",
+        Completed => "completed",
+        Cancelled => "cancelled",
+    }
 }
-
-crate::text_enum!(AssignmentStatus {
-    Scheduled => "scheduled",
-    Completed => "completed",
-    Cancelled => "cancelled",
-});
 
 /// `POST /v1/assignments` body.
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -85,23 +85,16 @@ pub struct ListQuery {
     pub overdue: Option<bool>,
 }
 
-/// A maintenance job's state: `scheduled → in_progress → completed`, or `cancelled` before it
-/// is completed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MaintenanceStatus {
-    Scheduled,
-    InProgress,
-    Completed,
-    Cancelled,
+crate::text_enum! {
+    /// A maintenance job's state: `scheduled → in_progress → completed`, or `cancelled` before it
+    /// is completed.
+    pub enum MaintenanceStatus {
+        Scheduled => "scheduled",
+        InProgress => "in_progress",
+        Completed => "completed",
+        Cancelled => "cancelled",
+    }
 }
-
-crate::text_enum!(MaintenanceStatus {
-    Scheduled => "scheduled",
-    InProgress => "in_progress",
-    Completed => "completed",
-    Cancelled => "cancelled",
-});
 
 pub const COLUMNS: &str = "id, vehicle_id, description, starts_at, ends_at, status, started_at, \
                        completed_at, labour_cost, currency, created_at";

@@ -100,22 +100,15 @@ pub struct ListQuery {
     pub status: Option<RentalStatus>,
 }
 
-/// A rental's state: `reserved → active → completed`, or `cancelled` before it is active.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RentalStatus {
-    Reserved,
-    Active,
-    Completed,
-    Cancelled,
+crate::text_enum! {
+    /// A rental's state: `reserved → active → completed`, or `cancelled` before it is active.
+    pub enum RentalStatus {
+        Reserved => "reserved",
+        Active => "active",
+        Completed => "completed",
+        Cancelled => "cancelled",
+    }
 }
-
-crate::text_enum!(RentalStatus {
-    Reserved => "reserved",
-    Active => "active",
-    Completed => "completed",
-    Cancelled => "cancelled",
-});
 
 const COLUMNS: &str = "r.id, r.vehicle_id, r.customer_id, r.plan_id, r.starts_at, r.ends_at, \
      r.estimated_km, r.status, r.odometer_out, r.odometer_in, r.activated_at, r.returned_at, \

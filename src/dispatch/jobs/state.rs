@@ -85,34 +85,21 @@ impl Action {
     }
 }
 
-/// Why a job event happened: `created`, or the action that moved the job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventReason {
-    Created,
-    Offered,
-    Accepted,
-    Declined,
-    OfferExpired,
-    NoCandidate,
-    GaveUp,
-    PickedUp,
-    Completed,
-    Cancelled,
+crate::text_enum! {
+    /// Why a job event happened: `created`, or the action that moved the job.
+    pub enum EventReason {
+        Created => "created",
+        Offered => "offered",
+        Accepted => "accepted",
+        Declined => "declined",
+        OfferExpired => "offer_expired",
+        NoCandidate => "no_candidate",
+        GaveUp => "gave_up",
+        PickedUp => "picked_up",
+        Completed => "completed",
+        Cancelled => "cancelled",
+    }
 }
-
-crate::text_enum!(EventReason {
-    Created => "created",
-    Offered => "offered",
-    Accepted => "accepted",
-    Declined => "declined",
-    OfferExpired => "offer_expired",
-    NoCandidate => "no_candidate",
-    GaveUp => "gave_up",
-    PickedUp => "picked_up",
-    Completed => "completed",
-    Cancelled => "cancelled",
-});
 
 /// The state `action` leads to from `from`, or `None` when it is illegal (409).
 pub fn next(from: JobState, action: Action) -> Option<JobState> {
