@@ -17,7 +17,7 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
    order (swapped; an empty window gets one hour) and clamped to the longest window allowed:
    assignments 31 days, maintenance 90, rentals and quotes and availability 366, a vehicle's
    track 31. Values that do not parse as RFC 3339 are left alone (the schema's business).
-3. POST /v1/drivers: a `licence_expiry` in the past moves one year after today (UTC).
+3. POST and PATCH /v1/drivers: a `licence_expiry` in the past moves one year after today (UTC).
    POST /v1/rentals/{id}/complete: a `returned_at` becomes "now" (not in the future, not before
    the activation). Odometer readings (POST /v1/vehicles/{id}/odometer `reading_km`, rental
    activate and complete `odometer_km`) below what the hooks know the vehicle's odometer (or
@@ -347,6 +347,7 @@ def before_call(context, case, kwargs):
         elif op == ("POST", "/v1/customers"):
             _profile_user(body, "customer", "customer_user")
         elif op == ("PATCH", "/v1/drivers/{id}"):
+            _fix_licence_expiry(body)
             _replace_ref(body, "current_vehicle_id", "vehicles", "vehicle")
         elif op in (("POST", "/v1/vehicles"), ("PATCH", "/v1/vehicles/{id}")):
             _fix_vin(body)

@@ -8,11 +8,20 @@
 //! time and tests step through 30 s offer timeouts and minutes of backoff in milliseconds.
 //! [`Clock::new`] reads the system clock on every call, so a long-running daemon follows NTP
 //! and clock steps as the trackers' own timestamps do.
+//!
+//! The API's rules read the same clock (rental and maintenance windows, cancellation fees,
+//! overdue jobs, licence expiry, token expiry) and hand its time to PostgreSQL as a query
+//! parameter instead of `now()`. A whole daemon cannot run under `tokio::time::pause()` (its
+//! pool and HTTP timeouts would fire whenever the runtime idles), so tests of those rules
+//! run it on a [`Clock::manual`] clock and move time with the [`ClockHand`].
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Clock {
     /// `Utc::now()`.
     System,
@@ -21,6 +30,25 @@ pub enum Clock {
         wall: DateTime<Utc>,
         instant: Instant,
     },
+    /// Microseconds since the epoch, moved only by its [`ClockHand`].
+    Manual(Arc<AtomicI64>),
+}
+
+/// Moves a [`Clock::manual`] clock.
+#[derive(Debug, Clone)]
+pub struct ClockHand(Arc<AtomicI64>);
+
+impl ClockHand {
+    /// Moves the clock by `by` (backwards when negative).
+    pub fn advance(&self, by: chrono::Duration) {
+        let us = by.num_microseconds().expect("a step within ±292,000 years");
+        self.0.fetch_add(us, Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `at`.
+    pub fn set(&self, at: DateTime<Utc>) {
+        self.0.store(at.timestamp_micros(), Ordering::SeqCst);
+    }
 }
 
 impl Clock {
@@ -37,14 +65,27 @@ impl Clock {
         }
     }
 
+    /// Stopped at `at` until its hand moves it.
+    pub fn manual(at: DateTime<Utc>) -> (Clock, ClockHand) {
+        let us = Arc::new(AtomicI64::new(at.timestamp_micros()));
+        (Clock::Manual(us.clone()), ClockHand(us))
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
-        match *self {
+        match self {
             Clock::System => Utc::now(),
             Clock::Virtual { wall, instant } => {
-                let elapsed = Instant::now().saturating_duration_since(instant);
-                wall + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX)
+                let elapsed = Instant::now().saturating_duration_since(*instant);
+                *wall + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX)
             }
+            Clock::Manual(us) => DateTime::from_timestamp_micros(us.load(Ordering::SeqCst))
+                .expect("the hand keeps the clock within chrono's range"),
         }
+    }
+
+    /// Whole seconds since the Unix epoch (token times).
+    pub fn now_s(&self) -> i64 {
+        self.now().timestamp()
     }
 
     /// Microseconds since the Unix epoch, the live index's time unit.
@@ -88,6 +129,25 @@ mod tests {
         );
         let past = start;
         assert_eq!(clock.instant_of(past), Instant::now());
+    }
+
+    #[test]
+    fn a_manual_clock_moves_only_with_its_hand() {
+        let start = DateTime::parse_from_rfc3339("2029-06-01T12:00:00.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let (clock, hand) = Clock::manual(start);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(clock.now(), start);
+        hand.advance(chrono::Duration::hours(30));
+        assert_eq!(clock.clone().now(), start + chrono::Duration::hours(30));
+        hand.advance(chrono::Duration::seconds(-90));
+        assert_eq!(
+            clock.now(),
+            start + chrono::Duration::hours(30) - chrono::Duration::seconds(90)
+        );
+        hand.set(start);
+        assert_eq!(clock.now_s(), start.timestamp());
     }
 
     #[test]

@@ -43,6 +43,15 @@ impl Daemon {
 /// Starts everything; returns once HTTP listens and ingestion runs. Waits (retrying) for
 /// PostgreSQL to migrate and partition; gives up only if `shutdown` fires first.
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Daemon> {
+    start_on(config, Clock::new(), shutdown).await
+}
+
+/// [`start`] with the API and the dispatcher on `clock` (tests move time with a manual one).
+pub async fn start_on(
+    config: Config,
+    clock: Clock,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Daemon> {
     let pool = db::pool(&config.database)?;
     with_retries("migrate", &shutdown, || async {
         let mut client = pool.get().await?;
@@ -95,7 +104,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let dispatch = Arc::new(Dispatch::new(
         live.clone(),
         config.dispatch.clone(),
-        Clock::new(),
+        clock.clone(),
     ));
     let seats = with_retries("load the driver roster", &shutdown, || async {
         let client = pool.get().await?;
@@ -148,7 +157,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             pool: pool.clone(),
             live: live.clone(),
             roster: dispatch.roster.clone(),
-            clock: dispatch.clock,
+            clock: clock.clone(),
             config: config.dispatch.clone(),
             wake: dispatch.wake.clone(),
             metrics: metrics.clone(),
@@ -158,7 +167,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     tokio::spawn(feed::evict_silent(
         live.clone(),
         Duration::from_secs(config.dispatch.live_horizon_s),
-        dispatch.clock,
+        clock.clone(),
         background.clone(),
     ));
     let maintenance = tokio::spawn(partition_timer(
@@ -173,6 +182,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         pipeline: pipeline.status(),
         stopping: false.into(),
         api: api::ApiState::from_config(&config),
+        clock,
         live: live.clone(),
         dispatch: dispatch.clone(),
     });

@@ -7,7 +7,8 @@
 //! - The route table's types: [`routes`] (every route is added with its [`routes::RouteDoc`],
 //!   so the router and `GET /openapi.json` ([`openapi`]) come from one list).
 //! - Shared by every handler: [`state`] (what handlers share), [`error`] (the error envelope),
-//!   [`extract`] (JSON and query parsing with 400/422), [`pagination`].
+//!   [`extract`] (JSON and query parsing with 400/422), [`pagination`], [`now`] (the
+//!   request's time from the application clock, which rules pass to SQL instead of `now()`).
 //! - [`request_id`]: `x-request-id` on every answer; [`middleware`]: the rate limit, one
 //!   transaction per request and `Idempotency-Key`s.
 //! - [`probes`]: `/healthz`, `/readyz`, `/metrics`, and the 404/405 answers.
@@ -27,6 +28,7 @@ pub mod extract;
 pub mod fleet;
 pub mod maintenance;
 pub mod middleware;
+pub mod now;
 pub mod openapi;
 pub mod pagination;
 pub mod probes;

@@ -25,6 +25,8 @@ pub struct AppState {
     pub live: crate::live::SharedLiveIndex,
     /// Drivers, job matching and the push streams.
     pub dispatch: Arc<crate::dispatch::Dispatch>,
+    /// The time every rule reads (the dispatcher's too), passed to SQL instead of `now()`.
+    pub clock: crate::clock::Clock,
 }
 
 /// What the API needs besides the database pool.

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use uuid::Uuid;
 
 use super::roles::{Role, STAFF};
-use super::token::{now_s, Claims, TokenError};
+use super::token::{Claims, TokenError};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::state::AppState;
 
@@ -64,7 +64,7 @@ pub fn authenticate(state: &AppState, parts: &Parts) -> Result<Claims, ApiError>
                 "Authorization must be Bearer <token>",
             )
         })?;
-    keys.verify(token.trim(), now_s()).map_err(|e| {
+    keys.verify(token.trim(), state.clock.now_s()).map_err(|e| {
         let code = if e == TokenError::Expired {
             ErrorCode::TokenExpired
         } else {

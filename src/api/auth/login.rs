@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::caller::disabled;
 use super::password::{hash_password, verify_password, HashError};
 use super::roles::Role;
-use super::token::{now_s, Claims};
+use super::token::Claims;
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::ApiJson;
 use crate::api::routes::{RouteDoc, Routes};
@@ -84,7 +84,7 @@ async fn token(
     }
     let row = row.expect("verified");
     let role: String = row.get(1);
-    let now = now_s();
+    let now = state.clock.now_s();
     let claims = Claims {
         sub: row.get(0),
         role: Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role in users"))?,

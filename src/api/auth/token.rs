@@ -97,10 +97,6 @@ impl Keys {
     }
 }
 
-pub fn now_s() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -204,7 +204,7 @@ async fn create(
         radius_m,
         notes,
     };
-    let now = state.dispatch.clock.now();
+    let now = state.clock.now();
     let tx = db.tx().await?;
     let created = jobs::create(&*tx, &job, caller.user_id, now).await?;
     let history = jobs::events(&*tx, created.id).await?;
@@ -270,7 +270,7 @@ async fn act(
     let id: Uuid = id.parse().map_err(|_| ApiError::not_found("job"))?;
     let tx = db.tx().await?;
     let driver = own_driver(&tx, caller).await?;
-    let now = state.dispatch.clock.now();
+    let now = state.clock.now();
     let job = jobs::lock(&*tx, id)
         .await?
         .filter(|j| visible(caller, driver, j))

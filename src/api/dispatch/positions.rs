@@ -165,7 +165,7 @@ async fn position(
         .live
         .position(&id)
         .ok_or_else(|| ApiError::not_found("position for this vehicle"))?;
-    let now = state.dispatch.clock.now_us();
+    let now = state.clock.now_us();
     Ok(Json(LivePosition {
         driver_id: state.dispatch.roster.driver_of(&id),
         vehicle_id: id,

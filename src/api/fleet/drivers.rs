@@ -16,6 +16,7 @@ use crate::api::auth::{Caller, Role, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{text, vehicle_id, ApiJson, ApiQuery, TEXT_PATTERN, VEHICLE_ID_PATTERN};
 use crate::api::middleware::txn::Db;
+use crate::api::now::Now;
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::state::AppState;
@@ -85,6 +86,7 @@ pub struct UpdateDriver {
     pub name: Option<String>,
     #[schemars(length(max = 50), regex(pattern = TEXT_PATTERN))]
     pub licence_number: Option<String>,
+    /// Must not be in the past.
     pub licence_expiry: Option<NaiveDate>,
     pub duty_status: Option<DutyStatus>,
     /// `null` clears it.
@@ -137,7 +139,7 @@ const GET: &str = concatcp!(
 );
 /// Changes the fields given (not NULL); `$6`: set `current_vehicle_id` to `$7`, which must
 /// be a vehicle in service (shared-locked, so it cannot be decommissioned meanwhile) and,
-/// unless `$8` (staff), one the driver holds an assignment for covering now. One
+/// unless `$8` (staff), one the driver holds an assignment for covering `$9` (now). One
 /// conditional statement, so no check can go stale before the write; no row means refused.
 const UPDATE: &str = concatcp!(
     "UPDATE drivers SET name = coalesce($2, name),
@@ -152,12 +154,23 @@ const UPDATE: &str = concatcp!(
                  FOR SHARE)
         AND ($8 OR EXISTS (SELECT 1 FROM assignments
                             WHERE driver_id = $1 AND vehicle_id = $7 AND status = 'scheduled'
-                              AND starts_at <= now() AND now() < ends_at))))
+                              AND starts_at <= $9 AND $9 < ends_at))))
      RETURNING ",
     COLUMNS
 );
 /// Why [`UPDATE`] refused a vehicle.
 const VEHICLE_STATUS: &str = "SELECT status FROM vehicles WHERE id = $1 AND deleted_at IS NULL";
+
+/// 422 for a licence that expired before today (UTC) at `now`.
+fn current_licence(expiry: NaiveDate, now: DateTime<Utc>) -> Result<(), ApiError> {
+    if expiry < now.date_naive() {
+        return Err(ApiError::invalid(
+            "licence_expiry",
+            "the licence has expired",
+        ));
+    }
+    Ok(())
+}
 
 fn from_row(row: &tokio_postgres::Row) -> Result<Driver, ApiError> {
     Ok(Driver {
@@ -175,17 +188,13 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Driver, ApiError> {
 
 async fn create(
     _: Caller,
+    Now(now): Now,
     db: Db,
     ApiJson(req): ApiJson<CreateDriver>,
 ) -> Result<(StatusCode, Json<Driver>), ApiError> {
     let name = text("name", &req.name, 200)?;
     let licence = text("licence_number", &req.licence_number, 50)?;
-    if req.licence_expiry < Utc::now().date_naive() {
-        return Err(ApiError::invalid(
-            "licence_expiry",
-            "the licence has expired",
-        ));
-    }
+    current_licence(req.licence_expiry, now)?;
     let duty = req.duty_status.unwrap_or(DutyStatus::OffDuty);
     let row = db
         .tx()
@@ -259,6 +268,7 @@ async fn get(
 
 async fn update(
     caller: Caller,
+    Now(now): Now,
     db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateDriver>,
@@ -280,6 +290,9 @@ async fn update(
         .as_deref()
         .map(|n| text("licence_number", n, 50))
         .transpose()?;
+    if let Some(expiry) = req.licence_expiry {
+        current_licence(expiry, now)?;
+    }
     if let Some(Some(v)) = &req.current_vehicle_id {
         vehicle_id("current_vehicle_id", v)?;
     }
@@ -301,6 +314,7 @@ async fn update(
                 &set_vehicle,
                 &vehicle,
                 &caller.is_staff(),
+                &now,
             ],
         )
         .await?;

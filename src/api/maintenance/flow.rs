@@ -13,16 +13,17 @@ use crate::api::auth::{Caller, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{currency, int_range, money, text, ApiJson, CURRENCY_PATTERN, MAX_MONEY};
 use crate::api::middleware::txn::{Db, Tx};
+use crate::api::now::Now;
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::cas::compare_and_set;
 use crate::api::rules::commitments::{self, Kind};
 use crate::api::vehicles::model::VehicleStatus;
 use crate::api::vehicles::status::transition;
 
-const START: &str = "UPDATE maintenance_jobs SET status = 'in_progress', started_at = now()
+const START: &str = "UPDATE maintenance_jobs SET status = 'in_progress', started_at = $2
                      WHERE id = $1 AND status = 'scheduled' RETURNING vehicle_id";
 const COMPLETE: &str = "UPDATE maintenance_jobs
-                           SET status = 'completed', completed_at = now(),
+                           SET status = 'completed', completed_at = $4,
                                labour_cost = $2, currency = $3
                          WHERE id = $1 AND status = 'in_progress' RETURNING vehicle_id";
 const CANCEL: &str = "UPDATE maintenance_jobs SET status = 'cancelled'
@@ -61,11 +62,16 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::not_found("maintenance job"))
 }
 
-async fn start(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
+async fn start(
+    _: Caller,
+    Now(now): Now,
+    db: Db,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
     let id = parse_id(&id)?;
     let tx = db.tx().await?;
-    let vehicle = step(&tx, START, &[&id], "in_progress").await?;
-    commitments::start_now(&tx, &vehicle, Kind::Maintenance, id).await?;
+    let vehicle = step(&tx, START, &[&id, &now], "in_progress").await?;
+    commitments::start_now(&tx, &vehicle, Kind::Maintenance, id, now).await?;
     transition(
         &tx,
         &vehicle,
@@ -78,6 +84,7 @@ async fn start(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Job>, A
 
 async fn complete(
     _: Caller,
+    Now(now): Now,
     db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Complete>,
@@ -99,8 +106,8 @@ async fn complete(
         money(&format!("parts[{i}].unit_cost"), p.unit_cost)?;
     }
     let tx = db.tx().await?;
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-        [&id, &req.labour_cost, &req.currency];
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&id, &req.labour_cost, &req.currency, &now];
     let vehicle = step(&tx, COMPLETE, &params, "completed").await?;
     for p in &req.parts {
         tx.execute(

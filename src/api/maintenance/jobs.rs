@@ -98,8 +98,9 @@ crate::text_enum! {
 
 pub const COLUMNS: &str = "id, vehicle_id, description, starts_at, ends_at, status, started_at, \
                        completed_at, labour_cost, currency, created_at";
-const OVERDUE: &str = "((status = 'scheduled' AND starts_at < now()) \
-                       OR (status = 'in_progress' AND ends_at < now()))";
+/// Late at `$6` (now): not started by its start, or not completed by its end.
+const OVERDUE: &str = "((status = 'scheduled' AND starts_at < $6) \
+                       OR (status = 'in_progress' AND ends_at < $6))";
 /// Parts of a page of jobs (`$1`: their ids) in one query, each job's in the order recorded.
 const PARTS_OF: &str = "SELECT job_id, part_name, quantity, unit_cost FROM maintenance_parts
                         WHERE job_id = ANY($1) ORDER BY job_id, id";
@@ -108,7 +109,7 @@ const INSERT: &str = concatcp!(
      VALUES ($1, $2, $3, $4, $5) RETURNING ",
     COLUMNS
 );
-/// A page after id `$1`; `$4`: overdue ones only.
+/// A page after id `$1`; `$4`: overdue ones only (at `$6`).
 const LIST: &str = concatcp!(
     "SELECT ",
     COLUMNS,
@@ -225,6 +226,7 @@ async fn schedule(
 
 async fn list_jobs(state: &AppState, q: ListQuery, overdue: bool) -> Result<Paged<Job>, ApiError> {
     let page = Page::new(q.limit, q.cursor.as_deref())?;
+    let now = state.clock.now();
     let client = state.pool.get().await?;
     let rows = client
         .query(
@@ -235,6 +237,7 @@ async fn list_jobs(state: &AppState, q: ListQuery, overdue: bool) -> Result<Page
                 &q.status.map(MaintenanceStatus::as_str),
                 &overdue,
                 &page.fetch(),
+                &now,
             ],
         )
         .await?;

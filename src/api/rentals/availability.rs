@@ -22,7 +22,8 @@ use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
 use crate::api::vehicles::model::{self, Vehicle};
 
-/// A page (after id `$1`) of vehicles with no commitment overlapping `[$5, $6)`.
+/// A page (after id `$1`) of vehicles with no commitment overlapping `[$5, $6)`, nor out
+/// (rented or under maintenance) at `$8` (now) beyond what they are committed to.
 const FREE: &str = concatcp!(
     "SELECT ",
     model::COLUMNS,
@@ -35,7 +36,7 @@ const FREE: &str = concatcp!(
                        WHERE c.vehicle_id = v.id AND c.period && tstzrange($5, $6, '[)'))
        AND NOT (v.status IN ('rented', 'under_maintenance')
                 AND NOT EXISTS (SELECT 1 FROM vehicle_commitments c
-                                WHERE c.vehicle_id = v.id AND c.period @> now()))
+                                WHERE c.vehicle_id = v.id AND c.period @> $8::timestamptz))
      ORDER BY v.id LIMIT $7"
 );
 
@@ -76,6 +77,7 @@ async fn availability(
                 &q.from,
                 &q.to,
                 &page.fetch(),
+                &state.clock.now(),
             ],
         )
         .await?;

@@ -18,6 +18,7 @@ use crate::api::auth::{Caller, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{currency, int_range, money, ApiJson, CURRENCY_PATTERN, MAX_MONEY};
 use crate::api::middleware::txn::Db;
+use crate::api::now::Now;
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::cas::compare_and_set;
 use crate::api::rules::commitments::{self, Kind};
@@ -30,7 +31,7 @@ const STEP: &str =
                     RETURNING vehicle_id, plan_id, starts_at, ends_at, estimated_km, odometer_out,
                               activated_at, currency";
 const STATUS: &str = "SELECT status FROM rentals WHERE id = $1";
-const HAND_OVER: &str = "UPDATE rentals SET odometer_out = $2, activated_at = now() WHERE id = $1";
+const HAND_OVER: &str = "UPDATE rentals SET odometer_out = $2, activated_at = $3 WHERE id = $1";
 const TAKE_BACK: &str = "UPDATE rentals SET odometer_in = $2, returned_at = $3 WHERE id = $1";
 const ADD_PAYMENT: &str = "INSERT INTO rental_payments (id, rental_id, amount, currency, method)
                            VALUES ($1, $2, $3, $4, $5)
@@ -104,6 +105,7 @@ async fn step(
 
 async fn activate(
     caller: Caller,
+    Now(now): Now,
     db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Activate>,
@@ -112,7 +114,7 @@ async fn activate(
     int_range("odometer_km", req.odometer_km, 0, 100_000_000)?;
     let tx = db.tx().await?;
     let cur = step(&tx, id, "reserved", "active").await?;
-    commitments::start_now(&tx, &cur.vehicle_id, Kind::Rental, id).await?;
+    commitments::start_now(&tx, &cur.vehicle_id, Kind::Rental, id, now).await?;
     transition(
         &tx,
         &cur.vehicle_id,
@@ -121,19 +123,20 @@ async fn activate(
     )
     .await?;
     record_odometer(&tx, &cur.vehicle_id, req.odometer_km, "rental_out").await?;
-    tx.execute(HAND_OVER, &[&id, &req.odometer_km]).await?;
+    tx.execute(HAND_OVER, &[&id, &req.odometer_km, &now])
+        .await?;
     load(&tx, &caller, id).await.map(Json)
 }
 
 async fn complete(
     caller: Caller,
+    Now(now): Now,
     db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Complete>,
 ) -> Result<Json<Rental>, ApiError> {
     let id = parse_id(&id)?;
     int_range("odometer_km", req.odometer_km, 0, 100_000_000)?;
-    let now = Utc::now();
     let returned_at = req.returned_at.unwrap_or(now);
     if returned_at > now + chrono::Duration::minutes(5) {
         return Err(ApiError::invalid(
@@ -181,14 +184,19 @@ async fn complete(
 }
 
 /// Staff, or the customer who owns the rental, may cancel while it is reserved.
-async fn cancel(caller: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Rental>, ApiError> {
+async fn cancel(
+    caller: Caller,
+    Now(now): Now,
+    db: Db,
+    Path(id): Path<String>,
+) -> Result<Json<Rental>, ApiError> {
     let id = parse_id(&id)?;
     let tx = db.tx().await?;
     load(&tx, &caller, id).await?; // 404 for another customer's rental
     let cur = step(&tx, id, "reserved", "cancelled").await?;
     let plan = pricing::fetch(&*tx, cur.plan_id, "plan_id").await?;
     let charged = pricing::total(&charges(&*tx, id).await?)?;
-    let added = pricing::cancellation(&plan.terms, charged, cur.starts_at, Utc::now())?;
+    let added = pricing::cancellation(&plan.terms, charged, cur.starts_at, now)?;
     add_charges(&tx, id, &cur.currency, &added).await?;
     commitments::release(&tx, Kind::Rental, id).await?;
     load(&tx, &caller, id).await.map(Json)

@@ -56,8 +56,9 @@ pub struct Conflict {
     pub id: Uuid,
 }
 
-const LOCK_VEHICLE: &str =
-    "SELECT status FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR SHARE";
+/// Whether the vehicle is decommissioned, locked against that changing.
+const LOCK_VEHICLE: &str = "SELECT status = 'decommissioned' FROM vehicles
+                            WHERE id = $1 AND deleted_at IS NULL FOR SHARE";
 const CLAIM: &str = "INSERT INTO vehicle_commitments (vehicle_id, kind, ref_id, period)
                      VALUES ($1, $2, $3, tstzrange($4, $5, '[)'))";
 /// A commitment overlapping `[$2, $3)`, for the 409's message.
@@ -66,12 +67,13 @@ const IN_THE_WAY: &str = "SELECT kind, ref_id FROM vehicle_commitments
 const FIRST_HELD: &str =
     "SELECT kind, ref_id FROM vehicle_commitments WHERE vehicle_id = $1 ORDER BY period LIMIT 1";
 const RELEASE: &str = "DELETE FROM vehicle_commitments WHERE kind = $1 AND ref_id = $2";
-/// The period of `$1`/`$2` and the transaction's clock, locked for [`start_now`].
-const PERIOD: &str = "SELECT lower(period), upper(period), now() FROM vehicle_commitments
+/// The period of `$1`/`$2`, locked for [`start_now`].
+const PERIOD: &str = "SELECT lower(period), upper(period) FROM vehicle_commitments
                       WHERE kind = $1 AND ref_id = $2 FOR UPDATE";
-/// Moves the start of `$1`/`$2` back to now; the exclusion constraint judges the new range.
+/// Moves the start of `$1`/`$2` back to `$3` (now); the exclusion constraint judges the new
+/// range.
 const FROM_NOW: &str = "UPDATE vehicle_commitments
-                           SET period = tstzrange(now(), upper(period), '[)')
+                           SET period = tstzrange($3, upper(period), '[)')
                         WHERE kind = $1 AND ref_id = $2";
 
 /// What occupies a vehicle.
@@ -115,16 +117,15 @@ pub async fn try_exclusive(
 
 /// Locks the vehicle against decommissioning and deletion for the rest of `tx` and checks
 /// that it can take commitments.
-pub async fn lock_vehicle(tx: &Client, vehicle_id: &str) -> Result<String, CommitmentError> {
+pub async fn lock_vehicle(tx: &Client, vehicle_id: &str) -> Result<(), CommitmentError> {
     let row = tx
         .query_opt(LOCK_VEHICLE, &[&vehicle_id])
         .await?
         .ok_or(CommitmentError::NoSuchVehicle)?;
-    let status: String = row.get(0);
-    if status == "decommissioned" {
+    if row.get::<_, bool>(0) {
         return Err(CommitmentError::Decommissioned(vehicle_id.to_string()));
     }
-    Ok(status)
+    Ok(())
 }
 
 /// Commits `vehicle_id` to `kind`/`ref_id` over `[from, to)`; 409 naming the commitment in
@@ -175,7 +176,7 @@ async fn in_the_way(
     })
 }
 
-/// Starts `kind`/`ref_id` now. Early, its commitment is extended to begin now, so the
+/// Starts `kind`/`ref_id` at `now` (the request's time). Early, its commitment is extended to begin now, so the
 /// vehicle is claimed from the moment it is taken; that is refused (409 `overlap` naming the
 /// commitment in the way) when the vehicle is booked in between. Within the window nothing
 /// changes; after it, 409 `window_ended`, since the booking no longer covers any time.
@@ -184,6 +185,7 @@ pub async fn start_now(
     vehicle_id: &str,
     kind: Kind,
     ref_id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<(), CommitmentError> {
     let row = tx
         .query_opt(PERIOD, &[&kind.as_str(), &ref_id])
@@ -192,8 +194,7 @@ pub async fn start_now(
             kind: kind.as_str(),
             id: ref_id,
         })?;
-    let (from, to, now): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) =
-        (row.get(0), row.get(1), row.get(2));
+    let (from, to): (DateTime<Utc>, DateTime<Utc>) = (row.get(0), row.get(1));
     if to <= now {
         return Err(CommitmentError::WindowEnded {
             kind: kind.as_str(),
@@ -204,7 +205,7 @@ pub async fn start_now(
     if from <= now {
         return Ok(());
     }
-    if try_exclusive(tx, FROM_NOW, &[&kind.as_str(), &ref_id]).await? {
+    if try_exclusive(tx, FROM_NOW, &[&kind.as_str(), &ref_id, &now]).await? {
         return Ok(());
     }
     Err(in_the_way(tx, vehicle_id, now, from).await?)

@@ -260,6 +260,19 @@ impl Api {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut fleetd::config::Config)) -> Api {
+        Api::start_on(tweak, fleetd::clock::Clock::new()).await
+    }
+
+    /// A daemon whose clock stands at `at` until the returned hand moves it.
+    pub async fn start_at(at: chrono::DateTime<chrono::Utc>) -> (Api, fleetd::clock::ClockHand) {
+        let (clock, hand) = fleetd::clock::Clock::manual(at);
+        (Api::start_on(|_| {}, clock).await, hand)
+    }
+
+    async fn start_on(
+        tweak: impl FnOnce(&mut fleetd::config::Config),
+        clock: fleetd::clock::Clock,
+    ) -> Api {
         let db = TestDb::create().await;
         let broker = Broker::start();
         let mut c = config(&db, &broker);
@@ -269,7 +282,7 @@ impl Api {
         c.database.pool_size = 24;
         tweak(&mut c);
         c.validate().unwrap();
-        let daemon = InProcess::start(c).await;
+        let daemon = InProcess::start_on(c, clock).await;
         let admin = Client::anonymous(daemon.addr)
             .login("admin", ADMIN_PASSWORD)
             .await;

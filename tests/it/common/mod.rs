@@ -307,8 +307,15 @@ pub struct InProcess {
 
 impl InProcess {
     pub async fn start(config: Config) -> InProcess {
+        InProcess::start_on(config, fleetd::clock::Clock::new()).await
+    }
+
+    /// With the API and the dispatcher on `clock`.
+    pub async fn start_on(config: Config, clock: fleetd::clock::Clock) -> InProcess {
         let stop = CancellationToken::new();
-        let daemon = fleetd::daemon::start(config, stop.clone()).await.unwrap();
+        let daemon = fleetd::daemon::start_on(config, clock, stop.clone())
+            .await
+            .unwrap();
         let addr = daemon.http_addr;
         let d = InProcess {
             addr,
