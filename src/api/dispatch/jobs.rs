@@ -1,6 +1,6 @@
 //! Dispatch jobs over HTTP: create (202, matched in the background by
-//! [`crate::dispatch::matcher`]), read with history, list, and the transitions drivers and
-//! staff make. Visibility: staff see every job, a customer the jobs they created, a driver
+//! [`crate::dispatch::matcher`]), read with history and list; the transitions drivers and
+//! staff make are in [`super::job_flow`]. Visibility: staff see every job, a customer the jobs they created, a driver
 //! the job they hold (offered, assigned or picked up, and finished ones they held last).
 
 use std::sync::Arc;
@@ -15,21 +15,19 @@ use uuid::Uuid;
 
 use super::positions::{live_error, requirements};
 use crate::api::auth::{Caller, Role, ANY};
-use crate::api::error::{ApiError, ErrorCode};
+use crate::api::error::ApiError;
 use crate::api::extract::{text, ApiJson, ApiQuery, TEXT_PATTERN};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
-use crate::dispatch::jobs::{self, Action, Job, JobEvent, JobState, NewJob};
+use crate::dispatch::jobs::{self, Job, JobEvent, JobState, NewJob};
 use crate::live::geo;
 
 const OWN_DRIVER: &str = "SELECT id FROM drivers WHERE user_id = $1 AND deleted_at IS NULL";
 
 /// Who may create jobs.
-const CREATORS: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Customer];
-const DRIVER: &[Role] = &[Role::Driver];
-const DRIVER_OR_STAFF: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Driver];
+pub(super) const CREATORS: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Customer];
 
 /// A point.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
@@ -96,7 +94,7 @@ pub struct JobView {
 }
 
 impl JobView {
-    fn new(job: Job, history: Option<Vec<JobEvent>>) -> JobView {
+    pub(super) fn new(job: Job, history: Option<Vec<JobEvent>>) -> JobView {
         let offered = job.state == JobState::Offered;
         JobView {
             id: job.id,
@@ -166,7 +164,7 @@ pub async fn own_driver(
 }
 
 /// Whether the caller may see `job`.
-fn visible(caller: &Caller, driver: Option<Uuid>, job: &Job) -> bool {
+pub(super) fn visible(caller: &Caller, driver: Option<Uuid>, job: &Job) -> bool {
     match caller.role {
         Role::Admin | Role::Dispatcher => true,
         Role::Customer => job.created_by == caller.user_id,
@@ -259,100 +257,8 @@ async fn list(
     Ok(Json(page.finish(items, |j| j.id.to_string())))
 }
 
-/// Applies a caller's action to a job they may act on.
-async fn act(
-    state: &AppState,
-    caller: &Caller,
-    db: Db,
-    id: &str,
-    action: Action,
-) -> Result<Json<JobView>, ApiError> {
-    let id: Uuid = id.parse().map_err(|_| ApiError::not_found("job"))?;
-    let tx = db.tx().await?;
-    let driver = own_driver(&tx, caller).await?;
-    let now = state.clock.now();
-    let job = jobs::lock(&*tx, id)
-        .await?
-        .filter(|j| visible(caller, driver, j))
-        .ok_or_else(|| ApiError::not_found("job"))?;
-    let holder = driver.is_some() && job.driver_id == driver;
-    let allowed = match action {
-        Action::Accept | Action::Decline | Action::PickUp => holder,
-        Action::Complete => holder || caller.is_staff(),
-        Action::Cancel => caller.role != Role::Driver,
-        _ => false,
-    };
-    if !allowed {
-        return Err(ApiError::forbidden(format!(
-            "role {} may not have this job {}",
-            caller.role.as_str(),
-            action.reason().as_str()
-        )));
-    }
-    if action == Action::Accept && job.due_at.is_some_and(|d| d <= now) {
-        return Err(ApiError::new(
-            ErrorCode::OfferExpired,
-            "the offer has expired",
-        ));
-    }
-    let updated = jobs::apply(&*tx, &job, action, now, None).await?;
-    let history = jobs::events(&*tx, id).await?;
-    // A decline puts the job back to `pending`: its notification wakes the matcher.
-    Ok(Json(JobView::new(updated, Some(history))))
-}
-
-async fn accept(
-    State(s): State<Arc<AppState>>,
-    c: Caller,
-    db: Db,
-    Path(id): Path<String>,
-) -> Result<Json<JobView>, ApiError> {
-    act(&s, &c, db, &id, Action::Accept).await
-}
-
-async fn decline(
-    State(s): State<Arc<AppState>>,
-    c: Caller,
-    db: Db,
-    Path(id): Path<String>,
-) -> Result<Json<JobView>, ApiError> {
-    act(&s, &c, db, &id, Action::Decline).await
-}
-
-async fn pickup(
-    State(s): State<Arc<AppState>>,
-    c: Caller,
-    db: Db,
-    Path(id): Path<String>,
-) -> Result<Json<JobView>, ApiError> {
-    act(&s, &c, db, &id, Action::PickUp).await
-}
-
-async fn complete(
-    State(s): State<Arc<AppState>>,
-    c: Caller,
-    db: Db,
-    Path(id): Path<String>,
-) -> Result<Json<JobView>, ApiError> {
-    act(&s, &c, db, &id, Action::Complete).await
-}
-
-async fn cancel(
-    State(s): State<Arc<AppState>>,
-    c: Caller,
-    db: Db,
-    Path(id): Path<String>,
-) -> Result<Json<JobView>, ApiError> {
-    act(&s, &c, db, &id, Action::Cancel).await
-}
-
 pub fn routes(r: Routes) -> Routes {
     let one = |g: &mut schemars::SchemaGenerator| g.subschema_for::<JobView>();
-    let step = |path, summary, roles| RouteDoc {
-        response: Some(one),
-        errors: &[404],
-        ..RouteDoc::new("POST", path, summary, roles)
-    };
     r.add(
         RouteDoc {
             request: Some(|g| g.subschema_for::<CreateJob>()),
@@ -399,50 +305,5 @@ pub fn routes(r: Routes) -> Routes {
             )
         },
         get,
-    )
-    .add(
-        step(
-            "/v1/dispatch/jobs/{id}/accept",
-            "Accept an offer (the offered driver)",
-            DRIVER,
-        )
-        .conflicts(&[ErrorCode::IllegalTransition, ErrorCode::OfferExpired]),
-        accept,
-    )
-    .add(
-        step(
-            "/v1/dispatch/jobs/{id}/decline",
-            "Decline an offer (the offered driver)",
-            DRIVER,
-        )
-        .conflicts(&[ErrorCode::IllegalTransition]),
-        decline,
-    )
-    .add(
-        step(
-            "/v1/dispatch/jobs/{id}/pickup",
-            "Mark picked up (the assigned driver)",
-            DRIVER,
-        )
-        .conflicts(&[ErrorCode::IllegalTransition]),
-        pickup,
-    )
-    .add(
-        step(
-            "/v1/dispatch/jobs/{id}/complete",
-            "Complete (the driver, or staff)",
-            DRIVER_OR_STAFF,
-        )
-        .conflicts(&[ErrorCode::IllegalTransition]),
-        complete,
-    )
-    .add(
-        step(
-            "/v1/dispatch/jobs/{id}/cancel",
-            "Cancel (staff, or the customer who created it)",
-            CREATORS,
-        )
-        .conflicts(&[ErrorCode::IllegalTransition]),
-        cancel,
     )
 }

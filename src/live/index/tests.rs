@@ -1,4 +1,5 @@
 use super::*;
+use crate::live::geo;
 
 fn at(lat: f64, lon: f64, ts: i64) -> Position {
     Position {
