@@ -313,9 +313,15 @@ impl InProcess {
     /// With the API and the dispatcher on `clock`.
     pub async fn start_on(config: Config, clock: fleetd::clock::Clock) -> InProcess {
         let stop = CancellationToken::new();
-        let daemon = fleetd::daemon::start_on(config, clock, stop.clone())
-            .await
-            .unwrap();
+        // The daemon waits out a database it cannot migrate (PostGIS missing, say) by
+        // retrying; a test should fail and say so instead.
+        let daemon = tokio::time::timeout(
+            Duration::from_secs(120),
+            fleetd::daemon::start_on(config, clock, stop.clone()),
+        )
+        .await
+        .expect("the daemon did not start in 120 s: is PostGIS installed? (scripts/services.sh)")
+        .unwrap();
         let addr = daemon.http_addr;
         let d = InProcess {
             addr,
