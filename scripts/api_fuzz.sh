@@ -246,11 +246,18 @@ driver_user_id=$(api_post /v1/users "{\"username\":\"fuzz-driver-$RUN_ID\",\"pas
 # The latest licence expiry a date can have: no generated assignment window ends after it.
 driver_id=$(api_post /v1/drivers "{\"user_id\":\"$driver_user_id\",\"name\":\"Fuzz Driver\",
   \"licence_number\":\"FUZZ-$RUN_ID\",\"licence_expiry\":\"9999-12-31\"}")
+# The run's admin (its token must live through the run) and a spare user the hooks aim the
+# admin's own PATCH /v1/users/{id} and password changes at instead.
+admin_id=$(curl -fsS --max-time 30 -H "Authorization: Bearer $TOKEN" "$BASE_URL/v1/me" | jq -r '.id // empty')
+[ -n "$admin_id" ] || { say "ERROR: GET /v1/me failed"; exit 1; }
+spare_user_id=$(api_post /v1/users "{\"username\":\"fuzz-spare-$RUN_ID\",\"password\":\"$FIXTURE_PASSWORD\",\"role\":\"dispatcher\"}")
 vehicle_id=$(api_post /v1/vehicles "{\"id\":\"fuzz-fixture-$RUN_ID\",\"plate\":\"FUZZ-$RUN_ID\",
   \"vin\":\"1M8GDM9AXKP042788\",\"make\":\"Volvo\",\"model\":\"FH16\",\"year\":2021,\"type\":\"truck\",
   \"seats\":2,\"load_kg\":18000,\"specs\":{}}")
 jq -n --arg plan "$plan_id" --arg cu "$customer_user_id" --arg c "$customer_id" \
-  --arg du "$driver_user_id" --arg d "$driver_id" --arg v "$vehicle_id" '{
+  --arg du "$driver_user_id" --arg d "$driver_id" --arg v "$vehicle_id" \
+  --arg admin "$admin_id" --arg spare "$spare_user_id" '{
+    admin: {id: $admin, role: "admin"}, spare_user: {id: $spare, role: "dispatcher"},
     plan: {id: $plan, currency: "EUR"},
     customer_user: {id: $cu, role: "customer"}, customer: {id: $c, user_id: $cu},
     driver_user: {id: $du, role: "driver"},
@@ -270,6 +277,8 @@ st_args=(
   --request-timeout 10
   --continue-on-failure                     # report every distinct failure, not the first
   --generation-database none
+  # Logging out revokes the run's token (tests/it/api/accounts.rs covers it).
+  --exclude-path /v1/auth/logout
   --report junit --report-junit-path "$OUT_DIR/junit.xml"
   --no-color
 )

@@ -40,6 +40,11 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
 8. GET /v1/stream: `jobs=false` without `bbox` becomes `jobs=true`; a bbox's latitudes and
    longitudes are clamped into range, and one with south > north
    gets the two swapped.
+9. The run's own admin: PATCH /v1/users/{id} and POST /v1/users/{id}/password aimed at it go
+   to a spare fixture user instead, since demoting or disabling the admin, or changing its
+   password, revokes the token the whole run uses (POST /v1/auth/logout is left out of the run
+   by api_fuzz.sh for the same reason). A PATCH changing the role of a user with a driver or
+   customer profile keeps the role the hooks know (else drops it): a profile needs its role.
 
 So no case of this run exercises these refusals (a negative case breaks the schema, not these
 rules); they are left to the integration tests (tests/it/) and the unit tests beside each rule
@@ -316,6 +321,26 @@ def _fix_stream(query):
             query["bbox"] = ",".join(parts)
 
 
+# ---- 9. the run's own admin -----------------------------------------------------------------
+
+
+def _spare_the_admin(case):
+    params = case.path_parameters
+    spare = _fixture_id("spare_user")
+    if isinstance(params, dict) and spare and params.get("id") == _fixture_id("admin"):
+        params["id"] = spare
+
+
+def _keep_profile_role(body, user_id):
+    if "role" not in body or user_id not in _PROFILED_USERS:
+        return
+    known = (_SEEN["users"].get(user_id) or {}).get("role")
+    if known:
+        body["role"] = known
+    else:
+        del body["role"]
+
+
 # ---- the hooks ---------------------------------------------------------------------------------
 
 
@@ -337,10 +362,14 @@ def before_call(context, case, kwargs):
             container = body if window[0] == "body" else query
             if container is not None:
                 _fix_window(container, *window[1:])
+        if op[1].startswith("/v1/users/{id}"):
+            _spare_the_admin(case)
         if body is None:
             if op == ("GET", "/v1/stream") and query is not None:
                 _fix_stream(query)
             return
+        if op == ("PATCH", "/v1/users/{id}"):
+            _keep_profile_role(body, (case.path_parameters or {}).get("id"))
         if op == ("POST", "/v1/drivers"):
             _fix_licence_expiry(body)
             _profile_user(body, "driver", "driver_user")

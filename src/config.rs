@@ -122,6 +122,15 @@ pub struct HttpConfig {
     /// Requests a client may make in a burst above the sustained rate. Higher absorbs
     /// page loads and retries; lower caps spikes.
     pub rate_limit_burst: u32,
+    /// Sustained login attempts per minute per username (`POST /v1/auth/token`, counted
+    /// whatever the outcome, on top of the per-IP budget); over it: 429. Slows password
+    /// guessing against one account from many addresses. 0 disables it.
+    pub login_per_minute: u32,
+    /// Login attempts per username allowed in a burst above the sustained rate.
+    pub login_burst: u32,
+    /// Password hashes (argon2, ~20-50 ms of one core each) computed at once; further
+    /// logins wait without holding a database connection.
+    pub login_concurrency: u32,
 }
 
 impl Default for HttpConfig {
@@ -131,6 +140,9 @@ impl Default for HttpConfig {
             max_body_bytes: 1 << 20,
             rate_limit_per_minute: 600,
             rate_limit_burst: 60,
+            login_per_minute: 10,
+            login_burst: 5,
+            login_concurrency: 2,
         }
     }
 }
@@ -225,6 +237,9 @@ pub struct JwtConfig {
     pub secret: Secret,
     /// Token lifetime.
     pub ttl_s: u64,
+    /// The longest lifetime (`exp - iat`) a token may claim; longer ones are refused even
+    /// when correctly signed.
+    pub max_ttl_s: u64,
 }
 
 /// The first administrator.
@@ -319,6 +334,7 @@ impl Default for JwtConfig {
         JwtConfig {
             secret: Secret::default(),
             ttl_s: 3_600,
+            max_ttl_s: 86_400,
         }
     }
 }

@@ -186,6 +186,11 @@ pub async fn start_on(
         live: live.clone(),
         dispatch: dispatch.clone(),
     });
+    tokio::spawn(api::auth::accounts::listen(
+        state.api.accounts.clone(),
+        config.database.url.expose().parse()?,
+        background.clone(),
+    ));
     let listener = tokio::net::TcpListener::bind(&config.http.addr)
         .await
         .with_context(|| format!("http.addr: cannot listen on {}", config.http.addr))?;

@@ -11,6 +11,9 @@ use const_format::concatcp;
 use serde::de::DeserializeOwned;
 
 use crate::api::error::ApiError;
+use objects::Objects;
+
+mod objects;
 use crate::vehicle_id::VehicleId;
 
 /// A JSON body.
@@ -37,7 +40,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::malformed(format!("malformed JSON: {e}")))?;
-    serde_path_to_error::deserialize(integral_floats_as_integers(value)).map_err(|e| {
+    let value = Objects(integral_floats_as_integers(value));
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "body" } else { &path };
         ApiError::invalid(field, strip_position(&e.into_inner().to_string()))
@@ -552,5 +556,77 @@ mod tests {
         assert_eq!((p.lat, p.items), (52.0, vec![1, -2]));
         let e = parse_json::<Body>(b"{} {}").unwrap_err();
         assert_eq!(e.status, 400, "trailing bytes are malformed");
+    }
+
+    /// A struct is read from a JSON object only, at any depth (serde would also take an
+    /// array of its fields in order); everything else reads as before.
+    #[test]
+    fn structs_come_from_objects_only() {
+        #[derive(Debug, Deserialize, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        struct Patch {
+            role: Option<String>,
+            active: Option<bool>,
+        }
+        #[derive(Debug, Deserialize, PartialEq)]
+        struct Point {
+            lat: f64,
+            lon: f64,
+        }
+        #[derive(Debug, Deserialize, PartialEq)]
+        struct Job {
+            pickup: Point,
+            dropoff: Option<Point>,
+            #[serde(default)]
+            stops: Vec<Point>,
+            tags: Option<Vec<String>>,
+            specs: Option<serde_json::Value>,
+        }
+        for body in ["[null, null]", "[]", "[\"admin\", true]"] {
+            let e = parse_json::<Patch>(body.as_bytes()).unwrap_err();
+            assert_eq!(e.status, 422, "{body}");
+            assert!(e.message.starts_with("body:"), "{body}: {}", e.message);
+        }
+        let p = parse_json::<Patch>(br#"{"active": false}"#).unwrap();
+        assert_eq!(
+            p,
+            Patch {
+                role: None,
+                active: Some(false)
+            }
+        );
+        assert!(parse_json::<Patch>(br#"{"act": false}"#).is_err());
+        for (body, field) in [
+            (r#"{"pickup": [52.1, 13.4]}"#, "pickup"),
+            (
+                r#"{"pickup": {"lat": 1, "lon": 2}, "dropoff": [1, 2]}"#,
+                "dropoff",
+            ),
+            (
+                r#"{"pickup": {"lat": 1, "lon": 2}, "stops": [[1, 2]]}"#,
+                "stops[0]",
+            ),
+        ] {
+            let e = parse_json::<Job>(body.as_bytes()).unwrap_err();
+            assert_eq!(e.status, 422, "{body}");
+            assert!(
+                e.message.starts_with(&format!("{field}:")),
+                "{body}: {}",
+                e.message
+            );
+        }
+        let j = parse_json::<Job>(
+            br#"{"pickup": {"lat": 1, "lon": 2.5}, "dropoff": null,
+                 "stops": [{"lat": 3, "lon": 4}], "tags": ["a"],
+                 "specs": {"axles": [1, {"x": null}], "n": 2.5}}"#,
+        )
+        .unwrap();
+        assert_eq!(j.pickup, Point { lat: 1.0, lon: 2.5 });
+        assert_eq!((j.dropoff, j.stops.len()), (None, 1));
+        assert_eq!(j.tags, Some(vec!["a".to_string()]));
+        assert_eq!(
+            j.specs.unwrap(),
+            json!({"axles": [1, {"x": null}], "n": 2.5})
+        );
     }
 }

@@ -56,7 +56,7 @@ pub fn codes(r: &RouteDoc, status: u16) -> Vec<ErrorCode> {
     use ErrorCode::*;
     let authed = !r.roles.is_empty();
     let mut codes: Vec<ErrorCode> = match status {
-        401 if authed => vec![MissingToken, InvalidToken, TokenExpired],
+        401 if authed => vec![MissingToken, InvalidToken, TokenExpired, TokenRevoked],
         401 => vec![InvalidCredentials],
         409 => {
             let mut c = r.conflicts.to_vec();
@@ -530,7 +530,12 @@ mod tests {
         let vehicles = code_enum("/v1/vehicles", "get", "401");
         assert_eq!(
             vehicles,
-            ["missing_token", "invalid_token", "token_expired"]
+            [
+                "missing_token",
+                "invalid_token",
+                "token_expired",
+                "token_revoked"
+            ]
         );
         // Every code is in the document's ErrorCode schema.
         let all = doc["components"]["schemas"]["ErrorCode"].to_string();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 
+use super::auth::accounts::Accounts;
 use super::auth::token::Keys;
 use super::middleware::limiter::Limiter;
 use crate::config::Config;
@@ -35,6 +36,14 @@ pub struct ApiState {
     pub jwt: Option<Keys>,
     /// Token lifetime.
     pub ttl_s: u64,
+    /// The longest lifetime a token may claim.
+    pub max_ttl_s: i64,
+    /// Users' states, checked on every request.
+    pub accounts: Arc<Accounts>,
+    /// Login attempts per username.
+    pub login_limiter: Limiter,
+    /// Password hashes computed at once.
+    pub login_slots: tokio::sync::Semaphore,
     /// Per-client request budget.
     pub limiter: Limiter,
     /// Largest request body (the idempotency layer buffers bodies itself).
@@ -47,6 +56,10 @@ impl ApiState {
         ApiState {
             jwt: (!secret.is_empty()).then(|| Keys::new(secret.as_bytes())),
             ttl_s: config.jwt.ttl_s,
+            max_ttl_s: config.jwt.max_ttl_s as i64,
+            accounts: Arc::new(Accounts::new()),
+            login_limiter: Limiter::new(config.http.login_per_minute, config.http.login_burst),
+            login_slots: tokio::sync::Semaphore::new(config.http.login_concurrency as usize),
             limiter: Limiter::new(
                 config.http.rate_limit_per_minute,
                 config.http.rate_limit_burst,

@@ -145,6 +145,19 @@ impl Config {
             1,
             1_000_000,
         )?;
+        range(
+            "http.login_per_minute",
+            self.http.login_per_minute as u64,
+            0,
+            6_000,
+        )?;
+        range("http.login_burst", self.http.login_burst as u64, 1, 1_000)?;
+        range(
+            "http.login_concurrency",
+            self.http.login_concurrency as u64,
+            1,
+            256,
+        )?;
 
         if !self.redis.url.is_empty() {
             let u = url::Url::parse(&self.redis.url)
@@ -209,6 +222,8 @@ impl Config {
         if !self.jwt.secret.is_empty() && self.jwt.secret.expose().len() < 32 {
             return Err(invalid("jwt.secret", "must be at least 32 bytes"));
         }
+        range("jwt.max_ttl_s", self.jwt.max_ttl_s, 60, 30 * 86_400)?;
+        range("jwt.ttl_s", self.jwt.ttl_s, 60, self.jwt.max_ttl_s)?;
         range("shutdown.timeout_s", self.shutdown.timeout_s, 1, 3_600)?;
         Ok(())
     }

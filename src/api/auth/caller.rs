@@ -48,6 +48,8 @@ impl Caller {
 #[derive(Debug, Clone)]
 pub struct Verified(pub Claims);
 
+/// The bearer token's claims if it is well-formed, signed by us and within its lifetime; the
+/// user's current state is not checked (see [`authorize`]).
 pub fn authenticate(state: &AppState, parts: &Parts) -> Result<Claims, ApiError> {
     let keys = state.api.jwt.as_ref().ok_or_else(disabled)?;
     let value = parts
@@ -64,14 +66,23 @@ pub fn authenticate(state: &AppState, parts: &Parts) -> Result<Claims, ApiError>
                 "Authorization must be Bearer <token>",
             )
         })?;
-    keys.verify(token.trim(), state.clock.now_s()).map_err(|e| {
-        let code = if e == TokenError::Expired {
-            ErrorCode::TokenExpired
-        } else {
-            ErrorCode::InvalidToken
-        };
-        ApiError::new(code, e.to_string())
-    })
+    keys.verify(token.trim(), state.clock.now_s(), state.api.max_ttl_s)
+        .map_err(|e| {
+            let code = if e == TokenError::Expired {
+                ErrorCode::TokenExpired
+            } else {
+                ErrorCode::InvalidToken
+            };
+            ApiError::new(code, e.to_string())
+        })
+}
+
+/// [`authenticate`], then the user's current state: 401 `token_revoked` for a token whose
+/// user is gone, disabled, changed or logged out since.
+pub async fn authorize(state: &AppState, parts: &Parts) -> Result<Claims, ApiError> {
+    let claims = authenticate(state, parts)?;
+    state.api.accounts.check(&state.pool, &claims).await?;
+    Ok(claims)
 }
 
 pub(super) fn disabled() -> ApiError {
@@ -90,6 +101,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             Some(Verified(claims)) => claims.clone(),
             None => authenticate(state, parts)?,
         };
+        state.api.accounts.check(&state.pool, &claims).await?;
         let caller = Caller {
             user_id: claims.sub,
             role: claims.role,

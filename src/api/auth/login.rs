@@ -1,16 +1,26 @@
-//! Logging in (`POST /v1/auth/token`) and the first admin account.
+//! Logging in (`POST /v1/auth/token`), logging out (`POST /v1/auth/logout`) and the first
+//! admin account.
+//!
+//! A login costs an argon2 verification (tens of milliseconds of one core), so it is the
+//! cheapest way to load the daemon without an account. Logins are limited per client IP
+//! (the rate-limit layer, which ignores any bearer token on this route) and per username
+//! (`http.login_per_minute`); at most `http.login_concurrency` hashes run at once, on the
+//! blocking pool, and no login holds a database connection while it hashes or waits.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::caller::disabled;
+use super::caller::{disabled, Caller};
 use super::password::{hash_password, verify_password, HashError};
-use super::roles::Role;
+use super::roles::{Role, ANY};
 use super::token::Claims;
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::ApiJson;
@@ -20,7 +30,10 @@ use crate::api::state::AppState;
 const ANY_ADMIN: &str = "SELECT 1 FROM users WHERE role = 'admin' LIMIT 1";
 const INSERT_ADMIN: &str = "INSERT INTO users (id, username, password_hash, role)
                             VALUES ($1, 'admin', $2, 'admin') ON CONFLICT (username) DO NOTHING";
-const CREDENTIALS: &str = "SELECT id, role, password_hash FROM users WHERE username = $1";
+const CREDENTIALS: &str =
+    "SELECT id, role, password_hash, active, token_version FROM users WHERE username = $1";
+/// Revokes every token of `$1`.
+const LOGOUT: &str = "UPDATE users SET token_version = token_version + 1 WHERE id = $1";
 
 /// Why the first admin could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -71,18 +84,40 @@ pub struct TokenResponse {
 async fn token(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<TokenRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let keys = state.api.jwt.as_ref().ok_or_else(disabled)?;
     if req.username.len() > 64 || req.password.len() > 1024 {
         return Err(bad_credentials());
     }
-    let client = state.pool.get().await?;
-    let row = client.query_opt(CREDENTIALS, &[&req.username]).await?;
-    let hash = row.as_ref().map(|r| r.get::<_, String>(2));
-    if !verify_password(req.password, hash).await {
-        return Err(bad_credentials());
+    let limited = state
+        .api
+        .login_limiter
+        .take(&format!("login:{}", req.username), Instant::now());
+    if let Err(wait) = limited {
+        return Err(ApiError::rate_limited(
+            wait,
+            format!("too many logins for this username; retry in {wait} s"),
+        ));
     }
-    let row = row.expect("verified");
+    // Read, then give the connection back before hashing.
+    let row = {
+        let client = state.pool.get().await?;
+        client.query_opt(CREDENTIALS, &[&req.username]).await?
+    };
+    let hash = row.as_ref().map(|r| r.get::<_, String>(2));
+    let verified = {
+        let _slot = state
+            .api
+            .login_slots
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal("login slots closed"))?;
+        verify_password(req.password, hash).await
+    };
+    let row = match row {
+        Some(row) if verified && row.get::<_, bool>(3) => row,
+        _ => return Err(bad_credentials()),
+    };
     let role: String = row.get(1);
     let now = state.clock.now_s();
     let claims = Claims {
@@ -90,12 +125,30 @@ async fn token(
         role: Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role in users"))?,
         iat: now,
         exp: now + state.api.ttl_s as i64,
+        ver: row.get(4),
     };
-    Ok(Json(TokenResponse {
+    let mut response = Json(TokenResponse {
         access_token: keys.issue(&claims),
         token_type: "Bearer",
         expires_in: state.api.ttl_s,
-    }))
+    })
+    .into_response();
+    // A credential: never to be kept by a browser or proxy cache.
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// Revokes every token of the caller (on every device). One statement, so no request
+/// transaction (which lives in the middleware, above this module).
+async fn logout(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<StatusCode, ApiError> {
+    let client = state.pool.get().await?;
+    client.execute(LOGOUT, &[&caller.user_id]).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn bad_credentials() -> ApiError {
@@ -116,5 +169,17 @@ pub fn routes(r: Routes) -> Routes {
             )
         },
         token,
+    )
+    .add(
+        RouteDoc {
+            success: 204,
+            ..RouteDoc::new(
+                "POST",
+                "/v1/auth/logout",
+                "Revoke every token of the caller (all devices)",
+                ANY,
+            )
+        },
+        logout,
     )
 }

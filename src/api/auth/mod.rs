@@ -1,8 +1,10 @@
 //! Authentication and users: passwords ([`password`], argon2id), tokens ([`token`], HS256
 //! JWTs carrying the role), the [`Caller`] extractor every authenticated handler takes
-//! ([`caller`]), and logging in and the first admin ([`login`]). User accounts are managed
+//! ([`caller`]), whether a token's user may still act ([`accounts`]), and logging in, out and
+//! the first admin ([`login`]). User accounts are managed
 //! in [`crate::api::fleet::users`].
 
+pub mod accounts;
 pub mod caller;
 pub mod login;
 pub mod password;

@@ -23,7 +23,7 @@ pub async fn hash_password(password: String) -> Result<String, HashError> {
 
 /// Verifies off the runtime. A missing user is checked against a dummy hash so that the
 /// answer takes as long as for a wrong password.
-pub(super) async fn verify_password(password: String, hash: Option<String>) -> bool {
+pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
         let dummy;
         let hash = match hash {

@@ -1,4 +1,6 @@
-//! Bearer tokens: HS256 JWTs carrying the user id and role, signed with `jwt.secret`.
+//! Bearer tokens: HS256 JWTs carrying the user id, role and token version, signed with
+//! `jwt.secret`. A valid signature is not enough: [`super::accounts`] checks on every request
+//! that the user is still active at that token version.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -22,6 +24,10 @@ pub struct Claims {
     pub role: Role,
     pub iat: i64,
     pub exp: i64,
+    /// The user's `token_version` when the token was issued; bumped by logout and by any
+    /// change of role, password or active flag, which revokes every older token.
+    #[serde(default)]
+    pub ver: i32,
 }
 
 /// Why a token was refused (all 401).
@@ -39,7 +45,13 @@ pub enum TokenError {
     /// `exp` is in the past.
     #[error("token expired")]
     Expired,
+    /// `exp - iat` is longer than `jwt.max_ttl_s`, or `iat` is in the future.
+    #[error("token lifetime out of bounds")]
+    Lifetime,
 }
+
+/// How far ahead of this daemon's clock another daemon's clock may have issued a token.
+const ISSUE_SKEW_S: i64 = 60;
 
 const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
@@ -63,8 +75,9 @@ impl Keys {
         format!("{input}.{}", B64.encode(sig))
     }
 
-    /// Checks the algorithm, the signature (constant time), then the expiry.
-    pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
+    /// Checks the algorithm, the signature (constant time), the expiry, then the lifetime
+    /// (at most `max_ttl_s`, issued no later than a minute ahead of `now`).
+    pub fn verify(&self, token: &str, now: i64, max_ttl_s: i64) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');
         let (Some(h), Some(c), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -93,6 +106,11 @@ impl Keys {
         if claims.exp <= now {
             return Err(TokenError::Expired);
         }
+        if claims.exp.saturating_sub(claims.iat) > max_ttl_s
+            || claims.iat > now.saturating_add(ISSUE_SKEW_S)
+        {
+            return Err(TokenError::Lifetime);
+        }
         Ok(claims)
     }
 }
@@ -107,6 +125,7 @@ mod tests {
             role: Role::Dispatcher,
             iat: 0,
             exp,
+            ver: 0,
         }
     }
 
@@ -114,11 +133,14 @@ mod tests {
     fn tokens_round_trip_and_refuse_tampering() {
         let k = Keys::new(b"0123456789abcdef0123456789abcdef");
         let t = k.issue(&claims(100));
-        let c = k.verify(&t, 99).unwrap();
+        let c = k.verify(&t, 99, 3600).unwrap();
         assert_eq!(c.role, Role::Dispatcher);
-        assert_eq!(k.verify(&t, 100).unwrap_err(), TokenError::Expired);
+        assert_eq!(k.verify(&t, 100, 3600).unwrap_err(), TokenError::Expired);
         let other = Keys::new(b"another secret, also 32 bytes long!");
-        assert_eq!(other.verify(&t, 0).unwrap_err(), TokenError::Signature);
+        assert_eq!(
+            other.verify(&t, 0, 3600).unwrap_err(),
+            TokenError::Signature
+        );
         // Promote oneself to admin without re-signing.
         let mut parts: Vec<String> = t.split('.').map(String::from).collect();
         let forged = serde_json::to_vec(&Claims {
@@ -128,12 +150,48 @@ mod tests {
         .unwrap();
         parts[1] = B64.encode(forged);
         assert_eq!(
-            k.verify(&parts.join("."), 0).unwrap_err(),
+            k.verify(&parts.join("."), 0, 3600).unwrap_err(),
             TokenError::Signature
         );
         // "alg": "none" is refused before any signature check.
         let none = format!("{}.{}.", B64.encode(r#"{"alg":"none"}"#), parts[1]);
-        assert_eq!(k.verify(&none, 0).unwrap_err(), TokenError::Algorithm);
-        assert_eq!(k.verify("a.b", 0).unwrap_err(), TokenError::Malformed);
+        assert_eq!(k.verify(&none, 0, 3600).unwrap_err(), TokenError::Algorithm);
+        assert_eq!(k.verify("a.b", 0, 3600).unwrap_err(), TokenError::Malformed);
+    }
+
+    #[test]
+    fn lifetimes_beyond_the_maximum_or_from_the_future_are_refused() {
+        let k = Keys::new(b"0123456789abcdef0123456789abcdef");
+        let at = |iat: i64, exp: i64| k.issue(&Claims { iat, ..claims(exp) });
+        assert!(k.verify(&at(0, 3600), 10, 3600).is_ok());
+        assert_eq!(
+            k.verify(&at(0, 3601), 10, 3600).unwrap_err(),
+            TokenError::Lifetime
+        );
+        assert_eq!(
+            k.verify(&at(0, i64::MAX), 10, 3600).unwrap_err(),
+            TokenError::Lifetime,
+            "exp = i64::MAX"
+        );
+        assert_eq!(
+            k.verify(&at(i64::MIN, 100), 10, 3600).unwrap_err(),
+            TokenError::Lifetime,
+            "no overflow"
+        );
+        assert!(k.verify(&at(70, 100), 10, 3600).is_ok(), "a minute's skew");
+        assert_eq!(
+            k.verify(&at(71, 100), 10, 3600).unwrap_err(),
+            TokenError::Lifetime
+        );
+        // Tokens from before versions existed read as version 0.
+        let old = format!(
+            "{}.{}",
+            B64.encode(HEADER),
+            B64.encode(
+                r#"{"sub":"00000000-0000-0000-0000-000000000000","role":"admin","iat":0,"exp":100}"#
+            )
+        );
+        let sig = B64.encode(k.sign(old.as_bytes()));
+        assert_eq!(k.verify(&format!("{old}.{sig}"), 10, 3600).unwrap().ver, 0);
     }
 }

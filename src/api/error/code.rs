@@ -19,6 +19,9 @@ pub enum ErrorCode {
     InvalidToken,
     /// 401: the token's `exp` has passed.
     TokenExpired,
+    /// 401: the token was revoked: its user logged out, was disabled or deleted, or had
+    /// their role or password changed since it was issued.
+    TokenRevoked,
     /// 401: `POST /v1/auth/token` with a wrong username or password.
     InvalidCredentials,
     /// 403: the caller's role may not call this route.
@@ -52,6 +55,8 @@ pub enum ErrorCode {
     /// 409: a concurrent request changed the same data (serialization failure, deadlock, lock
     /// timeout); retry.
     ConcurrentUpdate,
+    /// 409: the change would leave no active admin.
+    LastAdmin,
     /// 413: the body is larger than `http.max_body_bytes`.
     PayloadTooLarge,
     /// 422: a value is well-formed but not allowed; the message starts with the field.
@@ -68,11 +73,12 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::MalformedRequest,
         ErrorCode::MissingToken,
         ErrorCode::InvalidToken,
         ErrorCode::TokenExpired,
+        ErrorCode::TokenRevoked,
         ErrorCode::InvalidCredentials,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -89,6 +95,7 @@ impl ErrorCode {
         ErrorCode::OfferExpired,
         ErrorCode::IdempotencyInProgress,
         ErrorCode::ConcurrentUpdate,
+        ErrorCode::LastAdmin,
         ErrorCode::PayloadTooLarge,
         ErrorCode::InvalidValue,
         ErrorCode::IdempotencyKeyReused,
@@ -102,7 +109,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             MalformedRequest => StatusCode::BAD_REQUEST,
-            MissingToken | InvalidToken | TokenExpired | InvalidCredentials => {
+            MissingToken | InvalidToken | TokenExpired | TokenRevoked | InvalidCredentials => {
                 StatusCode::UNAUTHORIZED
             }
             Forbidden => StatusCode::FORBIDDEN,
@@ -119,7 +126,8 @@ impl ErrorCode {
             | WindowEnded
             | OfferExpired
             | IdempotencyInProgress
-            | ConcurrentUpdate => StatusCode::CONFLICT,
+            | ConcurrentUpdate
+            | LastAdmin => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             InvalidValue | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -136,6 +144,7 @@ impl ErrorCode {
             MissingToken => "missing_token",
             InvalidToken => "invalid_token",
             TokenExpired => "token_expired",
+            TokenRevoked => "token_revoked",
             InvalidCredentials => "invalid_credentials",
             Forbidden => "forbidden",
             NotFound => "not_found",
@@ -152,6 +161,7 @@ impl ErrorCode {
             OfferExpired => "offer_expired",
             IdempotencyInProgress => "idempotency_in_progress",
             ConcurrentUpdate => "concurrent_update",
+            LastAdmin => "last_admin",
             PayloadTooLarge => "payload_too_large",
             InvalidValue => "invalid_value",
             IdempotencyKeyReused => "idempotency_key_reused",

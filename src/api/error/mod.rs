@@ -8,7 +8,7 @@
 mod code;
 mod mapping;
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -27,6 +27,8 @@ pub struct ApiError {
     /// Extra members of the `error` object, after `code`, `message` and `request_id`
     /// (which they never replace); empty for most errors.
     pub details: Map<String, Value>,
+    /// Seconds for the `Retry-After` header (a 429).
+    pub retry_after: Option<u64>,
 }
 
 /// Members of the `error` object that [`ApiError::with_detail`] may not set.
@@ -39,6 +41,15 @@ impl ApiError {
             code,
             message: message.into(),
             details: Map::new(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 with `Retry-After: wait`.
+    pub fn rate_limited(wait: u64, message: impl Into<String>) -> Self {
+        ApiError {
+            retry_after: Some(wait),
+            ..ApiError::new(ErrorCode::RateLimited, message)
         }
     }
 
@@ -196,7 +207,13 @@ impl IntoResponse for ApiError {
             "request_id".into(),
             json!(current_request_id().unwrap_or_default()),
         );
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(wait) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        }
+        response
     }
 }
 

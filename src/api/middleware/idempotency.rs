@@ -23,7 +23,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::txn::{Slot, Unit};
-use crate::api::auth::caller::authenticate;
+use crate::api::auth::caller::authorize;
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::state::AppState;
 
@@ -68,10 +68,11 @@ pub enum Claim {
 }
 
 /// Claims the request's key in `unit`'s transaction, or finds the answer stored for it.
-/// Requests without a key, not `POST`, or unauthenticated (the handler answers those 401
-/// and nothing is remembered) just run.
+/// Requests without a key, not `POST`, to `/v1/auth/` (a token is a credential, never to be
+/// stored or replayed; logging out twice is harmless), or unauthenticated (the handler
+/// answers those 401 and nothing is remembered or replayed) just run.
 pub async fn claim(state: &AppState, unit: &Unit, request: Request) -> Result<Claim, ApiError> {
-    if request.method() != Method::POST {
+    if request.method() != Method::POST || request.uri().path().starts_with("/v1/auth/") {
         return Ok(Claim::Run { request, key: None });
     }
     let Some(key) = request.headers().get(HEADER) else {
@@ -84,7 +85,7 @@ pub async fn claim(state: &AppState, unit: &Unit, request: Request) -> Result<Cl
         .ok_or_else(|| ApiError::invalid("Idempotency-Key", "1-255 visible ASCII characters"))?
         .to_string();
     let (parts, body) = request.into_parts();
-    let Ok(claims) = authenticate(state, &parts) else {
+    let Ok(claims) = authorize(state, &parts).await else {
         let request = Request::from_parts(parts, body);
         return Ok(Claim::Run { request, key: None });
     };

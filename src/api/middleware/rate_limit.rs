@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::auth::caller::{authenticate, Verified};
-use crate::api::error::{ApiError, ErrorCode};
+use crate::api::error::ApiError;
 use crate::api::state::AppState;
+
+/// The login route, limited by address only.
+const LOGIN_PATH: &str = "/v1/auth/token";
 
 /// Middleware on the `/v1` routes.
 pub async fn layer(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
@@ -21,26 +23,23 @@ pub async fn layer(State(state): State<Arc<AppState>>, request: Request, next: N
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
-    let client = match authenticate(&state, &parts) {
-        Ok(claims) => {
+    // Logins are counted per address whatever token they carry: otherwise each account an
+    // attacker holds would add a budget for guessing others' passwords.
+    let login = parts.uri.path() == LOGIN_PATH;
+    let client = match authenticate(&state, &parts).ok().filter(|_| !login) {
+        Some(claims) => {
             let client = format!("user:{}", claims.sub);
             parts.extensions.insert(Verified(claims));
             client
         }
-        Err(_) => match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        None => match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
             Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
             None => "ip:unknown".to_string(),
         },
     };
     if let Err(wait) = state.api.limiter.take(&client, Instant::now()) {
-        let mut r = ApiError::new(
-            ErrorCode::RateLimited,
-            format!("too many requests; retry in {wait} s"),
-        )
-        .into_response();
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        return r;
+        return ApiError::rate_limited(wait, format!("too many requests; retry in {wait} s"))
+            .into_response();
     }
     next.run(Request::from_parts(parts, body)).await
 }

@@ -442,6 +442,21 @@ async fn every_route_checks_tokens_and_roles() {
                     );
                 }
             }
+            if path == "/v1/auth/logout" {
+                // It worked: every role's token is revoked. Log in again.
+                for (role, client) in by_role.iter_mut() {
+                    crate::common::dispatch::eventually("logged out", || async {
+                        let r = client.get("/v1/me").await;
+                        (r.status == 401).then(|| assert_eq!(r.code(), "token_revoked"))
+                    })
+                    .await;
+                    let (user, password) = match role.as_str() {
+                        "admin" => ("admin".to_string(), ADMIN_PASSWORD),
+                        other => (format!("u-{other}"), "password-123"),
+                    };
+                    *client = api.anonymous().login(&user, password).await;
+                }
+            }
             checked += 1;
         }
     }

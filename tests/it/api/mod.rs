@@ -1,5 +1,6 @@
 //! The `/v1` API against a real daemon and PostgreSQL.
 
+mod accounts;
 mod auth;
 mod commitments;
 mod driver_vehicles;

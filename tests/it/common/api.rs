@@ -279,6 +279,7 @@ impl Api {
         c.jwt.secret = fleetd::config::Secret::new(SECRET);
         c.admin.password = fleetd::config::Secret::new(ADMIN_PASSWORD);
         c.http.rate_limit_per_minute = 0;
+        c.http.login_per_minute = 0;
         c.database.pool_size = 24;
         tweak(&mut c);
         c.validate().unwrap();

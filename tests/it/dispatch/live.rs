@@ -350,7 +350,7 @@ async fn nearest_offers_only_fresh_available_drivers_nearest_first() {
     let killed = count(
         &sql,
         "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-          WHERE datname = current_database() AND query LIKE 'LISTEN %') k",
+          WHERE datname = current_database() AND query LIKE 'LISTEN fleetd_roster%') k",
     )
     .await;
     assert_eq!(killed, 1);

@@ -244,7 +244,7 @@ async fn a_lost_notification_connection_tells_streams_to_resync_and_streaming_go
     // The daemon's LISTEN connection, cut as a failover or an idle-session killer would.
     let cut = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
                WHERE datname = current_database() AND pid <> pg_backend_pid() \
-                 AND query LIKE 'LISTEN %'";
+                 AND query LIKE 'LISTEN fleetd_roster%'";
     let killed: i64 = sql.query_one(cut, &[]).await.unwrap().get(0);
     assert_eq!(killed, 1, "exactly the listener's connection");
     let e = staff.expect("resync").await.json();
