@@ -131,6 +131,9 @@ pub struct HttpConfig {
     /// Password hashes (argon2, ~20-50 ms of one core each) computed at once; further
     /// logins wait without holding a database connection.
     pub login_concurrency: u32,
+    /// Event streams (`GET /v1/stream`) one user may hold open on this daemon; one more is
+    /// 429. Each stream costs a connection and a broadcast subscription.
+    pub max_streams_per_user: u32,
 }
 
 impl Default for HttpConfig {
@@ -143,6 +146,7 @@ impl Default for HttpConfig {
             login_per_minute: 10,
             login_burst: 5,
             login_concurrency: 2,
+            max_streams_per_user: 8,
         }
     }
 }

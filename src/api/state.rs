@@ -9,6 +9,7 @@ use deadpool_postgres::Pool;
 use super::auth::accounts::Accounts;
 use super::auth::token::Keys;
 use super::middleware::limiter::Limiter;
+use super::middleware::slots::Slots;
 use crate::config::Config;
 use crate::ingest::PipelineStatus;
 use crate::metrics::Metrics;
@@ -44,6 +45,8 @@ pub struct ApiState {
     pub login_limiter: Limiter,
     /// Password hashes computed at once.
     pub login_slots: tokio::sync::Semaphore,
+    /// Event streams open per user.
+    pub streams: Slots<uuid::Uuid>,
     /// Per-client request budget.
     pub limiter: Limiter,
     /// Largest request body (the idempotency layer buffers bodies itself).
@@ -60,6 +63,7 @@ impl ApiState {
             accounts: Arc::new(Accounts::new()),
             login_limiter: Limiter::new(config.http.login_per_minute, config.http.login_burst),
             login_slots: tokio::sync::Semaphore::new(config.http.login_concurrency as usize),
+            streams: Slots::new(config.http.max_streams_per_user),
             limiter: Limiter::new(
                 config.http.rate_limit_per_minute,
                 config.http.rate_limit_burst,

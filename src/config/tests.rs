@@ -132,6 +132,11 @@ fn invalid_values_name_key_and_env() {
         ("FLEETD_JWT_MAX_TTL_S", "99999999999", "jwt.max_ttl_s"),
         ("FLEETD_HTTP_LOGIN_BURST", "0", "http.login_burst"),
         (
+            "FLEETD_HTTP_MAX_STREAMS_PER_USER",
+            "0",
+            "http.max_streams_per_user",
+        ),
+        (
             "FLEETD_HTTP_LOGIN_PER_MINUTE",
             "6001",
             "http.login_per_minute",

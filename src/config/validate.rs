@@ -153,6 +153,12 @@ impl Config {
         )?;
         range("http.login_burst", self.http.login_burst as u64, 1, 1_000)?;
         range(
+            "http.max_streams_per_user",
+            self.http.max_streams_per_user as u64,
+            1,
+            10_000,
+        )?;
+        range(
             "http.login_concurrency",
             self.http.login_concurrency as u64,
             1,

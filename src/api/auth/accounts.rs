@@ -47,7 +47,7 @@ pub enum Lookup {
 }
 
 /// Users' states, cached while [`listen`] is connected.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Accounts {
     /// A std lock: held for one map operation, never across an `.await`.
     cache: Mutex<HashMap<Uuid, Option<Account>>>,
@@ -55,11 +55,30 @@ pub struct Accounts {
     epoch: AtomicU64,
     /// Whether notifications are being received (otherwise nothing is cached).
     listening: AtomicBool,
+    /// Counts invalidations, for long-lived answers (event streams) to check their token
+    /// again when some user changed.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Accounts {
+    fn default() -> Self {
+        Accounts::new()
+    }
 }
 
 impl Accounts {
     pub fn new() -> Accounts {
-        Accounts::default()
+        Accounts {
+            cache: Mutex::default(),
+            epoch: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+            changes: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// Wakes whenever some user's state may have changed (or the cache was reset).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// The cached state of `id`, or the epoch a read of it must be stored under.
@@ -90,6 +109,8 @@ impl Accounts {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         self.epoch.fetch_add(1, Ordering::SeqCst);
         cache.remove(&id);
+        drop(cache);
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// Forgets everyone and sets whether notifications are being received.
@@ -98,6 +119,8 @@ impl Accounts {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.listening.store(listening, Ordering::SeqCst);
         cache.clear();
+        drop(cache);
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// The state of `id`, from the cache or PostgreSQL.

@@ -22,6 +22,8 @@ pub struct Allowed(pub &'static [Role]);
 pub struct Caller {
     pub user_id: Uuid,
     pub role: Role,
+    /// The token the caller came with (its expiry and version, for long-lived answers).
+    pub token: Claims,
 }
 
 impl Caller {
@@ -98,13 +100,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     ) -> Result<Self, Self::Rejection> {
         // The rate limiter verified the token already when it is on (and left the claims).
         let claims = match parts.extensions.get::<Verified>() {
-            Some(Verified(claims)) => claims.clone(),
+            Some(Verified(claims)) => *claims,
             None => authenticate(state, parts)?,
         };
         state.api.accounts.check(&state.pool, &claims).await?;
         let caller = Caller {
             user_id: claims.sub,
             role: claims.role,
+            token: claims,
         };
         match parts.extensions.get::<Allowed>() {
             Some(Allowed(roles)) => caller.require(roles)?,

@@ -17,7 +17,7 @@ pub struct Keys {
 }
 
 /// A token's claims.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Claims {
     /// The user's id.
     pub sub: Uuid,

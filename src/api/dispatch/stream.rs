@@ -10,6 +10,11 @@
 //! should re-read the jobs it cares about (`GET /v1/dispatch/jobs/{id}` has the whole history).
 //! Staff see every job and may ask for positions; a customer sees the jobs they created, a
 //! driver the events that concern them.
+//!
+//! A stream lives no longer than its token: at the token's expiry, or as soon as it is
+//! revoked (logout, the user disabled, deleted or changed), it sends `end`
+//! (`{"reason": "token_expired" | "token_revoked"}`) and closes; reconnect with a new token.
+//! A user holds at most `http.max_streams_per_user` streams per daemon (one more is 429).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,9 +31,12 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::jobs::own_driver;
+use crate::api::auth::accounts::Accounts;
+use crate::api::auth::token::Claims;
 use crate::api::auth::{Caller, Role, ANY};
 use crate::api::error::ApiError;
 use crate::api::extract::ApiQuery;
+use crate::api::middleware::slots::Slot;
 use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
 use crate::dispatch::jobs::JobEvent;
@@ -135,6 +143,16 @@ struct Subscription {
     caller: Caller,
     driver: Option<Uuid>,
     stop: CancellationToken,
+    /// When the caller's token expires (on the tokio clock).
+    expires: tokio::time::Instant,
+    /// Some user changed: check the caller's token again.
+    changes: tokio::sync::watch::Receiver<u64>,
+    accounts: Arc<Accounts>,
+    pool: deadpool_postgres::Pool,
+    /// Set once `end` was sent: the stream closes.
+    ended: bool,
+    /// This stream's place in the caller's [`crate::api::state::ApiState::streams`].
+    _slot: Slot<Uuid>,
 }
 
 impl Subscription {
@@ -146,8 +164,18 @@ impl Subscription {
         }
     }
 
-    /// The next event for this client; `None` ends the stream (shutdown).
+    /// Whether the caller's token is still good (`false` also when PostgreSQL cannot say:
+    /// the client reconnects, and is then told why).
+    async fn still_valid(&self) -> bool {
+        let token: Claims = self.caller.token;
+        self.accounts.check(&self.pool, &token).await.is_ok()
+    }
+
+    /// The next event for this client; `None` ends the stream (shutdown, or after `end`).
     async fn next(&mut self) -> Option<Event> {
+        if self.ended {
+            return None;
+        }
         loop {
             let jobs = async {
                 match self.jobs.as_mut() {
@@ -164,6 +192,12 @@ impl Subscription {
             tokio::select! {
                 biased;
                 _ = self.stop.cancelled() => return None,
+                _ = tokio::time::sleep_until(self.expires) => return self.end("token_expired"),
+                Ok(()) = self.changes.changed() => {
+                    if !self.still_valid().await {
+                        return self.end("token_revoked");
+                    }
+                }
                 r = jobs => match r {
                     Ok(JobFeed::Event(e)) if self.may_see(&e) => return json_event("job", &*e),
                     Ok(JobFeed::Event(_)) => {}
@@ -201,6 +235,13 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    fn end(&mut self, reason: &str) -> Option<Event> {
+        self.ended = true;
+        json_event("end", &serde_json::json!({ "reason": reason }))
+    }
+}
+
 fn json_event<T: Serialize>(name: &str, data: &T) -> Option<Event> {
     Event::default().event(name).json_data(data).ok()
 }
@@ -230,8 +271,22 @@ async fn stream(
     } else {
         None
     };
+    let slot = state.api.streams.take(caller.user_id).ok_or_else(|| {
+        ApiError::rate_limited(
+            60,
+            "too many open streams for this user; close one (http.max_streams_per_user)",
+        )
+    })?;
+    let expires_at =
+        DateTime::from_timestamp(caller.token.exp, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
     let d = &state.dispatch;
     let sub = Subscription {
+        expires: state.clock.instant_of(expires_at),
+        changes: state.api.accounts.changes(),
+        accounts: state.api.accounts.clone(),
+        pool: state.pool.clone(),
+        ended: false,
+        _slot: slot,
         jobs: want_jobs.then(|| d.events.subscribe()),
         positions: bbox.map(|b| (d.positions.subscribe(), b)),
         caller,
@@ -246,8 +301,8 @@ async fn stream(
 
 /// One Server-Sent Event (`event:` name and `data:` JSON) of the stream: `job` (a
 /// [`JobEvent`]), `positions` (`{"items": [StreamPosition]}`), `lagged` (`{"missed": n}`: this
-/// client fell behind and missed n notifications) or `resync` (`{"reason"}`: re-read the jobs
-/// you follow).
+/// client fell behind and missed n notifications), `resync` (`{"reason"}`: re-read the jobs
+/// you follow) or `end` (`{"reason"}`: the token expired or was revoked; the stream closes).
 fn event_schema(g: &mut SchemaGenerator) -> Schema {
     let job = g.subschema_for::<JobEvent>();
     let position = g.subschema_for::<StreamPosition>();
@@ -274,6 +329,10 @@ fn event_schema(g: &mut SchemaGenerator) -> Schema {
         event("resync", serde_json::json!({
             "type": "object", "required": ["reason"],
             "properties": {"reason": {"type": "string"}}
+        })),
+        event("end", serde_json::json!({
+            "type": "object", "required": ["reason"],
+            "properties": {"reason": {"enum": ["token_expired", "token_revoked"]}}
         })),
     ]});
     Schema::try_from(one_of).expect("an object is a schema")

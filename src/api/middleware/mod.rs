@@ -6,6 +6,7 @@
 pub mod idempotency;
 pub mod limiter;
 pub mod rate_limit;
+pub mod slots;
 pub mod txn;
 
 use std::sync::Arc;

@@ -4,11 +4,10 @@
 //! limited per username and per address whatever token they carry, never stored for replay,
 //! and never cached.
 
-use crate::common::api::{driver, Api, Client, ADMIN_PASSWORD, SECRET};
+use crate::common::api::{driver, sign, Api, Client, ADMIN_PASSWORD, SECRET};
 use crate::common::dispatch::eventually;
 use crate::common::errors::is;
 use crate::common::{config, InProcess};
-use base64::Engine;
 use serde_json::json;
 
 const PASSWORD: &str = "password-123";
@@ -296,32 +295,17 @@ async fn passwords_the_last_admin_profiles_and_token_lifetimes() {
         (now, now + 86_401),
         (now + 3_600, now + 7_200),
     ] {
-        let t = signed(json!({"sub": second_id, "role": "admin", "iat": iat, "exp": exp}));
+        let t = sign(json!({"sub": second_id, "role": "admin", "iat": iat, "exp": exp}));
         let r = api.anonymous().with_token(&t).get("/v1/me").await;
         is(&r, 401, "invalid_token", &format!("iat {iat} exp {exp}"));
     }
-    let t =
-        signed(json!({"sub": second_id, "role": "admin", "iat": now, "exp": now + 60, "ver": 0}));
+    let t = sign(json!({"sub": second_id, "role": "admin", "iat": now, "exp": now + 60, "ver": 0}));
     assert_eq!(
         api.anonymous().with_token(&t).get("/v1/me").await.status,
         200,
         "the same claims within the limit"
     );
     api.daemon.shutdown().await;
-}
-
-/// A token signed with the test secret.
-fn signed(claims: serde_json::Value) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let b64 = |s: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-    let input = format!(
-        "{}.{}",
-        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
-        b64(claims.to_string().as_bytes())
-    );
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(input.as_bytes());
-    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -300,6 +300,21 @@ impl Api {
     }
 }
 
+/// A token signed with the test secret.
+pub fn sign(claims: serde_json::Value) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+    let b64 = |s: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+}
+
 /// A valid vehicle body with id `id` (VINs differ per id).
 pub fn vehicle_body(id: &str, n: u32) -> Value {
     serde_json::json!({

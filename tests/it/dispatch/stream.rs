@@ -259,3 +259,52 @@ async fn a_lost_notification_connection_tells_streams_to_resync_and_streaming_go
     );
     api.daemon.shutdown().await;
 }
+
+/// A stream lives no longer than its token: logging out (or any revocation) ends every
+/// stream of the user with `end` at once, and so does the token's expiry; a user holds at
+/// most `http.max_streams_per_user` streams, and an ended stream frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_end_with_their_token_and_are_capped_per_user() {
+    let api = Api::start_with(|c| c.http.max_streams_per_user = 2).await;
+    let (cust, _) = customer(&api, "cap").await;
+    let mut first = open(&cust, "/v1/stream").await;
+    let mut second = open(&cust, "/v1/stream").await;
+    let r = Sse::open(&cust, "/v1/stream").await.err().expect("a third");
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (429, "rate_limited"),
+        "{}",
+        r.body
+    );
+    assert!(r.header("retry-after").is_some());
+    let staff = open(&api.admin, "/v1/stream").await;
+
+    // Logged out elsewhere: both streams end, and close.
+    let other_device = api.anonymous().login("cap", "password-123").await;
+    assert_eq!(
+        other_device.post("/v1/auth/logout", json!({})).await.status,
+        204
+    );
+    for s in [&mut first, &mut second] {
+        let e = s.expect("end").await;
+        assert_eq!(e.json(), json!({"reason": "token_revoked"}));
+        assert!(s.next(PATIENCE).await.is_none(), "closed after `end`");
+    }
+    // Their places are free again.
+    let cust = api.anonymous().login("cap", "password-123").await;
+    let _a = open(&cust, "/v1/stream").await;
+    let _b = open(&cust, "/v1/stream").await;
+    drop(staff);
+
+    // A token that expires in two seconds: the stream says so then, and closes.
+    let (_, disp_id) = api.admin.user("shorty", "dispatcher").await;
+    let now = chrono::Utc::now().timestamp();
+    let short = crate::common::api::sign(json!({
+        "sub": disp_id, "role": "dispatcher", "iat": now, "exp": now + 2, "ver": 0
+    }));
+    let mut s = open(&api.anonymous().with_token(&short), "/v1/stream").await;
+    let e = s.expect("end").await;
+    assert_eq!(e.json(), json!({"reason": "token_expired"}));
+    assert!(s.next(PATIENCE).await.is_none(), "closed after `end`");
+    api.daemon.shutdown().await;
+}
