@@ -90,9 +90,11 @@ pub struct Config {
 pub struct DatabaseConfig {
     /// `postgres://user[:password]@host:port/db`. The password is redacted in logs.
     pub url: Secret,
-    /// Connections in the pool shared by the COPY writers, the partition manager and the
-    /// API. More than `ingest.writers + 4` buys nothing for ingestion.
+    /// Connections in the pool of the API, dispatch and start-up (not ingestion's).
     pub pool_size: u32,
+    /// Connections in ingestion's own pool: the COPY writers and the partition manager.
+    /// 0: `ingest.writers + 1`, the most it can use; otherwise at least that.
+    pub ingest_pool_size: u32,
     /// How long to wait for a connection before counting the attempt as failed.
     pub connect_timeout_ms: u64,
 }
@@ -102,6 +104,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: Secret::new("postgres://postgres@127.0.0.1:5432/fleetd"),
             pool_size: 8,
+            ingest_pool_size: 0,
             connect_timeout_ms: 5_000,
         }
     }

@@ -53,6 +53,7 @@ pub async fn start_on(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Daemon> {
     let pool = db::pool(&config.database)?;
+    let ingest_pool = db::ingest_pool(&config.database, config.ingest.writers)?;
     with_retries("migrate", &shutdown, || async {
         let mut client = pool.get().await?;
         let applied = migrate::migrate(&mut client).await?;
@@ -78,7 +79,7 @@ pub async fn start_on(
     }
 
     let partitions = Arc::new(Partitions::new(
-        pool.clone(),
+        ingest_pool.clone(),
         config.ingest.retention_days,
         config.partitions.days_behind,
         config.partitions.days_ahead,
@@ -136,7 +137,7 @@ pub async fn start_on(
 
     let pipeline = Pipeline::start(
         &config,
-        pool.clone(),
+        ingest_pool,
         partitions.clone(),
         metrics.clone(),
         Some(feed::on_commit(live.clone(), fanout)),

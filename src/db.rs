@@ -1,4 +1,8 @@
-//! The PostgreSQL connection pool shared by the writers, the partition manager and the API.
+//! The PostgreSQL connection pools: one for ingestion (the COPY writers and the partition
+//! manager, `database.ingest_pool_size`, application name `fleetd-ingest`) and one for
+//! everything else (the API, dispatch, start-up; `database.pool_size`, `fleetd`), so that a
+//! flood of API requests can never take the writers' connections, nor a write backlog the
+//! API's.
 
 use std::time::Duration;
 
@@ -18,12 +22,27 @@ pub enum DbError {
     Build(#[from] deadpool_postgres::BuildError),
 }
 
-/// Builds the pool. Connections are made lazily, so this succeeds with the database down.
+/// Builds the API's pool. Connections are made lazily, so this succeeds with the database
+/// down.
 pub fn pool(config: &DatabaseConfig) -> Result<Pool, DbError> {
+    build(config, config.pool_size, "fleetd")
+}
+
+/// Builds ingestion's own pool, likewise lazily: `database.ingest_pool_size`, or when that
+/// is 0 one connection per writer and one for the partition manager.
+pub fn ingest_pool(config: &DatabaseConfig, writers: usize) -> Result<Pool, DbError> {
+    let size = match config.ingest_pool_size {
+        0 => u32::try_from(writers + 1).unwrap_or(u32::MAX),
+        n => n,
+    };
+    build(config, size, "fleetd-ingest")
+}
+
+fn build(config: &DatabaseConfig, size: u32, name: &str) -> Result<Pool, DbError> {
     let mut pg: tokio_postgres::Config = config.url.expose().parse()?;
     let timeout = Duration::from_millis(config.connect_timeout_ms);
     pg.connect_timeout(timeout);
-    pg.application_name("fleetd");
+    pg.application_name(name);
     let manager = Manager::from_config(
         pg,
         NoTls,
@@ -34,7 +53,7 @@ pub fn pool(config: &DatabaseConfig) -> Result<Pool, DbError> {
         },
     );
     Ok(Pool::builder(manager)
-        .max_size(config.pool_size as usize)
+        .max_size(size as usize)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(timeout))
         .create_timeout(Some(timeout))

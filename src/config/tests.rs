@@ -148,7 +148,12 @@ fn invalid_values_name_key_and_env() {
         ),
         ("FLEETD_INGEST_WRITERS", "1000", "ingest.writers"),
         ("FLEETD_INGEST_RETENTION_DAYS", "0", "ingest.retention_days"),
-        ("FLEETD_DATABASE_POOL_SIZE", "2", "database.pool_size"),
+        ("FLEETD_DATABASE_POOL_SIZE", "0", "database.pool_size"),
+        (
+            "FLEETD_DATABASE_INGEST_POOL_SIZE",
+            "2",
+            "database.ingest_pool_size",
+        ),
         ("FLEETD_HTTP_RATE_LIMIT_BURST", "0", "http.rate_limit_burst"),
         (
             "FLEETD_HTTP_RATE_LIMIT_PER_MINUTE",

@@ -22,6 +22,12 @@ impl Config {
             1024,
         )?;
         range(
+            "database.ingest_pool_size",
+            self.database.ingest_pool_size as u64,
+            0,
+            1024,
+        )?;
+        range(
             "database.connect_timeout_ms",
             self.database.connect_timeout_ms,
             1,
@@ -111,9 +117,10 @@ impl Config {
             i.retry_min_ms,
             600_000,
         )?;
-        if (self.database.pool_size as usize) < i.writers + 1 {
+        let ingest_pool = self.database.ingest_pool_size as usize;
+        if ingest_pool != 0 && ingest_pool < i.writers + 1 {
             return Err(invalid(
-                "database.pool_size",
+                "database.ingest_pool_size",
                 format!("must be at least ingest.writers + 1 = {}", i.writers + 1),
             ));
         }

@@ -35,6 +35,18 @@ const CREDENTIALS: &str =
 /// Revokes every token of `$1`.
 const LOGOUT: &str = "UPDATE users SET token_version = token_version + 1 WHERE id = $1";
 
+/// What [`username_ok`] accepts.
+pub const USERNAME_PATTERN: &str = r"^[A-Za-z0-9._@-]{1,64}$";
+
+/// 1-64 characters of `[A-Za-z0-9._@-]`.
+pub fn username_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
+}
+
 /// Why the first admin could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
@@ -86,7 +98,7 @@ async fn token(
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
     let keys = state.api.jwt.as_ref().ok_or_else(disabled)?;
-    if req.username.len() > 64 || req.password.len() > 1024 {
+    if req.password.len() > 1024 {
         return Err(bad_credentials());
     }
     let limited = state
@@ -99,10 +111,14 @@ async fn token(
             format!("too many logins for this username; retry in {wait} s"),
         ));
     }
-    // Read, then give the connection back before hashing.
-    let row = {
+    // Read, then give the connection back before hashing. A name no user can have (too
+    // long, NUL, spaces...) is not looked up, but hashed all the same: the answer takes as
+    // long as for a wrong password.
+    let row = if username_ok(&req.username) {
         let client = state.pool.get().await?;
         client.query_opt(CREDENTIALS, &[&req.username]).await?
+    } else {
+        None
     };
     let hash = row.as_ref().map(|r| r.get::<_, String>(2));
     let verified = {

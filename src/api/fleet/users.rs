@@ -13,10 +13,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::api::auth::login::{username_ok, USERNAME_PATTERN};
 use crate::api::auth::password::{hash_password, verify_password};
 use crate::api::auth::{Caller, Role, ADMIN, ANY};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::extract::{ApiJson, ApiQuery};
+use crate::api::extract::{ApiJson, ApiQuery, NO_NUL_PATTERN};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged, PARAMS};
 use crate::api::routes::{RouteDoc, Routes};
@@ -48,8 +49,8 @@ pub struct UpdateUser {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
-    /// 8-1024 characters.
-    #[schemars(length(min = 8, max = 1024))]
+    /// 8-1024 characters, no NUL.
+    #[schemars(length(min = 8, max = 1024), regex(pattern = NO_NUL_PATTERN))]
     pub password: String,
     /// Required when users change their own password (admins changing another's need not).
     #[schemars(length(max = 1024))]
@@ -63,22 +64,10 @@ pub struct CreateUser {
     /// 1-64 characters of `[A-Za-z0-9._@-]`.
     #[schemars(regex(pattern = USERNAME_PATTERN))]
     pub username: String,
-    /// 8-1024 characters.
-    #[schemars(length(min = 8, max = 1024))]
+    /// 8-1024 characters, no NUL.
+    #[schemars(length(min = 8, max = 1024), regex(pattern = NO_NUL_PATTERN))]
     pub password: String,
     pub role: Role,
-}
-
-/// What [`username_ok`] accepts.
-const USERNAME_PATTERN: &str = r"^[A-Za-z0-9._@-]{1,64}$";
-
-/// 1-64 characters of `[A-Za-z0-9._@-]`.
-fn username_ok(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -158,6 +147,12 @@ fn password_ok(password: &str) -> Result<(), ApiError> {
     let len = password.chars().count();
     if !(8..=1024).contains(&len) {
         return Err(ApiError::invalid("password", "8-1024 characters"));
+    }
+    if password.contains('\0') {
+        return Err(ApiError::invalid(
+            "password",
+            "must not contain NUL (U+0000)",
+        ));
     }
     Ok(())
 }

@@ -375,3 +375,52 @@ async fn logins_are_limited_per_username_and_address_and_never_stored() {
     is(&r, 429, "rate_limited", "the address's budget is spent");
     api.daemon.shutdown().await;
 }
+
+/// NUL and control characters anywhere a client can put them are a 4xx naming the problem,
+/// never a 500 (each used to write an ERROR line to the log, without logging in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_bytes_anywhere_are_refused_not_errors() {
+    let api = Api::start().await;
+    let a = &api.admin;
+    let anon = api.anonymous();
+    let cases = [
+        anon.post(
+            "/v1/auth/token",
+            json!({"username": "ad\u{0}min", "password": "x"}),
+        )
+        .await,
+        anon.post(
+            "/v1/auth/token",
+            json!({"username": "admin", "password": "pa\u{0}ss"}),
+        )
+        .await,
+        a.get("/v1/vehicles?type=tr%00uck").await,
+        a.get("/v1/vehicles?cursor=%00").await,
+        a.get("/v1/vehicles/tr%00uck").await,
+        a.get("/v1/drivers/%00").await,
+        a.post(
+            "/v1/pricing-plans",
+            json!({"name": "n\u{0}", "currency": "EUR", "daily_rate": 1,
+                   "included_km_per_day": 1, "extra_km_rate": 1, "late_fee_per_hour": 1,
+                   "free_cancellation_hours": 1, "cancellation_fee_pct": 1}),
+        )
+        .await,
+        a.post(
+            "/v1/users",
+            json!({"username": "x", "password": "pass\u{0}word-1", "role": "driver"}),
+        )
+        .await,
+        a.patch("/v1/vehicles/none", json!({"specs": {"k\u{0}": 1}}))
+            .await,
+    ];
+    for (i, r) in cases.iter().enumerate() {
+        assert!(
+            (400..500).contains(&r.status),
+            "case {i}: {} {}",
+            r.status,
+            r.body
+        );
+    }
+    assert_eq!(cases[0].status, 401, "{}", cases[0].body);
+    api.daemon.shutdown().await;
+}

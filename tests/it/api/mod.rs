@@ -8,6 +8,7 @@ mod errors_registry;
 mod errors_rentals;
 mod fleet;
 mod idempotency;
+mod pools;
 mod rental_contention;
 mod rental_windows;
 mod rentals;

@@ -12,6 +12,7 @@ fn pool(db: &TestDb) -> deadpool_postgres::Pool {
     fleetd::db::pool(&DatabaseConfig {
         url: Secret::new(db.url.clone()),
         pool_size: 4,
+        ingest_pool_size: 4,
         connect_timeout_ms: 5_000,
     })
     .unwrap()
