@@ -137,6 +137,14 @@ pub struct HttpConfig {
     /// Event streams (`GET /v1/stream`) one user may hold open on this daemon; one more is
     /// 429. Each stream costs a connection and a broadcast subscription.
     pub max_streams_per_user: u32,
+    /// Open connections at most; one more is closed at once. Keep it below the process's
+    /// file-descriptor limit (`ulimit -n`), less what PostgreSQL and MQTT use.
+    pub max_connections: u32,
+    /// Open connections from one IP address at most; one more is closed at once.
+    pub max_connections_per_ip: u32,
+    /// Time a client has to send a request's head: from connecting, and on a kept-alive
+    /// connection from the end of the previous answer (so it is also the idle timeout).
+    pub header_read_timeout_ms: u64,
 }
 
 impl Default for HttpConfig {
@@ -150,6 +158,9 @@ impl Default for HttpConfig {
             login_burst: 5,
             login_concurrency: 2,
             max_streams_per_user: 8,
+            max_connections: 4_096,
+            max_connections_per_ip: 256,
+            header_read_timeout_ms: 10_000,
         }
     }
 }

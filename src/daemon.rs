@@ -199,18 +199,12 @@ pub async fn start_on(
     tracing::info!(%http_addr, "http listening");
     let app = api::router(state.clone(), config.http.max_body_bytes);
     let http_stop = CancellationToken::new();
-    let server = {
-        let stop = http_stop.clone();
-        tokio::spawn(async move {
-            // Peer addresses key the rate limiter for requests without a token.
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-        })
+    let limits = api::serve::Limits {
+        max_connections: config.http.max_connections as usize,
+        max_connections_per_ip: config.http.max_connections_per_ip,
+        header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms),
     };
+    let server = tokio::spawn(api::serve::serve(listener, app, limits, http_stop.clone()));
 
     let deadline = Duration::from_secs(config.shutdown.timeout_s);
     let task = tokio::spawn(async move {
@@ -223,8 +217,7 @@ pub async fn start_on(
         tracing::info!(unacked, "pipeline stopped; draining http");
         http_stop.cancel();
         match tokio::time::timeout(Duration::from_secs(3), server).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(error))) => tracing::warn!(%error, "http server error"),
+            Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(%error, "http server task failed"),
             Err(_) => tracing::warn!("http connections still open at exit"),
         }

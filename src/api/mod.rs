@@ -12,6 +12,7 @@
 //! - [`request_id`]: `x-request-id` on every answer; [`middleware`]: the rate limit, one
 //!   transaction per request and `Idempotency-Key`s.
 //! - [`probes`]: `/healthz`, `/readyz`, `/metrics`, and the 404/405 answers.
+//! - [`serve`]: the accept loop, with connection limits and the header-read timeout.
 //! - [`rules`]: rules several domains share: vehicle commitments (the exclusion constraint's
 //!   409) and compare-and-set status transitions.
 //! - Domains, one folder each, depending one way (`rentals` and `maintenance` on `vehicles`
@@ -36,6 +37,7 @@ pub mod rentals;
 pub mod request_id;
 pub mod routes;
 pub mod rules;
+pub mod serve;
 pub mod state;
 pub mod vehicles;
 

@@ -136,6 +136,17 @@ fn invalid_values_name_key_and_env() {
             "0",
             "http.max_streams_per_user",
         ),
+        ("FLEETD_HTTP_MAX_CONNECTIONS", "0", "http.max_connections"),
+        (
+            "FLEETD_HTTP_MAX_CONNECTIONS_PER_IP",
+            "5000",
+            "http.max_connections_per_ip",
+        ),
+        (
+            "FLEETD_HTTP_HEADER_READ_TIMEOUT_MS",
+            "99",
+            "http.header_read_timeout_ms",
+        ),
         (
             "FLEETD_HTTP_LOGIN_PER_MINUTE",
             "6001",

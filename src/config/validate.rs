@@ -160,6 +160,24 @@ impl Config {
         )?;
         range("http.login_burst", self.http.login_burst as u64, 1, 1_000)?;
         range(
+            "http.max_connections",
+            self.http.max_connections as u64,
+            1,
+            1_000_000,
+        )?;
+        range(
+            "http.max_connections_per_ip",
+            self.http.max_connections_per_ip as u64,
+            1,
+            self.http.max_connections as u64,
+        )?;
+        range(
+            "http.header_read_timeout_ms",
+            self.http.header_read_timeout_ms,
+            100,
+            600_000,
+        )?;
+        range(
             "http.max_streams_per_user",
             self.http.max_streams_per_user as u64,
             1,

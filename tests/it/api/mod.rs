@@ -3,6 +3,7 @@
 mod accounts;
 mod auth;
 mod commitments;
+mod connections;
 mod driver_vehicles;
 mod errors_registry;
 mod errors_rentals;
