@@ -97,7 +97,7 @@ pub async fn start_on(
     // Positions older than the partitions created at start are not worth a scan at start-up.
     let live_days = config.partitions.days_behind as i32 + 1;
     let live = with_retries("load live positions", &shutdown, || async {
-        Ok(feed::load(&pool, live_days).await?)
+        Ok(feed::load(&pool, live_days, &clock).await?)
     })
     .await?;
     tracing::info!(vehicles = live.len(), "live positions loaded");
@@ -140,7 +140,7 @@ pub async fn start_on(
         ingest_pool,
         partitions.clone(),
         metrics.clone(),
-        Some(feed::on_commit(live.clone(), fanout)),
+        Some(feed::on_commit(live.clone(), fanout, clock.clone())),
     )
     .context("starting decoder threads")?;
     tokio::spawn(

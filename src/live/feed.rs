@@ -1,6 +1,11 @@
 //! Keeps the live index in step with ingestion: loaded from PostgreSQL at start, updated by
 //! the writers after each commit (so it only ever shows durable positions), and rid of
 //! vehicles that stopped reporting ([`evict_silent`]).
+//!
+//! A tracker's clock may run ahead: ingestion accepts readings up to `ingest.max_future_s`
+//! ahead and stores them as sent. For the live position such a reading counts as of its
+//! arrival ([`not_after`]), so it cannot hold a vehicle's position (shown, streamed, used by
+//! dispatch) against the readings that follow it for minutes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,22 +28,32 @@ const LATEST_POSITIONS: &str = "
      WHERE ts > now() - make_interval(days => $1)
      ORDER BY vehicle_id, ts DESC";
 
-/// Builds the index from the latest stored positions.
-pub async fn load(pool: &Pool, days: i32) -> Result<SharedLiveIndex, LoadError> {
+/// `p` stamped no later than `now_us`.
+pub fn not_after(mut p: Position, now_us: i64) -> Position {
+    p.ts = p.ts.min(now_us);
+    p
+}
+
+/// Builds the index from the latest stored positions, none stamped after `clock`'s now.
+pub async fn load(pool: &Pool, days: i32, clock: &Clock) -> Result<SharedLiveIndex, LoadError> {
     let client = pool.get().await?;
     let rows = client.query(LATEST_POSITIONS, &[&days]).await?;
+    let now = clock.now_us();
     let items = rows.iter().map(|r| {
         let ts: chrono::DateTime<chrono::Utc> = r.get(1);
         let id: String = r.get(0);
         (
             id,
-            Position {
-                lat: r.get(2),
-                lon: r.get(3),
-                ts: ts.timestamp_micros(),
-                speed_kmh: r.get(4),
-                heading_deg: r.get(5),
-            },
+            not_after(
+                Position {
+                    lat: r.get(2),
+                    lon: r.get(3),
+                    ts: ts.timestamp_micros(),
+                    speed_kmh: r.get(4),
+                    heading_deg: r.get(5),
+                },
+                now,
+            ),
         )
     });
     let (index, outcome) = LiveIndex::load(items);
@@ -63,15 +78,17 @@ pub struct Fanout {
     pub stream: Option<broadcast::Sender<PositionBatch>>,
 }
 
-/// The writers' on-commit hook: each committed message's newest GPS fix goes into the index;
+/// The writers' on-commit hook: each committed message's newest GPS fix goes into the index
+/// (stamped no later than `clock`'s now);
 /// those that became their vehicle's position also go to Redis and the push streams.
 /// Out-of-order readings therefore never move anything backwards, here or downstream.
-pub fn on_commit(index: SharedLiveIndex, fanout: Fanout) -> OnCommit {
+pub fn on_commit(index: SharedLiveIndex, fanout: Fanout, clock: Clock) -> OnCommit {
     Arc::new(move |group: &[Encoded]| {
+        let now = clock.now_us();
         let fixes = group
             .iter()
             .filter_map(|m| m.latest_gps.as_ref())
-            .map(|(id, r)| (id.as_ref(), Position::from(r)));
+            .map(|(id, r)| (id.as_ref(), not_after(Position::from(r), now)));
         let streaming = fanout.stream.as_ref().filter(|s| s.receiver_count() > 0);
         if fanout.redis.is_none() && streaming.is_none() {
             index.upsert_many(fixes);

@@ -12,7 +12,8 @@
 //! savepoint taken after the claim, so their partial effects never commit; server errors
 //! (5xx) are not stored, so a retry after a failure really retries. Keys are scoped per
 //! user. They are kept for [`RETENTION`]; about one claim in [`SWEEP_EVERY`] deletes older
-//! ones, so the table stays bounded without a timer.
+//! ones, so the table stays bounded without a timer, and a claim first drops its own key when
+//! older, so an expired answer is never replayed, swept or not.
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::Request;
@@ -47,6 +48,9 @@ const STORED: &str =
 const STORE: &str =
     "UPDATE idempotency_keys SET status = $3, body = $4 WHERE user_id = $1 AND key = $2";
 const SWEEP: &str = "DELETE FROM idempotency_keys WHERE created_at < now() - $1::text::interval";
+/// This key's claim when it has expired (`$3`: [`RETENTION`]).
+const EXPIRED: &str = "DELETE FROM idempotency_keys
+                       WHERE user_id = $1 AND key = $2 AND created_at < now() - $3::text::interval";
 /// Bounds the wait for a concurrent request's claim (this transaction only).
 const WAIT_AT_MOST: &str = "SELECT set_config('lock_timeout', $1, true)";
 /// After the claim: handler statements run with the usual lock waits, inside a savepoint
@@ -57,6 +61,17 @@ const AFTER_CLAIM: &str = "SET LOCAL lock_timeout TO DEFAULT; SAVEPOINT handler"
 pub struct Key {
     user: Uuid,
     key: String,
+}
+
+/// Drops this key's expired claim, then claims it; `Ok(false)` when a live claim exists.
+async fn claim_fresh(
+    tx: &tokio_postgres::Client,
+    user: Uuid,
+    key: &str,
+    hash: &[u8],
+) -> Result<bool, tokio_postgres::Error> {
+    tx.execute(EXPIRED, &[&user, &key, &RETENTION]).await?;
+    Ok(tx.execute(CLAIM, &[&user, &key, &hash]).await? == 1)
 }
 
 /// What the layer does with a request.
@@ -102,8 +117,8 @@ pub async fn claim(state: &AppState, unit: &Unit, request: Request) -> Result<Cl
     let mut slot = unit.lock().await;
     let tx = slot.begin(&state.pool).await?;
     tx.execute(WAIT_AT_MOST, &[&CLAIM_WAIT]).await?;
-    let claimed = match tx.execute(CLAIM, &[&user, &key, &hash]).await {
-        Ok(n) => n == 1,
+    let claimed = match claim_fresh(tx, user, &key, &hash).await {
+        Ok(claimed) => claimed,
         Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
             slot.end("ROLLBACK").await?;
             return Err(in_progress());

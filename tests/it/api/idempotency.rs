@@ -234,3 +234,38 @@ async fn a_killed_daemon_leaves_no_claim_behind() {
         .get(0);
     assert_eq!(stored, 201);
 }
+
+/// A key older than the retention (24 h) is never replayed, swept or not: the request runs
+/// afresh, even with another body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_key_runs_afresh() {
+    let api = Api::start().await;
+    let a = &api.admin;
+    let r = a
+        .post_key("/v1/vehicles", vehicle_body("exp-1", 1), "k-old")
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = a
+        .post_key("/v1/vehicles", vehicle_body("exp-2", 2), "k-old")
+        .await;
+    assert_eq!(r.status, 422, "reused within the retention: {}", r.body);
+    let db = api.db.client().await;
+    db.execute(
+        "UPDATE idempotency_keys SET created_at = now() - interval '24 hours 1 minute'
+          WHERE key = 'k-old'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let r = a
+        .post_key("/v1/vehicles", vehicle_body("exp-2", 2), "k-old")
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.header("idempotent-replayed"), Some("false"));
+    assert_eq!(r.json()["id"], "exp-2");
+    let r = a
+        .post_key("/v1/vehicles", vehicle_body("exp-2", 2), "k-old")
+        .await;
+    assert_eq!(r.header("idempotent-replayed"), Some("true"), "fresh again");
+    api.daemon.shutdown().await;
+}

@@ -461,3 +461,37 @@ async fn a_query_nothing_passes_is_cut_short_and_says_so() {
     );
     api.daemon.shutdown().await;
 }
+
+/// A reading stamped minutes ahead (accepted: within `ingest.max_future_s`) is stored as sent
+/// but counts for the live position as of its arrival, so the readings after it move the
+/// vehicle on instead of being ignored until the clock catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_from_the_future_does_not_pin_the_live_position() {
+    let api = Api::start().await;
+    let a = &api.admin;
+    let publisher = Publisher::connect(&api.broker).await;
+    let sql = api.db.client().await;
+    let ahead = now_ms() + 240_000;
+    publish_fix(&publisher, "skewed", ahead, 10.0, 20.0).await;
+    wait_count(&sql, "SELECT count(*) FROM gps_readings", 1).await;
+    let stored: i64 = count(
+        &sql,
+        "SELECT (extract(epoch FROM ts) * 1000)::bigint FROM gps_readings",
+    )
+    .await;
+    assert_eq!(stored, ahead, "stored as sent");
+    let p = a.get("/v1/vehicles/skewed/position").await.json();
+    assert_eq!(p["lat"], 10.0);
+    assert!(ms_of(&p["ts"]) <= now_ms(), "live: as of its arrival: {p}");
+    // A reading stamped now (after the first arrived) is the position from now on.
+    let now = now_ms();
+    publish_fix(&publisher, "skewed", now, 11.0, 21.0).await;
+    wait_count(&sql, "SELECT count(*) FROM gps_readings", 2).await;
+    let p = eventually("the newer reading moves the vehicle", || async {
+        let p = a.get("/v1/vehicles/skewed/position").await.json();
+        (p["lat"] == 11.0).then_some(p)
+    })
+    .await;
+    assert_eq!(ms_of(&p["ts"]), now);
+    api.daemon.shutdown().await;
+}
