@@ -228,6 +228,11 @@ pub struct DispatchConfig {
     /// offered by dispatch anyway (`staleness_s`), but `GET /v1/vehicles/{id}/position` then
     /// answers 404 for it until it reports again. Must be at least `staleness_s`.
     pub live_horizon_s: u64,
+    /// Unfinished jobs (pending, offered, assigned, picked up) one customer may have; one
+    /// more is 409 `open_jobs_limit`. Staff are not limited. Customers also search at most
+    /// `search_radius_m` (staff up to `max_radius_m`), so one customer cannot tie up the
+    /// fleet with offers.
+    pub max_open_jobs_per_customer: u32,
 }
 
 impl Default for DispatchConfig {
@@ -243,6 +248,7 @@ impl Default for DispatchConfig {
             max_radius_m: 1_000_000.0,
             max_candidates_examined: 20_000,
             live_horizon_s: 86_400,
+            max_open_jobs_per_customer: 5,
         }
     }
 }

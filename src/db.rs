@@ -61,6 +61,41 @@ fn build(config: &DatabaseConfig, size: u32, name: &str) -> Result<Pool, DbError
         .build()?)
 }
 
+/// A connection of its own, for `LISTEN`.
+pub type ListenConnection =
+    tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>;
+/// Notifications as (channel, payload).
+pub type Notifications = tokio::sync::mpsc::Receiver<(String, String)>;
+/// The task reading them: ends with the connection's error, if any.
+pub type NotificationReader = tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>;
+
+/// Reads `connection`'s notifications into a channel of (channel, payload), at most `queue`
+/// waiting (when full, the connection is not read: PostgreSQL queues the rest). The task ends
+/// when the connection does (with its error, if any) or the receiver is dropped. A `LISTEN`
+/// connection must be its own: a pooled one would be recycled and its `LISTEN` lost.
+pub fn forward_notifications(
+    mut connection: ListenConnection,
+    queue: usize,
+) -> (Notifications, NotificationReader) {
+    let (tx, rx) = tokio::sync::mpsc::channel(queue);
+    let reader = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                    let message = (n.channel().to_string(), n.payload().to_string());
+                    if tx.send(message).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            }
+        }
+    });
+    (rx, reader)
+}
+
 /// A status enum stored as `text` under a `CHECK (status IN (...))`, each variant written once
 /// with its text: the enum (serde and JSON Schema use that text), `as_str`, `parse`, and
 /// `FromSql` so that `row.get("status")` reads it (a value outside the enum is an error, which

@@ -8,6 +8,7 @@ use deadpool_postgres::Pool;
 
 use super::auth::accounts::Accounts;
 use super::auth::token::Keys;
+use super::error::ApiError;
 use super::middleware::limiter::Limiter;
 use super::middleware::slots::Slots;
 use crate::config::Config;
@@ -54,6 +55,14 @@ pub struct ApiState {
 }
 
 impl ApiState {
+    /// One of the `http.login_concurrency` slots for an argon2 hash or verification.
+    pub async fn hashing_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.login_slots
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal("hashing slots closed"))
+    }
+
     pub fn from_config(config: &Config) -> ApiState {
         let secret = config.jwt.secret.expose();
         ApiState {

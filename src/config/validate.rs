@@ -231,6 +231,12 @@ impl Config {
             100_000_000,
         )?;
         range(
+            "dispatch.max_open_jobs_per_customer",
+            d.max_open_jobs_per_customer as u64,
+            1,
+            100_000,
+        )?;
+        range(
             "dispatch.live_horizon_s",
             d.live_horizon_s,
             d.staleness_s,

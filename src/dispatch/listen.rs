@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Pool, PoolError};
-use tokio::sync::{broadcast, mpsc, Notify};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio::sync::{broadcast, Notify};
+use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
 use super::jobs::{JobEvent, JobState};
@@ -96,26 +96,8 @@ impl Listener {
     }
 
     async fn session(&self, listened: &mut bool) -> Result<(), ListenError> {
-        let (client, mut connection) = self.pg.connect(NoTls).await?;
-        let (tx, mut rx) = mpsc::channel(NOTIFICATION_QUEUE);
-        let driver = tokio::spawn(async move {
-            loop {
-                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                    Some(Ok(AsyncMessage::Notification(n))) => {
-                        if tx
-                            .send((n.channel().to_string(), n.payload().to_string()))
-                            .await
-                            .is_err()
-                        {
-                            return Ok(());
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(e),
-                    None => return Ok(()),
-                }
-            }
-        });
+        let (client, connection) = self.pg.connect(NoTls).await?;
+        let (mut rx, driver) = crate::db::forward_notifications(connection, NOTIFICATION_QUEUE);
         client
             .batch_execute(&format!("LISTEN {ROSTER_CHANNEL}; LISTEN {JOBS_CHANNEL}"))
             .await?;

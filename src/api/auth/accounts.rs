@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -29,6 +29,8 @@ pub const CHANNEL: &str = "fleetd_users";
 /// Cached users at most; beyond it the cache starts over (bounds memory, costs reads).
 const MAX_CACHED: usize = 100_000;
 const ACCOUNT: &str = "SELECT role, active, token_version FROM users WHERE id = $1";
+/// Notifications read but not yet applied; when full, PostgreSQL queues the rest.
+const NOTIFICATION_QUEUE: usize = 1024;
 
 /// What a token is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,26 +195,12 @@ async fn session(
     accounts: &Accounts,
     pg: &tokio_postgres::Config,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = pg.connect(NoTls).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let reader = tokio::spawn(async move {
-        loop {
-            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notification(n))) => {
-                    if tx.send(n.payload().to_string()).is_err() {
-                        return Ok(());
-                    }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
-                None => return Ok(()),
-            }
-        }
-    });
+    let (client, connection) = pg.connect(NoTls).await?;
+    let (mut rx, reader) = crate::db::forward_notifications(connection, NOTIFICATION_QUEUE);
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
     // From here every change is notified: start caching, from nothing.
     accounts.reset(true);
-    while let Some(payload) = rx.recv().await {
+    while let Some((_, payload)) = rx.recv().await {
         match payload.parse::<Uuid>() {
             Ok(id) => accounts.forget(id),
             Err(_) => {

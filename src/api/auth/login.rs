@@ -122,12 +122,7 @@ async fn token(
     };
     let hash = row.as_ref().map(|r| r.get::<_, String>(2));
     let verified = {
-        let _slot = state
-            .api
-            .login_slots
-            .acquire()
-            .await
-            .map_err(|_| ApiError::internal("login slots closed"))?;
+        let _slot = state.api.hashing_slot().await?;
         verify_password(req.password, hash).await
     };
     let row = match row {

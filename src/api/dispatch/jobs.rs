@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::positions::{live_error, requirements};
 use crate::api::auth::{Caller, Role, ANY};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{text, ApiJson, ApiQuery, TEXT_PATTERN};
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
@@ -24,6 +24,11 @@ use crate::api::state::AppState;
 use crate::dispatch::jobs::{self, Job, JobEvent, JobState, NewJob};
 use crate::live::geo;
 
+/// Serializes one customer's job creations (without blocking foreign-key checks).
+const LOCK_USER: &str = "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE";
+/// Unfinished jobs created by `$1`.
+const OPEN_JOBS: &str = "SELECT count(*) FROM dispatch_jobs
+                         WHERE created_by = $1 AND state IN ('pending', 'offered', 'assigned', 'picked_up')";
 const OWN_DRIVER: &str = "SELECT id FROM drivers WHERE user_id = $1 AND deleted_at IS NULL";
 
 /// Who may create jobs.
@@ -186,10 +191,19 @@ async fn create(
             message: format!("requirements.{}", e.message),
             ..e
         })?;
-    let radius_m = req
-        .radius_m
-        .unwrap_or(state.dispatch.config.search_radius_m);
-    crate::dispatch::check_radius(radius_m, &state.dispatch.config).map_err(live_error)?;
+    let config = &state.dispatch.config;
+    let radius_m = req.radius_m.unwrap_or(config.search_radius_m);
+    crate::dispatch::check_radius(radius_m, config).map_err(live_error)?;
+    let customer = caller.role == Role::Customer;
+    if customer && radius_m > config.search_radius_m {
+        return Err(ApiError::invalid(
+            "radius_m",
+            format!(
+                "customers may search at most {} m (dispatch.search_radius_m)",
+                config.search_radius_m
+            ),
+        ));
+    }
     let notes = req
         .notes
         .as_deref()
@@ -204,6 +218,20 @@ async fn create(
     };
     let now = state.clock.now();
     let tx = db.tx().await?;
+    if customer {
+        // The customer's row locked: their concurrent requests count one after the other.
+        tx.execute(LOCK_USER, &[&caller.user_id]).await?;
+        let open: i64 = tx.query_one(OPEN_JOBS, &[&caller.user_id]).await?.get(0);
+        let max = config.max_open_jobs_per_customer;
+        if open >= i64::from(max) {
+            return Err(ApiError::new(
+                ErrorCode::OpenJobsLimit,
+                format!(
+                    "{open} unfinished jobs already (dispatch.max_open_jobs_per_customer = {max})"
+                ),
+            ));
+        }
+    }
     let created = jobs::create(&*tx, &job, caller.user_id, now).await?;
     let history = jobs::events(&*tx, created.id).await?;
     // The matcher wakes when the `created` event's notification arrives, after the commit.
@@ -271,7 +299,8 @@ pub fn routes(r: Routes) -> Routes {
                 "Create a job; matching to the nearest available driver runs in the background",
                 CREATORS,
             )
-        },
+        }
+        .conflicts(&[ErrorCode::OpenJobsLimit]),
         create,
     )
     .add(

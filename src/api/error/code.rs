@@ -57,6 +57,8 @@ pub enum ErrorCode {
     ConcurrentUpdate,
     /// 409: the change would leave no active admin.
     LastAdmin,
+    /// 409: the customer has `dispatch.max_open_jobs_per_customer` unfinished jobs already.
+    OpenJobsLimit,
     /// 413: the body is larger than `http.max_body_bytes`.
     PayloadTooLarge,
     /// 422: a value is well-formed but not allowed; the message starts with the field.
@@ -73,7 +75,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::MalformedRequest,
         ErrorCode::MissingToken,
         ErrorCode::InvalidToken,
@@ -96,6 +98,7 @@ impl ErrorCode {
         ErrorCode::IdempotencyInProgress,
         ErrorCode::ConcurrentUpdate,
         ErrorCode::LastAdmin,
+        ErrorCode::OpenJobsLimit,
         ErrorCode::PayloadTooLarge,
         ErrorCode::InvalidValue,
         ErrorCode::IdempotencyKeyReused,
@@ -127,7 +130,8 @@ impl ErrorCode {
             | OfferExpired
             | IdempotencyInProgress
             | ConcurrentUpdate
-            | LastAdmin => StatusCode::CONFLICT,
+            | LastAdmin
+            | OpenJobsLimit => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             InvalidValue | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -162,6 +166,7 @@ impl ErrorCode {
             IdempotencyInProgress => "idempotency_in_progress",
             ConcurrentUpdate => "concurrent_update",
             LastAdmin => "last_admin",
+            OpenJobsLimit => "open_jobs_limit",
             PayloadTooLarge => "payload_too_large",
             InvalidValue => "invalid_value",
             IdempotencyKeyReused => "idempotency_key_reused",

@@ -234,12 +234,7 @@ async fn set_password(
         .ok_or_else(|| ApiError::not_found("user"))?
         .get(0);
     let hash = {
-        let _slot = state
-            .api
-            .login_slots
-            .acquire()
-            .await
-            .map_err(|_| ApiError::internal("login slots closed"))?;
+        let _slot = state.api.hashing_slot().await?;
         if let Some(current) = req.current_password.filter(|_| check_current) {
             if !verify_password(current, Some(stored)).await {
                 return Err(ApiError::invalid("current_password", "does not match"));

@@ -99,6 +99,8 @@ async fn hundred_concurrent_jobs_never_offer_a_driver_twice() {
         c.dispatch.retry_base_ms = 600_000;
         c.dispatch.retry_max_ms = 600_000;
         c.dispatch.max_attempts = 100;
+        // One customer creates them all.
+        c.dispatch.max_open_jobs_per_customer = 100;
     })
     .await;
     let sql = api.db.client().await;

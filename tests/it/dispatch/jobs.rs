@@ -4,7 +4,7 @@
 
 use crate::common::api::{customer, raw, Api, Client};
 use crate::common::dispatch::*;
-use crate::common::errors::each_invalid;
+use crate::common::errors::{each_invalid, is};
 use crate::common::*;
 use serde_json::{json, Value};
 
@@ -538,5 +538,59 @@ async fn job_requests_are_validated() {
         v["requirements"],
         json!({"vehicle_type": "van", "min_seats": 0, "min_load_kg": 0})
     );
+    api.daemon.shutdown().await;
+}
+
+/// One customer cannot tie up the fleet: at most `dispatch.max_open_jobs_per_customer`
+/// unfinished jobs, even when created all at once, and no wider search than the default
+/// radius; a finished job frees its place; staff are not limited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_open_jobs_and_radius_are_capped() {
+    let api = Api::start_with(|c| {
+        c.dispatch.max_open_jobs_per_customer = 3;
+        c.dispatch.search_radius_m = 5_000.0;
+    })
+    .await;
+    let (cust, _) = customer(&api, "greedy").await;
+    let body = json!({"pickup": {"lat": BASE.0, "lon": BASE.1}});
+    let attempts: Vec<_> = (0..6)
+        .map(|_| {
+            let (c, b) = (cust.clone(), body.clone());
+            tokio::spawn(async move { c.post("/v1/dispatch/jobs", b).await })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for a in attempts {
+        let r = a.await.unwrap();
+        match r.status {
+            202 => created.push(r.json()["id"].as_str().unwrap().to_string()),
+            _ => is(&r, 409, "open_jobs_limit", "over the cap"),
+        }
+    }
+    assert_eq!(created.len(), 3, "exactly the cap, under concurrency");
+    let r = cust.post(&job_path(&created[0], "cancel"), json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        cust.post("/v1/dispatch/jobs", body.clone()).await.status,
+        202,
+        "a cancelled job frees its place"
+    );
+    let wide = json!({"pickup": {"lat": BASE.0, "lon": BASE.1}, "radius_m": 5_001.0});
+    is(
+        &cust.post("/v1/dispatch/jobs", wide.clone()).await,
+        422,
+        "invalid_value",
+        "wider than the default radius",
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            api.admin
+                .post("/v1/dispatch/jobs", wide.clone())
+                .await
+                .status,
+            202,
+            "staff are not limited"
+        );
+    }
     api.daemon.shutdown().await;
 }
