@@ -61,6 +61,41 @@ fn build(config: &DatabaseConfig, size: u32, name: &str) -> Result<Pool, DbError
         .build()?)
 }
 
+/// Runs `session` (a `LISTEN` connection's life) again and again until `shutdown`, pausing
+/// after each end with a growing, jittered backoff (200 ms up to 10 s); `what` names it in
+/// the warning a failed session logs.
+pub async fn reconnecting<F, Fut, E>(
+    what: &str,
+    shutdown: &tokio_util::sync::CancellationToken,
+    mut session: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut attempt = 0u32;
+    loop {
+        let result = tokio::select! {
+            r = session() => r,
+            _ = shutdown.cancelled() => return,
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "{what} lost its connection; reconnecting");
+        }
+        let delay = crate::retry::backoff(
+            attempt,
+            Duration::from_millis(200),
+            Duration::from_secs(10),
+            rand::random(),
+        );
+        attempt = attempt.saturating_add(1).min(16);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
 /// A connection of its own, for `LISTEN`.
 pub type ListenConnection =
     tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>;

@@ -12,7 +12,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use deadpool_postgres::{Pool, PoolError};
 use tokio::sync::{broadcast, Notify};
@@ -70,38 +69,18 @@ pub struct Listener {
 impl Listener {
     /// Listens until `shutdown`, reconnecting with a growing pause.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut attempt = 0u32;
         // Set once a session has listened: from then on a reconnect may have missed events.
-        let mut listened = false;
-        loop {
-            let result = tokio::select! {
-                r = self.session(&mut listened) => r,
-                _ = shutdown.cancelled() => return,
-            };
-            if let Err(error) = result {
-                tracing::warn!(%error, "dispatch listener lost its connection; reconnecting");
-            }
-            let delay = crate::retry::backoff(
-                attempt,
-                Duration::from_millis(200),
-                Duration::from_secs(10),
-                rand::random(),
-            );
-            attempt = attempt.saturating_add(1).min(16);
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.cancelled() => return,
-            }
-        }
+        let listened = std::sync::atomic::AtomicBool::new(false);
+        crate::db::reconnecting("dispatch listener", &shutdown, || self.session(&listened)).await
     }
 
-    async fn session(&self, listened: &mut bool) -> Result<(), ListenError> {
+    async fn session(&self, listened: &std::sync::atomic::AtomicBool) -> Result<(), ListenError> {
         let (client, connection) = self.pg.connect(NoTls).await?;
         let (mut rx, driver) = crate::db::forward_notifications(connection, NOTIFICATION_QUEUE);
         client
             .batch_execute(&format!("LISTEN {ROSTER_CHANNEL}; LISTEN {JOBS_CHANNEL}"))
             .await?;
-        if std::mem::replace(listened, true) {
+        if listened.swap(true, std::sync::atomic::Ordering::Relaxed) {
             // No receivers is normal: nobody is streaming.
             let _ = self.events.send(JobFeed::Gap);
         }

@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use tokio_postgres::NoTls;
@@ -167,28 +166,12 @@ pub async fn listen(
     pg: tokio_postgres::Config,
     shutdown: CancellationToken,
 ) {
-    let mut attempt = 0u32;
-    loop {
-        let result = tokio::select! {
-            r = session(&accounts, &pg) => r,
-            _ = shutdown.cancelled() => return,
-        };
+    crate::db::reconnecting("users listener", &shutdown, || async {
+        let result = session(&accounts, &pg).await;
         accounts.reset(false);
-        if let Err(error) = result {
-            tracing::warn!(%error, "users listener lost its connection; reconnecting");
-        }
-        let delay = crate::retry::backoff(
-            attempt,
-            Duration::from_millis(200),
-            Duration::from_secs(10),
-            rand::random(),
-        );
-        attempt = attempt.saturating_add(1).min(16);
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
+        result
+    })
+    .await
 }
 
 async fn session(
