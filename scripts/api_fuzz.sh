@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes the HTTP API with Schemathesis (issue 12): brings up the services, installs a pinned
 # Schemathesis from PyPI into .run/fuzz-venv, builds fleetd (debug), creates a FRESH database
-# with a random name, starts `fleetd serve` on a free port with its own MQTT client id and topic
-# prefix, logs in as the bootstrap admin, then runs
+# with a random name and a private Mosquitto on a free port (anonymous clients refused, accounts
+# in its dynamic-security plugin, set up with `fleetd broker setup`, so the tracker-credentials
+# routes work), starts `fleetd serve` on a free port, logs in as the bootstrap admin, then runs
 #
 #   st run http://127.0.0.1:PORT/openapi.json -H "Authorization: Bearer $TOKEN" --checks all \
 #      --phases examples,coverage,fuzzing,stateful --max-time $FLEETD_FUZZ_SECONDS
@@ -22,7 +23,6 @@
 #   FLEETD_FUZZ_WORKERS  concurrent Schemathesis workers (default 2)
 #   FLEETD_FUZZ_BIN      a fleetd binary to test instead of building one (`cargo build --bin
 #                        fleetd`); scripts/test.sh passes the one `cargo test` built
-#   FLEETD_MQTT_PORT     the project broker's port (default 1884, started by services.sh)
 # Before the run it creates fixture rows through the API as the admin (a pricing plan, a
 # customer user and customer, a driver user and driver, a vehicle; .run/fuzz/fixtures.json).
 # scripts/api_fuzz_hooks.py edits valid-data cases only, for the rules a JSON Schema cannot
@@ -58,7 +58,6 @@ PG_URL_BASE="postgres://postgres@127.0.0.1:5432"
 FUZZ_SECONDS="${FLEETD_FUZZ_SECONDS:-300}"
 FUZZ_SEED="${FLEETD_FUZZ_SEED:-}"
 FUZZ_WORKERS="${FLEETD_FUZZ_WORKERS:-2}"
-MQTT_PORT="${FLEETD_MQTT_PORT:-1884}"
 HARD_BOUND_S=$((FUZZ_SECONDS + 300)) # examples + coverage + shrinking may overrun --max-time a bit
 READY_TIMEOUT_S=120
 STOP_TIMEOUT_S=35
@@ -100,6 +99,10 @@ cleanup() {
       sleep 0.2
     done
     wait "$FLEETD_PID" 2>/dev/null || true
+  fi
+  if [ -n "${PB_PID:-}" ]; then
+    kill -TERM "$PB_PID" 2>/dev/null || true
+    wait "$PB_PID" 2>/dev/null || true
   fi
   if [ "$DB_CREATED" -eq 1 ]; then
     if psql_admin -c "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)"; then
@@ -165,11 +168,17 @@ DB_CREATED=1
 
 export FLEETD_DATABASE_URL="$PG_URL_BASE/$DB_NAME"
 export FLEETD_REDIS_URL="redis://127.0.0.1:6379"
-export FLEETD_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT"
-# Its own MQTT session and topics: it can neither take over another daemon's persistent
-# session (same client id) nor read another daemon's telemetry.
+banner "a private broker (${OUT_DIR#"$REPO"/}/broker)"
+# shellcheck source=scripts/lib/mosquitto.sh
+source "$REPO/scripts/lib/mosquitto.sh"
+private_broker "$OUT_DIR/broker"
+export FLEETD_MQTT_URL="mqtt://127.0.0.1:$PB_PORT"
 export FLEETD_MQTT_CLIENT_ID="fuzz-$RUN_ID"           # mqtt.client_id: at most 20 characters
-export FLEETD_MQTT_TOPIC_PREFIX="fuzz-$RUN_ID"
+export FLEETD_MQTT_USERNAME=fleetd
+FLEETD_MQTT_PASSWORD="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+export FLEETD_MQTT_PASSWORD
+export FLEETD_BROKER_ADMIN_USERNAME="$PB_ADMIN_USER"
+export FLEETD_BROKER_ADMIN_PASSWORD="$PB_ADMIN_PASSWORD"
 export FLEETD_HTTP_ADDR="127.0.0.1:0"          # a free port, read back from the log
 # The per-client rate limit (default 600/min, burst 60) would answer most of the fuzzer's
 # requests with 429, and a 429 passes every check while testing nothing: raise it far above
@@ -182,8 +191,9 @@ FLEETD_ADMIN_PASSWORD="fuzz-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 export FLEETD_JWT_SECRET FLEETD_ADMIN_PASSWORD
 export RUST_LOG=info
 
-banner "fleetd migrate"
+banner "fleetd migrate, fleetd broker setup"
 "$FLEETD_BIN" migrate
+"$FLEETD_BIN" broker setup
 
 banner "fleetd serve (log: ${LOG#"$REPO"/})"
 setsid "$FLEETD_BIN" --log-format text serve </dev/null >>"$LOG" 2>&1 &

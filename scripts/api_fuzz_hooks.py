@@ -450,7 +450,9 @@ def after_call(context, case, response):
     path = case.operation.path
     collection = _collection(path)
     if case.operation.method.upper() == "DELETE":
-        if collection is not None:
+        # Only DELETE /v1/{collection}/{id} removes a row; DELETE of a sub-resource
+        # (/v1/vehicles/{id}/tracker-credentials) leaves it in place.
+        if collection is not None and path.count("/") == 3:
             with _LOCK:
                 _SEEN[collection].pop((case.path_parameters or {}).get("id"), None)
         return

@@ -74,6 +74,7 @@ impl fmt::Debug for Secret {
 pub struct Config {
     pub database: DatabaseConfig,
     pub mqtt: MqttConfig,
+    pub broker: BrokerConfig,
     pub ingest: IngestConfig,
     pub partitions: PartitionConfig,
     pub http: HttpConfig,
@@ -349,6 +350,8 @@ impl Config {
         }
         redact(&mut c.jwt.secret);
         redact(&mut c.admin.password);
+        redact(&mut c.mqtt.password);
+        redact(&mut c.broker.admin_password);
         toml::to_string(&c).unwrap_or_default()
     }
 }
@@ -363,10 +366,12 @@ impl Default for JwtConfig {
     }
 }
 
+mod broker;
 mod env;
 mod pipeline;
 mod validate;
 
+pub use broker::{BrokerConfig, TRACKER_PREFIX};
 pub use pipeline::{IngestConfig, MqttConfig, PartitionConfig, SubscriptionMode};
 
 use env::apply_env;

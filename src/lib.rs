@@ -11,7 +11,8 @@
 //!   keeps the day partitions.
 //!
 //! Around it: [`config`], [`db`] (pool), [`migrate`], [`metrics`], [`api`] (the HTTP
-//! server: probes, the error envelope and the `/v1` API) and [`daemon`] (start-up and shutdown).
+//! server: probes, the error envelope and the `/v1` API), [`broker`] (the broker's tracker and
+//! daemon accounts) and [`daemon`] (start-up and shutdown).
 //! `ingest::reading` and [`wire`] are the data types and binary format.
 //!
 //! Dispatch, fed by the writers after each commit:
@@ -26,6 +27,7 @@
 //! (`tests/it/layout.rs` checks that no folder or module uses one that uses it back).
 
 pub mod api;
+pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod daemon;

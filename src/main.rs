@@ -1,4 +1,4 @@
-//! `fleetd serve | migrate | check-config`.
+//! `fleetd serve | migrate | check-config | broker setup`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +41,16 @@ enum Command {
     Migrate,
     /// Validate the configuration and print the effective values (secrets hidden).
     CheckConfig,
+    /// Administer the MQTT broker's accounts (needs broker.admin_username).
+    #[command(subcommand)]
+    Broker(BrokerCommand),
+}
+
+#[derive(Subcommand)]
+enum BrokerCommand {
+    /// Deny by default what no role allows, and (re)create the daemon's account
+    /// mqtt.username with mqtt.password and its subscribe rights. Idempotent.
+    Setup,
 }
 
 fn main() -> ExitCode {
@@ -74,6 +84,7 @@ fn main() -> ExitCode {
         }
         Command::Migrate => runtime.block_on(migrate(config)),
         Command::Serve => runtime.block_on(serve(config)),
+        Command::Broker(BrokerCommand::Setup) => runtime.block_on(broker_setup(config)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,6 +114,18 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     let mut client = pool.get().await?;
     let applied = fleetd::migrate::migrate(&mut client).await?;
     tracing::info!(?applied, "database is up to date");
+    Ok(())
+}
+
+async fn broker_setup(config: Config) -> anyhow::Result<()> {
+    let admin = fleetd::broker::Admin::start(&config).ok_or_else(|| {
+        anyhow::anyhow!("broker.admin_username is empty: nothing to administer with")
+    })?;
+    fleetd::broker::setup(&admin, &config).await?;
+    tracing::info!(
+        username = config.mqtt.username,
+        "broker set up: the daemon's account and deny-by-default access"
+    );
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 /// There is no version 3: the number was skipped when the dispatch schema was written, and
 /// versions are never renumbered, because a database records the versions it has applied
 /// (renumbering 4 to 3 would make an existing database apply the dispatch schema again).
-/// The next migration is 6.
+/// The next migration is 7.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "accounts",
         sql: include_str!("../migrations/0005_accounts.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "tracker_credentials",
+        sql: include_str!("../migrations/0006_tracker_credentials.sql"),
     },
 ];
 

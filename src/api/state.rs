@@ -52,6 +52,10 @@ pub struct ApiState {
     pub limiter: Limiter,
     /// Largest request body (the idempotency layer buffers bodies itself).
     pub max_body_bytes: usize,
+    /// The broker's account administration; `None` without `broker.admin_username`.
+    pub broker: Option<crate::broker::Admin>,
+    /// Telemetry topic prefix, for the trackers' topic rights.
+    pub topic_prefix: String,
 }
 
 impl ApiState {
@@ -63,6 +67,7 @@ impl ApiState {
             .map_err(|_| ApiError::internal("hashing slots closed"))
     }
 
+    /// Must run inside a Tokio runtime (the broker administrator connects in a task).
     pub fn from_config(config: &Config) -> ApiState {
         let secret = config.jwt.secret.expose();
         ApiState {
@@ -78,6 +83,8 @@ impl ApiState {
                 config.http.rate_limit_burst,
             ),
             max_body_bytes: config.http.max_body_bytes,
+            broker: crate::broker::Admin::start(config),
+            topic_prefix: config.mqtt.topic_prefix.clone(),
         }
     }
 }

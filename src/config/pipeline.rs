@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Secret;
+
 /// The MQTT broker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -35,6 +37,11 @@ pub struct MqttConfig {
     pub reconnect_min_ms: u64,
     /// Longest reconnect delay.
     pub reconnect_max_ms: u64,
+    /// The daemon's own broker account (`fleetd broker setup` creates it with the
+    /// subscribe rights of docs/security.md). Empty: connect without credentials.
+    pub username: String,
+    /// Its password.
+    pub password: Secret,
 }
 
 impl Default for MqttConfig {
@@ -50,6 +57,8 @@ impl Default for MqttConfig {
             max_packet_bytes: 1 << 20,
             reconnect_min_ms: 100,
             reconnect_max_ms: 10_000,
+            username: String::new(),
+            password: Secret::default(),
         }
     }
 }

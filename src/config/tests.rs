@@ -158,6 +158,33 @@ fn invalid_values_name_key_and_env() {
             "http.login_concurrency",
         ),
         ("FLEETD_INGEST_WRITERS", "1000", "ingest.writers"),
+        ("FLEETD_MQTT_USERNAME", "has space", "mqtt.username"),
+        ("FLEETD_MQTT_USERNAME", "tracker-veh-1", "mqtt.username"),
+        ("FLEETD_MQTT_USERNAME", &"u".repeat(65), "mqtt.username"),
+        ("FLEETD_MQTT_USERNAME", "fleetd", "mqtt.password"),
+        ("FLEETD_MQTT_PASSWORD", "orphan", "mqtt.password"),
+        (
+            "FLEETD_BROKER_ADMIN_USERNAME",
+            "tr\u{7}x",
+            "broker.admin_username",
+        ),
+        (
+            "FLEETD_BROKER_ADMIN_USERNAME",
+            "tracker-",
+            "broker.admin_username",
+        ),
+        (
+            "FLEETD_BROKER_ADMIN_USERNAME",
+            "admin",
+            "broker.admin_password",
+        ),
+        (
+            "FLEETD_BROKER_ADMIN_PASSWORD",
+            "orphan",
+            "broker.admin_password",
+        ),
+        ("FLEETD_BROKER_TIMEOUT_MS", "99", "broker.timeout_ms"),
+        ("FLEETD_BROKER_TIMEOUT_MS", "60001", "broker.timeout_ms"),
         ("FLEETD_INGEST_RETENTION_DAYS", "0", "ingest.retention_days"),
         ("FLEETD_DATABASE_POOL_SIZE", "0", "database.pool_size"),
         (
@@ -210,12 +237,22 @@ fn secrets_never_print() {
             ("FLEETD_DATABASE_URL", "postgres://u:topsecretpw@db/x"),
             ("FLEETD_JWT_SECRET", "jwt-secret-jwt-secret-jwt-secret-123"),
             ("FLEETD_ADMIN_PASSWORD", "adminpw-xyz"),
+            ("FLEETD_MQTT_USERNAME", "fleetd"),
+            ("FLEETD_MQTT_PASSWORD", "mqttpw-xyz"),
+            ("FLEETD_BROKER_ADMIN_USERNAME", "fleetd-admin"),
+            ("FLEETD_BROKER_ADMIN_PASSWORD", "brokerpw-xyz"),
         ],
     )
     .unwrap();
     let debug = format!("{c:?}");
     let shown = c.redacted_toml();
-    for s in ["topsecretpw", "jwt-secret-jwt", "adminpw-xyz"] {
+    for s in [
+        "topsecretpw",
+        "jwt-secret-jwt",
+        "adminpw-xyz",
+        "mqttpw-xyz",
+        "brokerpw-xyz",
+    ] {
         assert!(!debug.contains(s), "{s} in debug output");
         assert!(!shown.contains(s), "{s} in redacted toml");
     }
@@ -223,6 +260,31 @@ fn secrets_never_print() {
     // A secret that fails validation is not echoed either.
     let e = err_text("", &[("FLEETD_JWT_SECRET", "tooshort-secret")]);
     assert!(!e.contains("tooshort-secret"), "{e}");
+    let e = err_text("", &[("FLEETD_MQTT_PASSWORD", "orphan-pw-123")]);
+    assert!(!e.contains("orphan-pw-123"), "{e}");
+}
+
+#[test]
+fn the_admin_and_the_daemon_are_different_accounts() {
+    let e = err_text(
+        "",
+        &[
+            ("FLEETD_MQTT_USERNAME", "same"),
+            ("FLEETD_MQTT_PASSWORD", "pw-1"),
+            ("FLEETD_BROKER_ADMIN_USERNAME", "same"),
+            ("FLEETD_BROKER_ADMIN_PASSWORD", "pw-2"),
+        ],
+    );
+    assert!(e.contains("broker.admin_username"), "{e}");
+    let (c, _) = load_str(
+        "[mqtt]\nusername = \"d\"\npassword = \"p\"\n[broker]\nadmin_username = \"a\"\nadmin_password = \"q\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        (c.mqtt.username.as_str(), c.broker.admin_username.as_str()),
+        ("d", "a")
+    );
 }
 
 #[test]

@@ -66,6 +66,7 @@ impl Config {
                 "a non-empty topic without wildcards, '$' start or leading/trailing '/'",
             ));
         }
+        self.validate_accounts()?;
         range("mqtt.connections", self.mqtt.connections as u64, 1, 64)?;
         if self.mqtt.subscription == super::SubscriptionMode::Plain && self.mqtt.connections != 1 {
             return Err(invalid(
@@ -288,7 +289,7 @@ pub(super) fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+pub(super) fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
     if value < min || value > max {
         return Err(invalid(
             key,

@@ -7,6 +7,7 @@
 //! - [`api`]: the `/v1` API against a real daemon and PostgreSQL: auth, the fleet registry,
 //!   commitments, rentals and their windows and contention, idempotency keys, and every
 //!   error status of the registry and rental routes.
+//! - [`broker`]: trackers' accounts at a secured Mosquitto, provisioned through the API.
 //! - [`dispatch`]: jobs, matching, live positions and `nearest`, the SSE stream, and dispatch
 //!   under contention; the matcher on virtual time.
 //! - [`ingest`]: the ingestion pipeline end to end, migrations and partitions, the delivery
@@ -25,6 +26,7 @@
 //! installs none, and child daemons get their settings through `Command::envs`.
 
 mod api;
+mod broker;
 mod common;
 mod dispatch;
 mod http_config;

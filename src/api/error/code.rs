@@ -71,11 +71,14 @@ pub enum ErrorCode {
     Internal,
     /// 503: PostgreSQL is unreachable, the API is disabled, or (from `/readyz`) not ready.
     Unavailable,
+    /// 503: the broker's account administration is not configured (`broker.admin_username`)
+    /// or did not answer within `broker.timeout_ms`; nothing was changed in fleetd.
+    BrokerUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::MalformedRequest,
         ErrorCode::MissingToken,
         ErrorCode::InvalidToken,
@@ -105,6 +108,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
+        ErrorCode::BrokerUnavailable,
     ];
 
     /// The HTTP status this code is always sent with.
@@ -136,7 +140,7 @@ impl ErrorCode {
             InvalidValue | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable | BrokerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -173,6 +177,7 @@ impl ErrorCode {
             RateLimited => "rate_limited",
             Internal => "internal",
             Unavailable => "unavailable",
+            BrokerUnavailable => "broker_unavailable",
         }
     }
 

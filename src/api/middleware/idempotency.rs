@@ -83,11 +83,14 @@ pub enum Claim {
 }
 
 /// Claims the request's key in `unit`'s transaction, or finds the answer stored for it.
-/// Requests without a key, not `POST`, to `/v1/auth/` (a token is a credential, never to be
-/// stored or replayed; logging out twice is harmless), or unauthenticated (the handler
+/// Requests without a key, not `POST`, answered with a credential (`/v1/auth/` tokens and
+/// tracker passwords, never to be stored or replayed; logging out twice is harmless), or
+/// unauthenticated (the handler
 /// answers those 401 and nothing is remembered or replayed) just run.
 pub async fn claim(state: &AppState, unit: &Unit, request: Request) -> Result<Claim, ApiError> {
-    if request.method() != Method::POST || request.uri().path().starts_with("/v1/auth/") {
+    let path = request.uri().path();
+    let credential = path.starts_with("/v1/auth/") || path.ends_with("/tracker-credentials");
+    if request.method() != Method::POST || credential {
         return Ok(Claim::Run { request, key: None });
     }
     let Some(key) = request.headers().get(HEADER) else {

@@ -328,13 +328,19 @@ async fn update(
 }
 
 /// Soft delete; refused (409) while the vehicle has commitments.
-async fn delete(_: Caller, db: Db, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete(
+    State(state): State<Arc<AppState>>,
+    _: Caller,
+    db: Db,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let tx = db.tx().await?;
     tx.query_opt(LOCK_FOR_DELETE, &[&id])
         .await?
         .ok_or_else(|| ApiError::not_found("vehicle"))?;
     crate::api::rules::commitments::ensure_uncommitted(&tx, &id).await?;
     ensure_driverless(&tx, &id).await?;
+    super::trackers::revoke(&state, &tx, &id).await?;
     tx.execute(SOFT_DELETE, &[&id]).await?;
     Ok(StatusCode::NO_CONTENT)
 }

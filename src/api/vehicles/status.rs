@@ -1,7 +1,9 @@
 //! A vehicle's lifecycle (compare-and-set transitions) and its odometer readings, which
 //! never decrease (enforced by a trigger on `vehicles`).
 
-use axum::extract::Path;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use schemars::JsonSchema;
@@ -14,6 +16,7 @@ use crate::api::extract::{int_range, ApiJson};
 use crate::api::middleware::txn::Db;
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::cas::compare_and_set;
+use crate::api::state::AppState;
 
 /// Into `$3` from any of `$2`.
 const TRANSITION: &str = "UPDATE vehicles SET status = $3, updated_at = now()
@@ -66,6 +69,7 @@ pub async fn transition(
 }
 
 async fn set_status(
+    State(state): State<Arc<AppState>>,
     _: Caller,
     db: Db,
     Path(id): Path<String>,
@@ -93,6 +97,7 @@ async fn set_status(
             // An active rental or a job in progress holds a commitment until it completes.
             crate::api::rules::commitments::ensure_uncommitted(&tx, &id).await?;
             ensure_driverless(&tx, &id).await?;
+            super::trackers::revoke(&state, &tx, &id).await?;
         }
         Active => {
             if let Some(job) = tx.query_opt(JOB_IN_PROGRESS, &[&id]).await? {

@@ -76,6 +76,9 @@ impl Connection {
             .set_max_packet_size(self.config.max_packet_bytes, self.config.max_packet_bytes)
             // Room for a full window of acks, so the acker rarely waits on the event loop.
             .set_request_channel_capacity(4096);
+        if !self.config.username.is_empty() {
+            options.set_credentials(&self.config.username, self.config.password.expose());
+        }
         let (client, eventloop) = AsyncClient::new(options, 4096);
         let acker = tokio::spawn(ack_loop(
             client.clone(),

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{config, Broker, InProcess, TestDb};
+use super::{config, Broker, InProcess, TestDb, BROKER_ADMIN};
 
 pub const SECRET: &str = "test-secret-test-secret-test-secret!";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
+/// The daemon's broker account on a secured broker.
+pub const DAEMON_ACCOUNT: (&str, &str) = ("fleetd", "daemon-password-1");
 
 /// An HTTP answer.
 #[derive(Debug, Clone)]
@@ -269,13 +271,32 @@ impl Api {
         (Api::start_on(|_| {}, clock).await, hand)
     }
 
+    /// A daemon on a [`Broker::start_secured`] broker, set up as `fleetd broker setup` does:
+    /// it connects as [`DAEMON_ACCOUNT`] and administers trackers as [`BROKER_ADMIN`].
+    pub async fn start_secured(tweak: impl FnOnce(&mut fleetd::config::Config)) -> Api {
+        Api::start_with_broker(Broker::start_secured(), tweak, fleetd::clock::Clock::new()).await
+    }
+
     async fn start_on(
         tweak: impl FnOnce(&mut fleetd::config::Config),
         clock: fleetd::clock::Clock,
     ) -> Api {
+        Api::start_with_broker(Broker::start(), tweak, clock).await
+    }
+
+    async fn start_with_broker(
+        broker: Broker,
+        tweak: impl FnOnce(&mut fleetd::config::Config),
+        clock: fleetd::clock::Clock,
+    ) -> Api {
         let db = TestDb::create().await;
-        let broker = Broker::start();
         let mut c = config(&db, &broker);
+        if broker.is_secured() {
+            c.mqtt.username = DAEMON_ACCOUNT.0.into();
+            c.mqtt.password = fleetd::config::Secret::new(DAEMON_ACCOUNT.1);
+            c.broker.admin_username = BROKER_ADMIN.0.into();
+            c.broker.admin_password = fleetd::config::Secret::new(BROKER_ADMIN.1);
+        }
         c.jwt.secret = fleetd::config::Secret::new(SECRET);
         c.admin.password = fleetd::config::Secret::new(ADMIN_PASSWORD);
         c.http.rate_limit_per_minute = 0;
@@ -283,6 +304,10 @@ impl Api {
         c.database.pool_size = 24;
         tweak(&mut c);
         c.validate().unwrap();
+        if broker.is_secured() {
+            let admin = fleetd::broker::Admin::start(&c).unwrap();
+            fleetd::broker::setup(&admin, &c).await.unwrap();
+        }
         let daemon = InProcess::start_on(c, clock).await;
         let admin = Client::anonymous(daemon.addr)
             .login("admin", ADMIN_PASSWORD)
