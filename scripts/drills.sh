@@ -4,7 +4,8 @@
 # publishes at QoS 1:
 #   kill9          kill -9 fleetd mid-stream and start it again
 #   pgrestart      restart the PostgreSQL cluster (pg_ctlcluster restart)
-#   broker         restart the project Mosquitto gracefully (persistence on)
+#   broker         restart the broker gracefully (persistence on); the drills run their own,
+#                  configured as config/mosquitto.conf but anonymous, in .run/drills/broker/
 #   pgdown         stop PostgreSQL for 60 s, sampling fleetd's RSS every 5 s (it must stay
 #                  bounded), then start it again
 #   pg_broker      restart PostgreSQL, then 10 s later restart the broker gracefully
@@ -32,8 +33,6 @@ PATH="/usr/sbin:/sbin:$PATH"
 DRILLS=("$@")
 [ ${#DRILLS[@]} -gt 0 ] || DRILLS=(kill9 pgrestart broker pgdown pg_broker kill9_pg_broker broker_kill9)
 RUNS="${DRILL_RUNS:-3}"
-PORT="${FLEETD_MQTT_PORT:-1884}"
-MQTT_URL="mqtt://127.0.0.1:$PORT"
 DB=fleetd_drill
 DB_URL="postgres://postgres@127.0.0.1:5432/$DB"
 HTTP=127.0.0.1:18081
@@ -45,6 +44,14 @@ mkdir -p "$OUT"
 
 say() { printf '[drill] %s\n' "$*"; }
 bash scripts/services.sh
+# A broker of its own, configured as the project's (config/mosquitto.conf) but anonymous: the
+# drills test the delivery guarantee, not authentication, and restart it at will.
+# shellcheck source=scripts/lib/mosquitto.sh
+source "$REPO/scripts/lib/mosquitto.sh"
+private_broker "$OUT/broker" anonymous
+PORT=$PB_PORT
+MQTT_URL="mqtt://127.0.0.1:$PORT"
+say "broker: $MQTT_URL (data in $OUT/broker)"
 cargo build --release --workspace --quiet
 FLEETD="$REPO/target/release/fleetd"
 SIM="$REPO/target/release/fleet-sim"
@@ -60,13 +67,12 @@ start_fleetd() {
   say "fleetd did not start"; tail -20 "$OUT/fleetd.log"; exit 1
 }
 stop_fleetd() { [ -n "$FLEETD_PID" ] && kill -TERM "$FLEETD_PID" 2>/dev/null && wait "$FLEETD_PID" || true; FLEETD_PID=""; }
-trap stop_fleetd EXIT
+trap 'stop_fleetd; kill "$PB_PID" 2>/dev/null || true' EXIT
 pg() { pg_ctlcluster --skip-systemctl-redirect "$PGVER" main "$1"; }
 broker_restart() { # TERM (graceful: saves its database) or KILL (loses what came since the last save)
-  local pid; pid=$(cat .run/mosquitto/mosquitto.pid)
-  kill "-$1" "$pid"
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-  bash scripts/services.sh >/dev/null
+  kill "-$1" "$PB_PID"
+  wait "$PB_PID" 2>/dev/null || true
+  private_broker_start
 }
 AUTOSAVE_S=$(awk '$1 == "autosave_interval" {print $2}' config/mosquitto.conf)
 # A drill with the shared subscription must not inherit the sessions of an earlier run.
@@ -97,7 +103,7 @@ for drill in "${DRILLS[@]}"; do
   case "$drill" in
     kill9) say "kill -9 fleetd"; kill -9 "$FLEETD_PID"; wait "$FLEETD_PID" 2>/dev/null || true; start_fleetd ;;
     pgrestart) say "restarting PostgreSQL"; pg restart ;;
-    broker) say "restarting Mosquitto (SIGTERM, then services.sh starts it again)"; broker_restart TERM ;;
+    broker) say "restarting Mosquitto (SIGTERM, then start it again)"; broker_restart TERM ;;
     pgdown)
       say "stopping PostgreSQL for 60 s; fleetd RSS every 5 s:"
       pg stop
@@ -109,8 +115,8 @@ for drill in "${DRILLS[@]}"; do
       fi
       say "restarting PostgreSQL"; pg restart
       sleep 10
-      say "restarting Mosquitto (SIGTERM, then services.sh starts it again)"; broker_restart TERM ;;
-    broker_kill9) say "kill -9 Mosquitto, then services.sh starts it again"; broker_restart KILL ;;
+      say "restarting Mosquitto (SIGTERM, then start it again)"; broker_restart TERM ;;
+    broker_kill9) say "kill -9 Mosquitto, then start it again"; broker_restart KILL ;;
     *) say "unknown drill $drill"; exit 2 ;;
   esac
   wait "$sim" || say "fleet-sim reported errors (expected when its broker restarts)"

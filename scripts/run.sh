@@ -8,9 +8,15 @@
 #   scripts/run.sh --vehicles 500 --duration 60s     # arguments go to fleet-sim as they are
 #   FLEETD_KEEP_RUNNING=1 scripts/run.sh             # leave fleetd running afterwards
 #
+# The broker refuses anonymous clients (docs/security.md): `fleetd broker setup` creates the
+# daemon's account, and `fleet-sim provision` issues every simulated vehicle's tracker its own
+# account through the API (kept in .run/trackers-{id prefix}.jsonl, so later runs reuse them);
+# the simulator then connects each vehicle as its tracker.
+#
 # Environment: FLEETD_MQTT_PORT (default 1884, the project broker started by services.sh),
 # FLEETD_DB_NAME (default fleetd), FLEETD_KEEP_RUNNING, and FLEETD_JWT_SECRET /
-# FLEETD_ADMIN_PASSWORD (generated once into .run/ when not set). Log: .run/fleetd.log.
+# FLEETD_ADMIN_PASSWORD / FLEETD_MQTT_PASSWORD (generated once into .run/ when not set).
+# Log: .run/fleetd.log.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,13 +60,12 @@ alive() {
   [ "${stat%% *}" != Z ]
 }
 
+# shellcheck source=scripts/lib/mosquitto.sh
+source "$REPO/scripts/lib/mosquitto.sh"
+
 # Reads a secret from .run/NAME, creating it (64 random hex characters, mode 600) if missing.
 secret() {
-  local file="$RUN_DIR/$1"
-  if [ ! -s "$file" ]; then
-    (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$file")
-  fi
-  cat "$file"
+  run_secret "$RUN_DIR/$1"
 }
 
 # Sends SIGTERM to PID and waits up to STOP_TIMEOUT_S for it to exit; SIGKILL after that.
@@ -212,6 +217,10 @@ export FLEETD_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB_NAME"
 export FLEETD_MQTT_URL="$MQTT_URL"
 export FLEETD_REDIS_URL="redis://127.0.0.1:6379"
 export FLEETD_HTTP_ADDR="$HTTP_ADDR"
+# Provisioning the simulated fleet's trackers is one API request per vehicle: a per-client
+# budget of 60,000 requests a minute (instead of 600) lets 2,000 go through at once.
+export FLEETD_HTTP_RATE_LIMIT_PER_MINUTE="${FLEETD_HTTP_RATE_LIMIT_PER_MINUTE:-60000}"
+export FLEETD_HTTP_RATE_LIMIT_BURST="${FLEETD_HTTP_RATE_LIMIT_BURST:-1000}"
 if [ -z "${FLEETD_JWT_SECRET:-}" ]; then
   FLEETD_JWT_SECRET=$(secret jwt_secret)
 fi
@@ -220,10 +229,21 @@ if [ -z "${FLEETD_ADMIN_PASSWORD:-}" ]; then
   say "admin password (user admin): see ${RUN_DIR#"$REPO"/}/admin_password"
 fi
 export FLEETD_JWT_SECRET FLEETD_ADMIN_PASSWORD
+# The broker's accounts: the daemon's own, and the administrator services.sh created, with
+# which fleetd issues the trackers' accounts.
+export FLEETD_MQTT_USERNAME=fleetd
+if [ -z "${FLEETD_MQTT_PASSWORD:-}" ]; then
+  FLEETD_MQTT_PASSWORD=$(secret mqtt_password)
+fi
+export FLEETD_MQTT_PASSWORD
+export FLEETD_BROKER_ADMIN_USERNAME=fleetd-admin
+FLEETD_BROKER_ADMIN_PASSWORD=$(cat "$RUN_DIR/broker_admin_password")
+export FLEETD_BROKER_ADMIN_PASSWORD
 
-banner "fleetd migrate"
+banner "fleetd migrate, fleetd broker setup"
 "$FLEETD_BIN" migrate
 MIGRATED=1
+"$FLEETD_BIN" broker setup
 
 # ---- 4. fleetd serve -------------------------------------------------------------------------
 banner "fleetd serve (log: ${LOG#"$REPO"/})"
@@ -289,11 +309,21 @@ if [ -z "$TOKEN" ]; then
   say "WARNING: could not log in as admin (an admin with another password exists?); no dispatch figures"
 fi
 
-# ---- 6. simulator ----------------------------------------------------------------------------
+# ---- 6. the trackers' broker accounts ----------------------------------------------------------
+TRACKERS="$RUN_DIR/trackers-$ID_PREFIX.jsonl"
+banner "trackers' broker accounts (${TRACKERS#"$REPO"/})"
+FLEET_SIM_API_PASSWORD="$FLEETD_ADMIN_PASSWORD" "$SIM_BIN" provision --api-url "$BASE_URL" \
+  --vehicles "$VEHICLES" --id-prefix "$ID_PREFIX" --out "$TRACKERS"
+
+# ---- 7. simulator ----------------------------------------------------------------------------
 sim_args=()
 case " $* " in
   *" --mqtt-url "* | *" --mqtt-url="*) ;;
   *) sim_args+=(--mqtt-url "$MQTT_URL") ;;
+esac
+case " $* " in
+  *" --credentials "* | *" --credentials="*) ;;
+  *) sim_args+=(--credentials "$TRACKERS") ;;
 esac
 sim_args+=("$@")
 

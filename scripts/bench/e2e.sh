@@ -41,8 +41,6 @@ while [ $# -gt 0 ]; do
   shift
 done
 NAIVE_READINGS=$((READINGS / 10))
-PORT="${FLEETD_MQTT_PORT:-1884}"
-MQTT_URL="mqtt://127.0.0.1:$PORT"
 DB=fleetd_bench
 DB_URL="postgres://postgres@127.0.0.1:5432/$DB"
 ADMIN_URL="postgres://postgres@127.0.0.1:5432/postgres"
@@ -53,6 +51,13 @@ mkdir -p "$OUT"
 say() { printf '[e2e] %s\n' "$*" >&2; }
 
 bash scripts/services.sh >&2
+# A broker of its own, configured as the project's (config/mosquitto.conf) but anonymous: these
+# figures are the pipeline's, without authentication.
+# shellcheck source=scripts/lib/mosquitto.sh
+source "$REPO/scripts/lib/mosquitto.sh"
+private_broker "$OUT/broker" anonymous >&2
+trap 'kill "$PB_PID" 2>/dev/null || true' EXIT
+MQTT_URL="mqtt://127.0.0.1:$PB_PORT"
 say "building release binaries"
 cargo build --release --workspace --quiet
 exe() { # the executable of a bench target (cargo also lists the package's binaries: skip them)
@@ -63,9 +68,8 @@ COPY_DB=$(exe copy_db)
 FLEETD="$REPO/target/release/fleetd"
 SIM="$REPO/target/release/fleet-sim"
 [ -x "$COPY_DB" ] && [ -x "$FLEETD" ] && [ -x "$SIM" ] || { say "cannot find the release or bench binaries"; exit 1; }
-MOSQ_PID=$(cat "$REPO/.run/mosquitto/mosquitto.pid" 2>/dev/null || true)
-# A broker started from another checkout (a git worktree): found by its listening port.
-[ -n "$MOSQ_PID" ] || MOSQ_PID=$(ss -ltnpH "sport = :$PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
+MOSQ_PID=$PB_PID
+PORT=$PB_PORT
 
 psql_q() { psql -qtAX "$DB_URL" -c "$1"; }
 reset_db() {

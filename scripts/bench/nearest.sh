@@ -51,6 +51,10 @@ mkdir -p "$OUT"
 say() { printf '[nearest] %s\n' "$*" >&2; }
 
 bash scripts/services.sh >&2
+# fleetd needs a broker; a private anonymous one (nothing is published in this benchmark).
+# shellcheck source=scripts/lib/mosquitto.sh
+source "$REPO/scripts/lib/mosquitto.sh"
+private_broker "$OUT/broker" anonymous >&2
 say "building release binaries"
 cargo build --release -p fleetd -p fleet-sim --bins --quiet
 FLEETD="$REPO/target/release/fleetd"
@@ -60,6 +64,7 @@ FLEETD_PID=
 
 cleanup() {
   if [ -n "$FLEETD_PID" ]; then kill -TERM "$FLEETD_PID" 2>/dev/null || true; wait "$FLEETD_PID" 2>/dev/null || true; fi
+  kill "$PB_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -87,7 +92,7 @@ peer() {
 }
 
 start_fleetd() {
-  FLEETD_DATABASE_URL="$DB_URL" FLEETD_MQTT_URL="mqtt://127.0.0.1:${FLEETD_MQTT_PORT:-1884}" FLEETD_HTTP_ADDR="$HTTP" \
+  FLEETD_DATABASE_URL="$DB_URL" FLEETD_MQTT_URL="mqtt://127.0.0.1:$PB_PORT" FLEETD_HTTP_ADDR="$HTTP" \
     FLEETD_REDIS_URL="" FLEETD_MQTT_CLIENT_ID="nearest-bench" FLEETD_MQTT_TOPIC_PREFIX="nearestbench" \
     FLEETD_JWT_SECRET="nearest-bench-secret-0123456789abcdef" FLEETD_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
     FLEETD_HTTP_RATE_LIMIT_PER_MINUTE=0 FLEETD_DISPATCH_STALENESS_S=86400 \

@@ -30,6 +30,9 @@ pub enum Command {
     /// The benchmark scripts' load tools (scripts/bench/): MQTT subscribers and the
     /// nearest-vehicle comparison; each prints one JSON line.
     Peer(PeerArgs),
+    /// Issue every simulated vehicle's tracker a broker account through fleetd's API and
+    /// save them for `run --credentials`.
+    Provision(ProvisionArgs),
 }
 
 /// Flags that decide the readings themselves.
@@ -126,6 +129,53 @@ pub struct RunArgs {
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// A credentials file from `fleet-sim provision`: every vehicle connects on its own,
+    /// as its tracker would, with its account and client id (one connection per vehicle;
+    /// `--connections` then only sets the generator threads).
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProvisionArgs {
+    /// fleetd's API: http://host:port.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub api_url: String,
+    /// A staff user (admin or dispatcher) to log in as.
+    #[arg(long, default_value = "admin")]
+    pub api_user: String,
+    /// Its password.
+    #[arg(long, env = "FLEET_SIM_API_PASSWORD", hide_env_values = true)]
+    pub api_password: String,
+    /// Number of vehicles, numbered as `run` numbers them.
+    #[arg(long, default_value = "1000", value_parser = parse_vehicles)]
+    pub vehicles: u32,
+    /// Vehicle id prefix, as for `run`.
+    #[arg(long, default_value = "veh-", value_parser = parse_id_prefix)]
+    pub id_prefix: String,
+    /// The credentials file (JSON lines, mode 600); vehicles already in it are skipped.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Requests in flight at once.
+    #[arg(long, default_value = "4", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ProvisionArgs {
+    pub fn into_config(self) -> crate::provision::ProvisionConfig {
+        crate::provision::ProvisionConfig {
+            api_url: self.api_url,
+            username: self.api_user,
+            password: self.api_password,
+            vehicles: self.vehicles,
+            id_prefix: self.id_prefix,
+            out: self.out,
+            concurrency: usize::from(self.concurrency),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -237,6 +287,7 @@ impl RunArgs {
             manifest: self.manifest,
             json: self.json,
             quiet: self.quiet,
+            credentials: self.credentials,
         })
     }
 }

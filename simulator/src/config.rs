@@ -138,6 +138,8 @@ pub struct RunConfig {
     pub manifest: Option<PathBuf>,
     pub json: bool,
     pub quiet: bool,
+    /// One connection per vehicle with the accounts in this file (`fleet-sim provision`).
+    pub credentials: Option<PathBuf>,
 }
 
 #[cfg(test)]

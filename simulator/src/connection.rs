@@ -11,6 +11,7 @@ use std::time::Duration;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet};
 
 use crate::config::RunConfig;
+use crate::provision::credentials::Credential;
 use crate::publisher::RunError;
 use crate::stats::ConnCounters;
 
@@ -58,14 +59,41 @@ pub(crate) struct Conn {
     pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
+/// What a generator holds of one connection.
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub(crate) client: AsyncClient,
+    pub(crate) counters: Arc<ConnCounters>,
+    pub(crate) acks: Arc<AckBook>,
+}
+
+impl Conn {
+    pub(crate) fn link(&self) -> Link {
+        Link {
+            client: self.client.clone(),
+            counters: self.counters.clone(),
+            acks: self.acks.clone(),
+        }
+    }
+}
+
+/// Connects; with a tracker `account`, as that tracker (its username, password and client id,
+/// which the broker binds to the account).
 pub(crate) async fn connect(
     cfg: &RunConfig,
     index: u32,
     run_id: i64,
     shutting: Arc<AtomicBool>,
+    account: Option<&Credential>,
 ) -> Result<Conn, RunError> {
-    let id = format!("fleet-sim-{}-{run_id}-{index}", std::process::id());
+    let id = match account {
+        Some(a) => a.username.clone(),
+        None => format!("fleet-sim-{}-{run_id}-{index}", std::process::id()),
+    };
     let mut opts = MqttOptions::new(id, cfg.mqtt.host.clone(), cfg.mqtt.port);
+    if let Some(a) = account {
+        opts.set_credentials(a.username.clone(), a.password.clone());
+    }
     // A persistent session (the id is unique per run): after a broker restart the session
     // resumes and rumqttc retransmits the publishes the broker had not acknowledged, so
     // every reading in the manifest does reach the broker, as the drills require.

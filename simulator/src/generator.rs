@@ -1,20 +1,20 @@
 //! A generator thread: steps its shard, waits for the clock or the rate limit, and hands
-//! payloads to its connection's `AsyncClient`.
+//! payloads to its connection's `AsyncClient` (or, with per-vehicle accounts, to the
+//! connection of the payload's vehicle).
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rumqttc::{AsyncClient, QoS};
+use rumqttc::QoS;
 use tokio::runtime::Handle;
 
-use crate::connection::AckBook;
+use crate::connection::Link;
 use crate::pacing::Pacer;
 use crate::payload;
 use crate::publisher::epoch_ms;
 use crate::shard::{Message, Shard};
-use crate::stats::ConnCounters;
 
 /// Longest single sleep of a generator, so it notices a stop quickly.
 const MAX_NAP: Duration = Duration::from_millis(50);
@@ -28,7 +28,11 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(15);
 /// One generator thread's inputs.
 pub(crate) struct Generator {
     pub(crate) shard: Shard,
-    pub(crate) client: AsyncClient,
+    /// One connection for the whole shard, or one per vehicle: the shard's vehicles are
+    /// `first_vehicle`, `first_vehicle + stride`, ... and `links[i]` is the `i`-th one's.
+    pub(crate) links: Vec<Link>,
+    pub(crate) first_vehicle: u32,
+    pub(crate) stride: u32,
     pub(crate) handle: Handle,
     pub(crate) qos: QoS,
     pub(crate) limit: Option<u64>,
@@ -36,8 +40,6 @@ pub(crate) struct Generator {
     pub(crate) pacer: Option<Pacer>,
     pub(crate) start: Instant,
     pub(crate) stop: Arc<AtomicBool>,
-    pub(crate) counters: Arc<ConnCounters>,
-    pub(crate) acks: Arc<AckBook>,
     pub(crate) prefix: String,
     pub(crate) id_prefix: String,
     pub(crate) width: usize,
@@ -116,6 +118,15 @@ impl Generator {
         over && self.last_progress.elapsed() >= GIVE_UP_AFTER
     }
 
+    /// The connection that publishes `vehicle`'s payloads.
+    fn link(&self, vehicle: u32) -> &Link {
+        if self.links.len() == 1 {
+            &self.links[0]
+        } else {
+            &self.links[((vehicle - self.first_vehicle) / self.stride) as usize]
+        }
+    }
+
     fn publish(&mut self, m: Message) {
         if self.abandoned {
             self.abandon(&m);
@@ -136,11 +147,12 @@ impl Generator {
         let payload = Bytes::from(payload);
         let qos1 = self.qos == QoS::AtLeastOnce;
         if qos1 {
-            self.acks.push(readings);
+            self.link(vehicle).acks.push(readings);
         }
         loop {
+            let link = self.link(vehicle);
             let attempt =
-                self.client
+                link.client
                     .publish_bytes(topic.clone(), self.qos, false, payload.clone());
             match self
                 .handle
@@ -148,11 +160,10 @@ impl Generator {
             {
                 Ok(Ok(())) => {
                     self.last_progress = Instant::now();
-                    self.counters.payloads.fetch_add(1, Relaxed);
-                    self.counters
-                        .readings
-                        .fetch_add(u64::from(readings), Relaxed);
-                    self.counters.bytes.fetch_add(bytes, Relaxed);
+                    let counters = &self.link(vehicle).counters;
+                    counters.payloads.fetch_add(1, Relaxed);
+                    counters.readings.fetch_add(u64::from(readings), Relaxed);
+                    counters.bytes.fetch_add(bytes, Relaxed);
                     return;
                 }
                 // The channel is full (the broker is slow or gone): keep trying until the run
@@ -161,7 +172,7 @@ impl Generator {
                 // Given up, or the event loop is gone: the request never reached it.
                 _ => {
                     if qos1 {
-                        self.acks.pop_back();
+                        self.link(vehicle).acks.pop_back();
                     }
                     eprintln!("fleet-sim: the broker does not take payloads; abandoning the rest");
                     self.abandoned = true;
@@ -181,11 +192,12 @@ impl Generator {
 
     /// Takes a payload that was never handed over out of the manifest and the counts.
     fn abandon(&mut self, m: &Message) {
-        self.counters.publish_errors.fetch_add(1, Relaxed);
+        let counters = self.link(m.vehicle).counters.clone();
+        counters.publish_errors.fetch_add(1, Relaxed);
         if !m.duplicate {
             self.shard.forget(m, epoch_ms());
             let n = u64::from(m.readings);
-            self.counters.abandoned_readings.fetch_add(n, Relaxed);
+            counters.abandoned_readings.fetch_add(n, Relaxed);
         }
     }
 }

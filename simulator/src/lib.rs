@@ -15,6 +15,8 @@
 //! - `manifest`: what was published; `verify`: the comparison with PostgreSQL.
 //! - `bench`: generation speed without a broker.
 //! - `peer`: the benchmark scripts' load tools (`fleet-sim peer count|naive|nearest`).
+//! - `provision`: tracker accounts issued through fleetd's API, and the credentials file
+//!   `run --credentials` connects each vehicle with.
 
 pub mod bench;
 pub mod cli;
@@ -27,6 +29,7 @@ pub mod pacing;
 pub mod parse;
 pub mod payload;
 pub mod peer;
+pub mod provision;
 pub mod publisher;
 pub mod report;
 pub mod rng;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use fleet_sim::cli::{self, Cli, Command};
-use fleet_sim::{bench, peer, publisher, verify};
+use fleet_sim::{bench, peer, provision, publisher, verify};
 
 fn usage_error(message: String) -> ! {
     clap::Error::raw(
@@ -76,6 +76,24 @@ fn bench(args: cli::BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn provision(args: cli::ProvisionArgs) -> anyhow::Result<ExitCode> {
+    let json = args.json;
+    let cfg = args.into_config();
+    let report = runtime()?.block_on(provision::provision(&cfg))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "fleet-sim provision: {} accounts issued, {} already in {}, {:.1} s",
+            report.issued,
+            report.kept,
+            cfg.out.display(),
+            report.seconds
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse_from(cli::with_default_command(std::env::args_os().collect()));
     let result = match cli.command {
@@ -83,6 +101,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => verify(a),
         Command::Bench(a) => bench(a),
         Command::Peer(a) => peer::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Provision(a) => provision(a),
     };
     result.unwrap_or_else(|e| {
         eprintln!("fleet-sim: error: {e:#}");

@@ -1,5 +1,6 @@
-//! `fleet-sim run`: MQTT connections, one generator thread per connection, PubAck
-//! counting, progress and shutdown.
+//! `fleet-sim run`: MQTT connections, one generator thread per connection (or, with
+//! `--credentials`, one connection per vehicle, each as its own tracker, and `--connections`
+//! generator threads), PubAck counting, progress and shutdown.
 //!
 //! Each connection has one tokio task that does nothing but poll its rumqttc `EventLoop`
 //! (it must never block: it counts PubAcks and otherwise loops). Generation is CPU-bound, so
@@ -17,11 +18,12 @@ use rumqttc::QoS;
 use tokio::runtime::Handle;
 
 use crate::config::{RateMode, RunConfig};
-use crate::connection::{connect, Conn};
+use crate::connection::{connect, Conn, Link};
 use crate::generator::Generator;
 use crate::manifest::{self, Header, KindCounts, FAULT_NAMES};
 use crate::pacing::{self, Pacer, PlanError};
 use crate::payload::{self, FUTURE_SKEW_MS};
+use crate::provision::credentials;
 use crate::report::{self, ReportInput, RunReport};
 use crate::shard::Shard;
 use crate::stats::{ConnCounters, ConnSnapshot, GenCounters, GenSnapshot};
@@ -53,7 +55,13 @@ pub enum RunError {
     /// A generator thread panicked (a bug).
     #[error("a generator thread failed")]
     Generator,
+    /// The credentials file cannot be used.
+    #[error(transparent)]
+    Credentials(#[from] crate::provision::credentials::CredentialsError),
 }
+
+/// Vehicles connecting at once with `--credentials`.
+const CONNECT_CONCURRENCY: usize = 64;
 
 pub fn epoch_ms() -> i64 {
     SystemTime::now()
@@ -149,10 +157,41 @@ pub async fn run(cfg: RunConfig) -> Result<RunReport, RunError> {
     let run_id = epoch_ms();
     let t0_ms = run_id - backlog;
     let shutting = Arc::new(AtomicBool::new(false));
+    let accounts = match &cfg.credentials {
+        Some(path) => Some(credentials::for_fleet(
+            &credentials::load(path)?,
+            path,
+            &sim.id_prefix,
+            sim.vehicles,
+        )?),
+        None => None,
+    };
     let mut conns = Vec::new();
-    for c in 0..connections {
-        conns.push(connect(&cfg, c, run_id, shutting.clone()).await?);
+    match &accounts {
+        None => {
+            for c in 0..connections {
+                conns.push(connect(&cfg, c, run_id, shutting.clone(), None).await?);
+            }
+        }
+        Some(accounts) => {
+            use futures_util::stream::{self, StreamExt, TryStreamExt};
+            conns = stream::iter(accounts.iter().enumerate())
+                .map(|(v, a)| connect(&cfg, v as u32, run_id, shutting.clone(), Some(a)))
+                .buffered(CONNECT_CONCURRENCY)
+                .try_collect()
+                .await?;
+        }
     }
+    // Shard c's connections: its own, or those of its vehicles c, c + connections, ...
+    let links = |c: u32| -> Vec<Link> {
+        match accounts {
+            None => vec![conns[c as usize].link()],
+            Some(_) => (c..sim.vehicles)
+                .step_by(connections as usize)
+                .map(|v| conns[v as usize].link())
+                .collect(),
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_handler(stop.clone());
     let done = Arc::new(AtomicBool::new(false));
@@ -181,7 +220,7 @@ pub async fn run(cfg: RunConfig) -> Result<RunReport, RunError> {
         .map(|_| Arc::new(GenCounters::default()))
         .collect();
     let mut threads = Vec::new();
-    for (c, conn) in conns.iter().enumerate() {
+    for c in 0..connections as usize {
         let pacer = match cfg.rate {
             RateMode::Fixed(r) => Some(Pacer {
                 per_s: r * f64::from(shard_vehicles[c]) / f64::from(sim.vehicles),
@@ -191,11 +230,7 @@ pub async fn run(cfg: RunConfig) -> Result<RunReport, RunError> {
         let (sim, counters) = (sim.clone(), gen_counters[c].clone());
         let manifest = cfg.manifest.is_some();
         let vehicles = (c as u32..sim.vehicles).step_by(connections as usize);
-        let (client, acks, conn_counters) = (
-            conn.client.clone(),
-            conn.acks.clone(),
-            conn.counters.clone(),
-        );
+        let links = links(c as u32);
         let stop = stop.clone();
         let handle = Handle::current();
         let limit = limits.as_ref().map(|l| l[c]);
@@ -203,7 +238,9 @@ pub async fn run(cfg: RunConfig) -> Result<RunReport, RunError> {
         let width = payload::id_width(sim.vehicles);
         let generator = move |shard| Generator {
             shard,
-            client,
+            links,
+            first_vehicle: c as u32,
+            stride: connections,
             handle,
             qos,
             limit,
@@ -211,8 +248,6 @@ pub async fn run(cfg: RunConfig) -> Result<RunReport, RunError> {
             pacer,
             start,
             stop,
-            counters: conn_counters,
-            acks,
             prefix,
             id_prefix,
             width,
@@ -289,7 +324,7 @@ pub async fn run(cfg: RunConfig) -> Result<RunReport, RunError> {
         vehicles: sim.vehicles,
         format: sim.format,
         qos: cfg.qos,
-        connections,
+        connections: conns.len() as u32,
         generated: &generated,
         published: &published,
         t0_ms,
