@@ -372,7 +372,7 @@ mod pipeline;
 mod validate;
 
 pub use broker::{BrokerConfig, TRACKER_PREFIX};
-pub use pipeline::{IngestConfig, MqttConfig, PartitionConfig, SubscriptionMode};
+pub use pipeline::{IngestConfig, MqttConfig, PartitionConfig, SubscriptionMode, UnknownVehicles};
 
 use env::apply_env;
 pub use env::env_name;

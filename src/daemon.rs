@@ -11,12 +11,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, UnknownVehicles};
 use crate::dispatch::listen::Listener;
 use crate::dispatch::matcher::Matcher;
 use crate::dispatch::Dispatch;
 use crate::ingest::decoders::now_us;
 use crate::ingest::partitions::Partitions;
+use crate::ingest::registry::KnownVehicles;
 use crate::ingest::Pipeline;
 use crate::live::{feed, SharedLiveIndex};
 use crate::metrics::Metrics;
@@ -135,12 +136,27 @@ pub async fn start_on(
         stream: Some(dispatch.positions.clone()),
     };
 
+    let known = (config.ingest.unknown_vehicles == UnknownVehicles::Reject).then(|| {
+        let known = KnownVehicles::new();
+        tokio::spawn(crate::ingest::registry::listen(
+            known.clone(),
+            config
+                .database
+                .url
+                .expose()
+                .parse()
+                .expect("validated database.url"),
+            background.clone(),
+        ));
+        known
+    });
     let pipeline = Pipeline::start(
         &config,
         ingest_pool,
         partitions.clone(),
         metrics.clone(),
         Some(feed::on_commit(live.clone(), fanout, clock.clone())),
+        known,
     )
     .context("starting decoder threads")?;
     tokio::spawn(

@@ -131,6 +131,39 @@ pub fn forward_notifications(
     (rx, reader)
 }
 
+/// Keeps an in-memory cache exact with `channel`'s notifications: LISTENs over a connection
+/// of its own, calls `reset(true)` once listening (start caching, from nothing),
+/// `on_notify(payload)` for each notification, and `reset(false)` whenever the connection is
+/// lost (cache nothing until listening again); reconnects with a backoff until `shutdown`.
+pub async fn invalidate_on_notify(
+    what: &str,
+    channel: &str,
+    pg: tokio_postgres::Config,
+    shutdown: tokio_util::sync::CancellationToken,
+    reset: impl Fn(bool),
+    on_notify: impl Fn(String),
+) {
+    /// Notifications read but not yet applied; when full, PostgreSQL queues the rest.
+    const QUEUE: usize = 1024;
+    reconnecting(what, &shutdown, || async {
+        let session = async {
+            let (client, connection) = pg.connect(NoTls).await?;
+            let (mut rx, reader) = forward_notifications(connection, QUEUE);
+            client.batch_execute(&format!("LISTEN {channel}")).await?;
+            reset(true);
+            while let Some((_, payload)) = rx.recv().await {
+                on_notify(payload);
+            }
+            // The reader never panics; if it did, the connection is gone all the same.
+            reader.await.unwrap_or(Ok(()))
+        };
+        let result: Result<(), tokio_postgres::Error> = session.await;
+        reset(false);
+        result
+    })
+    .await
+}
+
 /// A status enum stored as `text` under a `CHECK (status IN (...))`, each variant written once
 /// with its text: the enum (serde and JSON Schema use that text), `as_str`, `parse`, and
 /// `FromSql` so that `row.get("status")` reads it (a value outside the enum is an error, which

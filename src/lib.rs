@@ -34,6 +34,7 @@ pub mod daemon;
 pub mod db;
 pub mod dispatch;
 pub mod ingest;
+pub mod limiter;
 pub mod live;
 pub mod metrics;
 pub mod migrate;

@@ -22,6 +22,7 @@ pub struct Metrics {
     pub readings_stored: Family<Label, Counter>,
     pub readings_duplicate: Family<Label, Counter>,
     pub readings_rejected: Family<Label, Counter>,
+    pub rejects_unrecorded: Family<Label, Counter>,
     pub batch_rows: Histogram,
     pub copy_seconds: Histogram,
     pub ingest_latency_seconds: Histogram,
@@ -69,6 +70,7 @@ impl Metrics {
             readings_stored: Family::default(),
             readings_duplicate: Family::default(),
             readings_rejected: Family::default(),
+            rejects_unrecorded: Family::default(),
             batch_rows: Histogram::new(exponential_buckets(1.0, 4.0, 10)),
             copy_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             ingest_latency_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
@@ -141,6 +143,12 @@ impl Metrics {
             "fleetd_readings_rejected",
             "Readings or whole payloads recorded in telemetry_rejects, by reason",
             m.readings_rejected.clone(),
+        );
+        r.register(
+            "fleetd_rejects_unrecorded",
+            "Rejected readings or whole payloads not written to telemetry_rejects because their \
+             vehicle's reject budget (ingest.rejects_per_minute) was spent, by reason",
+            m.rejects_unrecorded.clone(),
         );
         r.register(
             "fleetd_batch_rows",
@@ -232,6 +240,7 @@ impl Metrics {
         }
         for reason in RejectReason::ALL {
             let _ = m.readings_rejected.get_or_create(&reason_label(reason));
+            let _ = m.rejects_unrecorded.get_or_create(&reason_label(reason));
         }
         Arc::new(Metrics { registry, ..m })
     }

@@ -122,7 +122,7 @@ run_fleetd() { # shape format batch [mode connections]
   [ "$mode:$conns" = "plain:1" ] || path="fleetd-$mode$conns"
   reset_db
   FLEETD_DATABASE_URL="$DB_URL" FLEETD_MQTT_URL="$MQTT_URL" FLEETD_HTTP_ADDR="$HTTP" FLEETD_REDIS_URL="" \
-    FLEETD_MQTT_CLIENT_ID="$id" FLEETD_MQTT_TOPIC_PREFIX="$prefix" \
+    FLEETD_MQTT_CLIENT_ID="$id" FLEETD_MQTT_TOPIC_PREFIX="$prefix" FLEETD_INGEST_UNKNOWN_VEHICLES=store \
     FLEETD_MQTT_SUBSCRIPTION="$mode" FLEETD_MQTT_CONNECTIONS="$conns" \
     "$FLEETD" serve > "$OUT/fleetd-$shape.log" 2>&1 &
   local pid=$!

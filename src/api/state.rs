@@ -9,10 +9,10 @@ use deadpool_postgres::Pool;
 use super::auth::accounts::Accounts;
 use super::auth::token::Keys;
 use super::error::ApiError;
-use super::middleware::limiter::Limiter;
 use super::middleware::slots::Slots;
 use crate::config::Config;
 use crate::ingest::PipelineStatus;
+use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 
 /// What handlers share.

@@ -119,6 +119,41 @@ pub struct IngestConfig {
     pub retry_min_ms: u64,
     /// Longest retry delay.
     pub retry_max_ms: u64,
+    /// Readings of a vehicle id with no registered vehicle: `reject` records them as rejects
+    /// (`unknown_vehicle`) and keeps them out of the live index; `store` stores them.
+    pub unknown_vehicles: UnknownVehicles,
+    /// Reject rows recorded per vehicle (topic's vehicle id level) per minute, sustained;
+    /// beyond it rejects are only counted (`fleetd_rejects_unrecorded_total`), so a flood of
+    /// bad payloads cannot fill `telemetry_rejects`. 0: record every reject.
+    pub rejects_per_minute: u32,
+    /// Reject rows a vehicle may have recorded in a burst above the sustained rate.
+    pub rejects_burst: u32,
+}
+
+/// What happens to readings of unregistered vehicles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", try_from = "String")]
+pub enum UnknownVehicles {
+    /// Recorded in `telemetry_rejects` (reason `unknown_vehicle`), never stored or shown.
+    Reject,
+    /// Stored like any other reading.
+    Store,
+}
+
+impl TryFrom<String> for UnknownVehicles {
+    type Error = String;
+
+    /// Parsed by hand so that a hostile value is never echoed back whole.
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "reject" => Ok(UnknownVehicles::Reject),
+            "store" => Ok(UnknownVehicles::Store),
+            _ => Err(format!(
+                "unknown_vehicles must be \"reject\" or \"store\", not {:?}",
+                value.chars().take(20).collect::<String>()
+            )),
+        }
+    }
 }
 
 impl Default for IngestConfig {
@@ -136,6 +171,9 @@ impl Default for IngestConfig {
             writer_queue: 2,
             retry_min_ms: 100,
             retry_max_ms: 5_000,
+            unknown_vehicles: UnknownVehicles::Reject,
+            rejects_per_minute: 60,
+            rejects_burst: 100,
         }
     }
 }

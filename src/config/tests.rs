@@ -343,3 +343,20 @@ fn subscription_mode_and_connections() {
     let e = err_text("[mqtt]\nsubscription = 3\n", &[]);
     assert!(e.contains("mqtt.subscription"), "{e}");
 }
+
+#[test]
+fn unknown_vehicles_is_reject_or_store() {
+    assert_eq!(
+        Config::default().ingest.unknown_vehicles,
+        UnknownVehicles::Reject
+    );
+    let (c, _) = load_str("", &[("FLEETD_INGEST_UNKNOWN_VEHICLES", "store")]).unwrap();
+    assert_eq!(c.ingest.unknown_vehicles, UnknownVehicles::Store);
+    for bad in ["ignore", "", "Reject", "store\0", &"x".repeat(10_000)] {
+        let e = err_text("", &[("FLEETD_INGEST_UNKNOWN_VEHICLES", bad)]);
+        assert!(e.contains("ingest.unknown_vehicles"), "{bad:?}: {e}");
+        assert!(e.len() < 1_000, "{bad:?}: error echoes the value");
+    }
+    let e = err_text("[ingest]\nunknown_vehicles = true\n", &[]);
+    assert!(e.contains("unknown_vehicles"), "{e}");
+}

@@ -113,6 +113,13 @@ impl Config {
         range("ingest.writer_queue", i.writer_queue as u64, 1, 1_024)?;
         range("ingest.retry_min_ms", i.retry_min_ms, 1, 60_000)?;
         range(
+            "ingest.rejects_per_minute",
+            i.rejects_per_minute as u64,
+            0,
+            6_000_000,
+        )?;
+        range("ingest.rejects_burst", i.rejects_burst as u64, 1, 1_000_000)?;
+        range(
             "ingest.retry_max_ms",
             i.retry_max_ms,
             i.retry_min_ms,

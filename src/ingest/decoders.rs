@@ -19,6 +19,7 @@ use crate::ingest::decode::{self, REJECT_PAYLOAD_BYTES};
 use crate::ingest::inflight::AckToken;
 use crate::ingest::partitions::day_of;
 use crate::ingest::reading::{Decoded, GpsReading, Kind, RejectReason, Window};
+use crate::ingest::reject_budget::RejectBudget;
 use crate::ingest::topic::parse_topic;
 use crate::metrics::{kind_label, Metrics};
 
@@ -44,12 +45,17 @@ pub struct Encoded {
     pub received_us: i64,
     pub received: std::time::Instant,
     pub kind: Option<Kind>,
+    /// The topic's vehicle id (`None` when the topic was rejected).
+    pub vehicle_id: Option<Box<str>>,
     pub gps: Vec<u8>,
     pub gps_rows: usize,
     pub obd: Vec<u8>,
     pub obd_rows: usize,
     pub rejects: Vec<u8>,
     pub reject_reasons: Vec<RejectReason>,
+    /// The reject rows were dropped (the vehicle's reject budget was spent): `reject_reasons`
+    /// are counted as unrecorded.
+    pub rejects_unrecorded: bool,
     /// Distinct UTC days of the readings, for the partition manager.
     pub days: Vec<i64>,
     /// The message's newest GPS reading and its vehicle, for the live position index.
@@ -68,6 +74,25 @@ impl Encoded {
     /// Replaces the readings by one reject row for the whole message: used when PostgreSQL
     /// refuses a message whose readings passed validation.
     pub fn into_rejected(mut self, why: &str) -> Encoded {
+        self.reject_whole(RejectReason::DbRejected, why);
+        self
+    }
+
+    /// Spends `budget` on the message's reject rows, if any; over it, drops them (they are
+    /// then counted as unrecorded).
+    pub fn spend_reject_budget(&mut self, budget: &RejectBudget, now: std::time::Instant) {
+        if self.rejects.is_empty() {
+            return;
+        }
+        if !budget.allows(self.vehicle_id.as_deref(), &self.topic, now) {
+            self.rejects = Vec::new();
+            self.rejects_unrecorded = true;
+        }
+    }
+
+    /// Replaces the readings (and any reject rows) by one `reason` reject row for the whole
+    /// message.
+    pub fn reject_whole(&mut self, reason: RejectReason, why: &str) {
         self.gps.clear();
         self.obd.clear();
         self.rejects.clear();
@@ -75,16 +100,16 @@ impl Encoded {
         self.obd_rows = 0;
         self.days.clear();
         self.latest_gps = None;
-        self.reject_reasons = vec![RejectReason::DbRejected];
-        let reason = format!("{}: {why}", RejectReason::DbRejected.code());
+        self.reject_reasons = vec![reason];
+        self.rejects_unrecorded = false;
+        let text = format!("{}: {why}", reason.code());
         copy::reject_tuple(
             &mut self.rejects,
             self.received_us,
             &self.topic,
-            &reason,
+            &text,
             cut(&self.payload, 0..self.payload.len()),
         );
-        self
     }
 }
 
@@ -97,12 +122,14 @@ pub fn encode_message(prefix: &str, msg: Message, now_us: i64, window: &Window) 
         received_us: msg.received_us,
         received: msg.received,
         kind: None,
+        vehicle_id: None,
         gps: Vec::new(),
         gps_rows: 0,
         obd: Vec::new(),
         obd_rows: 0,
         rejects: Vec::new(),
         reject_reasons: Vec::new(),
+        rejects_unrecorded: false,
         days: Vec::new(),
         latest_gps: None,
     };
@@ -122,6 +149,7 @@ pub fn encode_message(prefix: &str, msg: Message, now_us: i64, window: &Window) 
         }
     };
     out.kind = Some(kind);
+    out.vehicle_id = Some(vehicle_id.into());
     let Decoded { gps, obd, rejects } = decode::decode(kind, &out.payload, now_us, window);
     let add_day = |ts: i64, days: &mut Vec<i64>| {
         let d = day_of(ts);
@@ -183,21 +211,26 @@ pub fn spawn(
     input: async_channel::Receiver<Message>,
     output: mpsc::Sender<Encoded>,
     metrics: Arc<Metrics>,
+    budget: Option<Arc<RejectBudget>>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     (0..n)
         .map(|i| {
-            let (input, output, prefix, metrics) = (
+            let (input, output, prefix, metrics, budget) = (
                 input.clone(),
                 output.clone(),
                 prefix.clone(),
                 metrics.clone(),
+                budget.clone(),
             );
             std::thread::Builder::new()
                 .name(format!("fleetd-decode-{i}"))
                 .spawn(move || {
                     while let Ok(msg) = input.recv_blocking() {
                         metrics.messages_received.inc();
-                        let enc = encode_message(&prefix, msg, now_us(), &window);
+                        let mut enc = encode_message(&prefix, msg, now_us(), &window);
+                        if let Some(b) = &budget {
+                            enc.spend_reject_budget(b, std::time::Instant::now());
+                        }
                         if let Some(kind) = enc.kind {
                             let n = enc.gps_rows + enc.obd_rows + enc.reject_reasons.len();
                             metrics

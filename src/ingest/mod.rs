@@ -14,6 +14,8 @@ pub mod inflight;
 pub mod mqtt;
 pub mod partitions;
 pub mod reading;
+pub mod registry;
+pub mod reject_budget;
 pub mod sink;
 pub mod topic;
 
@@ -56,17 +58,25 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Starts every stage. Fails only if a decoder thread cannot be spawned. `on_commit`
-    /// sees every committed group of messages.
+    /// sees every committed group of messages; `known`, when given, rejects the readings of
+    /// unregistered vehicles ([`registry`]).
     pub fn start(
         config: &Config,
         pool: Pool,
         partitions: Arc<Partitions>,
         metrics: Arc<Metrics>,
         on_commit: Option<OnCommit>,
+        known: Option<Arc<registry::KnownVehicles>>,
     ) -> std::io::Result<Pipeline> {
         let ingest = &config.ingest;
         let abort = CancellationToken::new();
 
+        let reject_budget = reject_budget::RejectBudget::new(
+            &config.mqtt.topic_prefix,
+            ingest.rejects_per_minute,
+            ingest.rejects_burst,
+        )
+        .map(Arc::new);
         let (writer_tx, writer_rx) = async_channel::bounded(ingest.writer_queue);
         let writers = (0..ingest.writers)
             .map(|_| {
@@ -80,6 +90,8 @@ impl Pipeline {
                     },
                     abort: abort.clone(),
                     on_commit: on_commit.clone(),
+                    known: known.clone(),
+                    reject_budget: reject_budget.clone(),
                 };
                 tokio::spawn(w.run(writer_rx.clone()))
             })
@@ -113,6 +125,7 @@ impl Pipeline {
             decode_rx,
             encoded_tx,
             metrics.clone(),
+            reject_budget.clone(),
         )?;
 
         let budget = Arc::new(Semaphore::new(ingest.max_in_flight_bytes));

@@ -98,10 +98,12 @@ pub enum RejectReason {
     BadDtc,
     /// PostgreSQL refused the row although it passed validation.
     DbRejected,
+    /// No registered vehicle has the topic's id (`ingest.unknown_vehicles = "reject"`).
+    UnknownVehicle,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 17] = [
+    pub const ALL: [RejectReason; 18] = [
         RejectReason::PayloadTooLarge,
         RejectReason::BadTopic,
         RejectReason::MalformedJson,
@@ -119,6 +121,7 @@ impl RejectReason {
         RejectReason::NoObdValues,
         RejectReason::BadDtc,
         RejectReason::DbRejected,
+        RejectReason::UnknownVehicle,
     ];
 
     /// The snake_case code used as a metric label and reason prefix.
@@ -141,6 +144,7 @@ impl RejectReason {
             RejectReason::NoObdValues => "no_obd_values",
             RejectReason::BadDtc => "bad_dtc",
             RejectReason::DbRejected => "db_rejected",
+            RejectReason::UnknownVehicle => "unknown_vehicle",
         }
     }
 }

@@ -20,6 +20,8 @@ use crate::ingest::batcher::Batch;
 use crate::ingest::copy;
 use crate::ingest::decoders::Encoded;
 use crate::ingest::partitions::{PartitionError, Partitions};
+use crate::ingest::registry::KnownVehicles;
+use crate::ingest::reject_budget::RejectBudget;
 use crate::metrics::{kind_label, reason_label, Metrics};
 
 use crate::ingest::reading::Kind;
@@ -92,6 +94,11 @@ pub struct Writer {
     /// Cancelled at the shutdown deadline: stop retrying and leave the batch unacknowledged.
     pub abort: CancellationToken,
     pub on_commit: Option<OnCommit>,
+    /// With `ingest.unknown_vehicles = "reject"`: the registered vehicles, checked in each
+    /// batch's transaction.
+    pub known: Option<Arc<KnownVehicles>>,
+    /// Reject rows per vehicle, also for the `unknown_vehicle` ones.
+    pub reject_budget: Option<Arc<RejectBudget>>,
 }
 
 impl Writer {
@@ -117,9 +124,9 @@ impl Writer {
         let mut pending = vec![messages];
         let mut dedup = false;
         let mut attempt = 0u32;
-        while let Some(group) = pending.pop() {
+        while let Some(mut group) = pending.pop() {
             let started = Instant::now();
-            match self.try_write(&group, dedup).await {
+            match self.try_write(&mut group, dedup).await {
                 Ok(written) => {
                     attempt = 0;
                     self.record(&group, written, started);
@@ -191,7 +198,7 @@ impl Writer {
         }
     }
 
-    async fn try_write(&self, group: &[Encoded], dedup: bool) -> Result<Written, WriteError> {
+    async fn try_write(&self, group: &mut [Encoded], dedup: bool) -> Result<Written, WriteError> {
         let mut days: Vec<i64> = group.iter().flat_map(|m| m.days.iter().copied()).collect();
         days.sort_unstable();
         days.dedup();
@@ -199,6 +206,13 @@ impl Writer {
 
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        if let Some(known) = &self.known {
+            // Rejected messages stay rejected if this transaction is retried.
+            known
+                .screen(&tx, group, self.reject_budget.as_deref())
+                .await?;
+        }
+        let group = &*group;
         if dedup {
             tx.batch_execute(CREATE_STAGING).await?;
         }
@@ -262,8 +276,13 @@ impl Writer {
             .get_or_create(&kind_label(Kind::Obd))
             .inc_by(w.obd_sent - w.obd);
         for msg in group {
+            let family = if msg.rejects_unrecorded {
+                &m.rejects_unrecorded
+            } else {
+                &m.readings_rejected
+            };
             for r in &msg.reject_reasons {
-                m.readings_rejected.get_or_create(&reason_label(*r)).inc();
+                family.get_or_create(&reason_label(*r)).inc();
             }
             m.ingest_latency_seconds
                 .observe(msg.received.elapsed().as_secs_f64());

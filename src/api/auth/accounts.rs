@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::Pool;
-use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -28,8 +27,6 @@ pub const CHANNEL: &str = "fleetd_users";
 /// Cached users at most; beyond it the cache starts over (bounds memory, costs reads).
 const MAX_CACHED: usize = 100_000;
 const ACCOUNT: &str = "SELECT role, active, token_version FROM users WHERE id = $1";
-/// Notifications read but not yet applied; when full, PostgreSQL queues the rest.
-const NOTIFICATION_QUEUE: usize = 1024;
 
 /// What a token is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,37 +163,21 @@ pub async fn listen(
     pg: tokio_postgres::Config,
     shutdown: CancellationToken,
 ) {
-    crate::db::reconnecting("users listener", &shutdown, || async {
-        let result = session(&accounts, &pg).await;
-        accounts.reset(false);
-        result
-    })
-    .await
-}
-
-async fn session(
-    accounts: &Accounts,
-    pg: &tokio_postgres::Config,
-) -> Result<(), tokio_postgres::Error> {
-    let (client, connection) = pg.connect(NoTls).await?;
-    let (mut rx, reader) = crate::db::forward_notifications(connection, NOTIFICATION_QUEUE);
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    // From here every change is notified: start caching, from nothing.
-    accounts.reset(true);
-    while let Some((_, payload)) = rx.recv().await {
-        match payload.parse::<Uuid>() {
+    crate::db::invalidate_on_notify(
+        "users listener",
+        CHANNEL,
+        pg,
+        shutdown,
+        |listening| accounts.reset(listening),
+        |payload| match payload.parse::<Uuid>() {
             Ok(id) => accounts.forget(id),
             Err(_) => {
                 tracing::warn!(payload, "unreadable users notification");
                 accounts.reset(true);
             }
-        }
-    }
-    match reader.await {
-        Ok(result) => result,
-        // The reader never panics; if it did, the connection is gone all the same.
-        Err(_) => Ok(()),
-    }
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

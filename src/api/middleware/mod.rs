@@ -4,7 +4,6 @@
 //! included: [`crate::api::request_id`].
 
 pub mod idempotency;
-pub mod limiter;
 pub mod rate_limit;
 pub mod slots;
 pub mod txn;

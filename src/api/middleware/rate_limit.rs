@@ -1,6 +1,6 @@
 //! Per-client rate limiting: a token bucket per user (by token subject) or, for requests
 //! without a valid token, per client IP. Buckets live in memory, so each daemon limits on
-//! its own ([`super::limiter`]). Over budget: 429 with `Retry-After` in whole seconds.
+//! its own ([`crate::limiter`]). Over budget: 429 with `Retry-After` in whole seconds.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

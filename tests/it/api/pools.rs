@@ -4,10 +4,15 @@
 use crate::common::api::Api;
 use crate::common::dispatch::publish_fix;
 use crate::common::{count, now_ms, wait_count, Publisher};
+use fleetd::config::UnknownVehicles;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_are_stored_while_the_api_pool_is_exhausted() {
-    let api = Api::start_with(|c| c.database.pool_size = 2).await;
+    let api = Api::start_with(|c| {
+        c.database.pool_size = 2;
+        c.ingest.unknown_vehicles = UnknownVehicles::Store;
+    })
+    .await;
     let admin_id = api.admin.get("/v1/me").await.json()["id"]
         .as_str()
         .unwrap()

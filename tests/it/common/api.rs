@@ -291,6 +291,7 @@ impl Api {
     ) -> Api {
         let db = TestDb::create().await;
         let mut c = config(&db, &broker);
+        c.ingest.unknown_vehicles = fleetd::config::UnknownVehicles::Reject;
         if broker.is_secured() {
             c.mqtt.username = DAEMON_ACCOUNT.0.into();
             c.mqtt.password = fleetd::config::Secret::new(DAEMON_ACCOUNT.1);

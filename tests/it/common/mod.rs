@@ -282,7 +282,9 @@ pub fn wait_port(port: u16) {
 }
 
 /// A config for a daemon under test: its own database and broker, HTTP on a free port,
-/// short batch age so tests are quick.
+/// short batch age so tests are quick. Readings of unregistered vehicles are stored
+/// (`ingest.unknown_vehicles = "store"`): the pipeline's tests publish for vehicles they never
+/// register. [`api::Api`] daemons keep the default, `reject`.
 pub fn config(db: &TestDb, broker: &Broker) -> Config {
     let mut c = Config::default();
     c.database.url = Secret::new(db.url.clone());
@@ -293,6 +295,7 @@ pub fn config(db: &TestDb, broker: &Broker) -> Config {
     c.ingest.batch_age_ms = 20;
     c.ingest.retry_min_ms = 20;
     c.ingest.retry_max_ms = 200;
+    c.ingest.unknown_vehicles = fleetd::config::UnknownVehicles::Store;
     c.shutdown.timeout_s = 10;
     c.validate().unwrap();
     c
@@ -315,6 +318,14 @@ pub fn config_env(c: &Config) -> Vec<(String, String)> {
         (
             "FLEETD_MQTT_CONNECTIONS".into(),
             c.mqtt.connections.to_string(),
+        ),
+        (
+            "FLEETD_INGEST_UNKNOWN_VEHICLES".into(),
+            match c.ingest.unknown_vehicles {
+                fleetd::config::UnknownVehicles::Reject => "reject",
+                fleetd::config::UnknownVehicles::Store => "store",
+            }
+            .into(),
         ),
         (
             "FLEETD_MQTT_RECONNECT_MIN_MS".into(),

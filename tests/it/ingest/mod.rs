@@ -4,5 +4,7 @@
 mod decode_props;
 mod drills;
 mod pipeline;
+mod reject_budget;
 mod reliability;
 mod storage;
+mod unknown_vehicles;

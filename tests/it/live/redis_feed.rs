@@ -42,9 +42,11 @@ async fn status_hashes_follow_the_newest_committed_position_and_expire() {
     let p = prefix();
     let (v, w) = (format!("{p}-v"), format!("{p}-w"));
     let mut con = redis().await;
+    // `w` is never registered: its position is written through all the same.
     let api = Api::start_with(|c| {
         c.redis.url = redis_url();
         c.redis.ttl_s = 120;
+        c.ingest.unknown_vehicles = fleetd::config::UnknownVehicles::Store;
     })
     .await;
     let (_, driver_id) = seat(&api, &format!("{p}-d"), &v, 1, &TRUCK, "available").await;
@@ -163,7 +165,11 @@ async fn status_hashes_follow_the_newest_committed_position_and_expire() {
 async fn redis_down_never_stops_ingestion() {
     let p = prefix();
     // Nothing listens on port 1: every connection attempt is refused.
-    let api = Api::start_with(|c| c.redis.url = "redis://127.0.0.1:1".into()).await;
+    let api = Api::start_with(|c| {
+        c.redis.url = "redis://127.0.0.1:1".into();
+        c.ingest.unknown_vehicles = fleetd::config::UnknownVehicles::Store;
+    })
+    .await;
     let publisher = Publisher::connect(&api.broker).await;
     let sql = api.db.client().await;
     let t = now_ms() - 60_000;

@@ -1,5 +1,5 @@
-//! Token buckets: one per client, refilled at the configured rate. The middleware that
-//! spends them is [`super::rate_limit`].
+//! Token buckets: one per client (an API caller, a tracker's topic), refilled at the
+//! configured rate. The API's rate-limit middleware and ingestion's reject budget spend them.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
