@@ -146,6 +146,12 @@ pub struct HttpConfig {
     /// Time a client has to send a request's head: from connecting, and on a kept-alive
     /// connection from the end of the previous answer (so it is also the idle timeout).
     pub header_read_timeout_ms: u64,
+    /// Longest a `/v1` request may take (the event stream excepted); over it: 503 and the
+    /// request's transaction rolled back.
+    pub request_timeout_ms: u64,
+    /// `host:port` where `/readyz` and `/metrics` are served instead of on `addr` (with
+    /// `/healthz`), to keep them off a public listener. Empty: all on `addr`.
+    pub internal_addr: String,
 }
 
 impl Default for HttpConfig {
@@ -162,6 +168,8 @@ impl Default for HttpConfig {
             max_connections: 4_096,
             max_connections_per_ip: 256,
             header_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            internal_addr: String::new(),
         }
     }
 }

@@ -27,6 +27,8 @@ use crate::{db, migrate, retry};
 pub struct Daemon {
     /// Where the HTTP server listens (useful with port 0).
     pub http_addr: SocketAddr,
+    /// Where `/readyz` and `/metrics` are served, with `http.internal_addr`.
+    pub internal_addr: Option<SocketAddr>,
     /// The live position index, fed by the writers after each commit.
     pub live: SharedLiveIndex,
     /// Drivers, job matching and the event streams.
@@ -202,6 +204,7 @@ pub async fn start_on(
         clock,
         live: live.clone(),
         dispatch: dispatch.clone(),
+        readiness: Default::default(),
     });
     tokio::spawn(api::auth::accounts::listen(
         state.api.accounts.clone(),
@@ -213,12 +216,34 @@ pub async fn start_on(
         .with_context(|| format!("http.addr: cannot listen on {}", config.http.addr))?;
     let http_addr = listener.local_addr()?;
     tracing::info!(%http_addr, "http listening");
-    let app = api::router(state.clone(), config.http.max_body_bytes);
+    let separate = !config.http.internal_addr.is_empty();
+    let app = api::router(state.clone(), config.http.max_body_bytes, !separate);
     let http_stop = CancellationToken::new();
     let limits = api::serve::Limits {
         max_connections: config.http.max_connections as usize,
         max_connections_per_ip: config.http.max_connections_per_ip,
         header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms),
+    };
+    let internal_addr = if separate {
+        let listener = tokio::net::TcpListener::bind(&config.http.internal_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "http.internal_addr: cannot listen on {}",
+                    config.http.internal_addr
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "probes (/readyz, /metrics) listening");
+        tokio::spawn(api::serve::serve(
+            listener,
+            api::internal_router(state.clone()),
+            limits,
+            http_stop.clone(),
+        ));
+        Some(addr)
+    } else {
+        None
     };
     let server = tokio::spawn(api::serve::serve(listener, app, limits, http_stop.clone()));
 
@@ -242,6 +267,7 @@ pub async fn start_on(
     });
     Ok(Daemon {
         http_addr,
+        internal_addr,
         live,
         dispatch,
         task,

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub readings_duplicate: Family<Label, Counter>,
     pub readings_rejected: Family<Label, Counter>,
     pub rejects_unrecorded: Family<Label, Counter>,
+    pub readiness_checks: Counter,
     pub batch_rows: Histogram,
     pub copy_seconds: Histogram,
     pub ingest_latency_seconds: Histogram,
@@ -71,6 +72,7 @@ impl Metrics {
             readings_duplicate: Family::default(),
             readings_rejected: Family::default(),
             rejects_unrecorded: Family::default(),
+            readiness_checks: Counter::default(),
             batch_rows: Histogram::new(exponential_buckets(1.0, 4.0, 10)),
             copy_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             ingest_latency_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
@@ -149,6 +151,11 @@ impl Metrics {
             "Rejected readings or whole payloads not written to telemetry_rejects because their \
              vehicle's reject budget (ingest.rejects_per_minute) was spent, by reason",
             m.rejects_unrecorded.clone(),
+        );
+        r.register(
+            "fleetd_readiness_checks",
+            "Queries /readyz sent to PostgreSQL (at most one a second, whatever the callers)",
+            m.readiness_checks.clone(),
         );
         r.register(
             "fleetd_batch_rows",

@@ -11,7 +11,8 @@
 //!   request's time from the application clock, which rules pass to SQL instead of `now()`).
 //! - [`request_id`]: `x-request-id` on every answer; [`middleware`]: the rate limit, one
 //!   transaction per request and `Idempotency-Key`s.
-//! - [`probes`]: `/healthz`, `/readyz`, `/metrics`, and the 404/405 answers.
+//! - [`probes`]: `/healthz`, `/readyz` (its database check: [`readiness`]), `/metrics`, and
+//!   the 404/405 answers.
 //! - [`serve`]: the accept loop, with connection limits and the header-read timeout.
 //! - [`rules`]: rules several domains share: vehicle commitments (the exclusion constraint's
 //!   409) and compare-and-set status transitions.
@@ -33,6 +34,7 @@ pub mod now;
 pub mod openapi;
 pub mod pagination;
 pub mod probes;
+pub mod readiness;
 pub mod rentals;
 pub mod request_id;
 pub mod routes;
@@ -54,8 +56,9 @@ use routes::{RouteDoc, Routes};
 
 /// The whole router: the probes and `GET /openapi.json` outside the API's middleware, the
 /// `/v1` API behind it, request ids on everything, the 404/405 envelopes, the body limit.
-pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
-    let outside = probes::unversioned(Routes::new());
+/// `/readyz` and `/metrics` only when `with_internal` (no `http.internal_addr`).
+pub fn router(state: Arc<AppState>, max_body_bytes: usize, with_internal: bool) -> Router {
+    let outside = probes::unversioned(Routes::new(), with_internal);
     let (api, api_docs) = table();
     let mut document = openapi::document(&all_docs(&outside, &api_docs));
     openapi::limit_radius(&mut document, state.dispatch.config.max_radius_m);
@@ -81,6 +84,17 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .fallback(probes::not_found)
         .method_not_allowed_fallback(probes::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(request_id::layer))
+        .with_state(state)
+}
+
+/// `http.internal_addr`'s router: `/healthz`, `/readyz` and `/metrics`, nothing else.
+pub fn internal_router(state: Arc<AppState>) -> Router {
+    let probes = probes::internal(probes::unversioned(Routes::new(), false));
+    probes
+        .router
+        .fallback(probes::not_found)
+        .method_not_allowed_fallback(probes::method_not_allowed)
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }

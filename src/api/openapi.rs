@@ -353,7 +353,7 @@ mod tests {
 
     fn full_document() -> (Vec<RouteDoc>, Value) {
         let (_router, api) = crate::api::table();
-        let outside = crate::api::probes::unversioned(Routes::new());
+        let outside = crate::api::probes::unversioned(Routes::new(), true);
         let docs = crate::api::all_docs(&outside, &api);
         let doc = document(&docs);
         (docs, doc)

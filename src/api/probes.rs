@@ -1,10 +1,13 @@
 //! Probes outside `/v1`: `/healthz` (the process is up), `/readyz` (PostgreSQL and the
 //! broker are reachable, and the daemon is not stopping) and `/metrics` (Prometheus text);
-//! and the answers for unknown routes and methods.
+//! and the answers for unknown routes and methods. With `http.internal_addr`, `/readyz` and
+//! `/metrics` are served there instead ([`internal`]), `/healthz` on both.
+//!
+//! `/readyz` asks PostgreSQL at most once a second ([`super::readiness`]), whoever calls it and
+//! how often: concurrent callers wait for the one query in flight and share its answer.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header;
@@ -18,13 +21,23 @@ use super::state::AppState;
 
 /// The routes outside `/v1`, each added with its documentation, so `/openapi.json` lists
 /// exactly what is served (no API middleware: probes are neither rate limited nor need a
-/// database transaction).
-pub fn unversioned(r: Routes) -> Routes {
-    r.add(
+/// database transaction): `/healthz`, and [`internal`]'s unless they have their own address.
+pub fn unversioned(r: Routes, with_internal: bool) -> Routes {
+    let r = r.add(
         RouteDoc::new("GET", "/healthz", "Process is up", &[]),
         healthz,
-    )
-    .add(
+    );
+    if with_internal {
+        internal(r)
+    } else {
+        r
+    }
+}
+
+/// `/readyz` and `/metrics`: on `http.internal_addr` when set (with `/healthz`), else on
+/// `http.addr`.
+pub fn internal(r: Routes) -> Routes {
+    r.add(
         RouteDoc {
             errors: &[503],
             ..RouteDoc::new(
@@ -50,15 +63,10 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::V
     if state.stopping.load(Ordering::Relaxed) {
         return Err(ApiError::unavailable("shutting down"));
     }
-    let db = tokio::time::timeout(Duration::from_secs(2), async {
-        let client = state.pool.get().await.map_err(|e| e.to_string())?;
-        client
-            .simple_query("SELECT 1")
-            .await
-            .map_err(|e| e.to_string())
-    })
-    .await;
-    let db_ok = matches!(db, Ok(Ok(_)));
+    let db_ok = state
+        .readiness
+        .database(&state.pool, &state.metrics.readiness_checks)
+        .await;
     let mqtt_ok = state.pipeline.mqtt_connected();
     if !db_ok || !mqtt_ok {
         let mut down = Vec::new();

@@ -30,6 +30,8 @@ pub struct AppState {
     pub dispatch: Arc<crate::dispatch::Dispatch>,
     /// The time every rule reads (the dispatcher's too), passed to SQL instead of `now()`.
     pub clock: crate::clock::Clock,
+    /// `/readyz`'s last PostgreSQL check.
+    pub readiness: super::readiness::Readiness,
 }
 
 /// What the API needs besides the database pool.
@@ -52,6 +54,8 @@ pub struct ApiState {
     pub limiter: Limiter,
     /// Largest request body (the idempotency layer buffers bodies itself).
     pub max_body_bytes: usize,
+    /// Longest a `/v1` request may take (the event stream excepted).
+    pub request_timeout: std::time::Duration,
     /// The broker's account administration; `None` without `broker.admin_username`.
     pub broker: Option<crate::broker::Admin>,
     /// Telemetry topic prefix, for the trackers' topic rights.
@@ -83,6 +87,7 @@ impl ApiState {
                 config.http.rate_limit_burst,
             ),
             max_body_bytes: config.http.max_body_bytes,
+            request_timeout: std::time::Duration::from_millis(config.http.request_timeout_ms),
             broker: crate::broker::Admin::start(config),
             topic_prefix: config.mqtt.topic_prefix.clone(),
         }

@@ -123,6 +123,22 @@ fn invalid_values_name_key_and_env() {
             "mqtt.max_packet_bytes",
         ),
         ("FLEETD_HTTP_ADDR", "localhost", "http.addr"),
+        ("FLEETD_HTTP_INTERNAL_ADDR", "nowhere", "http.internal_addr"),
+        (
+            "FLEETD_HTTP_INTERNAL_ADDR",
+            "127.0.0.1:8080",
+            "http.internal_addr",
+        ),
+        (
+            "FLEETD_HTTP_REQUEST_TIMEOUT_MS",
+            "99",
+            "http.request_timeout_ms",
+        ),
+        (
+            "FLEETD_HTTP_REQUEST_TIMEOUT_MS",
+            "600001",
+            "http.request_timeout_ms",
+        ),
         ("FLEETD_HTTP_ADDR", "127.0.0.1:99999", "http.addr"),
         ("FLEETD_REDIS_URL", "http://x", "redis.url"),
         ("FLEETD_JWT_SECRET", "short", "jwt.secret"),

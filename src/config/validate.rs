@@ -186,6 +186,21 @@ impl Config {
             600_000,
         )?;
         range(
+            "http.request_timeout_ms",
+            self.http.request_timeout_ms,
+            100,
+            600_000,
+        )?;
+        if !self.http.internal_addr.is_empty() {
+            let internal =
+                self.http.internal_addr.parse::<SocketAddr>().map_err(|e| {
+                    invalid("http.internal_addr", format!("{e}; expected host:port"))
+                })?;
+            if internal.port() != 0 && internal.to_string() == self.http.addr {
+                return Err(invalid("http.internal_addr", "must differ from http.addr"));
+            }
+        }
+        range(
             "http.max_streams_per_user",
             self.http.max_streams_per_user as u64,
             1,

@@ -322,7 +322,7 @@ mod tests {
     #[test]
     fn body_schemas_carry_the_handler_rules() {
         let (_router, api) = crate::api::table();
-        let outside = crate::api::probes::unversioned(crate::api::routes::Routes::new());
+        let outside = crate::api::probes::unversioned(crate::api::routes::Routes::new(), true);
         let doc = crate::api::openapi::document(&crate::api::all_docs(&outside, &api));
         let prop = |schema: &str, field: &str| {
             let p = &doc["components"]["schemas"][schema]["properties"][field];

@@ -18,8 +18,12 @@ use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use txn::Unit;
 
+/// The one `/v1` route `http.request_timeout_ms` does not apply to.
+const STREAM_PATH: &str = "/v1/stream";
+
 /// Middleware on the `/v1` routes: gives each request its [`Unit`], lets
-/// [`idempotency`] claim a key first, and ends the transaction from the answer.
+/// [`idempotency`] claim a key first, runs the handler within `http.request_timeout_ms`
+/// (then 503, its transaction abandoned), and ends the transaction from the answer.
 pub async fn transaction(
     State(state): State<Arc<AppState>>,
     request: Request,
@@ -38,7 +42,23 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
         idempotency::Claim::Run { request, key } => (request, key),
     };
     request.extensions_mut().insert(unit.clone());
-    let response = next.run(request).await;
+    let response = if request.uri().path() == STREAM_PATH {
+        // The event stream is meant to last; its own checks end it.
+        next.run(request).await
+    } else {
+        match tokio::time::timeout(state.api.request_timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                unit.lock().await.abandon().await;
+                ApiError::unavailable(format!(
+                    "the request took longer than http.request_timeout_ms ({} ms) and was \
+                     rolled back; nothing was changed",
+                    state.api.request_timeout.as_millis()
+                ))
+                .into_response()
+            }
+        }
+    };
     let mut slot = unit.lock().await;
     match key {
         Some(key) => idempotency::finish(&mut slot, &key, response).await,

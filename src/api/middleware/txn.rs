@@ -61,6 +61,19 @@ impl Slot {
         self.conn.as_deref().map(|c| &**c)
     }
 
+    /// Gives the transaction up without waiting for it: cancels the statement running on
+    /// its connection (a handler that timed out may have left one waiting on a lock), then
+    /// closes the connection, which rolls the transaction back.
+    pub async fn abandon(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let _ = conn
+                .cancel_token()
+                .cancel_query(tokio_postgres::NoTls)
+                .await;
+            drop(Object::take(conn));
+        }
+    }
+
     /// Ends the transaction with `sql` (`COMMIT`, `ROLLBACK`); the connection goes back to
     /// the pool, or is closed if ending failed.
     pub async fn end(&mut self, sql: &str) -> Result<(), tokio_postgres::Error> {

@@ -13,3 +13,4 @@ mod pools;
 mod rental_contention;
 mod rental_windows;
 mod rentals;
+mod timeouts;

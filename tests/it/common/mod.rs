@@ -363,6 +363,8 @@ pub fn config_env(c: &Config) -> Vec<(String, String)> {
 /// The daemon running inside the test process.
 pub struct InProcess {
     pub addr: SocketAddr,
+    /// `http.internal_addr`'s listener, when configured.
+    pub internal_addr: Option<SocketAddr>,
     pub stop: CancellationToken,
     pub live: fleetd::live::SharedLiveIndex,
     /// Drivers' roster, job events and streams, for tests that look inside.
@@ -390,6 +392,7 @@ impl InProcess {
         let addr = daemon.http_addr;
         let d = InProcess {
             addr,
+            internal_addr: daemon.internal_addr,
             stop,
             live: daemon.live.clone(),
             dispatch: daemon.dispatch.clone(),
@@ -400,7 +403,7 @@ impl InProcess {
     }
 
     pub async fn wait_ready(&self) {
-        wait_ready(self.addr).await
+        wait_ready(self.internal_addr.unwrap_or(self.addr)).await
     }
 
     pub async fn shutdown(mut self) {
