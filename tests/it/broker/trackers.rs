@@ -202,20 +202,7 @@ async fn a_tracker_publishes_its_own_vehicle_only_and_nobody_else_reads_telemetr
     t.publish("fleet/trk-1/gps", reading(t0 + 1000)).await;
     // The rogue publishes were handled before the last reading was sent: had the broker
     // forwarded them, the daemon would have had them first.
-    wait_count(
-        &sql,
-        "SELECT count(*) FROM gps_readings WHERE vehicle_id = 'trk-1'",
-        2,
-    )
-    .await;
-    assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM gps_readings WHERE vehicle_id <> 'trk-1'"
-        )
-        .await,
-        0
-    );
+    only_trk_1_stored(&sql, 2).await;
     assert_eq!(
         count(&sql, "SELECT count(*) FROM telemetry_rejects").await,
         0
@@ -243,20 +230,15 @@ async fn a_tracker_publishes_its_own_vehicle_only_and_nobody_else_reads_telemetr
     d.wait_closed().await;
     let mut t = tracker(&api, &c).await.unwrap();
     t.publish("fleet/trk-1/gps", reading(t0 + 2000)).await;
-    wait_count(
-        &sql,
-        "SELECT count(*) FROM gps_readings WHERE vehicle_id = 'trk-1'",
-        3,
-    )
-    .await;
-    assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM gps_readings WHERE vehicle_id <> 'trk-1'"
-        )
-        .await,
-        0
-    );
+    only_trk_1_stored(&sql, 3).await;
+}
+
+/// Waits until trk-1 has `n` readings stored, then checks no other vehicle has any.
+async fn only_trk_1_stored(sql: &tokio_postgres::Client, n: i64) {
+    let mine = "SELECT count(*) FROM gps_readings WHERE vehicle_id = 'trk-1'";
+    wait_count(sql, mine, n).await;
+    let others = "SELECT count(*) FROM gps_readings WHERE vehicle_id <> 'trk-1'";
+    assert_eq!(count(sql, others).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
