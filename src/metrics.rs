@@ -33,6 +33,10 @@ pub struct Metrics {
     pub in_flight_bytes: Gauge,
     pub in_flight_messages: Gauge,
     pub oldest_unacked_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub broker_stored_messages: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub broker_stored_bytes: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub broker_clients_connected: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub broker_clients_disconnected: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub mqtt_connected: Family<[(&'static str, String); 1], Gauge>,
     pub mqtt_reconnects: Counter,
     pub mqtt_subscription_recreated: Family<[(&'static str, String); 1], Counter>,
@@ -82,6 +86,10 @@ impl Metrics {
             in_flight_bytes: Gauge::default(),
             in_flight_messages: Gauge::default(),
             oldest_unacked_seconds: Gauge::default(),
+            broker_stored_messages: Gauge::default(),
+            broker_stored_bytes: Gauge::default(),
+            broker_clients_connected: Gauge::default(),
+            broker_clients_disconnected: Gauge::default(),
             mqtt_connected: Family::default(),
             mqtt_reconnects: Counter::default(),
             mqtt_subscription_recreated: Family::default(),
@@ -197,6 +205,31 @@ impl Metrics {
             "QoS 1 messages not yet acknowledged",
             m.in_flight_messages.clone(),
         );
+        for (name, help, gauge) in [
+            (
+                "fleetd_broker_stored_messages",
+                "Messages the broker stores (its $SYS/broker/store/messages/count)",
+                &m.broker_stored_messages,
+            ),
+            (
+                "fleetd_broker_stored_bytes",
+                "Bytes of the messages the broker stores ($SYS/broker/store/messages/bytes)",
+                &m.broker_stored_bytes,
+            ),
+            (
+                "fleetd_broker_clients_connected",
+                "Clients connected to the broker ($SYS/broker/clients/connected)",
+                &m.broker_clients_connected,
+            ),
+            (
+                "fleetd_broker_clients_disconnected",
+                "Persistent sessions the broker keeps for disconnected clients \
+                 ($SYS/broker/clients/disconnected)",
+                &m.broker_clients_disconnected,
+            ),
+        ] {
+            r.register(name, help, gauge.clone());
+        }
         r.register(
             "fleetd_oldest_unacked_seconds",
             "Age of the oldest message not yet acknowledged",

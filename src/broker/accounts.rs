@@ -115,6 +115,9 @@ pub fn daemon_acls(config: &Config) -> Vec<Value> {
         acls.push(acl("publishClientReceive", filter));
     }
     acls.push(acl("publishClientSend", format!("{prefix}-canary/#")));
+    // The broker's counters, for /metrics.
+    acls.push(acl("subscribePattern", "$SYS/broker/#".to_string()));
+    acls.push(acl("publishClientReceive", "$SYS/broker/#".to_string()));
     acls
 }
 
@@ -201,7 +204,8 @@ mod tests {
                 "$share/g/fleet/#",
                 "fleet/#",
                 "$share/g/fleet-canary/#",
-                "fleet-canary/#"
+                "fleet-canary/#",
+                "$SYS/broker/#"
             ]
         );
         let sends: Vec<&str> = topics

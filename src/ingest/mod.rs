@@ -149,6 +149,7 @@ impl Pipeline {
                     intake: intake.clone(),
                     drained: drained.clone(),
                     session: Arc::new(SessionState::new(mqtt::client_id(&config.mqtt, index))),
+                    broker_stats: Arc::default(),
                 };
                 inflight.push(c.inflight.clone());
                 sessions.push(c.session.clone());

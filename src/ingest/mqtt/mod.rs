@@ -15,6 +15,7 @@
 //! sending and queues the rest in the session. A connection lost meanwhile is harmless: the
 //! new session's redeliveries are stored once, and the old generation's acks are never sent.
 
+pub mod broker_stats;
 pub mod session;
 
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct Connection {
     pub drained: CancellationToken,
     /// Connection state and the last session check, for `/readyz` and `/metrics`.
     pub session: Arc<SessionState>,
+    /// The broker's `$SYS` counters (read by connection 0).
+    pub broker_stats: Arc<broker_stats::BrokerStats>,
 }
 
 /// The client id of connection `index`.
@@ -131,9 +134,20 @@ impl Connection {
                     if let Err(error) = subscribe(&client, &topics, &probe) {
                         tracing::error!(%error, "cannot queue the subscription");
                     }
+                    if self.index == 0 {
+                        // The broker's counters, at QoS 0: nothing to acknowledge or keep.
+                        let sys = broker_stats::TOPICS
+                            .map(|t| SubscribeFilter::new(t.to_string(), QoS::AtMostOnce));
+                        if let Err(error) = client.try_subscribe_many(sys) {
+                            tracing::warn!(%error, "cannot subscribe to the broker's $SYS counters");
+                        }
+                    }
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    if publish.topic == topics.canary_topic {
+                    if publish.topic.starts_with("$SYS/") {
+                        self.broker_stats
+                            .record(&self.metrics, &publish.topic, &publish.payload);
+                    } else if publish.topic == topics.canary_topic {
                         self.canary(&publish, &mut probe, client_id, &topics.telemetry);
                     } else if !stopping {
                         self.session.received();

@@ -203,7 +203,7 @@ impl Broker {
             format!(
                 "listener {} 127.0.0.1\n{auth}persistence true\n\
                  persistence_location {}/\nautosave_interval 1\nmax_queued_messages 0\n\
-                 max_inflight_messages 1000\nmax_packet_size 1048576\n\
+                 max_inflight_messages 1000\nmax_packet_size 1048576\nsys_interval 1\n\
                  log_dest stderr\nlog_type error\n",
                 self.port,
                 self.dir.path().display()
