@@ -6,7 +6,7 @@ use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
 use super::error::ErrorCode;
-use super::middleware::idempotency::KEY_PATTERN;
+use super::middleware::idempotency::{honours_keys, KEY_PATTERN};
 use super::routes::RouteDoc;
 
 /// `GET /openapi.json` itself; the other routes outside `/v1` are documented where
@@ -256,7 +256,7 @@ pub fn document(routes: &[RouteDoc]) -> Value {
                 required,
             )
         }));
-        if r.method == "POST" && !r.roles.is_empty() {
+        if !r.roles.is_empty() && honours_keys(r.method, r.path) {
             params.push(json!({
                 "name": "Idempotency-Key", "in": "header", "required": false,
                 "description": "retries with the same key return the first response",
@@ -366,6 +366,21 @@ mod tests {
             .iter()
             .find(|p| p["in"] == "query" && p["name"] == name)
             .unwrap_or_else(|| panic!("GET {path} does not document {name}"))
+    }
+
+    #[test]
+    fn idempotency_keys_are_offered_exactly_where_they_are_honoured() {
+        let (_, doc) = full_document();
+        let offers = |path: &str| {
+            doc["paths"][path]["post"]["parameters"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p["name"] == "Idempotency-Key"))
+        };
+        assert!(offers("/v1/vehicles"));
+        assert!(offers("/v1/rentals"));
+        assert!(!offers("/v1/vehicles/{id}/tracker-credentials"));
+        assert!(!offers("/v1/auth/token"));
+        assert!(!offers("/v1/auth/logout"));
     }
 
     #[test]

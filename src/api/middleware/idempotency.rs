@@ -17,7 +17,7 @@
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 use tokio_postgres::error::SqlState;
@@ -82,15 +82,22 @@ pub enum Claim {
     Replay(Response),
 }
 
+/// Whether a request (or a route, by its path template) takes an `Idempotency-Key`: `POST`s,
+/// except those answered with a credential (`/v1/auth/` tokens and tracker passwords, never
+/// to be stored or replayed; logging out twice is harmless). The OpenAPI document offers the
+/// header exactly where this holds.
+pub fn honours_keys(method: &str, path: &str) -> bool {
+    let credential = path.starts_with("/v1/auth/") || path.ends_with("/tracker-credentials");
+    method == "POST" && !credential
+}
+
 /// Claims the request's key in `unit`'s transaction, or finds the answer stored for it.
 /// Requests without a key, not `POST`, answered with a credential (`/v1/auth/` tokens and
 /// tracker passwords, never to be stored or replayed; logging out twice is harmless), or
 /// unauthenticated (the handler
 /// answers those 401 and nothing is remembered or replayed) just run.
 pub async fn claim(state: &AppState, unit: &Unit, request: Request) -> Result<Claim, ApiError> {
-    let path = request.uri().path();
-    let credential = path.starts_with("/v1/auth/") || path.ends_with("/tracker-credentials");
-    if request.method() != Method::POST || credential {
+    if !honours_keys(request.method().as_str(), request.uri().path()) {
         return Ok(Claim::Run { request, key: None });
     }
     let Some(key) = request.headers().get(HEADER) else {
