@@ -160,10 +160,10 @@ pub fn cancellation(
     }
     let notice_s = (start - cancelled_at).num_seconds();
     if notice_s < terms.free_cancellation_hours as i64 * 3_600 {
-        let fee = charged
-            .checked_mul(terms.cancellation_fee_pct as i64)
-            .ok_or_else(overflow)?
-            / 100;
+        // In 128 bits: the product may not fit in 64 even though the fee (at most 100 % of
+        // what was charged) always does.
+        let fee = i64::try_from(i128::from(charged) * i128::from(terms.cancellation_fee_pct) / 100)
+            .map_err(|_| overflow())?;
         if fee > 0 {
             items.push(item("cancellation_fee", 1, fee)?);
         }
@@ -418,6 +418,23 @@ mod tests {
             } else { 0 };
             prop_assert_eq!(net, fee);
         }
+    }
+
+    #[test]
+    fn a_cancellation_fee_is_exact_when_the_product_overflows_64_bits() {
+        let t = Terms {
+            daily_rate: 1,
+            included_km_per_day: 0,
+            extra_km_rate: 0,
+            late_fee_per_hour: 0,
+            free_cancellation_hours: 48,
+            cancellation_fee_pct: 20,
+        };
+        let start = Utc::now();
+        let charged = i64::MAX / 2;
+        let items = cancellation(&t, charged, start, start).unwrap();
+        let fee = items.iter().find(|i| i.kind == "cancellation_fee").unwrap();
+        assert_eq!(fee.amount, (i128::from(charged) * 20 / 100) as i64);
     }
 
     #[test]
