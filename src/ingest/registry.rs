@@ -119,7 +119,7 @@ impl KnownVehicles {
                 continue;
             };
             if m.gps_rows + m.obd_rows > 0
-                && unknown.iter().any(|u| u == id)
+                && unknown.binary_search_by(|u| u.as_str().cmp(id)).is_ok()
                 && !registered.contains(id)
             {
                 m.reject_whole(

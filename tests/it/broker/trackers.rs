@@ -8,7 +8,7 @@ use rumqttc::{AsyncClient, ConnectionError, Event, MqttOptions, Packet, QoS, Sub
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::common::api::{vehicle, Api, DAEMON_ACCOUNT};
+use crate::common::api::{vehicle, Api, Client, Resp, DAEMON_ACCOUNT};
 use crate::common::{count, now_ms, wait_count};
 
 /// A connected MQTT client and what its event loop saw.
@@ -116,16 +116,19 @@ fn reading(ts: i64) -> Vec<u8> {
     serde_json::to_vec(&json!({"ts": ts, "lat": 52.5, "lon": 13.4, "speed_kmh": 30.0})).unwrap()
 }
 
+/// `POST /v1/vehicles/{id}/tracker-credentials` as `c`, without a body.
+async fn post_credentials(c: &Client, id: &str) -> Resp {
+    c.send(
+        "POST",
+        &format!("/v1/vehicles/{id}/tracker-credentials"),
+        None,
+        &[],
+    )
+    .await
+}
+
 async fn issue(api: &Api, id: &str) -> Value {
-    let r = api
-        .admin
-        .send(
-            "POST",
-            &format!("/v1/vehicles/{id}/tracker-credentials"),
-            None,
-            &[],
-        )
-        .await;
+    let r = post_credentials(&api.admin, id).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.header("cache-control"), Some("no-store"));
     r.json()
@@ -331,21 +334,10 @@ async fn without_a_reachable_broker_admin_nothing_changes() {
         assert_eq!(c.get(path).await.status, 403);
         assert_eq!(c.delete(path).await.status, 403);
     }
-    let r = api
-        .admin
-        .send("POST", "/v1/vehicles/nope/tracker-credentials", None, &[])
-        .await;
+    let r = post_credentials(&api.admin, "nope").await;
     assert_eq!(r.status, 404, "{}", r.body);
     for id in ["a%00b", "a%2Fb", "%2B", "a%20b"] {
-        let r = api
-            .admin
-            .send(
-                "POST",
-                &format!("/v1/vehicles/{id}/tracker-credentials"),
-                None,
-                &[],
-            )
-            .await;
+        let r = post_credentials(&api.admin, id).await;
         assert!(
             [404, 422].contains(&r.status),
             "{id}: {} {}",
