@@ -82,6 +82,8 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     pub jwt: JwtConfig,
     pub admin: AdminConfig,
+    pub rentals: RentalsConfig,
+    pub rules: RulesConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -377,10 +379,12 @@ impl Default for JwtConfig {
 mod broker;
 mod env;
 mod pipeline;
+mod rules;
 mod validate;
 
 pub use broker::{BrokerConfig, TRACKER_PREFIX};
 pub use pipeline::{IngestConfig, MqttConfig, PartitionConfig, SubscriptionMode, UnknownVehicles};
+pub use rules::{RentalsConfig, RulesConfig};
 
 use env::apply_env;
 pub use env::env_name;

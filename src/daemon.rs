@@ -21,6 +21,7 @@ use crate::ingest::registry::KnownVehicles;
 use crate::ingest::Pipeline;
 use crate::live::{feed, SharedLiveIndex};
 use crate::metrics::Metrics;
+use crate::timed::TimeRules;
 use crate::{db, migrate, retry};
 
 /// A running daemon.
@@ -33,6 +34,8 @@ pub struct Daemon {
     pub live: SharedLiveIndex,
     /// Drivers, job matching and the event streams.
     pub dispatch: Arc<Dispatch>,
+    /// The rules that fire with time (also run every `rules.interval_s`).
+    pub time_rules: Arc<TimeRules>,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -195,6 +198,17 @@ pub async fn start_on(
         Duration::from_secs(config.partitions.interval_s),
     ));
 
+    let time_rules = Arc::new(TimeRules::new(
+        pool.clone(),
+        clock.clone(),
+        config.rentals.no_show_hours,
+        metrics.clone(),
+    ));
+    tokio::spawn(time_rules.clone().run(
+        Duration::from_secs(config.rules.interval_s),
+        background.clone(),
+    ));
+
     let state = Arc::new(AppState {
         pool,
         metrics,
@@ -270,6 +284,7 @@ pub async fn start_on(
         internal_addr,
         live,
         dispatch,
+        time_rules,
         task,
     })
 }

@@ -23,6 +23,8 @@
 //!   drivers, and the job events behind the push streams.
 //! - [`clock`]: the wall clock they share, virtual under `tokio::time::pause()` in tests.
 //!
+//! [`timed`]: the rules that fire as time passes (shifts end, licences expire, no-shows).
+//!
 //! Dependencies run one way: [`api`] → [`dispatch`] → [`live`] → [`ingest`]
 //! (`tests/it/layout.rs` checks that no folder or module uses one that uses it back).
 
@@ -39,5 +41,6 @@ pub mod live;
 pub mod metrics;
 pub mod migrate;
 pub mod retry;
+pub mod timed;
 pub mod vehicle_id;
 pub mod wire;

@@ -48,6 +48,7 @@ pub struct Metrics {
     pub redis_errors: Counter,
     pub dispatch_offers: Counter,
     pub nearest_truncated: Counter,
+    pub time_rules: Family<Label, Counter>,
 }
 
 /// The label of a reading kind.
@@ -101,6 +102,7 @@ impl Metrics {
             redis_errors: Counter::default(),
             dispatch_offers: Counter::default(),
             nearest_truncated: Counter::default(),
+            time_rules: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -128,6 +130,12 @@ impl Metrics {
             "fleetd_dispatch_nearest_truncated",
             "Nearest queries (API and matcher) stopped at dispatch.max_candidates_examined",
             m.nearest_truncated.clone(),
+        );
+        r.register(
+            "fleetd_time_rules",
+            "Changes made by the time rules, by rule: shift_ended, seat_left (a driver left a \
+             vehicle whose shift ended), licence_expired, no_show",
+            m.time_rules.clone(),
         );
         r.register(
             "fleetd_messages_received",

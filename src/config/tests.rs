@@ -123,6 +123,14 @@ fn invalid_values_name_key_and_env() {
             "mqtt.max_packet_bytes",
         ),
         ("FLEETD_HTTP_ADDR", "localhost", "http.addr"),
+        ("FLEETD_RENTALS_NO_SHOW_HOURS", "0", "rentals.no_show_hours"),
+        (
+            "FLEETD_RENTALS_NO_SHOW_HOURS",
+            "8761",
+            "rentals.no_show_hours",
+        ),
+        ("FLEETD_RULES_INTERVAL_S", "0", "rules.interval_s"),
+        ("FLEETD_RULES_INTERVAL_S", "3601", "rules.interval_s"),
         ("FLEETD_HTTP_INTERNAL_ADDR", "nowhere", "http.internal_addr"),
         (
             "FLEETD_HTTP_INTERNAL_ADDR",

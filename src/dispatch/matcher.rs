@@ -114,7 +114,10 @@ impl Matcher {
         let found = {
             let view = self.roster.view();
             self.live
-                .nearest(&query, &view.eligible(&job.requirements, &refused))
+                .nearest(
+                    &query,
+                    &view.eligible(&job.requirements, &refused, query.now_us),
+                )
                 .unwrap_or_default()
         };
         if found.truncated {

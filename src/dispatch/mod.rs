@@ -88,7 +88,7 @@ impl Dispatch {
             max_examined: self.config.max_candidates_examined,
         };
         let view = self.roster.view();
-        let found = self.live.nearest(&q, &view.eligible(req, &[]))?;
+        let found = self.live.nearest(&q, &view.eligible(req, &[], q.now_us))?;
         if found.truncated {
             // Counted by the caller; debug only, so that a client repeating such a query
             // cannot flood the log.

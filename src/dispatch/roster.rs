@@ -6,7 +6,9 @@
 //! ([`super::listen`]) re-reads just those rows through [`Roster::refresh`], and reloads
 //! everything on every (re)connect, so a missed notification heals at the next reconnect.
 //! A driver is *available* when their duty status is `available`, their vehicle is
-//! `active` and not deleted, and they hold no open job (offered, assigned or picked up).
+//! `active` and not deleted, and they hold no open job (offered, assigned or picked up);
+//! dispatch also requires the query's time to be before the seat's `until_us` (licence
+//! valid, shift not over).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -23,7 +25,10 @@ const SEATS: &str = "
            d.duty_status = 'available' AND v.status = 'active'
            AND NOT EXISTS (SELECT 1 FROM dispatch_jobs j
                             WHERE j.driver_id = d.id
-                              AND j.state IN ('offered', 'assigned', 'picked_up'))
+                              AND j.state IN ('offered', 'assigned', 'picked_up')),
+           LEAST((d.licence_expiry + 1)::timestamp AT TIME ZONE 'UTC',
+                 (SELECT max(a.ends_at) FROM assignments a
+                   WHERE a.driver_id = d.id AND a.vehicle_id = v.id AND a.status = 'scheduled'))
       FROM drivers d
       JOIN vehicles v ON v.id = d.current_vehicle_id AND v.deleted_at IS NULL
      WHERE d.deleted_at IS NULL
@@ -35,6 +40,12 @@ pub struct Seat {
     pub driver_id: Uuid,
     /// On duty and available, vehicle active, no open job.
     pub available: bool,
+    /// When the driver stops being dispatchable in this seat whatever the database says
+    /// meanwhile: the end of their licence's last day (UTC) or of their last scheduled
+    /// shift in this vehicle, whichever comes first (µs since the epoch). The time rules
+    /// then unseat them ([`crate::api::rules::seats`]); until they have, this keeps
+    /// dispatch exact.
+    pub until_us: i64,
     pub vehicle_type: String,
     pub seats: i32,
     pub load_kg: i32,
@@ -197,12 +208,19 @@ impl Roster {
 pub struct View<'a>(RwLockReadGuard<'a, Seats>);
 
 impl View<'_> {
-    /// The dispatch filter: an available driver whose vehicle meets `req`, not in `excluded`.
-    pub fn eligible<'v>(&'v self, req: &'v Requirements, excluded: &'v [Uuid]) -> Eligible<'v> {
+    /// The dispatch filter at `now_us`: an available driver whose licence and shift have not
+    /// ended and whose vehicle meets `req`, not in `excluded`.
+    pub fn eligible<'v>(
+        &'v self,
+        req: &'v Requirements,
+        excluded: &'v [Uuid],
+        now_us: i64,
+    ) -> Eligible<'v> {
         Eligible {
             seats: &self.0,
             req,
             excluded,
+            now_us,
         }
     }
 }
@@ -212,6 +230,7 @@ pub struct Eligible<'v> {
     seats: &'v Seats,
     req: &'v Requirements,
     excluded: &'v [Uuid],
+    now_us: i64,
 }
 
 impl Eligibility for Eligible<'_> {
@@ -219,8 +238,11 @@ impl Eligibility for Eligible<'_> {
 
     fn check(&self, vehicle_id: &str, _: &Position) -> Option<Uuid> {
         let seat = self.seats.by_vehicle.get(vehicle_id)?;
-        (seat.available && self.req.accepts(seat) && !self.excluded.contains(&seat.driver_id))
-            .then_some(seat.driver_id)
+        (seat.available
+            && self.now_us < seat.until_us
+            && self.req.accepts(seat)
+            && !self.excluded.contains(&seat.driver_id))
+        .then_some(seat.driver_id)
     }
 }
 
@@ -231,6 +253,9 @@ fn seat(row: &tokio_postgres::Row) -> Seat {
         seats: row.get(3),
         load_kg: row.get(4),
         available: row.get(5),
+        until_us: row
+            .get::<_, Option<chrono::DateTime<chrono::Utc>>>(6)
+            .map_or(i64::MAX, |t| t.timestamp_micros()),
     }
 }
 
@@ -242,6 +267,7 @@ mod tests {
         Seat {
             driver_id: Uuid::new_v4(),
             available: true,
+            until_us: i64::MAX,
             vehicle_type: t.into(),
             seats,
             load_kg: load,
@@ -284,6 +310,7 @@ mod tests {
             seats: &seats,
             req: &req,
             excluded: &[],
+            now_us: 0,
         };
         assert_eq!(e.check("A", &p), Some(da));
         assert_eq!(e.check("B", &p), None);
@@ -293,11 +320,37 @@ mod tests {
             seats: &seats,
             req: &req,
             excluded: &excluded,
+            now_us: 0,
         };
         assert_eq!(e.check("A", &p), None);
         // A driver moving to another vehicle leaves no entry behind.
         seats.remove_driver(db);
         assert!(!seats.by_vehicle.contains_key("B"));
+    }
+
+    #[test]
+    fn a_seat_is_eligible_only_before_its_end() {
+        let mut seats = Seats::default();
+        let mut a = seat("car", 4, 300);
+        a.until_us = 1_000;
+        let da = a.driver_id;
+        seats.insert("A", a);
+        let req = Requirements::default();
+        let p = Position {
+            lat: 0.0,
+            lon: 0.0,
+            ts: 0,
+            speed_kmh: None,
+            heading_deg: None,
+        };
+        let at = |now_us| Eligible {
+            seats: &seats,
+            req: &req,
+            excluded: &[],
+            now_us,
+        };
+        assert_eq!(at(999).check("A", &p), Some(da));
+        assert_eq!(at(1_000).check("A", &p), None, "licence or shift over");
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub enum ErrorCode {
     MaintenanceInProgress,
     /// 409: activating a rental or starting a maintenance job after its window ended.
     WindowEnded,
+    /// 409: reserving or assigning a vehicle that is out (rented or under maintenance) past
+    /// everything it is booked for: nobody knows when it will be back.
+    VehicleOverdue,
     /// 409: accepting a dispatch offer after it expired.
     OfferExpired,
     /// 409: another request with the same `Idempotency-Key` is still running.
@@ -78,7 +81,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::MalformedRequest,
         ErrorCode::MissingToken,
         ErrorCode::InvalidToken,
@@ -97,6 +100,7 @@ impl ErrorCode {
         ErrorCode::VehicleNotAssigned,
         ErrorCode::MaintenanceInProgress,
         ErrorCode::WindowEnded,
+        ErrorCode::VehicleOverdue,
         ErrorCode::OfferExpired,
         ErrorCode::IdempotencyInProgress,
         ErrorCode::ConcurrentUpdate,
@@ -131,6 +135,7 @@ impl ErrorCode {
             | VehicleNotAssigned
             | MaintenanceInProgress
             | WindowEnded
+            | VehicleOverdue
             | OfferExpired
             | IdempotencyInProgress
             | ConcurrentUpdate
@@ -166,6 +171,7 @@ impl ErrorCode {
             VehicleNotAssigned => "vehicle_not_assigned",
             MaintenanceInProgress => "maintenance_in_progress",
             WindowEnded => "window_ended",
+            VehicleOverdue => "vehicle_overdue",
             OfferExpired => "offer_expired",
             IdempotencyInProgress => "idempotency_in_progress",
             ConcurrentUpdate => "concurrent_update",

@@ -25,6 +25,7 @@ impl From<CommitmentError> for ApiError {
                 }
             }
             CommitmentError::WindowEnded { .. } => ApiError::new(ErrorCode::WindowEnded, message),
+            CommitmentError::Overdue { .. } => ApiError::new(ErrorCode::VehicleOverdue, message),
             CommitmentError::StillCommitted { .. } => {
                 ApiError::new(ErrorCode::VehicleCommitted, message)
             }

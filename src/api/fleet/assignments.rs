@@ -19,10 +19,12 @@ use crate::api::extract::{
     vehicle_id, window, ApiJson, ApiQuery, NO_NUL_PATTERN, VEHICLE_ID_PATTERN,
 };
 use crate::api::middleware::txn::{Db, Tx};
+use crate::api::now::Now;
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::cas::compare_and_set;
 use crate::api::rules::commitments::{self, Kind};
+use crate::api::rules::seats;
 use crate::api::state::AppState;
 
 /// An assignment.
@@ -126,6 +128,7 @@ fn own(caller: &Caller) -> Option<Uuid> {
 
 async fn create(
     _: Caller,
+    Now(now): Now,
     db: Db,
     ApiJson(req): ApiJson<CreateAssignment>,
 ) -> Result<(StatusCode, Json<Assignment>), ApiError> {
@@ -134,6 +137,7 @@ async fn create(
     let id = Uuid::new_v4();
     let tx = db.tx().await?;
     commitments::lock_vehicle(&tx, &req.vehicle_id).await?;
+    commitments::check_back(&tx, &req.vehicle_id, now).await?;
     let driver = tx
         .query_opt(LICENCE_EXPIRY, &[&req.driver_id])
         .await?
@@ -228,20 +232,37 @@ async fn get(
     Ok(Json(from_row(&row)))
 }
 
-/// Cancels or completes a scheduled assignment and frees the vehicle and the driver.
-async fn finish(tx: Tx, id: &str, to: &str) -> Result<Json<Assignment>, ApiError> {
+/// Cancels or completes a scheduled assignment and frees the vehicle and the driver: if the
+/// shift had started, its driver leaves the vehicle ([`seats::leave`]).
+async fn finish(
+    tx: Tx,
+    id: &str,
+    to: &str,
+    now: DateTime<Utc>,
+) -> Result<Json<Assignment>, ApiError> {
     let id: Uuid = id.parse().map_err(|_| ApiError::not_found("assignment"))?;
     let row = compare_and_set(&tx, FINISH, &[&id, &to], STATUS, "assignment", to).await?;
     commitments::release(&tx, Kind::Assignment, id).await?;
+    seats::leave(&tx, &[id], now).await?;
     Ok(Json(from_row(&row)))
 }
 
-async fn cancel(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Assignment>, ApiError> {
-    finish(db.tx().await?, &id, "cancelled").await
+async fn cancel(
+    _: Caller,
+    Now(now): Now,
+    db: Db,
+    Path(id): Path<String>,
+) -> Result<Json<Assignment>, ApiError> {
+    finish(db.tx().await?, &id, "cancelled", now).await
 }
 
-async fn complete(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Assignment>, ApiError> {
-    finish(db.tx().await?, &id, "completed").await
+async fn complete(
+    _: Caller,
+    Now(now): Now,
+    db: Db,
+    Path(id): Path<String>,
+) -> Result<Json<Assignment>, ApiError> {
+    finish(db.tx().await?, &id, "completed", now).await
 }
 
 pub fn routes(r: Routes) -> Routes {
@@ -249,10 +270,15 @@ pub fn routes(r: Routes) -> Routes {
     r.add(
         RouteDoc::create::<CreateAssignment, Assignment>(
             "/v1/assignments",
-            "Assign a driver to a vehicle over a time range (409 on overlap)",
+            "Assign a driver to a vehicle over a time range (409 on overlap, and \
+             vehicle_overdue while the vehicle is out past its bookings)",
             STAFF,
         )
-        .conflicts(&[ErrorCode::Overlap, ErrorCode::VehicleDecommissioned]),
+        .conflicts(&[
+            ErrorCode::Overlap,
+            ErrorCode::VehicleDecommissioned,
+            ErrorCode::VehicleOverdue,
+        ]),
         create,
     )
     .add(
@@ -276,7 +302,7 @@ pub fn routes(r: Routes) -> Routes {
     .add(
         RouteDoc::step::<Assignment>(
             "/v1/assignments/{id}/cancel",
-            "Cancel a scheduled assignment",
+            "Cancel a scheduled assignment (a driver at the wheel under it leaves the vehicle)",
             STAFF,
         )
         .conflicts(&[ErrorCode::IllegalTransition]),
@@ -285,7 +311,8 @@ pub fn routes(r: Routes) -> Routes {
     .add(
         RouteDoc::step::<Assignment>(
             "/v1/assignments/{id}/complete",
-            "Mark a scheduled assignment done",
+            "Mark a scheduled assignment done (its driver leaves the vehicle; shifts past \
+             their end complete themselves)",
             STAFF,
         )
         .conflicts(&[ErrorCode::IllegalTransition]),

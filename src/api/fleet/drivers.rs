@@ -302,6 +302,13 @@ async fn update(
         None => (false, None),
         Some(v) => (true, v),
     };
+    let expiry = req.licence_expiry.unwrap_or(d.licence_expiry);
+    if vehicle.is_some() && expiry < now.date_naive() {
+        return Err(ApiError::invalid(
+            "current_vehicle_id",
+            format!("the driver's licence expired on {expiry}"),
+        ));
+    }
     let row = tx
         .query_opt(
             UPDATE,

@@ -131,7 +131,14 @@ fn query_parameters_are_typed_by_the_query_the_handler_parses() {
     let status = query_param(&doc, "/v1/rentals", "status");
     assert_eq!(
         status["schema"]["enum"],
-        json!(["reserved", "active", "completed", "cancelled", ""]),
+        json!([
+            "reserved",
+            "active",
+            "completed",
+            "cancelled",
+            "no_show",
+            ""
+        ]),
         "{status}"
     );
     let driver = query_param(&doc, "/v1/assignments", "driver_id");

@@ -25,6 +25,7 @@ use crate::api::extract::{
 };
 use crate::api::fleet::customers::own_customer;
 use crate::api::middleware::txn::Db;
+use crate::api::now::Now;
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::commitments::{self, Kind};
@@ -44,7 +45,7 @@ pub struct Rental {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub estimated_km: i64,
-    /// `reserved`, `active`, `completed` or `cancelled`.
+    /// `reserved`, `active`, `completed`, `cancelled` or `no_show`.
     pub status: RentalStatus,
     pub odometer_out: Option<i64>,
     pub odometer_in: Option<i64>,
@@ -101,12 +102,14 @@ pub struct ListQuery {
 }
 
 crate::text_enum! {
-    /// A rental's state: `reserved → active → completed`, or `cancelled` before it is active.
+    /// A rental's state: `reserved → active → completed`, or `cancelled` before it is active,
+    /// or `no_show` when it was not activated within `rentals.no_show_hours` of its start.
     pub enum RentalStatus {
         Reserved => "reserved",
         Active => "active",
         Completed => "completed",
         Cancelled => "cancelled",
+        NoShow => "no_show",
     }
 }
 
@@ -231,6 +234,7 @@ async fn quote(
 
 async fn reserve(
     caller: Caller,
+    Now(now): Now,
     db: Db,
     ApiJson(req): ApiJson<Reserve>,
 ) -> Result<(StatusCode, Json<Rental>), ApiError> {
@@ -257,6 +261,7 @@ async fn reserve(
     )?;
     let id = Uuid::new_v4();
     commitments::lock_vehicle(&tx, &req.vehicle_id).await?;
+    commitments::check_back(&tx, &req.vehicle_id, now).await?;
     tx.execute(
         INSERT,
         &[
@@ -340,10 +345,15 @@ pub fn routes(r: Routes) -> Routes {
     .add(
         RouteDoc::create::<Reserve, Rental>(
             "/v1/rentals",
-            "Reserve a vehicle (charges fixed at the quote; 409 on overlap)",
+            "Reserve a vehicle (charges fixed at the quote; 409 on overlap, and \
+             vehicle_overdue while the vehicle is out past its bookings)",
             RENTERS,
         )
-        .conflicts(&[ErrorCode::Overlap, ErrorCode::VehicleDecommissioned]),
+        .conflicts(&[
+            ErrorCode::Overlap,
+            ErrorCode::VehicleDecommissioned,
+            ErrorCode::VehicleOverdue,
+        ]),
         reserve,
     )
     .add(
@@ -356,7 +366,10 @@ pub fn routes(r: Routes) -> Routes {
                 ("cursor", "next_cursor from the previous page"),
                 ("vehicle_id", "only this vehicle's"),
                 ("customer_id", "only this customer's"),
-                ("status", "reserved, active, completed or cancelled"),
+                (
+                    "status",
+                    "reserved, active, completed, cancelled or no_show",
+                ),
             ],
         ),
         list,

@@ -1,11 +1,12 @@
 //! Rentals: [`pricing`] (plans and the pure quote), [`booking`] (quote, reserve, read, list),
-//! [`flow`] (activate, complete, cancel, payments), [`ledger`] (charges and payments) and
-//! [`availability`] (vehicles free for a window).
+//! [`flow`] (activate, complete, cancel, payments), [`ledger`] (charges and payments),
+//! [`availability`] (vehicles free for a window) and [`no_show`] (reservations never collected).
 
 pub mod availability;
 pub mod booking;
 pub mod flow;
 pub mod ledger;
+pub mod no_show;
 pub mod pricing;
 
 use crate::api::routes::Routes;

@@ -160,15 +160,35 @@ pub fn cancellation(
     }
     let notice_s = (start - cancelled_at).num_seconds();
     if notice_s < terms.free_cancellation_hours as i64 * 3_600 {
-        // In 128 bits: the product may not fit in 64 even though the fee (at most 100 % of
-        // what was charged) always does.
-        let fee = i64::try_from(i128::from(charged) * i128::from(terms.cancellation_fee_pct) / 100)
-            .map_err(|_| overflow())?;
+        let fee = fee_of(terms, charged)?;
         if fee > 0 {
             items.push(item("cancellation_fee", 1, fee)?);
         }
     }
     Ok(items)
+}
+
+/// What a no-show adds (a reservation never collected, `rentals.no_show_hours` after its
+/// start): the reservation's charges are reversed and the plan's cancellation fee is
+/// charged, as for the latest possible cancellation, whatever its free-cancellation notice.
+pub fn no_show(terms: &Terms, charged: i64) -> Result<Vec<LineItem>, ApiError> {
+    let mut items = Vec::new();
+    if charged != 0 {
+        items.push(item("no_show_reversal", 1, -charged)?);
+    }
+    let fee = fee_of(terms, charged)?;
+    if fee > 0 {
+        items.push(item("no_show_fee", 1, fee)?);
+    }
+    Ok(items)
+}
+
+/// The plan's cancellation fee on `charged`, rounded down to the minor unit. In 128 bits:
+/// the product may not fit in 64 even though the fee (at most 100 % of what was charged)
+/// always does.
+fn fee_of(terms: &Terms, charged: i64) -> Result<i64, ApiError> {
+    i64::try_from(i128::from(charged) * i128::from(terms.cancellation_fee_pct) / 100)
+        .map_err(|_| overflow())
 }
 
 /// A pricing plan.
@@ -417,6 +437,15 @@ mod tests {
                 charged * t.cancellation_fee_pct as i64 / 100
             } else { 0 };
             prop_assert_eq!(net, fee);
+        }
+
+        #[test]
+        fn a_no_show_leaves_exactly_the_cancellation_fee(
+            t in terms(), charged in 0..1_000_000_000i64,
+        ) {
+            let items = no_show(&t, charged).unwrap();
+            prop_assert_eq!(charged + total(&items).unwrap(), charged * t.cancellation_fee_pct as i64 / 100);
+            prop_assert!(items.iter().all(|i| i.kind.starts_with("no_show_") && i.amount != 0));
         }
     }
 

@@ -36,6 +36,10 @@ pub enum CommitmentError {
         id: Uuid,
         to: DateTime<Utc>,
     },
+    /// The vehicle is out (rented or under maintenance) with no commitment covering now: an
+    /// overdue rental or an overrunning repair, back at a time nobody knows.
+    #[error("vehicle {vehicle} is {status} past everything it is booked for; it can be booked again once it is back")]
+    Overdue { vehicle: String, status: String },
     /// The vehicle still holds a commitment (before deleting or decommissioning it).
     #[error("vehicle {vehicle} still has {kind} {id}")]
     StillCommitted {
@@ -59,6 +63,11 @@ pub struct Conflict {
 /// Whether the vehicle is decommissioned, locked against that changing.
 const LOCK_VEHICLE: &str = "SELECT status = 'decommissioned' FROM vehicles
                             WHERE id = $1 AND deleted_at IS NULL FOR SHARE";
+/// The vehicle's status when it is out with no commitment covering `$2` (now).
+const OUT_UNBOOKED: &str = "SELECT status FROM vehicles v
+     WHERE id = $1 AND status IN ('rented', 'under_maintenance')
+       AND NOT EXISTS (SELECT 1 FROM vehicle_commitments c
+                        WHERE c.vehicle_id = v.id AND c.period @> $2::timestamptz)";
 const CLAIM: &str = "INSERT INTO vehicle_commitments (vehicle_id, kind, ref_id, period)
                      VALUES ($1, $2, $3, tstzrange($4, $5, '[)'))";
 /// A commitment overlapping `[$2, $3)`, for the 409's message.
@@ -126,6 +135,23 @@ pub async fn lock_vehicle(tx: &Client, vehicle_id: &str) -> Result<(), Commitmen
         return Err(CommitmentError::Decommissioned(vehicle_id.to_string()));
     }
     Ok(())
+}
+
+/// Refuses a vehicle that is out past its bookings at `now` (an overdue rental, a repair
+/// running over its window): `GET /v1/availability` already offers it for no window, and a
+/// new booking must not be promised a vehicle that is not back. Call after [`lock_vehicle`].
+pub async fn check_back(
+    tx: &Client,
+    vehicle_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), CommitmentError> {
+    match tx.query_opt(OUT_UNBOOKED, &[&vehicle_id, &now]).await? {
+        Some(row) => Err(CommitmentError::Overdue {
+            vehicle: vehicle_id.to_string(),
+            status: row.get(0),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Commits `vehicle_id` to `kind`/`ref_id` over `[from, to)`; 409 naming the commitment in

@@ -13,4 +13,5 @@ mod pools;
 mod rental_contention;
 mod rental_windows;
 mod rentals;
+mod time_rules;
 mod timeouts;

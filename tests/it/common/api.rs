@@ -267,8 +267,16 @@ impl Api {
 
     /// A daemon whose clock stands at `at` until the returned hand moves it.
     pub async fn start_at(at: chrono::DateTime<chrono::Utc>) -> (Api, fleetd::clock::ClockHand) {
+        Api::start_at_with(at, |_| {}).await
+    }
+
+    /// [`Api::start_at`] with the config tweaked.
+    pub async fn start_at_with(
+        at: chrono::DateTime<chrono::Utc>,
+        tweak: impl FnOnce(&mut fleetd::config::Config),
+    ) -> (Api, fleetd::clock::ClockHand) {
         let (clock, hand) = fleetd::clock::Clock::manual(at);
-        (Api::start_on(|_| {}, clock).await, hand)
+        (Api::start_on(tweak, clock).await, hand)
     }
 
     /// A daemon on a [`Broker::start_secured`] broker, set up as `fleetd broker setup` does:

@@ -297,6 +297,9 @@ pub fn config(db: &TestDb, broker: &Broker) -> Config {
     c.ingest.retry_max_ms = 200;
     c.ingest.unknown_vehicles = fleetd::config::UnknownVehicles::Store;
     c.shutdown.timeout_s = 10;
+    // Tests that move a manual clock run the time rules themselves (`time_rules.pass()`), so
+    // that no background pass changes a rental or a shift under a test's feet.
+    c.rules.interval_s = 3_600;
     c.validate().unwrap();
     c
 }
@@ -369,6 +372,8 @@ pub struct InProcess {
     pub live: fleetd::live::SharedLiveIndex,
     /// Drivers' roster, job events and streams, for tests that look inside.
     pub dispatch: std::sync::Arc<fleetd::dispatch::Dispatch>,
+    /// The time rules, for tests that run a pass after moving the clock.
+    pub time_rules: std::sync::Arc<fleetd::timed::TimeRules>,
     daemon: Option<fleetd::daemon::Daemon>,
 }
 
@@ -396,6 +401,7 @@ impl InProcess {
             stop,
             live: daemon.live.clone(),
             dispatch: daemon.dispatch.clone(),
+            time_rules: daemon.time_rules.clone(),
             daemon: Some(daemon),
         };
         d.wait_ready().await;
