@@ -275,6 +275,9 @@ pub struct JwtConfig {
     /// The longest lifetime (`exp - iat`) a token may claim; longer ones are refused even
     /// when correctly signed.
     pub max_ttl_s: u64,
+    /// Lifetime of a refresh token (`POST /v1/auth/refresh`, used once each). 0: logins
+    /// issue none, and access tokens can only be renewed by logging in again.
+    pub refresh_ttl_s: u64,
 }
 
 /// The first administrator.
@@ -372,6 +375,7 @@ impl Default for JwtConfig {
             secret: Secret::default(),
             ttl_s: 3_600,
             max_ttl_s: 86_400,
+            refresh_ttl_s: 2_592_000,
         }
     }
 }

@@ -134,7 +134,7 @@ impl Metrics {
         r.register(
             "fleetd_time_rules",
             "Changes made by the time rules, by rule: shift_ended, seat_left (a driver left a \
-             vehicle whose shift ended), licence_expired, no_show",
+             vehicle whose shift ended), licence_expired, no_show, refresh_token_expired",
             m.time_rules.clone(),
         );
         r.register(

@@ -57,6 +57,10 @@ pub fn codes(r: &RouteDoc, status: u16) -> Vec<ErrorCode> {
     let authed = !r.roles.is_empty();
     let mut codes: Vec<ErrorCode> = match status {
         401 if authed => vec![MissingToken, InvalidToken, TokenExpired, TokenRevoked],
+        // A refresh token is a credential of its own, refused like a bearer token.
+        401 if r.path == crate::api::auth::refresh::REFRESH_PATH => {
+            vec![InvalidToken, TokenExpired, TokenRevoked]
+        }
         401 => vec![InvalidCredentials],
         409 => {
             let mut c = r.conflicts.to_vec();

@@ -40,6 +40,8 @@ pub struct ApiState {
     pub jwt: Option<Keys>,
     /// Token lifetime.
     pub ttl_s: u64,
+    /// Refresh token lifetime; 0: none issued.
+    pub refresh_ttl_s: u64,
     /// The longest lifetime a token may claim.
     pub max_ttl_s: i64,
     /// Users' states, checked on every request.
@@ -77,6 +79,7 @@ impl ApiState {
         ApiState {
             jwt: (!secret.is_empty()).then(|| Keys::new(secret.as_bytes())),
             ttl_s: config.jwt.ttl_s,
+            refresh_ttl_s: config.jwt.refresh_ttl_s,
             max_ttl_s: config.jwt.max_ttl_s as i64,
             accounts: Arc::new(Accounts::new()),
             login_limiter: Limiter::new(config.http.login_per_minute, config.http.login_burst),

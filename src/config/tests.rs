@@ -153,6 +153,8 @@ fn invalid_values_name_key_and_env() {
         ("FLEETD_JWT_TTL_S", "0", "jwt.ttl_s"),
         ("FLEETD_JWT_TTL_S", "86401", "jwt.ttl_s"),
         ("FLEETD_JWT_MAX_TTL_S", "59", "jwt.max_ttl_s"),
+        ("FLEETD_JWT_REFRESH_TTL_S", "59", "jwt.refresh_ttl_s"),
+        ("FLEETD_JWT_REFRESH_TTL_S", "31622401", "jwt.refresh_ttl_s"),
         ("FLEETD_JWT_MAX_TTL_S", "99999999999", "jwt.max_ttl_s"),
         ("FLEETD_HTTP_LOGIN_BURST", "0", "http.login_burst"),
         (

@@ -285,6 +285,14 @@ impl Config {
         }
         range("jwt.max_ttl_s", self.jwt.max_ttl_s, 60, 30 * 86_400)?;
         range("jwt.ttl_s", self.jwt.ttl_s, 60, self.jwt.max_ttl_s)?;
+        if self.jwt.refresh_ttl_s != 0 {
+            range(
+                "jwt.refresh_ttl_s",
+                self.jwt.refresh_ttl_s,
+                self.jwt.ttl_s,
+                366 * 86_400,
+            )?;
+        }
         range("shutdown.timeout_s", self.shutdown.timeout_s, 1, 3_600)?;
         Ok(())
     }

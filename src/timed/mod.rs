@@ -2,7 +2,7 @@
 //! past their end complete themselves and release their vehicle; a driver whose shift ended
 //! or whose licence expired leaves their vehicle, so dispatch stops offering them jobs; a
 //! reservation not activated within `rentals.no_show_hours` of its start becomes a no-show,
-//! is charged per its plan and frees the vehicle.
+//! is charged per its plan and frees the vehicle; expired refresh tokens are deleted.
 //!
 //! Every daemon runs a pass every `rules.interval_s` on its clock (tests move a manual clock
 //! and call [`TimeRules::pass`]). The rules themselves live with their domain
@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::api::auth::grant;
 use crate::api::rentals::no_show;
 use crate::api::rules::seats;
 use crate::clock::Clock;
@@ -39,6 +40,8 @@ pub struct Pass {
     pub licences_expired: Vec<Uuid>,
     /// Rentals marked `no_show`.
     pub no_shows: Vec<Uuid>,
+    /// Expired refresh tokens deleted.
+    pub refresh_tokens_expired: u64,
 }
 
 /// The time rules of one daemon.
@@ -106,6 +109,18 @@ impl TimeRules {
                 break;
             }
         }
+        loop {
+            let deleted = self
+                .batch(|tx| {
+                    Box::pin(async move { Ok(grant::delete_expired(tx, now, BATCH).await?) })
+                })
+                .await
+                .context("deleting expired refresh tokens")?;
+            pass.refresh_tokens_expired += deleted;
+            if (deleted as i64) < BATCH {
+                break;
+            }
+        }
         self.count(&pass);
         Ok(pass)
     }
@@ -169,6 +184,10 @@ impl TimeRules {
             ("seat_left", pass.seats_left.len()),
             ("licence_expired", pass.licences_expired.len()),
             ("no_show", pass.no_shows.len()),
+            (
+                "refresh_token_expired",
+                pass.refresh_tokens_expired as usize,
+            ),
         ] {
             if n > 0 {
                 self.metrics

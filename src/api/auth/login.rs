@@ -1,5 +1,5 @@
-//! Logging in (`POST /v1/auth/token`), logging out (`POST /v1/auth/logout`) and the first
-//! admin account.
+//! Logging in (`POST /v1/auth/token`, answered by [`super::grant`]), logging out
+//! (`POST /v1/auth/logout`) and the first admin account.
 //!
 //! A login costs an argon2 verification (tens of milliseconds of one core), so it is the
 //! cheapest way to load the daemon without an account. Logins are limited per client IP
@@ -11,17 +11,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::StatusCode;
+use axum::response::Response;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::caller::{disabled, Caller};
+use super::grant::{grant, Grantee, TokenResponse};
 use super::password::{hash_password, verify_password, HashError};
 use super::roles::{Role, ANY};
-use super::token::Claims;
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::ApiJson;
 use crate::api::routes::{RouteDoc, Routes};
@@ -83,21 +82,11 @@ pub struct TokenRequest {
     pub password: String,
 }
 
-/// An access token.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct TokenResponse {
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds until the token expires.
-    pub expires_in: u64,
-}
-
 async fn token(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    let keys = state.api.jwt.as_ref().ok_or_else(disabled)?;
+    state.api.jwt.as_ref().ok_or_else(disabled)?;
     if req.password.len() > 1024 {
         return Err(bad_credentials());
     }
@@ -130,25 +119,14 @@ async fn token(
         _ => return Err(bad_credentials()),
     };
     let role: String = row.get(1);
-    let now = state.clock.now_s();
-    let claims = Claims {
-        sub: row.get(0),
+    let who = Grantee {
+        user_id: row.get(0),
         role: Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role in users"))?,
-        iat: now,
-        exp: now + state.api.ttl_s as i64,
-        ver: row.get(4),
+        version: row.get(4),
+        family: Uuid::new_v4(),
     };
-    let mut response = Json(TokenResponse {
-        access_token: keys.issue(&claims),
-        token_type: "Bearer",
-        expires_in: state.api.ttl_s,
-    })
-    .into_response();
-    // A credential: never to be kept by a browser or proxy cache.
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    let client = state.pool.get().await?;
+    grant(&state, &**client, who).await
 }
 
 /// Revokes every token of the caller (on every device). One statement, so no request
@@ -187,7 +165,7 @@ pub fn routes(r: Routes) -> Routes {
             ..RouteDoc::new(
                 "POST",
                 "/v1/auth/logout",
-                "Revoke every token of the caller (all devices)",
+                "Revoke every token of the caller, access and refresh (all devices)",
                 ANY,
             )
         },

@@ -27,7 +27,22 @@ pub struct Customer {
     pub user_id: Option<Uuid>,
     pub name: String,
     pub email: String,
+    /// `false`: may reserve nothing new; existing rentals run on.
+    pub active: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// `PATCH /v1/customers/{id}` body: the fields to change.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCustomer {
+    #[schemars(length(max = 200), regex(pattern = TEXT_PATTERN))]
+    pub name: Option<String>,
+    /// Holds an `@` and, once trimmed, no whitespace.
+    #[schemars(length(max = 254), regex(pattern = EMAIL_PATTERN))]
+    pub email: Option<String>,
+    /// `false` deactivates the customer: no new reservations (theirs or by staff for them).
+    pub active: Option<bool>,
 }
 
 /// `POST /v1/customers` body.
@@ -52,7 +67,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-const COLUMNS: &str = "id, user_id, name, email, created_at";
+const COLUMNS: &str = "id, user_id, name, email, active, created_at";
 const OWN: &str = "SELECT id FROM customers WHERE user_id = $1";
 const CUSTOMER_USER: &str = "SELECT 1 FROM users WHERE id = $1 AND role = 'customer'";
 const INSERT: &str = concatcp!(
@@ -72,6 +87,15 @@ const GET_VISIBLE: &str = concatcp!(
     COLUMNS,
     " FROM customers WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)"
 );
+const UPDATE: &str = concatcp!(
+    "UPDATE customers SET name = coalesce($2, name), email = coalesce($3, email),
+                          active = coalesce($4, active)
+     WHERE id = $1 RETURNING ",
+    COLUMNS
+);
+/// Whether customer `$1` may reserve, locked against deactivation until the reservation
+/// commits.
+const ACTIVE: &str = "SELECT active FROM customers WHERE id = $1 FOR SHARE";
 const CAN_SEE: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Customer];
 
 fn from_row(row: &tokio_postgres::Row) -> Customer {
@@ -80,6 +104,7 @@ fn from_row(row: &tokio_postgres::Row) -> Customer {
         user_id: row.get("user_id"),
         name: row.get("name"),
         email: row.get("email"),
+        active: row.get("active"),
         created_at: row.get("created_at"),
     }
 }
@@ -94,6 +119,24 @@ pub async fn own_customer(
         .await?
         .map(|r| r.get(0))
         .ok_or_else(|| ApiError::forbidden("this user has no customer profile"))
+}
+
+/// 422 unless customer `id` exists and is active (403 for a customer reserving for their
+/// own deactivated profile).
+pub async fn check_active(
+    client: &tokio_postgres::Client,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    match client.query_opt(ACTIVE, &[&id]).await?.map(|r| r.get(0)) {
+        None => Err(ApiError::invalid("customer_id", "no such customer")),
+        Some(true) => Ok(()),
+        Some(false) if caller.is_staff() => Err(ApiError::invalid(
+            "customer_id",
+            "the customer is deactivated",
+        )),
+        Some(false) => Err(ApiError::forbidden("this customer profile is deactivated")),
+    }
 }
 
 async fn create(
@@ -147,6 +190,32 @@ async fn get(
     Ok(Json(from_row(&row)))
 }
 
+async fn update(
+    _: Caller,
+    db: Db,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateCustomer>,
+) -> Result<Json<Customer>, ApiError> {
+    let id: Uuid = id.parse().map_err(|_| ApiError::not_found("customer"))?;
+    let name = req
+        .name
+        .as_deref()
+        .map(|n| text("name", n, 200))
+        .transpose()?;
+    let email = req
+        .email
+        .as_deref()
+        .map(|e| email("email", e))
+        .transpose()?;
+    let row = db
+        .tx()
+        .await?
+        .query_opt(UPDATE, &[&id, &name, &email, &req.active])
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    Ok(Json(from_row(&row)))
+}
+
 pub fn routes(r: Routes) -> Routes {
     r.add(
         RouteDoc::create::<CreateCustomer, Customer>("/v1/customers", "Create a customer", STAFF)
@@ -165,5 +234,15 @@ pub fn routes(r: Routes) -> Routes {
     .add(
         RouteDoc::read::<Customer>("/v1/customers/{id}", "A customer", CAN_SEE),
         get,
+    )
+    .add(
+        RouteDoc::change::<UpdateCustomer, Customer>(
+            "PATCH",
+            "/v1/customers/{id}",
+            "Change a customer's name or email, or (de)activate them (a deactivated customer \
+             reserves nothing new; their rentals run on)",
+            STAFF,
+        ),
+        update,
     )
 }

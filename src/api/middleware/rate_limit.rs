@@ -11,10 +11,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::auth::caller::{authenticate, Verified};
+use crate::api::auth::refresh::REFRESH_PATH;
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 
-/// The login route, limited by address only.
+/// The login route, limited by address only (as is [`REFRESH_PATH`]).
 const LOGIN_PATH: &str = "/v1/auth/token";
 
 /// Middleware on the `/v1` routes.
@@ -25,7 +26,7 @@ pub async fn layer(State(state): State<Arc<AppState>>, request: Request, next: N
     let (mut parts, body) = request.into_parts();
     // Logins are counted per address whatever token they carry: otherwise each account an
     // attacker holds would add a budget for guessing others' passwords.
-    let login = parts.uri.path() == LOGIN_PATH;
+    let login = matches!(parts.uri.path(), LOGIN_PATH | REFRESH_PATH);
     let client = match authenticate(&state, &parts).ok().filter(|_| !login) {
         Some(claims) => {
             let client = format!("user:{}", claims.sub);

@@ -17,13 +17,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ledger::{add_charges, charges_of, payments_of, Payment};
+use super::plans;
 use super::pricing::{self, LineItem, Quote};
 use crate::api::auth::{Caller, Role, ANY};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{
     int_range, vehicle_id, window, ApiJson, ApiQuery, NO_NUL_PATTERN, VEHICLE_ID_PATTERN,
 };
-use crate::api::fleet::customers::own_customer;
+use crate::api::fleet::customers::{check_active, own_customer};
 use crate::api::middleware::txn::Db;
 use crate::api::now::Now;
 use crate::api::pagination::{Page, Paged};
@@ -221,7 +222,7 @@ async fn quote(
 ) -> Result<Json<Quote>, ApiError> {
     check_request(req.starts_at, req.ends_at, req.estimated_km)?;
     let client = state.pool.get().await?;
-    let plan = pricing::fetch(&**client, req.plan_id, "plan_id").await?;
+    let plan = plans::fetch_active(&**client, req.plan_id, "plan_id").await?;
     pricing::quote(
         &plan.terms,
         &plan.currency,
@@ -251,7 +252,8 @@ async fn reserve(
         }
         own
     };
-    let plan = pricing::fetch(&*tx, req.plan_id, "plan_id").await?;
+    check_active(&tx, &caller, customer).await?;
+    let plan = plans::fetch_active(&*tx, req.plan_id, "plan_id").await?;
     let q = pricing::quote(
         &plan.terms,
         &plan.currency,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::booking::{load, parse_id, Rental, RENTERS};
 use super::ledger::{add_charges, charges, Payment};
+use super::plans;
 use super::pricing;
 use crate::api::auth::{Caller, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
@@ -159,7 +160,7 @@ async fn complete(
             "before the rental was activated",
         ));
     }
-    let plan = pricing::fetch(&*tx, cur.plan_id, "plan_id").await?;
+    let plan = plans::fetch(&*tx, cur.plan_id, "plan_id").await?;
     let added = pricing::completion(
         &plan.terms,
         cur.starts_at,
@@ -194,7 +195,7 @@ async fn cancel(
     let tx = db.tx().await?;
     load(&tx, &caller, id).await?; // 404 for another customer's rental
     let cur = step(&tx, id, "reserved", "cancelled").await?;
-    let plan = pricing::fetch(&*tx, cur.plan_id, "plan_id").await?;
+    let plan = plans::fetch(&*tx, cur.plan_id, "plan_id").await?;
     let charged = pricing::total(&charges(&*tx, id).await?)?;
     let added = pricing::cancellation(&plan.terms, charged, cur.starts_at, now)?;
     add_charges(&tx, id, &cur.currency, &added).await?;

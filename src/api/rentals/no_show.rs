@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::ledger::{add_charges, charges};
+use super::plans;
 use super::pricing;
 use crate::api::error::ApiError;
 use crate::api::rules::commitments::{self, Kind};
@@ -36,7 +37,7 @@ pub async fn mark(
             continue;
         };
         let (plan_id, currency): (Uuid, String) = (r.get(0), r.get(1));
-        let plan = pricing::fetch(tx, plan_id, "plan_id").await?;
+        let plan = plans::fetch(tx, plan_id, "plan_id").await?;
         let charged = pricing::total(&charges(tx, id).await?)?;
         add_charges(tx, id, &currency, &pricing::no_show(&plan.terms, charged)?).await?;
         commitments::release(tx, Kind::Rental, id).await?;

@@ -1,5 +1,6 @@
-//! Pricing plans and the pure pricing functions. All money is integer minor units; every
-//! product is checked, so an overflow is a 422, never a wrong price.
+//! The pure pricing functions over a plan's [`Terms`] (the plans themselves are in
+//! [`super::plans`]). All money is integer minor units; every product is checked, so an
+//! overflow is a 422, never a wrong price.
 //!
 //! - Days: `ceil((ends_at - starts_at) / 24 h)`, at least 1.
 //! - Quote: `base` = days × daily rate, and `extra_km` = max(0, estimated km − days ×
@@ -11,27 +12,13 @@
 //! - Cancellation: a `cancellation_reversal` credits everything charged; when cancelled
 //!   less than `free_cancellation_hours` before the start, a `cancellation_fee` of
 //!   `cancellation_fee_pct` % of it (rounded down) is charged.
+//! - No-show: the same at the latest possible moment: `no_show_reversal` and `no_show_fee`.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::Json;
 use chrono::{DateTime, Utc};
-use const_format::concatcp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use crate::api::auth::{Caller, ADMIN, ANY};
 use crate::api::error::ApiError;
-use crate::api::extract::{
-    currency, int_range, money, text, ApiJson, ApiQuery, CURRENCY_PATTERN, MAX_MONEY, TEXT_PATTERN,
-};
-use crate::api::middleware::txn::Db;
-use crate::api::pagination::{Page, Paged, PARAMS};
-use crate::api::routes::{RouteDoc, Routes};
-use crate::api::state::AppState;
 
 /// A plan's terms: what the pure functions need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -48,7 +35,8 @@ pub struct Terms {
 /// One priced line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LineItem {
-    /// `base`, `extra_km`, `late_fee`, `cancellation_reversal` or `cancellation_fee`.
+    /// `base`, `extra_km`, `late_fee`, `cancellation_reversal`, `cancellation_fee`,
+    /// `no_show_reversal` or `no_show_fee`.
     pub kind: String,
     pub quantity: i64,
     pub unit_amount: i64,
@@ -189,191 +177,6 @@ pub fn no_show(terms: &Terms, charged: i64) -> Result<Vec<LineItem>, ApiError> {
 fn fee_of(terms: &Terms, charged: i64) -> Result<i64, ApiError> {
     i64::try_from(i128::from(charged) * i128::from(terms.cancellation_fee_pct) / 100)
         .map_err(|_| overflow())
-}
-
-/// A pricing plan.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct Plan {
-    pub id: Uuid,
-    pub name: String,
-    pub currency: String,
-    #[serde(flatten)]
-    pub terms: Terms,
-    pub created_at: DateTime<Utc>,
-}
-
-/// `POST /v1/pricing-plans` body.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreatePlan {
-    #[schemars(length(max = 200), regex(pattern = TEXT_PATTERN))]
-    pub name: String,
-    /// ISO 4217 code.
-    #[schemars(regex(pattern = CURRENCY_PATTERN))]
-    pub currency: String,
-    #[schemars(range(min = 0, max = MAX_MONEY))]
-    pub daily_rate: i64,
-    #[schemars(range(min = 0, max = 100_000))]
-    pub included_km_per_day: i64,
-    #[schemars(range(min = 0, max = MAX_MONEY))]
-    pub extra_km_rate: i64,
-    #[schemars(range(min = 0, max = MAX_MONEY))]
-    pub late_fee_per_hour: i64,
-    /// At most a year (8760 hours).
-    #[schemars(range(min = 0, max = 8760))]
-    pub free_cancellation_hours: i32,
-    #[schemars(range(min = 0, max = 100))]
-    pub cancellation_fee_pct: i32,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Items per page, 1..=200 (default 50).
-    #[schemars(range(min = 1, max = 200))]
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
-
-pub const COLUMNS: &str = "id, name, currency, daily_rate, included_km_per_day, extra_km_rate, \
-                           late_fee_per_hour, free_cancellation_hours, cancellation_fee_pct, created_at";
-const GET: &str = concatcp!("SELECT ", COLUMNS, " FROM pricing_plans WHERE id = $1");
-const INSERT: &str = concatcp!(
-    "INSERT INTO pricing_plans (id, name, currency, daily_rate, included_km_per_day,
-        extra_km_rate, late_fee_per_hour, free_cancellation_hours, cancellation_fee_pct)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
-    COLUMNS
-);
-const LIST: &str = concatcp!(
-    "SELECT ",
-    COLUMNS,
-    " FROM pricing_plans WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
-);
-
-pub fn from_row(row: &tokio_postgres::Row) -> Plan {
-    Plan {
-        id: row.get("id"),
-        name: row.get("name"),
-        currency: row.get("currency"),
-        terms: Terms {
-            daily_rate: row.get("daily_rate"),
-            included_km_per_day: row.get("included_km_per_day"),
-            extra_km_rate: row.get("extra_km_rate"),
-            late_fee_per_hour: row.get("late_fee_per_hour"),
-            free_cancellation_hours: row.get("free_cancellation_hours"),
-            cancellation_fee_pct: row.get("cancellation_fee_pct"),
-        },
-        created_at: row.get("created_at"),
-    }
-}
-
-/// Plan `id`, or 422 naming `field`.
-pub async fn fetch<C: tokio_postgres::GenericClient>(
-    client: &C,
-    id: Uuid,
-    field: &str,
-) -> Result<Plan, ApiError> {
-    let row = client
-        .query_opt(GET, &[&id])
-        .await?
-        .ok_or_else(|| ApiError::invalid(field, "no such pricing plan"))?;
-    Ok(from_row(&row))
-}
-
-async fn create(
-    _: Caller,
-    db: Db,
-    ApiJson(req): ApiJson<CreatePlan>,
-) -> Result<(StatusCode, Json<Plan>), ApiError> {
-    let name = text("name", &req.name, 200)?;
-    currency("currency", &req.currency)?;
-    money("daily_rate", req.daily_rate)?;
-    money("extra_km_rate", req.extra_km_rate)?;
-    money("late_fee_per_hour", req.late_fee_per_hour)?;
-    int_range("included_km_per_day", req.included_km_per_day, 0, 100_000)?;
-    int_range(
-        "free_cancellation_hours",
-        req.free_cancellation_hours.into(),
-        0,
-        24 * 365,
-    )?;
-    int_range(
-        "cancellation_fee_pct",
-        req.cancellation_fee_pct.into(),
-        0,
-        100,
-    )?;
-    let row = db
-        .tx()
-        .await?
-        .query_one(
-            INSERT,
-            &[
-                &Uuid::new_v4(),
-                &name,
-                &req.currency,
-                &req.daily_rate,
-                &req.included_km_per_day,
-                &req.extra_km_rate,
-                &req.late_fee_per_hour,
-                &req.free_cancellation_hours,
-                &req.cancellation_fee_pct,
-            ],
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(from_row(&row))))
-}
-
-async fn list(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Paged<Plan>>, ApiError> {
-    let page = Page::new(q.limit, q.cursor.as_deref())?;
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(LIST, &[&page.after_uuid()?, &page.fetch()])
-        .await?;
-    let items: Vec<Plan> = rows.iter().map(from_row).collect();
-    Ok(Json(page.finish(items, |p| p.id.to_string())))
-}
-
-async fn get(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Plan>, ApiError> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::not_found("pricing plan"))?;
-    let client = state.pool.get().await?;
-    let row = client
-        .query_opt(GET, &[&id])
-        .await?
-        .ok_or_else(|| ApiError::not_found("pricing plan"))?;
-    Ok(Json(from_row(&row)))
-}
-
-pub fn routes(r: Routes) -> Routes {
-    r.add(
-        RouteDoc {
-            errors: &[400, 413, 422],
-            ..RouteDoc::create::<CreatePlan, Plan>(
-                "/v1/pricing-plans",
-                "Create a pricing plan",
-                ADMIN,
-            )
-        },
-        create,
-    )
-    .add(
-        RouteDoc::list::<Plan, ListQuery>("/v1/pricing-plans", "List pricing plans", ANY, PARAMS),
-        list,
-    )
-    .add(
-        RouteDoc::read::<Plan>("/v1/pricing-plans/{id}", "A pricing plan", ANY),
-        get,
-    )
 }
 
 #[cfg(test)]
