@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 /// There is no version 3: the number was skipped when the dispatch schema was written, and
 /// versions are never renumbered, because a database records the versions it has applied
 /// (renumbering 4 to 3 would make an existing database apply the dispatch schema again).
-/// The next migration is 10.
+/// The next migration is 11.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 9,
         name: "refresh_tokens",
         sql: include_str!("../migrations/0009_refresh_tokens.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "audit_log",
+        sql: include_str!("../migrations/0010_audit_log.sql"),
     },
 ];
 

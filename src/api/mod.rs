@@ -23,6 +23,7 @@
 //!   availability), [`maintenance`] (jobs and their flow), [`dispatch`] (dispatch jobs, live
 //!   positions and nearest drivers, the Server-Sent Events stream).
 
+pub mod audit;
 pub mod auth;
 pub mod dispatch;
 pub mod error;
@@ -107,6 +108,7 @@ pub fn table() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
     let r = rentals::routes(r);
     let r = maintenance::routes(r);
     let r = dispatch::routes(r);
+    let r = audit::routes::routes(r);
     (r.router, r.docs)
 }
 

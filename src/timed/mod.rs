@@ -2,7 +2,8 @@
 //! past their end complete themselves and release their vehicle; a driver whose shift ended
 //! or whose licence expired leaves their vehicle, so dispatch stops offering them jobs; a
 //! reservation not activated within `rentals.no_show_hours` of its start becomes a no-show,
-//! is charged per its plan and frees the vehicle; expired refresh tokens are deleted.
+//! is charged per its plan and frees the vehicle; expired refresh tokens are deleted; the
+//! audit trail's monthly partitions are created ahead.
 //!
 //! Every daemon runs a pass every `rules.interval_s` on its clock (tests move a manual clock
 //! and call [`TimeRules::pass`]). The rules themselves live with their domain
@@ -20,11 +21,15 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::api::audit;
 use crate::api::auth::grant;
 use crate::api::rentals::no_show;
 use crate::api::rules::seats;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
+
+/// Monthly partitions of `audit_log` kept ready ahead of the clock.
+const AUDIT_MONTHS_AHEAD: i32 = 3;
 
 /// Rows one transaction changes at most; a pass runs batches until one comes back short.
 pub const BATCH: i64 = 500;
@@ -121,6 +126,15 @@ impl TimeRules {
                 break;
             }
         }
+        self.batch(|tx| {
+            Box::pin(async move {
+                tx.execute(audit::PARTITIONS, &[&now, &AUDIT_MONTHS_AHEAD])
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+        .context("creating the audit trail's monthly partitions")?;
         self.count(&pass);
         Ok(pass)
     }

@@ -24,6 +24,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::txn::{Slot, Unit};
+use crate::api::audit;
 use crate::api::auth::caller::authorize;
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::state::AppState;
@@ -161,12 +162,18 @@ pub async fn claim(state: &AppState, unit: &Unit, request: Request) -> Result<Cl
 }
 
 /// Ends a keyed request's transaction: a success commits with its answer, a client error
-/// keeps only the claim and the answer, a server error keeps nothing.
-pub async fn finish(slot: &mut Slot, key: &Key, response: Response) -> Result<Response, ApiError> {
+/// keeps only the claim and the answer, a server error keeps nothing. The audit `entry` is
+/// written in the transaction unless it is rolled back; returns whether it was.
+pub async fn finish(
+    slot: &mut Slot,
+    key: &Key,
+    response: Response,
+    entry: Option<&audit::Entry>,
+) -> Result<(Response, bool), ApiError> {
     let status = response.status();
     if status.is_server_error() {
         slot.end("ROLLBACK").await?;
-        return Ok(response);
+        return Ok((response, false));
     }
     let (mut parts, body) = response.into_parts();
     let body = to_bytes(body, usize::MAX)
@@ -181,11 +188,17 @@ pub async fn finish(slot: &mut Slot, key: &Key, response: Response) -> Result<Re
     let code = status.as_u16() as i32;
     tx.execute(STORE, &[&key.user, &key.key, &code, &body.to_vec()])
         .await?;
+    if let Some(entry) = entry {
+        entry.write(tx, status).await?;
+    }
     slot.end("COMMIT").await?;
     parts
         .headers
         .insert(REPLAYED, HeaderValue::from_static("false"));
-    Ok(Response::from_parts(parts, Body::from(body)))
+    Ok((
+        Response::from_parts(parts, Body::from(body)),
+        entry.is_some(),
+    ))
 }
 
 /// 1 to 255 printable ASCII characters (spaces inside, not at either end): [`KEY_PATTERN`].

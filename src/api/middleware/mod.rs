@@ -1,7 +1,8 @@
 //! The `/v1` API's middleware, outermost first: [`rate_limit`] (429 before anything else),
 //! then [`transaction`]: one database transaction per request ([`txn`]), with an
-//! `Idempotency-Key` claimed first ([`idempotency`]). Request ids wrap every route, the probes
-//! included: [`crate::api::request_id`].
+//! `Idempotency-Key` claimed first ([`idempotency`]) and the audit record written last
+//! ([`crate::api::audit`]). Request ids wrap every route, the probes included:
+//! [`crate::api::request_id`].
 
 pub mod idempotency;
 pub mod rate_limit;
@@ -10,10 +11,12 @@ pub mod txn;
 
 use std::sync::Arc;
 
+use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::api::audit;
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use txn::Unit;
@@ -21,24 +24,69 @@ use txn::Unit;
 /// The one `/v1` route `http.request_timeout_ms` does not apply to.
 const STREAM_PATH: &str = "/v1/stream";
 
-/// Middleware on the `/v1` routes: gives each request its [`Unit`], lets
-/// [`idempotency`] claim a key first, runs the handler within `http.request_timeout_ms`
-/// (then 503, its transaction abandoned), and ends the transaction from the answer.
+/// Middleware on the `/v1` routes: captures the audit record of a state-changing request
+/// ([`crate::api::audit`]), gives each request its [`Unit`], lets [`idempotency`] claim a key
+/// first, runs the handler within `http.request_timeout_ms` (then 503, its transaction
+/// abandoned), and ends the transaction from the answer, with the audit record inside it
+/// when the request succeeded, or on its own after.
 pub async fn transaction(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
-    match handle(&state, request, next).await {
+    let (request, mut entry) = match capture(&state, request).await {
+        Ok(captured) => captured,
+        Err(e) => return e.into_response(),
+    };
+    let mut audit = Audit {
+        entry: entry.as_mut(),
+        written: false,
+    };
+    let response = match handle(&state, request, next, &mut audit).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    };
+    let written = audit.written;
+    if let (Some(entry), false) = (&entry, written) {
+        audit::write_alone(&state, entry, response.status()).await;
     }
+    response
 }
 
-async fn handle(state: &AppState, request: Request, next: Next) -> Result<Response, ApiError> {
+/// The request's audit record, and whether it was written (or needs none, for a replay).
+struct Audit<'e> {
+    entry: Option<&'e mut audit::Entry>,
+    written: bool,
+}
+
+/// Reads the body of an audited request (it is recorded) and captures its record.
+async fn capture(
+    state: &AppState,
+    request: Request,
+) -> Result<(Request, Option<audit::Entry>), ApiError> {
+    if !audit::audited(request.method(), request.uri().path()) {
+        return Ok((request, None));
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, state.api.max_body_bytes)
+        .await
+        .map_err(|_| ApiError::too_large())?;
+    let entry = audit::Entry::capture(state, &parts, &bytes);
+    Ok((Request::from_parts(parts, Body::from(bytes)), Some(entry)))
+}
+
+async fn handle(
+    state: &AppState,
+    request: Request,
+    next: Next,
+    audit: &mut Audit<'_>,
+) -> Result<Response, ApiError> {
     let unit = Unit::default();
     let (mut request, key) = match idempotency::claim(state, &unit, request).await? {
-        idempotency::Claim::Replay(answer) => return Ok(answer),
+        idempotency::Claim::Replay(answer) => {
+            audit.written = true; // the first request was recorded; a replay changes nothing
+            return Ok(answer);
+        }
         idempotency::Claim::Run { request, key } => (request, key),
     };
     request.extensions_mut().insert(unit.clone());
@@ -59,16 +107,33 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
             }
         }
     };
+    let response = match audit.entry.as_deref_mut() {
+        Some(entry) if entry.wants_id() && response.status().is_success() => {
+            let (parts, body) = response.into_parts();
+            let bytes = to_bytes(body, usize::MAX)
+                .await
+                .map_err(ApiError::internal)?;
+            entry.created(&bytes);
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        _ => response,
+    };
     let mut slot = unit.lock().await;
     match key {
-        Some(key) => idempotency::finish(&mut slot, &key, response).await,
+        Some(key) => {
+            let entry = audit.entry.as_deref();
+            let (response, written) = idempotency::finish(&mut slot, &key, response, entry).await?;
+            audit.written = written;
+            Ok(response)
+        }
         None => {
-            let end = if response.status().as_u16() < 400 {
-                "COMMIT"
-            } else {
-                "ROLLBACK"
-            };
-            slot.end(end).await?;
+            let status = response.status();
+            let ok = status.as_u16() < 400;
+            if let (true, Some(entry), Some(tx)) = (ok, audit.entry.as_deref(), slot.client()) {
+                entry.write(tx, status).await?;
+                audit.written = true;
+            }
+            slot.end(if ok { "COMMIT" } else { "ROLLBACK" }).await?;
             Ok(response)
         }
     }

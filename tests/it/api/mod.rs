@@ -1,6 +1,7 @@
 //! The `/v1` API against a real daemon and PostgreSQL.
 
 mod accounts;
+mod audit;
 mod auth;
 mod commitments;
 mod connections;
