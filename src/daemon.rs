@@ -70,6 +70,12 @@ pub async fn start_on(
     })
     .await?;
 
+    let api_role = with_retries("check the API's database role", &shutdown, || async {
+        let client = pool.get().await?;
+        anyhow::Ok(db::api_role(&client).await?)
+    })
+    .await?;
+
     if !config.admin.password.is_empty() {
         with_retries("bootstrap admin", &shutdown, || async {
             let client = pool.get().await?;
@@ -220,6 +226,7 @@ pub async fn start_on(
         dispatch: dispatch.clone(),
         readiness: Default::default(),
     });
+    state.api.as_api_role.store(api_role, Ordering::Relaxed);
     tokio::spawn(api::auth::accounts::listen(
         state.api.accounts.clone(),
         config.database.url.expose().parse()?,

@@ -214,3 +214,26 @@ macro_rules! text_enum {
         }
     };
 }
+
+/// Whether this connection's user may run the API's transactions as `fleetd_api`, the role
+/// row-level security binds (migration 11). Logs a warning when it may not and is a
+/// superuser or has `BYPASSRLS`: the policies then protect nothing.
+pub async fn api_role(client: &tokio_postgres::Client) -> Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT coalesce((SELECT pg_has_role(current_user, oid, 'MEMBER')
+                                FROM pg_roles WHERE rolname = 'fleetd_api'), false),
+                    coalesce((SELECT rolsuper OR rolbypassrls
+                                FROM pg_roles WHERE rolname = current_user), false)",
+            &[],
+        )
+        .await?;
+    let (member, bypasses): (bool, bool) = (row.get(0), row.get(1));
+    if !member && bypasses {
+        tracing::warn!(
+            "row-level security is not in force: the database user bypasses it and role \
+             fleetd_api is missing (create it, or let fleetd's migration create it)"
+        );
+    }
+    Ok(member)
+}

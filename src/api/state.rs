@@ -40,6 +40,9 @@ pub struct ApiState {
     pub jwt: Option<Keys>,
     /// Token lifetime.
     pub ttl_s: u64,
+    /// Whether API transactions run as the `fleetd_api` role (row-level security binds it
+    /// even when fleetd connects as a superuser); set at start ([`crate::db::api_role`]).
+    pub as_api_role: std::sync::atomic::AtomicBool,
     /// Refresh token lifetime; 0: none issued.
     pub refresh_ttl_s: u64,
     /// The longest lifetime a token may claim.
@@ -80,6 +83,7 @@ impl ApiState {
             jwt: (!secret.is_empty()).then(|| Keys::new(secret.as_bytes())),
             ttl_s: config.jwt.ttl_s,
             refresh_ttl_s: config.jwt.refresh_ttl_s,
+            as_api_role: false.into(),
             max_ttl_s: config.jwt.max_ttl_s as i64,
             accounts: Arc::new(Accounts::new()),
             login_limiter: Limiter::new(config.http.login_per_minute, config.http.login_burst),

@@ -241,37 +241,33 @@ async fn create(
     ))
 }
 
-async fn get(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<JobView>, ApiError> {
+async fn get(db: Db, caller: Caller, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
     let id: Uuid = id.parse().map_err(|_| ApiError::not_found("job"))?;
-    let client = state.pool.get().await?;
+    let client = db.tx().await?;
     let driver = own_driver(&client, &caller).await?;
-    let job = jobs::get(&**client, id)
+    let job = jobs::get(&*client, id)
         .await?
         .filter(|j| visible(&caller, driver, j))
         .ok_or_else(|| ApiError::not_found("job"))?;
-    let history = jobs::events(&**client, id).await?;
+    let history = jobs::events(&*client, id).await?;
     Ok(Json(JobView::new(job, Some(history))))
 }
 
 async fn list(
-    State(state): State<Arc<AppState>>,
+    db: Db,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Paged<JobView>>, ApiError> {
     let page = Page::new(q.limit, q.cursor.as_deref())?;
     let filter = q.state;
-    let client = state.pool.get().await?;
+    let client = db.tx().await?;
     let driver = own_driver(&client, &caller).await?;
     let creator = (caller.role == Role::Customer).then_some(caller.user_id);
     if caller.role == Role::Driver && driver.is_none() {
         return Ok(Json(page.finish(Vec::new(), |_: &JobView| String::new())));
     }
     let found = jobs::list(
-        &**client,
+        &*client,
         &jobs::ListFilter {
             after: page.after_uuid()?,
             state: filter,

@@ -2,9 +2,7 @@
 //! ends_at)`. A scheduled assignment occupies both: the vehicle through
 //! `vehicle_commitments`, the driver through the exclusion constraint on `assignments`.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -25,7 +23,6 @@ use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::cas::compare_and_set;
 use crate::api::rules::commitments::{self, Kind};
 use crate::api::rules::seats;
-use crate::api::state::AppState;
 
 /// An assignment.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -196,12 +193,12 @@ async fn create(
 }
 
 async fn list(
-    State(state): State<Arc<AppState>>,
+    db: Db,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Paged<Assignment>>, ApiError> {
     let page = Page::new(q.limit, q.cursor.as_deref())?;
-    let client = state.pool.get().await?;
+    let client = db.tx().await?;
     let rows = client
         .query(
             LIST,
@@ -218,13 +215,9 @@ async fn list(
     Ok(Json(page.finish(items, |a| a.id.to_string())))
 }
 
-async fn get(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Assignment>, ApiError> {
+async fn get(db: Db, caller: Caller, Path(id): Path<String>) -> Result<Json<Assignment>, ApiError> {
     let id: Uuid = id.parse().map_err(|_| ApiError::not_found("assignment"))?;
-    let client = state.pool.get().await?;
+    let client = db.tx().await?;
     let row = client
         .query_opt(GET_VISIBLE, &[&own(&caller), &id])
         .await?

@@ -1,9 +1,7 @@
 //! Customers: who rents. A customer may be linked to a user with role `customer`, who then
 //! sees only their own profile and rentals.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -18,7 +16,6 @@ use crate::api::extract::{email, text, ApiJson, ApiQuery, EMAIL_PATTERN, TEXT_PA
 use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged, PARAMS};
 use crate::api::routes::{RouteDoc, Routes};
-use crate::api::state::AppState;
 
 /// A customer.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -161,13 +158,13 @@ async fn create(
 }
 
 async fn list(
-    State(state): State<Arc<AppState>>,
+    db: Db,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Paged<Customer>>, ApiError> {
     let page = Page::new(q.limit, q.cursor.as_deref())?;
     let own = (!caller.is_staff()).then_some(caller.user_id);
-    let client = state.pool.get().await?;
+    let client = db.tx().await?;
     let rows = client
         .query(LIST, &[&page.after_uuid()?, &own, &page.fetch()])
         .await?;
@@ -175,14 +172,10 @@ async fn list(
     Ok(Json(page.finish(items, |c| c.id.to_string())))
 }
 
-async fn get(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Customer>, ApiError> {
+async fn get(db: Db, caller: Caller, Path(id): Path<String>) -> Result<Json<Customer>, ApiError> {
     let id: Uuid = id.parse().map_err(|_| ApiError::not_found("customer"))?;
     let own = (!caller.is_staff()).then_some(caller.user_id);
-    let client = state.pool.get().await?;
+    let client = db.tx().await?;
     let row = client
         .query_opt(GET_VISIBLE, &[&id, &own])
         .await?

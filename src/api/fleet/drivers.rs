@@ -1,9 +1,7 @@
 //! Drivers: a profile per user with role `driver`, licence, duty status and the vehicle
 //! being driven. Dispatch reads `drivers.duty_status` and `drivers.current_vehicle_id`.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -19,7 +17,6 @@ use crate::api::middleware::txn::Db;
 use crate::api::now::Now;
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
-use crate::api::state::AppState;
 
 /// Whether a driver can take work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -217,13 +214,13 @@ async fn create(
 
 /// Staff see every driver; a driver sees only their own profile.
 async fn list(
-    State(state): State<Arc<AppState>>,
+    db: Db,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Paged<Driver>>, ApiError> {
     let page = Page::new(q.limit, q.cursor.as_deref())?;
     let own = (!caller.is_staff()).then_some(caller.user_id);
-    let client = state.pool.get().await?;
+    let client = db.tx().await?;
     let rows = client
         .query(
             LIST,
@@ -257,12 +254,8 @@ async fn visible(
     Ok(d)
 }
 
-async fn get(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Driver>, ApiError> {
-    let client = state.pool.get().await?;
+async fn get(db: Db, caller: Caller, Path(id): Path<String>) -> Result<Json<Driver>, ApiError> {
+    let client = db.tx().await?;
     visible(&client, &caller, &id).await.map(Json)
 }
 

@@ -16,7 +16,10 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use std::sync::atomic::Ordering;
+
 use crate::api::audit;
+use crate::api::auth::caller::authenticate;
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use txn::Unit;
@@ -81,7 +84,13 @@ async fn handle(
     next: Next,
     audit: &mut Audit<'_>,
 ) -> Result<Response, ApiError> {
-    let unit = Unit::default();
+    let (parts, body) = request.into_parts();
+    let scope = txn::Scope {
+        caller: authenticate(state, &parts).ok().map(|c| (c.sub, c.role)),
+        as_api_role: state.api.as_api_role.load(Ordering::Relaxed),
+    };
+    let request = Request::from_parts(parts, body);
+    let unit = Unit::scoped(scope);
     let (mut request, key) = match idempotency::claim(state, &unit, request).await? {
         idempotency::Claim::Replay(answer) => {
             audit.written = true; // the first request was recorded; a replay changes nothing

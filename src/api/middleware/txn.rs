@@ -14,6 +14,9 @@
 //!
 //! If the request is cancelled (the client went away) while its transaction is open, the
 //! connection is closed rather than returned to the pool: PostgreSQL rolls it back.
+//!
+//! Every transaction says whose it is ([`Scope`]), so PostgreSQL's row-level security keeps
+//! a customer or a driver to their own rows even where a handler forgot to.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use axum::http::request::Parts;
 use deadpool_postgres::{Object, Pool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::api::auth::Role;
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 
@@ -30,10 +34,40 @@ use crate::api::state::AppState;
 #[derive(Clone, Default)]
 pub struct Unit(Arc<Mutex<Slot>>);
 
+/// Whose transaction it is, for row-level security (migration 11): every transaction
+/// begins with `SET LOCAL fleetd.user_id` and `fleetd.role` (`anonymous` without a token)
+/// and, with `as_api_role`, `SET LOCAL ROLE fleetd_api` so that the policies bind even when
+/// fleetd connects as a superuser.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scope {
+    pub caller: Option<(uuid::Uuid, Role)>,
+    pub as_api_role: bool,
+}
+
+impl Scope {
+    /// The statements that open a transaction in this scope. Only a UUID and a role name
+    /// are formatted in, never client text.
+    pub fn begin_sql(&self) -> String {
+        let (user, role) = match self.caller {
+            Some((user, role)) => (user.to_string(), role.as_str()),
+            None => (String::new(), "anonymous"),
+        };
+        let set_role = if self.as_api_role {
+            "SET LOCAL ROLE fleetd_api; "
+        } else {
+            ""
+        };
+        format!(
+            "BEGIN; {set_role}SET LOCAL fleetd.user_id = '{user}'; SET LOCAL fleetd.role = '{role}'"
+        )
+    }
+}
+
 /// `Some` while a transaction is open on the connection.
 #[derive(Default)]
 pub struct Slot {
     conn: Option<Object>,
+    scope: Scope,
 }
 
 impl Drop for Slot {
@@ -51,7 +85,7 @@ impl Slot {
     pub async fn begin(&mut self, pool: &Pool) -> Result<&tokio_postgres::Client, ApiError> {
         if self.conn.is_none() {
             let conn = pool.get().await?;
-            conn.batch_execute("BEGIN").await?;
+            conn.batch_execute(&self.scope.begin_sql()).await?;
             self.conn = Some(conn);
         }
         Ok(self.client().expect("just begun"))
@@ -90,6 +124,11 @@ impl Slot {
 }
 
 impl Unit {
+    /// A request's unit, whose transaction will run in `scope`.
+    pub fn scoped(scope: Scope) -> Unit {
+        Unit(Arc::new(Mutex::new(Slot { conn: None, scope })))
+    }
+
     /// Locks the request's transaction slot.
     pub async fn lock(&self) -> OwnedMutexGuard<Slot> {
         self.0.clone().lock_owned().await

@@ -297,23 +297,19 @@ async fn reserve(
     Ok((StatusCode::CREATED, Json(load(&tx, &caller, id).await?)))
 }
 
-async fn get(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Rental>, ApiError> {
-    let client = state.pool.get().await?;
+async fn get(db: Db, caller: Caller, Path(id): Path<String>) -> Result<Json<Rental>, ApiError> {
+    let client = db.tx().await?;
     load(&client, &caller, parse_id(&id)?).await.map(Json)
 }
 
 async fn list(
-    State(state): State<Arc<AppState>>,
+    db: Db,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Paged<Rental>>, ApiError> {
     let page = Page::new(q.limit, q.cursor.as_deref())?;
     let own = (!caller.is_staff()).then_some(caller.user_id);
-    let client = state.pool.get().await?;
+    let client = db.tx().await?;
     let rows = client
         .query(
             LIST,

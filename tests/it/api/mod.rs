@@ -16,5 +16,6 @@ mod refresh;
 mod rental_contention;
 mod rental_windows;
 mod rentals;
+mod row_security;
 mod time_rules;
 mod timeouts;

@@ -285,6 +285,20 @@ async fn a_job_goes_to_the_nearest_driver_and_walks_its_states() {
         (200, json!("cancelled"))
     );
     assert_eq!(duty(&api, &a).await, "available");
+    // So does the customer who made it (row-level security lets them reach that driver).
+    wait_nearest(&api.admin, &base_query(), &["veh-a", "veh-b"]).await;
+    let id4 = create_job(&c1, BASE.0, BASE.1).await;
+    wait_job(&api.admin, &id4, "offered", |j| j["state"] == "offered").await;
+    assert_eq!(step(&drv_a, &id4, "accept").await.status, 200);
+    assert_eq!(duty(&api, &a).await, "busy");
+    let r = step(&c1, &id4, "cancel").await;
+    assert_eq!(
+        (r.status, r.json()["state"].clone()),
+        (200, json!("cancelled")),
+        "{}",
+        r.body
+    );
+    assert_eq!(duty(&api, &a).await, "available");
     let _ = b;
     api.daemon.shutdown().await;
 }
