@@ -2,6 +2,7 @@
 //! the matcher on virtual time.
 
 mod concurrency;
+mod job_requests;
 mod jobs;
 mod live;
 mod matcher;
