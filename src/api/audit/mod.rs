@@ -18,8 +18,9 @@ use axum::extract::{ConnectInfo, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use serde_json::{Map, Value};
+use uuid::Uuid;
 
-use crate::api::auth::caller::authenticate;
+use crate::api::auth::Role;
 use crate::api::request_id::current_request_id;
 use crate::api::state::AppState;
 
@@ -37,7 +38,7 @@ pub const PARTITIONS: &str = "SELECT audit_log_partitions($1, $2)";
 /// One request's record, before its outcome is known.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    user_id: Option<uuid::Uuid>,
+    user_id: Option<Uuid>,
     role: Option<String>,
     ip: Option<IpAddr>,
     method: String,
@@ -61,8 +62,7 @@ pub fn audited(method: &Method, path: &str) -> bool {
 impl Entry {
     /// The record of a request, from its head and body. The caller is whoever the bearer
     /// token names if it is validly signed (the outcome says whether they were let in).
-    pub fn capture(state: &AppState, parts: &Parts, body: &[u8]) -> Entry {
-        let claims = authenticate(state, parts).ok();
+    pub fn capture(caller: Option<(Uuid, Role)>, parts: &Parts, body: &[u8]) -> Entry {
         let path = parts.uri.path().to_string();
         let route = parts
             .extensions
@@ -76,8 +76,8 @@ impl Entry {
             _ => None,
         });
         Entry {
-            user_id: claims.map(|c| c.sub),
-            role: claims.map(|c| c.role.as_str().to_string()),
+            user_id: caller.map(|c| c.0),
+            role: caller.map(|c| c.1.as_str().to_string()),
             ip: parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()

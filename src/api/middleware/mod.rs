@@ -20,9 +20,11 @@ use std::sync::atomic::Ordering;
 
 use crate::api::audit;
 use crate::api::auth::caller::authenticate;
+use crate::api::auth::Role;
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use txn::Unit;
+use uuid::Uuid;
 
 /// The one `/v1` route `http.request_timeout_ms` does not apply to.
 const STREAM_PATH: &str = "/v1/stream";
@@ -37,7 +39,12 @@ pub async fn transaction(
     request: Request,
     next: Next,
 ) -> Response {
-    let (request, mut entry) = match capture(&state, request).await {
+    // The bearer token is read once here for both the audit record and the transaction's
+    // scope (whether it may act is the handler's `Caller` check).
+    let (parts, body) = request.into_parts();
+    let caller = authenticate(&state, &parts).ok().map(|c| (c.sub, c.role));
+    let request = Request::from_parts(parts, body);
+    let (request, mut entry) = match capture(&state, request, caller).await {
         Ok(captured) => captured,
         Err(e) => return e.into_response(),
     };
@@ -45,7 +52,11 @@ pub async fn transaction(
         entry: entry.as_mut(),
         written: false,
     };
-    let response = match handle(&state, request, next, &mut audit).await {
+    let scope = txn::Scope {
+        caller,
+        as_api_role: state.api.as_api_role.load(Ordering::Relaxed),
+    };
+    let response = match handle(&state, request, next, scope, &mut audit).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -66,6 +77,7 @@ struct Audit<'e> {
 async fn capture(
     state: &AppState,
     request: Request,
+    caller: Option<(Uuid, Role)>,
 ) -> Result<(Request, Option<audit::Entry>), ApiError> {
     if !audit::audited(request.method(), request.uri().path()) {
         return Ok((request, None));
@@ -74,7 +86,7 @@ async fn capture(
     let bytes = to_bytes(body, state.api.max_body_bytes)
         .await
         .map_err(|_| ApiError::too_large())?;
-    let entry = audit::Entry::capture(state, &parts, &bytes);
+    let entry = audit::Entry::capture(caller, &parts, &bytes);
     Ok((Request::from_parts(parts, Body::from(bytes)), Some(entry)))
 }
 
@@ -82,14 +94,9 @@ async fn handle(
     state: &AppState,
     request: Request,
     next: Next,
+    scope: txn::Scope,
     audit: &mut Audit<'_>,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    let scope = txn::Scope {
-        caller: authenticate(state, &parts).ok().map(|c| (c.sub, c.role)),
-        as_api_role: state.api.as_api_role.load(Ordering::Relaxed),
-    };
-    let request = Request::from_parts(parts, body);
     let unit = Unit::scoped(scope);
     let (mut request, key) = match idempotency::claim(state, &unit, request).await? {
         idempotency::Claim::Replay(answer) => {
