@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # Installs (Debian/Ubuntu, apt) and starts what fleetd needs on this machine, then prints one
 # status line per service:
+#   - a local CA and certificates in .run/tls/ (scripts/tls.sh), for TLS to everything below;
 #   - PostgreSQL 15 + PostGIS 3 on 127.0.0.1:5432, user postgres without a password over local
-#     TCP, database ${FLEETD_DB_NAME:-fleetd} with the postgis extension;
+#     TCP, database ${FLEETD_DB_NAME:-fleetd} with the postgis extension, serving TLS with the
+#     project's certificate when its certificate was Debian's default (ensure_postgres_tls);
 #   - Redis 7 on 127.0.0.1:6379 (keeps nothing on disk);
 #   - the project's own Mosquitto 2 broker on 127.0.0.1:${FLEETD_MQTT_PORT:-1884}, configured from
 #     config/mosquitto.conf, data in .run/mosquitto/ (a system broker on 1883 is left alone):
 #     anonymous clients refused, accounts in the dynamic-security plugin, whose administrator
 #     fleetd-admin has its password in .run/broker_admin_password (created once, mode 600);
-#     restarted when this checkout started it with another configuration;
-#   - build prerequisites: gcc, libc6-dev, pkg-config, ca-certificates, curl, jq; cargo via rustup.
+#     restarted when this checkout started it with another configuration; the same broker
+#     over TLS on 127.0.0.1:${FLEETD_MQTTS_PORT:-8884};
+#   - build prerequisites: gcc, libc6-dev, pkg-config, ca-certificates, curl, jq, openssl; cargo
+#     via rustup.
 # Idempotent: what is installed and running is left as it is, so a second run only checks.
 # Works without systemd (containers, CI). Needs root (or password-less sudo) only to install
 # packages or to create, configure or start the PostgreSQL cluster.
-# Environment: FLEETD_DB_NAME (default fleetd), FLEETD_MQTT_PORT (default 1884). Exports nothing.
+# Environment: FLEETD_DB_NAME (default fleetd), FLEETD_MQTT_PORT (default 1884),
+# FLEETD_MQTTS_PORT (default 8884), FLEETD_TLS_HOSTS (extra certificate names, scripts/tls.sh).
+# Exports nothing.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +36,7 @@ REDIS_HOST=127.0.0.1
 REDIS_PORT=6379
 MQTT_HOST=127.0.0.1
 MQTT_PORT="${FLEETD_MQTT_PORT:-1884}"
+MQTTS_PORT="${FLEETD_MQTTS_PORT:-8884}"  # the same broker over TLS
 WAIT_S=60                           # bound on every wait for a service to come up
 MQTT_DIR="$RUN_DIR/mosquitto"
 # shellcheck source=scripts/lib/mosquitto.sh
@@ -120,6 +127,7 @@ ensure_build_tools() {
   [ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
   have curl || missing+=(curl)
   have jq || missing+=(jq)
+  have openssl || missing+=(openssl)       # scripts/tls.sh: the local CA and certificates
   if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
   fi
@@ -241,8 +249,48 @@ ensure_postgres() {
   fi
   postgis=$(pg_psql -d "$DB_NAME" -At -c 'CREATE EXTENSION IF NOT EXISTS postgis' -c 'select postgis_lib_version()') \
     || die "CREATE EXTENSION postgis failed in database $DB_NAME"
-  STATUS+=("$(printf '%-10s ok  %-45s PostgreSQL %s, PostGIS %s' postgres \
-    "postgres://postgres@$PG_HOST:$PG_PORT/$DB_NAME" "$version" "$postgis")")
+  ensure_postgres_tls
+  STATUS+=("$(printf '%-10s ok  %-45s PostgreSQL %s, PostGIS %s, %s' postgres \
+    "postgres://postgres@$PG_HOST:$PG_PORT/$DB_NAME" "$version" "$postgis" "$PG_TLS")")
+}
+
+# Serves TLS with the project's certificate (.run/tls/server.crt, signed by .run/tls/ca.crt),
+# so that database.url can say sslmode=verify-full&sslrootcert=.run/tls/ca.crt. Only a Debian
+# cluster (pg_conftool) whose certificate is Debian's snakeoil default, or already ours, is
+# changed: copies of the certificate and key go to the cluster's configuration directory
+# (owned by postgres, key mode 600), ssl_cert_file and ssl_key_file point at them, and the
+# server reloads. Any other certificate is the operator's and is left alone.
+ensure_postgres_tls() {
+  local ver name confdir current target note=""
+  read -r ver name <<<"$(pg_find_cluster)" || true
+  if [ -z "${ver:-}" ] || ! have pg_conftool; then
+    PG_TLS="TLS not configured (not a Debian cluster)"
+    return 0
+  fi
+  confdir="/etc/postgresql/$ver/$name"
+  target="$confdir/fleetd-tls"
+  current=$(pg_psql -d postgres -Atc 'show ssl_cert_file') || die "cannot read ssl_cert_file"
+  case "$current" in
+    /etc/ssl/certs/ssl-cert-snakeoil.pem | "$target/server.crt" | server.crt | "") ;;
+    *)
+      PG_TLS="TLS with the operator's certificate $current (left alone)"
+      return 0
+      ;;
+  esac
+  if ! as_root cmp -s "$TLS_DIR/server.crt" "$target/server.crt" 2>/dev/null     || ! as_root cmp -s "$TLS_DIR/server.key" "$target/server.key" 2>/dev/null     || [ "$current" != "$target/server.crt" ]     || [ "$(pg_psql -d postgres -Atc 'show ssl')" != on ]; then
+    log "PostgreSQL $ver/$name: TLS with the project's certificate ($target)"
+    as_root install -d -o postgres -g postgres -m 700 "$target"
+    as_root install -o postgres -g postgres -m 644 "$TLS_DIR/server.crt" "$target/server.crt"
+    as_root install -o postgres -g postgres -m 600 "$TLS_DIR/server.key" "$target/server.key"
+    as_root pg_conftool "$ver" "$name" set ssl on
+    as_root pg_conftool "$ver" "$name" set ssl_cert_file "$target/server.crt"
+    as_root pg_conftool "$ver" "$name" set ssl_key_file "$target/server.key"
+    pg_psql -d postgres -Atc 'select pg_reload_conf()' >/dev/null
+    # A reload that cannot load the files keeps the old ones: check it took.
+    wait_for "PostgreSQL to load the project's certificate"       bash -c '[ "$(PGCONNECT_TIMEOUT=5 psql -X -h "$1" -p "$2" -U postgres -d postgres -Atc "show ssl_cert_file")" = "$3" ]'       _ "$PG_HOST" "$PG_PORT" "$target/server.crt"       || die "PostgreSQL did not take $target/server.crt (see its log)"
+    note=", reloaded"
+  fi
+  PG_TLS="TLS: sslmode=verify-full&sslrootcert=${TLS_DIR#"$REPO"/}/ca.crt$note"
 }
 
 # ---- Redis -----------------------------------------------------------------------------------
@@ -281,7 +329,8 @@ ensure_redis() {
 write_mosquitto_conf() {
   local conf="$MQTT_DIR/mosquitto.conf" tmp
   tmp="$conf.tmp.$$"
-  mosquitto_conf "$MQTT_DIR" "$MQTT_HOST" "$MQTT_PORT" secured >"$tmp" || die "cannot generate $conf"
+  mosquitto_conf "$MQTT_DIR" "$MQTT_HOST" "$MQTT_PORT" secured "$MQTTS_PORT" "$TLS_DIR" >"$tmp" \
+    || die "cannot generate $conf"
   MQTT_CONF_CHANGED=0
   if [ -f "$conf" ] && cmp -s "$tmp" "$conf"; then
     rm -f "$tmp"
@@ -370,6 +419,8 @@ ensure_mosquitto() {
   version=$(mosquitto -h 2>/dev/null | head -n 1 | sed -n 's/^mosquitto version //p' || true)
   STATUS+=("$(printf '%-10s ok  %-45s Mosquitto %s, data %s, accounts %s%s' mosquitto "mqtt://$MQTT_HOST:$MQTT_PORT" \
     "${version:-?}" "${MQTT_DIR#"$REPO"/}/" "dynamic-security.json" "$note")")
+  STATUS+=("$(printf '%-10s ok  %-45s the same broker over TLS (mqtt.tls_ca_file = %s)' mqtts \
+    "mqtts://$MQTT_HOST:$MQTTS_PORT" "${TLS_DIR#"$REPO"/}/ca.crt")")
 }
 
 # ---- Rust toolchain --------------------------------------------------------------------------
@@ -403,6 +454,9 @@ print_status() {
 main() {
   mkdir -p "$RUN_DIR"
   ensure_build_tools
+  TLS_DIR=$(bash "$REPO/scripts/tls.sh" "$RUN_DIR/tls") || die "scripts/tls.sh failed"
+  STATUS+=("$(printf '%-10s ok  %-45s CA %s, server and client certificates' tls \
+    "${TLS_DIR#"$REPO"/}/" "ca.crt")")
   ensure_postgres
   ensure_redis
   ensure_mosquitto

@@ -180,8 +180,15 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
-    /// `redis://host:port`; empty disables Redis.
+    /// `redis://host:port` (`rediss://` for TLS); empty disables Redis.
     pub url: String,
+    /// With `rediss://`: CA certificates (PEM) to check the server against; empty for the
+    /// system's.
+    pub tls_ca_file: String,
+    /// With `rediss://`: a client certificate (PEM), for servers that ask for one.
+    pub tls_cert_file: String,
+    /// Its private key (PEM).
+    pub tls_key_file: String,
     /// Lifetime of each `vehicle:{id}:status` hash: a vehicle that stops reporting drops out
     /// of Redis after this long.
     pub ttl_s: u64,
@@ -194,6 +201,9 @@ impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: "redis://127.0.0.1:6379".into(),
+            tls_ca_file: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
             ttl_s: 300,
             queue: 100_000,
         }
@@ -392,6 +402,7 @@ pub use rules::{RentalsConfig, RulesConfig};
 
 use env::apply_env;
 pub use env::env_name;
+pub use validate::MqttEndpoint;
 
 #[cfg(test)]
 mod tests;

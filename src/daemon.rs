@@ -58,6 +58,10 @@ pub async fn start_on(
     clock: Clock,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Daemon> {
+    // Unusable certificate files stop the start here, each error naming its setting.
+    let pg = db::PgTarget::new(config.database.url.expose())?;
+    let broker = config.mqtt_endpoint()?;
+    crate::tls::mqtt::transport(broker.tls, config.mqtt_tls_files()).context("mqtt TLS")?;
     let pool = db::pool(&config.database)?;
     let ingest_pool = db::ingest_pool(&config.database, config.ingest.writers)?;
     with_retries("migrate", &shutdown, || async {
@@ -130,17 +134,15 @@ pub async fn start_on(
         None
     } else {
         let roster = dispatch.roster.clone();
-        Some(
-            crate::live::redis::spawn(
-                &config.redis.url,
-                config.redis.ttl_s,
-                config.redis.queue,
-                Arc::new(move |vehicle: &str| roster.driver_of(vehicle)),
-                metrics.clone(),
-                background.clone(),
-            )
-            .context("redis.url")?,
-        )
+        Some(crate::live::redis::spawn(
+            crate::live::redis::client(&config.redis.url, config.redis_tls_files())
+                .context("redis")?,
+            config.redis.ttl_s,
+            config.redis.queue,
+            Arc::new(move |vehicle: &str| roster.driver_of(vehicle)),
+            metrics.clone(),
+            background.clone(),
+        ))
     };
     let fanout = feed::Fanout {
         redis,
@@ -151,12 +153,7 @@ pub async fn start_on(
         let known = KnownVehicles::new();
         tokio::spawn(crate::ingest::registry::listen(
             known.clone(),
-            config
-                .database
-                .url
-                .expose()
-                .parse()
-                .expect("validated database.url"),
+            pg.clone(),
             background.clone(),
         ));
         known
@@ -169,10 +166,10 @@ pub async fn start_on(
         Some(feed::on_commit(live.clone(), fanout, clock.clone())),
         known,
     )
-    .context("starting decoder threads")?;
+    .context("starting the ingestion pipeline")?;
     tokio::spawn(
         Listener {
-            pg: config.database.url.expose().parse()?,
+            pg: pg.clone(),
             pool: pool.clone(),
             roster: dispatch.roster.clone(),
             events: dispatch.events.clone(),
@@ -217,10 +214,11 @@ pub async fn start_on(
 
     let state = Arc::new(AppState {
         pool,
+        pg: pg.clone(),
         metrics,
         pipeline: pipeline.status(),
         stopping: false.into(),
-        api: api::ApiState::from_config(&config),
+        api: api::ApiState::from_config(&config).context("mqtt TLS")?,
         clock,
         live: live.clone(),
         dispatch: dispatch.clone(),
@@ -229,7 +227,7 @@ pub async fn start_on(
     state.api.as_api_role.store(api_role, Ordering::Relaxed);
     tokio::spawn(api::auth::accounts::listen(
         state.api.accounts.clone(),
-        config.database.url.expose().parse()?,
+        pg.clone(),
         background.clone(),
     ));
     let listener = tokio::net::TcpListener::bind(&config.http.addr)

@@ -7,19 +7,57 @@
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::DatabaseConfig;
+use crate::tls::{self, pg_url, TlsError};
 
 /// Why the pool could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// `database.url` is not a PostgreSQL connection string.
     #[error("database.url: {0}")]
-    Url(#[from] tokio_postgres::Error),
+    Url(String),
+    /// Its TLS settings name a file that is missing or unusable.
+    #[error("database.url: {0}")]
+    Tls(#[from] TlsError),
     /// The pool builder refused its settings.
     #[error("building the connection pool: {0}")]
     Build(#[from] deadpool_postgres::BuildError),
+}
+
+/// Where and how to connect: `database.url` with its TLS settings (see [`pg_url`]) made
+/// into a rustls connector. Cheap to clone.
+#[derive(Clone)]
+pub struct PgTarget {
+    pub config: tokio_postgres::Config,
+    pub tls: MakeRustlsConnect,
+}
+
+/// What [`PgTarget::connect`] gives: a client and the connection to drive.
+pub type Connection = tokio_postgres::Connection<
+    tokio_postgres::Socket,
+    <MakeRustlsConnect as MakeTlsConnect<tokio_postgres::Socket>>::Stream,
+>;
+
+impl PgTarget {
+    /// Reads `url` and the certificate files it names.
+    pub fn new(url: &str) -> Result<PgTarget, DbError> {
+        let (config, settings) = pg_url::split(url).map_err(DbError::Url)?;
+        let client = tls::client_config(settings.files(), settings.verify())?;
+        Ok(PgTarget {
+            config,
+            tls: MakeRustlsConnect::new(client),
+        })
+    }
+
+    /// One connection of its own (not pooled).
+    pub async fn connect(
+        &self,
+    ) -> Result<(tokio_postgres::Client, Connection), tokio_postgres::Error> {
+        self.config.connect(self.tls.clone()).await
+    }
 }
 
 /// Builds the API's pool. Connections are made lazily, so this succeeds with the database
@@ -39,13 +77,14 @@ pub fn ingest_pool(config: &DatabaseConfig, writers: usize) -> Result<Pool, DbEr
 }
 
 fn build(config: &DatabaseConfig, size: u32, name: &str) -> Result<Pool, DbError> {
-    let mut pg: tokio_postgres::Config = config.url.expose().parse()?;
+    let target = PgTarget::new(config.url.expose())?;
+    let mut pg = target.config;
     let timeout = Duration::from_millis(config.connect_timeout_ms);
     pg.connect_timeout(timeout);
     pg.application_name(name);
     let manager = Manager::from_config(
         pg,
-        NoTls,
+        target.tls,
         ManagerConfig {
             // Fast recycling skips a round trip per checkout; a broken connection shows up
             // as an error on first use, which the writers classify and retry anyway.
@@ -97,8 +136,7 @@ pub async fn reconnecting<F, Fut, E>(
 }
 
 /// A connection of its own, for `LISTEN`.
-pub type ListenConnection =
-    tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>;
+pub type ListenConnection = Connection;
 /// Notifications as (channel, payload).
 pub type Notifications = tokio::sync::mpsc::Receiver<(String, String)>;
 /// The task reading them: ends with the connection's error, if any.
@@ -138,7 +176,7 @@ pub fn forward_notifications(
 pub async fn invalidate_on_notify(
     what: &str,
     channel: &str,
-    pg: tokio_postgres::Config,
+    pg: PgTarget,
     shutdown: tokio_util::sync::CancellationToken,
     reset: impl Fn(bool),
     on_notify: impl Fn(String),
@@ -147,7 +185,7 @@ pub async fn invalidate_on_notify(
     const QUEUE: usize = 1024;
     reconnecting(what, &shutdown, || async {
         let session = async {
-            let (client, connection) = pg.connect(NoTls).await?;
+            let (client, connection) = pg.connect().await?;
             let (mut rx, reader) = forward_notifications(connection, QUEUE);
             client.batch_execute(&format!("LISTEN {channel}")).await?;
             reset(true);

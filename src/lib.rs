@@ -10,9 +10,10 @@
 //! - `ingest::sink`: COPY writers; [`retry`] decides what an error means; `ingest::partitions`
 //!   keeps the day partitions.
 //!
-//! Around it: [`config`], [`db`] (pool), [`migrate`], [`metrics`], [`api`] (the HTTP
-//! server: probes, the error envelope and the `/v1` API), [`broker`] (the broker's tracker and
-//! daemon accounts) and [`daemon`] (start-up and shutdown).
+//! Around it: [`config`], [`db`] (pools), [`tls`] (rustls for the broker, PostgreSQL and
+//! Redis links), [`migrate`], [`metrics`], [`api`] (the HTTP server: probes, the error envelope
+//! and the `/v1` API), [`broker`] (the broker's tracker and daemon accounts) and [`daemon`]
+//! (start-up and shutdown).
 //! `ingest::reading` and [`wire`] are the data types and binary format.
 //!
 //! Dispatch, fed by the writers after each commit:
@@ -42,5 +43,6 @@ pub mod metrics;
 pub mod migrate;
 pub mod retry;
 pub mod timed;
+pub mod tls;
 pub mod vehicle_id;
 pub mod wire;

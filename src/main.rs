@@ -118,7 +118,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 }
 
 async fn broker_setup(config: Config) -> anyhow::Result<()> {
-    let admin = fleetd::broker::Admin::start(&config).ok_or_else(|| {
+    let admin = fleetd::broker::Admin::start(&config)?.ok_or_else(|| {
         anyhow::anyhow!("broker.admin_username is empty: nothing to administer with")
     })?;
     fleetd::broker::setup(&admin, &config).await?;

@@ -40,13 +40,15 @@ run_secret() {
   cat "$1"
 }
 
-# mosquitto_conf DIR HOST PORT MODE: config/mosquitto.conf (found next to this file) on stdout,
-# adapted: the one `listener` line becomes HOST:PORT; persistence, the plugin's accounts file
-# and the log go into DIR; the plugin line names the installed plugin; the broker keeps the
-# invoking user. MODE "anonymous" instead lets anyone in and loads no plugin (benchmarks and
-# drills that measure the pipeline alone).
+# mosquitto_conf DIR HOST PORT MODE [TLS_PORT TLS_DIR]: config/mosquitto.conf (found next to
+# this file) on stdout, adapted: the one `listener` line becomes HOST:PORT; persistence, the
+# plugin's accounts file and the log go into DIR; the plugin line names the installed plugin;
+# the broker keeps the invoking user. MODE "anonymous" instead lets anyone in and loads no
+# plugin (benchmarks and drills that measure the pipeline alone). With TLS_PORT, a second
+# listener on HOST:TLS_PORT speaks MQTT over TLS with TLS_DIR's server certificate
+# (scripts/tls.sh), the same accounts and rules; client certificates are accepted, not required.
 mosquitto_conf() {
-  local dir=$1 host=$2 port=$3 mode=$4 src dir_re plugin_re plugin
+  local dir=$1 host=$2 port=$3 mode=$4 tls_port=${5:-} tls_dir=${6:-} src dir_re plugin_re plugin
   src="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/config/mosquitto.conf"
   [ -r "$src" ] || { echo "$src is missing" >&2; return 1; }
   case "$dir" in *[[:space:]]*) echo "the data directory must not contain spaces: $dir" >&2; return 1 ;; esac
@@ -78,6 +80,15 @@ mosquitto_conf() {
   echo "log_dest file $dir/mosquitto.log"
   echo "pid_file $dir/mosquitto.pid"
   echo "user $(id -un)"
+  if [ -n "$tls_port" ]; then
+    echo
+    echo "# MQTT over TLS (mqtts://$host:$tls_port), certificates from scripts/tls.sh."
+    echo "listener $tls_port $host"
+    echo "cafile $tls_dir/ca.crt"
+    echo "certfile $tls_dir/server.crt"
+    echo "keyfile $tls_dir/server.key"
+    echo "require_certificate false"
+  fi
 }
 
 # private_broker DIR [anonymous]: a broker of its own in DIR (created, emptied) on a free

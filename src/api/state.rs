@@ -18,6 +18,9 @@ use crate::metrics::Metrics;
 /// What handlers share.
 pub struct AppState {
     pub pool: Pool,
+    /// `database.url` with its TLS settings, for connections of their own (cancelling a
+    /// timed-out request's statement).
+    pub pg: crate::db::PgTarget,
     pub metrics: Arc<Metrics>,
     pub pipeline: PipelineStatus,
     /// Set once shutdown starts: readiness fails so load balancers stop sending traffic.
@@ -77,9 +80,9 @@ impl ApiState {
     }
 
     /// Must run inside a Tokio runtime (the broker administrator connects in a task).
-    pub fn from_config(config: &Config) -> ApiState {
+    pub fn from_config(config: &Config) -> Result<ApiState, crate::tls::TlsError> {
         let secret = config.jwt.secret.expose();
-        ApiState {
+        Ok(ApiState {
             jwt: (!secret.is_empty()).then(|| Keys::new(secret.as_bytes())),
             ttl_s: config.jwt.ttl_s,
             refresh_ttl_s: config.jwt.refresh_ttl_s,
@@ -95,8 +98,8 @@ impl ApiState {
             ),
             max_body_bytes: config.http.max_body_bytes,
             request_timeout: std::time::Duration::from_millis(config.http.request_timeout_ms),
-            broker: crate::broker::Admin::start(config),
+            broker: crate::broker::Admin::start(config)?,
             topic_prefix: config.mqtt.topic_prefix.clone(),
-        }
+        })
     }
 }

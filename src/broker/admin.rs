@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::tls::TlsError;
 use rumqttc::{AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch};
@@ -74,24 +75,26 @@ impl Drop for Admin {
 
 impl Admin {
     /// Connects with `broker.admin_username`, or `None` when it is not configured. Must be
-    /// called inside a Tokio runtime.
-    pub fn start(config: &Config) -> Option<Admin> {
+    /// called inside a Tokio runtime. Fails only on unusable TLS files (`mqtt.tls_*`).
+    pub fn start(config: &Config) -> Result<Option<Admin>, TlsError> {
         let b = &config.broker;
         if b.admin_username.is_empty() {
-            return None;
+            return Ok(None);
         }
-        let (host, port) = config.mqtt_endpoint().expect("validated mqtt.url");
+        let broker = config.mqtt_endpoint().expect("validated mqtt.url");
+        let transport = crate::tls::mqtt::transport(broker.tls, config.mqtt_tls_files())?;
         let client_id = format!(
             "{}-admin-{:08x}",
             config.mqtt.client_id,
             rand::random::<u32>()
         );
-        let mut options = MqttOptions::new(client_id, host, port);
+        let mut options = MqttOptions::new(client_id, broker.host, broker.port);
         options
             .set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_s))
             .set_clean_session(true)
             .set_credentials(b.admin_username.clone(), b.admin_password.expose())
-            .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+            .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
+            .set_transport(transport);
         let (client, eventloop) = AsyncClient::new(options, 64);
         let pending: Pending = Arc::default();
         let (ready_tx, ready) = watch::channel(false);
@@ -103,13 +106,13 @@ impl Admin {
             Duration::from_millis(config.mqtt.reconnect_min_ms),
             Duration::from_millis(config.mqtt.reconnect_max_ms),
         ));
-        Some(Admin {
+        Ok(Some(Admin {
             client,
             pending,
             ready,
             timeout: Duration::from_millis(b.timeout_ms),
             task,
-        })
+        }))
     }
 
     /// Sends `commands` in one message and returns one answer per command, in order.

@@ -42,6 +42,13 @@ pub struct MqttConfig {
     pub username: String,
     /// Its password.
     pub password: Secret,
+    /// With `mqtts://`: CA certificates (PEM) to check the broker's certificate against;
+    /// empty for the system's.
+    pub tls_ca_file: String,
+    /// With `mqtts://`: a client certificate (PEM) for brokers that ask for one.
+    pub tls_cert_file: String,
+    /// Its private key (PEM).
+    pub tls_key_file: String,
 }
 
 impl Default for MqttConfig {
@@ -59,6 +66,9 @@ impl Default for MqttConfig {
             reconnect_max_ms: 10_000,
             username: String::new(),
             password: Secret::default(),
+            tls_ca_file: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use super::{env_name, Config, ConfigError};
+use crate::tls::TlsFiles;
 
 impl Config {
     /// Checks values that are well-typed but unusable.
@@ -13,8 +14,7 @@ impl Config {
         if !matches!(parsed.scheme(), "postgres" | "postgresql") {
             return Err(invalid("database.url", "must start with postgres://"));
         }
-        db.parse::<tokio_postgres::Config>()
-            .map_err(|e| invalid("database.url", e.to_string()))?;
+        crate::tls::pg_url::split(db).map_err(|reason| invalid("database.url", reason))?;
         range(
             "database.pool_size",
             self.database.pool_size as u64,
@@ -34,7 +34,8 @@ impl Config {
             600_000,
         )?;
 
-        self.mqtt_endpoint()?;
+        let broker = self.mqtt_endpoint()?;
+        tls_files("mqtt", broker.tls, self.mqtt_tls_files())?;
         let id_ok = |s: &str| {
             !s.is_empty()
                 && s.len() <= 20
@@ -220,10 +221,12 @@ impl Config {
             if !matches!(u.scheme(), "redis" | "rediss") || u.host_str().is_none() {
                 return Err(invalid(
                     "redis.url",
-                    "must be redis://host:port, or empty to disable",
+                    "must be redis://host:port or rediss://host:port, or empty to disable",
                 ));
             }
         }
+        let rediss = self.redis.url.starts_with("rediss://");
+        tls_files("redis", rediss, self.redis_tls_files())?;
         range("redis.ttl_s", self.redis.ttl_s, 1, 86_400)?;
         range("redis.queue", self.redis.queue as u64, 1, 10_000_000)?;
         let d = &self.dispatch;
@@ -297,19 +300,89 @@ impl Config {
         Ok(())
     }
 
-    /// The broker's host and port from `mqtt.url`.
-    pub fn mqtt_endpoint(&self) -> Result<(String, u16), ConfigError> {
+    /// The broker's host and port from `mqtt.url`, and whether to speak TLS to it.
+    pub fn mqtt_endpoint(&self) -> Result<MqttEndpoint, ConfigError> {
         let u = url::Url::parse(&self.mqtt.url).map_err(|e| invalid("mqtt.url", e.to_string()))?;
-        if !matches!(u.scheme(), "mqtt" | "tcp") {
-            return Err(invalid("mqtt.url", "must be mqtt://host:port"));
-        }
+        let (tls, default_port) = match u.scheme() {
+            "mqtt" | "tcp" => (false, 1883),
+            "mqtts" | "ssl" => (true, 8883),
+            _ => {
+                return Err(invalid(
+                    "mqtt.url",
+                    "must be mqtt://host:port or mqtts://host:port",
+                ))
+            }
+        };
         let host = u
             .host_str()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| invalid("mqtt.url", "has no host"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        Ok((host.to_string(), u.port().unwrap_or(1883)))
+        Ok(MqttEndpoint {
+            host: host.to_string(),
+            port: u.port().unwrap_or(default_port),
+            tls,
+        })
     }
+
+    /// The broker's TLS files (`mqtt.tls_*`).
+    pub fn mqtt_tls_files(&self) -> TlsFiles<'_> {
+        TlsFiles {
+            ca_file: &self.mqtt.tls_ca_file,
+            cert_file: &self.mqtt.tls_cert_file,
+            key_file: &self.mqtt.tls_key_file,
+        }
+    }
+
+    /// Redis's TLS files (`redis.tls_*`).
+    pub fn redis_tls_files(&self) -> TlsFiles<'_> {
+        TlsFiles {
+            ca_file: &self.redis.tls_ca_file,
+            cert_file: &self.redis.tls_cert_file,
+            key_file: &self.redis.tls_key_file,
+        }
+    }
+}
+
+/// Where the broker is (`mqtt.url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttEndpoint {
+    pub host: String,
+    pub port: u16,
+    /// `mqtts://`.
+    pub tls: bool,
+}
+
+/// `{section}.tls_ca_file`, `tls_cert_file` and `tls_key_file`: only with a TLS URL, a
+/// certificate only with its key, and paths without control characters.
+fn tls_files(section: &str, tls: bool, files: TlsFiles<'_>) -> Result<(), ConfigError> {
+    let keys = [
+        ("tls_ca_file", files.ca_file),
+        ("tls_cert_file", files.cert_file),
+        ("tls_key_file", files.key_file),
+    ];
+    for (key, value) in keys {
+        let key = format!("{section}.{key}");
+        if value.chars().any(char::is_control) || value.len() > 4096 {
+            return Err(invalid(
+                &key,
+                "must be a file path (at most 4096 bytes, no control characters)",
+            ));
+        }
+        if !value.is_empty() && !tls {
+            return Err(invalid(
+                &key,
+                format!("is only used with a TLS {section}.url"),
+            ));
+        }
+    }
+    if files.cert_file.is_empty() != files.key_file.is_empty() {
+        return Err(invalid(
+            &format!("{section}.tls_cert_file"),
+            format!("set {section}.tls_cert_file and {section}.tls_key_file together"),
+        ));
+    }
+    Ok(())
 }
 
 pub(super) fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {

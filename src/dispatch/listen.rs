@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use deadpool_postgres::{Pool, PoolError};
 use tokio::sync::{broadcast, Notify};
-use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
 use super::jobs::{JobEvent, JobState};
@@ -59,7 +58,7 @@ pub enum ListenError {
 
 /// What the listener feeds.
 pub struct Listener {
-    pub pg: tokio_postgres::Config,
+    pub pg: crate::db::PgTarget,
     pub pool: Pool,
     pub roster: Arc<Roster>,
     pub events: broadcast::Sender<JobFeed>,
@@ -75,7 +74,7 @@ impl Listener {
     }
 
     async fn session(&self, listened: &std::sync::atomic::AtomicBool) -> Result<(), ListenError> {
-        let (client, connection) = self.pg.connect(NoTls).await?;
+        let (client, connection) = self.pg.connect().await?;
         let (mut rx, driver) = crate::db::forward_notifications(connection, NOTIFICATION_QUEUE);
         client
             .batch_execute(&format!("LISTEN {ROSTER_CHANNEL}; LISTEN {JOBS_CHANNEL}"))

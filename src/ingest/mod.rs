@@ -57,7 +57,8 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts every stage. Fails only if a decoder thread cannot be spawned. `on_commit`
+    /// Starts every stage. Fails only if a decoder thread cannot be spawned or the broker's
+    /// TLS files (`mqtt.tls_*`) are unusable. `on_commit`
     /// sees every committed group of messages; `known`, when given, rejects the readings of
     /// unregistered vehicles ([`registry`]).
     pub fn start(
@@ -132,15 +133,18 @@ impl Pipeline {
         let intake = CancellationToken::new();
         let drained = CancellationToken::new();
         // Validated at load time.
-        let (host, port) = config.mqtt_endpoint().expect("validated mqtt.url");
+        let broker = config.mqtt_endpoint().expect("validated mqtt.url");
+        let transport = crate::tls::mqtt::transport(broker.tls, config.mqtt_tls_files())
+            .map_err(|e| std::io::Error::other(format!("mqtt TLS: {e}")))?;
         let mut inflight = Vec::new();
         let mut sessions = Vec::new();
         let connections = (0..config.mqtt.connections as usize)
             .map(|index| {
                 let c = Connection {
                     index,
-                    host: host.clone(),
-                    port,
+                    host: broker.host.clone(),
+                    port: broker.port,
+                    transport: transport.clone(),
                     config: config.mqtt.clone(),
                     decode_queue: decode_tx.clone(),
                     budget: budget.clone(),

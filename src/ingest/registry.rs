@@ -140,7 +140,7 @@ impl KnownVehicles {
 /// nothing while disconnected.
 pub async fn listen(
     known: Arc<KnownVehicles>,
-    pg: tokio_postgres::Config,
+    pg: crate::db::PgTarget,
     shutdown: CancellationToken,
 ) {
     crate::db::invalidate_on_notify(

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::Position;
 use crate::metrics::Metrics;
+use crate::tls::TlsFiles;
 
 /// Each round trip carries at most this many vehicles.
 const PIPELINE: usize = 2_000;
@@ -125,16 +126,51 @@ impl RedisFeed {
     }
 }
 
+/// A client for `url`; with `rediss://`, checking the server against `tls.ca_file` (the
+/// system's CAs when empty) and presenting `tls.cert_file` if set.
+pub fn client(url: &str, tls: TlsFiles<'_>) -> Result<redis::Client, redis::RedisError> {
+    if tls == TlsFiles::default() {
+        return redis::Client::open(url);
+    }
+    // The Redis client builds its rustls configuration with the process's default provider.
+    crate::tls::provider();
+    let read = |key: &str, path: &str| {
+        std::fs::read(path).map_err(|e| {
+            redis::RedisError::from(std::io::Error::new(
+                e.kind(),
+                format!("{key}: cannot read {path}: {e}"),
+            ))
+        })
+    };
+    let root_cert = match tls.ca_file {
+        "" => None,
+        path => Some(read("redis.tls_ca_file", path)?),
+    };
+    let client_tls = match (tls.cert_file, tls.key_file) {
+        ("", _) | (_, "") => None,
+        (cert, key) => Some(redis::ClientTlsConfig {
+            client_cert: read("redis.tls_cert_file", cert)?,
+            client_key: read("redis.tls_key_file", key)?,
+        }),
+    };
+    redis::Client::build_with_tls(
+        url,
+        redis::TlsCertificates {
+            client_tls,
+            root_cert,
+        },
+    )
+}
+
 /// Starts the writer task; returns the hook side.
 pub fn spawn(
-    url: &str,
+    client: redis::Client,
     ttl_s: u64,
     capacity: usize,
     driver_of: DriverOf,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-) -> Result<RedisFeed, redis::RedisError> {
-    let client = redis::Client::open(url)?;
+) -> RedisFeed {
     let feed = RedisFeed {
         pending: Arc::default(),
         capacity,
@@ -148,7 +184,7 @@ pub fn spawn(
         feed: feed.clone(),
     };
     tokio::spawn(writer.run(shutdown));
-    Ok(feed)
+    feed
 }
 
 struct Writer {

@@ -158,11 +158,7 @@ impl Accounts {
 /// Receives `users` notifications into `accounts` until `shutdown`, reconnecting with a
 /// growing pause. The connection is its own: a pooled one would be recycled and its
 /// `LISTEN` lost.
-pub async fn listen(
-    accounts: Arc<Accounts>,
-    pg: tokio_postgres::Config,
-    shutdown: CancellationToken,
-) {
+pub async fn listen(accounts: Arc<Accounts>, pg: crate::db::PgTarget, shutdown: CancellationToken) {
     crate::db::invalidate_on_notify(
         "users listener",
         CHANNEL,

@@ -113,7 +113,7 @@ async fn handle(
         match tokio::time::timeout(state.api.request_timeout, next.run(request)).await {
             Ok(response) => response,
             Err(_) => {
-                unit.lock().await.abandon().await;
+                unit.lock().await.abandon(&state.pg).await;
                 ApiError::unavailable(format!(
                     "the request took longer than http.request_timeout_ms ({} ms) and was \
                      rolled back; nothing was changed",

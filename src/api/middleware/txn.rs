@@ -98,12 +98,9 @@ impl Slot {
     /// Gives the transaction up without waiting for it: cancels the statement running on
     /// its connection (a handler that timed out may have left one waiting on a lock), then
     /// closes the connection, which rolls the transaction back.
-    pub async fn abandon(&mut self) {
+    pub async fn abandon(&mut self, pg: &crate::db::PgTarget) {
         if let Some(conn) = self.conn.take() {
-            let _ = conn
-                .cancel_token()
-                .cancel_query(tokio_postgres::NoTls)
-                .await;
+            let _ = conn.cancel_token().cancel_query(pg.tls.clone()).await;
             drop(Object::take(conn));
         }
     }

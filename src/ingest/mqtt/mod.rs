@@ -40,6 +40,8 @@ pub struct Connection {
     pub index: usize,
     pub host: String,
     pub port: u16,
+    /// TCP or TLS (`mqtts://`).
+    pub transport: rumqttc::Transport,
     pub config: MqttConfig,
     pub decode_queue: async_channel::Sender<Message>,
     pub budget: Arc<Semaphore>,
@@ -78,7 +80,8 @@ impl Connection {
             .set_manual_acks(true)
             .set_max_packet_size(self.config.max_packet_bytes, self.config.max_packet_bytes)
             // Room for a full window of acks, so the acker rarely waits on the event loop.
-            .set_request_channel_capacity(4096);
+            .set_request_channel_capacity(4096)
+            .set_transport(self.transport.clone());
         if !self.config.username.is_empty() {
             options.set_credentials(&self.config.username, self.config.password.expose());
         }

@@ -2,4 +2,5 @@
 //! dynamic-security plugin, provisioned through the API, and what nobody else may do there.
 
 mod stats;
+mod tls;
 mod trackers;

@@ -292,7 +292,8 @@ impl Api {
         Api::start_with_broker(Broker::start(), tweak, clock).await
     }
 
-    async fn start_with_broker(
+    /// A daemon on `broker` (secured or not, TLS or not), `tweak`ed, on `clock`.
+    pub async fn start_with_broker(
         broker: Broker,
         tweak: impl FnOnce(&mut fleetd::config::Config),
         clock: fleetd::clock::Clock,
@@ -314,7 +315,7 @@ impl Api {
         tweak(&mut c);
         c.validate().unwrap();
         if broker.is_secured() {
-            let admin = fleetd::broker::Admin::start(&c).unwrap();
+            let admin = fleetd::broker::Admin::start(&c).unwrap().unwrap();
             fleetd::broker::setup(&admin, &c).await.unwrap();
         }
         let daemon = InProcess::start_on(c, clock).await;

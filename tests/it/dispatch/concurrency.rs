@@ -226,7 +226,7 @@ fn start_matcher(
     let metrics = fleetd::metrics::Metrics::new();
     tokio::spawn(
         Listener {
-            pg: db.url.parse().unwrap(),
+            pg: fleetd::db::PgTarget::new(&db.url).unwrap(),
             pool: pool.clone(),
             roster: roster.clone(),
             events: tokio::sync::broadcast::channel(4096).0,
