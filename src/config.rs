@@ -345,16 +345,19 @@ impl Config {
                 },
             }
         })?;
-        let warnings = apply_env(&mut table, env)?;
+        let applied = apply_env(&mut table, env)?;
         let config: Config =
             toml::Value::Table(table)
                 .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Parse {
-                    path: file_name,
-                    message: e.to_string().trim().replace("\n", " "),
+                .map_err(|e: toml::de::Error| {
+                    let message = e.to_string().trim().replace("\n", " ");
+                    applied.blame(&message).unwrap_or(ConfigError::Parse {
+                        path: file_name,
+                        message,
+                    })
                 })?;
         config.validate()?;
-        Ok((config, warnings))
+        Ok((config, applied.warnings))
     }
 
     /// The effective configuration as TOML with secrets replaced by `***`.

@@ -9,11 +9,32 @@ pub fn env_name(key: &str) -> String {
     format!("{ENV_PREFIX}{}", key.replace('.', "_").to_ascii_uppercase())
 }
 
-/// Overlays `FLEETD_*` variables on `table`, typed by the default config's leaf types.
+/// What [`apply_env`] did: warnings, and each (variable, dotted key) it set.
+pub(super) struct Applied {
+    pub warnings: Vec<String>,
+    pub set: Vec<(String, String)>,
+}
+
+impl Applied {
+    /// Blames a variable for a deserialization error about a key it set (an integer out of
+    /// its field's range: "invalid value: integer `70000`, expected u16 in `mqtt.x`").
+    pub fn blame(&self, message: &str) -> Option<ConfigError> {
+        self.set.iter().find_map(|(env, key)| {
+            let reason = message.strip_suffix(&format!(" in `{key}`"))?;
+            Some(ConfigError::Env {
+                env: env.clone(),
+                key: key.clone(),
+                reason: reason.to_string(),
+            })
+        })
+    }
+}
+
+/// Overlays `FLEETD_*` variables on `table`, typed by the default configuration's leaf types.
 pub(super) fn apply_env(
     table: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
-) -> Result<Vec<String>, ConfigError> {
+) -> Result<Applied, ConfigError> {
     let defaults = toml::Table::try_from(Config::default()).expect("defaults serialize");
     let mut leaves = BTreeMap::new();
     for (section, value) in &defaults {
@@ -25,6 +46,7 @@ pub(super) fn apply_env(
         }
     }
     let mut warnings = Vec::new();
+    let mut set = Vec::new();
     for (name, raw) in env {
         if !name.starts_with(ENV_PREFIX)
             || ENV_IGNORED_PREFIXES.iter().any(|p| name.starts_with(p))
@@ -43,11 +65,19 @@ pub(super) fn apply_env(
         };
         let value = match default {
             toml::Value::String(_) => toml::Value::String(raw),
+            // Every integer key is unsigned.
             toml::Value::Integer(_) => raw
                 .trim()
-                .parse::<i64>()
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| i64::try_from(n).ok())
                 .map(toml::Value::Integer)
-                .map_err(|_| env_err(format!("expected an integer, got {:?}", shorten(&raw))))?,
+                .ok_or_else(|| {
+                    env_err(format!(
+                        "expected a non-negative integer, got {:?}",
+                        shorten(&raw)
+                    ))
+                })?,
             toml::Value::Boolean(_) => match raw.trim() {
                 "true" | "1" => toml::Value::Boolean(true),
                 "false" | "0" => toml::Value::Boolean(false),
@@ -72,6 +102,7 @@ pub(super) fn apply_env(
         match section_table {
             toml::Value::Table(t) => {
                 t.insert(key.clone(), value);
+                set.push((name.clone(), format!("{section}.{key}")));
             }
             _ => {
                 return Err(env_err(format!(
@@ -80,7 +111,7 @@ pub(super) fn apply_env(
             }
         }
     }
-    Ok(warnings)
+    Ok(Applied { warnings, set })
 }
 
 /// Cuts a hostile value short for an error message.

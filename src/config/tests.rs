@@ -84,8 +84,33 @@ fn bad_env_value_names_the_variable_and_key() {
         &[("FLEETD_INGEST_BATCH_ROWS", "99999999999999999999999")],
     );
     assert!(e.contains("FLEETD_INGEST_BATCH_ROWS"), "{e}");
-    let e = err_text("", &[("FLEETD_INGEST_BATCH_ROWS", "-1")]);
-    assert!(e.contains("batch_rows"), "{e}");
+    // The wrong sign, or too large for the key's type: the variable is named, not the file.
+    for (var, value, key) in [
+        ("FLEETD_INGEST_BATCH_ROWS", "-1", "ingest.batch_rows"),
+        (
+            "FLEETD_RENTALS_NO_SHOW_HOURS",
+            "-1",
+            "rentals.no_show_hours",
+        ),
+        ("FLEETD_MQTT_CONNECTIONS", "70000", "mqtt.connections"),
+        (
+            "FLEETD_RENTALS_NO_SHOW_HOURS",
+            "4294967296",
+            "rentals.no_show_hours",
+        ),
+    ] {
+        let e = load_str("", &[(var, value)]).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Env { env, key: k, .. } if env == var && k == key),
+            "{var}={value}: {e}"
+        );
+    }
+    // Set in the file, the same value is the file's error.
+    let e = err_text("[mqtt]\nconnections = 70000\n", &[]);
+    assert!(
+        e.contains("c.toml") && e.contains("mqtt.connections"),
+        "{e}"
+    );
     let e = err_text("", &[("FLEETD_INGEST_BATCH_ROWS", "0")]);
     assert!(e.contains("ingest.batch_rows") && e.contains("1..="), "{e}");
 }
