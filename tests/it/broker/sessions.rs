@@ -1,0 +1,245 @@
+//! `fleetd broker sessions`, run as the binary against a secured broker: a daemon whose
+//! client ids changed left two persistent sessions of its share group collecting readings;
+//! the command lists them as orphans, drains them into PostgreSQL and drops them.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use fleetd::config::{Config, Secret, SubscriptionMode};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+use crate::common::api::DAEMON_ACCOUNT;
+use crate::common::{
+    config, config_env, count, free_port, now_ms, wait_count, Broker, InProcess, TestDb,
+    BROKER_ADMIN,
+};
+
+/// A secured broker with the daemon's account set up, and a daemon config in shared mode.
+async fn secured(db: &TestDb, broker: &Broker) -> (Config, fleetd::broker::Admin) {
+    let mut c = config(db, broker);
+    c.mqtt.username = DAEMON_ACCOUNT.0.into();
+    c.mqtt.password = Secret::new(DAEMON_ACCOUNT.1);
+    c.broker.admin_username = BROKER_ADMIN.0.into();
+    c.broker.admin_password = Secret::new(BROKER_ADMIN.1);
+    c.mqtt.subscription = SubscriptionMode::Shared;
+    c.mqtt.connections = 2;
+    c.mqtt.share_group = "g".into();
+    c.validate().unwrap();
+    let admin = fleetd::broker::Admin::start(&c).unwrap();
+    fleetd::broker::setup(&admin, &c).await.unwrap();
+    (c, admin)
+}
+
+/// Runs `fleetd broker sessions ARGS` with `c` (plus `env` over it).
+async fn sessions(c: &Config, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fleetd"));
+    cmd.args(["broker", "sessions"])
+        .args(args)
+        .envs(config_env(c))
+        .env("FLEETD_MQTT_USERNAME", &c.mqtt.username)
+        .env("FLEETD_MQTT_PASSWORD", c.mqtt.password.expose())
+        .env("FLEETD_MQTT_SHARE_GROUP", &c.mqtt.share_group)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied());
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn line<'a>(stdout: &'a str, client_id: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(client_id))
+        .unwrap_or_else(|| panic!("no line for {client_id} in:\n{stdout}"))
+}
+
+/// A tracker of `vehicle` publishing at QoS 1; returns once the broker acknowledged `n`
+/// readings (they are then in its care), with timestamps from `t0` a second apart.
+async fn publish(broker: &Broker, admin: &fleetd::broker::Admin, vehicle: &str, t0: i64, n: usize) {
+    let account = fleetd::broker::issue_tracker(admin, "fleet", vehicle)
+        .await
+        .unwrap();
+    let mut o = MqttOptions::new(&account.username, "127.0.0.1", broker.port);
+    o.set_credentials(&account.username, &account.password);
+    let (client, mut eventloop) = AsyncClient::new(o, 100);
+    for i in 0..n {
+        let body = format!(r#"{{"ts":{},"lat":1.0,"lon":2.0}}"#, t0 + i as i64 * 1000);
+        client
+            .publish(
+                format!("fleet/{vehicle}/gps"),
+                QoS::AtLeastOnce,
+                false,
+                body,
+            )
+            .await
+            .unwrap();
+    }
+    let mut acked = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked < n {
+        assert!(Instant::now() < deadline, "{acked} of {n} acknowledged");
+        if let Ok(Ok(Event::Incoming(Packet::PubAck(_)))) =
+            tokio::time::timeout(Duration::from_secs(1), eventloop.poll()).await
+        {
+            acked += 1;
+        }
+    }
+}
+
+/// Whether the broker still holds a session for `client_id` (asked as the daemon's account,
+/// acknowledging nothing, and without leaving an empty session behind).
+async fn holds_session(broker: &Broker, client_id: &str) -> bool {
+    let connect = |clean: bool| {
+        let mut o = MqttOptions::new(client_id, "127.0.0.1", broker.port);
+        o.set_clean_session(clean)
+            .set_manual_acks(true)
+            .set_credentials(DAEMON_ACCOUNT.0, DAEMON_ACCOUNT.1);
+        AsyncClient::new(o, 10)
+    };
+    let (_client, mut eventloop) = connect(false);
+    let present = match eventloop.poll().await.unwrap() {
+        Event::Incoming(Packet::ConnAck(ack)) => ack.session_present,
+        other => panic!("expected a CONNACK, got {other:?}"),
+    };
+    drop(eventloop);
+    if !present {
+        let (_client, mut eventloop) = connect(true);
+        eventloop.poll().await.unwrap();
+    }
+    present
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_sessions_are_drained_into_the_database_then_dropped() {
+    let db = TestDb::create().await;
+    let broker = Broker::start_secured();
+    let (old, admin) = secured(&db, &broker).await;
+    let sql = db.client().await;
+
+    // The old daemon: two members of share group g, subscribed (one reading went through).
+    let t0 = (now_ms() - 3_600_000) / 1000 * 1000;
+    let daemon = InProcess::start(old.clone()).await;
+    publish(&broker, &admin, "veh-1", t0, 1).await;
+    wait_count(&sql, "SELECT count(*) FROM gps_readings", 1).await;
+    daemon.shutdown().await;
+    // Its client ids change (a new mqtt.client_id, one connection): the old sessions stay
+    // subscribed and collect every reading, since no other member of the group is connected.
+    let mut new = old.clone();
+    new.mqtt.client_id = format!("{}n", old.mqtt.client_id);
+    new.mqtt.connections = 1;
+    publish(&broker, &admin, "veh-1", t0 + 1000, 30).await;
+    let (old_0, old_1) = (
+        format!("{}-0", old.mqtt.client_id),
+        format!("{}-1", old.mqtt.client_id),
+    );
+
+    let out = sessions(&new, &[], &[]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for id in [&old_0, &old_1] {
+        let l = line(&stdout, id);
+        assert!(l.contains("orphan") && l.contains("present"), "{l}");
+    }
+    let own = line(&stdout, &format!("{}-0", new.mqtt.client_id));
+    assert!(
+        own.contains("this config") && own.contains("not probed"),
+        "{own}"
+    );
+    // Listing changed nothing.
+    assert_eq!(count(&sql, "SELECT count(*) FROM gps_readings").await, 1);
+    assert!(holds_session(&broker, &old_0).await);
+
+    let out = sessions(&new, &["--drop-orphans"], &[]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let drained: u64 = [&old_0, &old_1]
+        .iter()
+        .map(|id| {
+            let l = line(&stdout, id);
+            assert!(l.ends_with("messages, dropped"), "{l}");
+            let n = l
+                .split("drained ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap();
+            n.parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(drained, 30, "{stdout}");
+    // Every reading the old sessions held is stored, and they hold nothing any more.
+    assert_eq!(count(&sql, "SELECT count(*) FROM gps_readings").await, 31);
+    assert_eq!(
+        count(&sql, "SELECT count(*) FROM telemetry_rejects").await,
+        0
+    );
+    assert!(!holds_session(&broker, &old_0).await);
+    assert!(!holds_session(&broker, &old_1).await);
+    assert_eq!(
+        count(
+            &sql,
+            "SELECT count(*) FROM broker_sessions WHERE dropped_at IS NOT NULL"
+        )
+        .await,
+        2
+    );
+    // And they stopped collecting: a reading published now is queued for nobody but the
+    // configured daemon's session.
+    let out = sessions(&new, &[], &[]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for id in [&old_0, &old_1] {
+        assert!(line(&stdout, id).contains(" none "), "{stdout}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_and_an_unusable_broker_give_clear_errors() {
+    let db = TestDb::create().await;
+    let broker = Broker::start_secured();
+    let (c, _admin) = secured(&db, &broker).await;
+    let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    let out = sessions(&c, &["--drop-orphan"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unexpected argument '--drop-orphan'"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = sessions(&c, &["--client-id", "tracker-veh-1"], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--client-id \\\"tracker-veh-1\\\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = sessions(&c, &[], &[("FLEETD_MQTT_PASSWORD", "wrong-password")]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the broker refused the account"),
+        "{}",
+        stderr(&out)
+    );
+
+    let nowhere = format!("mqtt://127.0.0.1:{}", free_port());
+    let out = sessions(&c, &[], &[("FLEETD_MQTT_URL", &nowhere)]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot reach the broker"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing was printed as a report when it could not be made.
+    assert!(out.stdout.is_empty());
+}
