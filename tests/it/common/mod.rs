@@ -4,6 +4,7 @@
 pub mod api;
 pub mod dispatch;
 pub mod errors;
+pub mod shipped;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -110,7 +111,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn mosquitto_bin() -> PathBuf {
+pub fn mosquitto_bin() -> PathBuf {
     for p in [
         "/usr/sbin/mosquitto",
         "/usr/bin/mosquitto",
@@ -202,11 +203,12 @@ impl Broker {
             &conf,
             format!(
                 "listener {} 127.0.0.1\n{auth}persistence true\n\
-                 persistence_location {}/\nautosave_interval 1\nmax_queued_messages 0\n\
+                 persistence_location {}/\nautosave_interval 1\n{}\
                  max_inflight_messages 1000\nmax_packet_size 1048576\nsys_interval 1\n\
                  log_dest stderr\nlog_type error\n",
                 self.port,
-                self.dir.path().display()
+                self.dir.path().display(),
+                shipped::broker_lines(),
             ),
         )
         .unwrap();
