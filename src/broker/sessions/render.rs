@@ -43,7 +43,7 @@ pub fn render(report: &Report) -> String {
     );
     for r in &report.rows {
         let seen = r.recorded.as_ref().map_or("not recorded".into(), |rec| {
-            rec.last_seen.format("%Y-%m-%d %H:%M:%S").to_string()
+            rec.last_seen.format("%Y-%m-%dT%H:%M:%SZ").to_string()
         });
         let action = match &r.action {
             Action::None => "-".to_string(),

@@ -3,7 +3,7 @@
 //! the command lists them as orphans, drains them into PostgreSQL and drops them.
 
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fleetd::config::{Config, Secret, SubscriptionMode};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -74,16 +74,33 @@ async fn publish(broker: &Broker, admin: &fleetd::broker::Admin, vehicle: &str, 
             .await
             .unwrap();
     }
-    let mut acked = 0;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while acked < n {
-        assert!(Instant::now() < deadline, "{acked} of {n} acknowledged");
-        if let Ok(Ok(Event::Incoming(Packet::PubAck(_)))) =
-            tokio::time::timeout(Duration::from_secs(1), eventloop.poll()).await
-        {
-            acked += 1;
+    let acked = async {
+        let mut acked = 0;
+        while acked < n {
+            if let Event::Incoming(Packet::PubAck(_)) = eventloop.poll().await.unwrap() {
+                acked += 1;
+            }
         }
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(20), acked)
+        .await
+        .expect("the broker did not acknowledge every reading");
+}
+
+/// A persistent session of the daemon's account subscribed plainly to the telemetry, then
+/// disconnected.
+async fn legacy_session(broker: &Broker, client_id: &str) {
+    let mut o = MqttOptions::new(client_id, "127.0.0.1", broker.port);
+    o.set_clean_session(false)
+        .set_credentials(DAEMON_ACCOUNT.0, DAEMON_ACCOUNT.1);
+    let (client, mut eventloop) = AsyncClient::new(o, 10);
+    client.subscribe("fleet/#", QoS::AtLeastOnce).await.unwrap();
+    while !matches!(
+        eventloop.poll().await.unwrap(),
+        Event::Incoming(Packet::SubAck(_))
+    ) {}
+    client.disconnect().await.unwrap();
+    while eventloop.poll().await.is_ok() {}
 }
 
 /// Whether the broker still holds a session for `client_id` (asked as the daemon's account,
@@ -127,6 +144,9 @@ async fn orphaned_sessions_are_drained_into_the_database_then_dropped() {
     let mut new = old.clone();
     new.mqtt.client_id = format!("{}n", old.mqtt.client_id);
     new.mqtt.connections = 1;
+    // And a plain session no daemon recorded (from an older fleetd, say): it gets a copy of
+    // every reading.
+    legacy_session(&broker, "legacy-0").await;
     publish(&broker, &admin, "veh-1", t0 + 1000, 30).await;
     let (old_0, old_1) = (
         format!("{}-0", old.mqtt.client_id),
@@ -153,7 +173,7 @@ async fn orphaned_sessions_are_drained_into_the_database_then_dropped() {
     assert_eq!(count(&sql, "SELECT count(*) FROM gps_readings").await, 1);
     assert!(holds_session(&broker, &old_0).await);
 
-    let out = sessions(&new, &["--drop-orphans"], &[]).await;
+    let out = sessions(&new, &["--drop-orphans", "--client-id", "legacy-0"], &[]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -176,6 +196,10 @@ async fn orphaned_sessions_are_drained_into_the_database_then_dropped() {
         })
         .sum();
     assert_eq!(drained, 30, "{stdout}");
+    assert!(
+        line(&stdout, "legacy-0").ends_with("drained 30 messages, dropped"),
+        "{stdout}"
+    );
     // Every reading the old sessions held is stored, and they hold nothing any more.
     assert_eq!(count(&sql, "SELECT count(*) FROM gps_readings").await, 31);
     assert_eq!(
@@ -184,6 +208,7 @@ async fn orphaned_sessions_are_drained_into_the_database_then_dropped() {
     );
     assert!(!holds_session(&broker, &old_0).await);
     assert!(!holds_session(&broker, &old_1).await);
+    assert!(!holds_session(&broker, "legacy-0").await);
     assert_eq!(
         count(
             &sql,
@@ -194,9 +219,9 @@ async fn orphaned_sessions_are_drained_into_the_database_then_dropped() {
     );
     // And they stopped collecting: a reading published now is queued for nobody but the
     // configured daemon's session.
-    let out = sessions(&new, &[], &[]).await;
+    let out = sessions(&new, &["--client-id", "legacy-0"], &[]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for id in [&old_0, &old_1] {
+    for id in [&old_0, &old_1, &"legacy-0".to_string()] {
         assert!(line(&stdout, id).contains(" none "), "{stdout}");
     }
 }
