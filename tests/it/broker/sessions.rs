@@ -268,3 +268,47 @@ async fn bad_input_and_an_unusable_broker_give_clear_errors() {
     // Nothing was printed as a report when it could not be made.
     assert!(out.stdout.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_daemons_sessions_are_never_touched() {
+    let db = TestDb::create().await;
+    let broker = Broker::start_secured();
+    let (running, admin) = secured(&db, &broker).await;
+    let sql = db.client().await;
+    let t0 = (now_ms() - 3_600_000) / 1000 * 1000;
+    let daemon = InProcess::start(running.clone()).await;
+    publish(&broker, &admin, "veh-1", t0, 1).await;
+    wait_count(&sql, "SELECT count(*) FROM gps_readings", 1).await;
+
+    // Another configuration (another daemon's) asks to drop orphans.
+    let mut other = running.clone();
+    other.mqtt.client_id = format!("{}o", running.mqtt.client_id);
+    let out = sessions(&other, &["--drop-orphans"], &[]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for n in 0..2 {
+        let l = line(&stdout, &format!("{}-{n}", running.mqtt.client_id));
+        assert!(
+            l.contains("running daemon") && l.contains("not probed"),
+            "{l}"
+        );
+        assert!(l.ends_with(" -"), "{l}");
+    }
+    // The running daemon kept its sessions: it still receives and stores.
+    publish(&broker, &admin, "veh-1", t0 + 1000, 5).await;
+    wait_count(&sql, "SELECT count(*) FROM gps_readings", 6).await;
+    daemon.shutdown().await;
+    assert_eq!(
+        count(
+            &sql,
+            "SELECT count(*) FROM broker_sessions WHERE live_until > now()"
+        )
+        .await,
+        0,
+        "a daemon that stopped cleanly owns nothing any more"
+    );
+}
