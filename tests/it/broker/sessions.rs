@@ -14,6 +14,9 @@ use crate::common::{
     BROKER_ADMIN,
 };
 
+/// Readings the orphaned sessions collect.
+const READINGS: usize = 2_500;
+
 /// A secured broker with the daemon's account set up, and a daemon config in shared mode.
 async fn secured(db: &TestDb, broker: &Broker) -> (Config, fleetd::broker::Admin) {
     let mut c = config(db, broker);
@@ -62,6 +65,15 @@ async fn publish(broker: &Broker, admin: &fleetd::broker::Admin, vehicle: &str, 
     let mut o = MqttOptions::new(&account.username, "127.0.0.1", broker.port);
     o.set_credentials(&account.username, &account.password);
     let (client, mut eventloop) = AsyncClient::new(o, 100);
+    // Polled alongside the publishing: the request channel holds only 100.
+    let acks = tokio::spawn(async move {
+        let mut acked = 0;
+        while acked < n {
+            if let Event::Incoming(Packet::PubAck(_)) = eventloop.poll().await.unwrap() {
+                acked += 1;
+            }
+        }
+    });
     for i in 0..n {
         let body = format!(r#"{{"ts":{},"lat":1.0,"lon":2.0}}"#, t0 + i as i64 * 1000);
         client
@@ -74,17 +86,10 @@ async fn publish(broker: &Broker, admin: &fleetd::broker::Admin, vehicle: &str, 
             .await
             .unwrap();
     }
-    let acked = async {
-        let mut acked = 0;
-        while acked < n {
-            if let Event::Incoming(Packet::PubAck(_)) = eventloop.poll().await.unwrap() {
-                acked += 1;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), acked)
+    tokio::time::timeout(Duration::from_secs(30), acks)
         .await
-        .expect("the broker did not acknowledge every reading");
+        .expect("the broker did not acknowledge every reading")
+        .unwrap();
 }
 
 /// A persistent session of the daemon's account subscribed plainly to the telemetry, then
@@ -147,7 +152,9 @@ async fn orphaned_sessions_are_drained_into_the_database_then_dropped() {
     // And a plain session no daemon recorded (from an older fleetd, say): it gets a copy of
     // every reading.
     legacy_session(&broker, "legacy-0").await;
-    publish(&broker, &admin, "veh-1", t0 + 1000, 30).await;
+    // More than the broker's in-flight window (1,000 in test brokers) per session, so the
+    // drain needs acknowledgements flowing while it reads.
+    publish(&broker, &admin, "veh-1", t0 + 1000, READINGS).await;
     let (old_0, old_1) = (
         format!("{}-0", old.mqtt.client_id),
         format!("{}-1", old.mqtt.client_id),
@@ -195,13 +202,16 @@ async fn orphaned_sessions_are_drained_into_the_database_then_dropped() {
             n.parse::<u64>().unwrap()
         })
         .sum();
-    assert_eq!(drained, 30, "{stdout}");
+    assert_eq!(drained, READINGS as u64, "{stdout}");
     assert!(
-        line(&stdout, "legacy-0").ends_with("drained 30 messages, dropped"),
+        line(&stdout, "legacy-0").ends_with(&format!("drained {READINGS} messages, dropped")),
         "{stdout}"
     );
     // Every reading the old sessions held is stored, and they hold nothing any more.
-    assert_eq!(count(&sql, "SELECT count(*) FROM gps_readings").await, 31);
+    assert_eq!(
+        count(&sql, "SELECT count(*) FROM gps_readings").await,
+        READINGS as i64 + 1
+    );
     assert_eq!(
         count(&sql, "SELECT count(*) FROM telemetry_rejects").await,
         0
