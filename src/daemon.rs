@@ -167,6 +167,18 @@ pub async fn start_on(
         known,
     )
     .context("starting the ingestion pipeline")?;
+    let heartbeat_stop = CancellationToken::new();
+    let heartbeat = tokio::spawn(crate::broker::sessions::registry::heartbeat(
+        pool.clone(),
+        config.mqtt.clone(),
+        pipeline
+            .status()
+            .mqtt_sessions()
+            .into_iter()
+            .map(|s| s.client_id)
+            .collect(),
+        heartbeat_stop.clone(),
+    ));
     tokio::spawn(
         Listener {
             pg: pg.clone(),
@@ -274,6 +286,9 @@ pub async fn start_on(
         maintenance.abort();
         background.cancel();
         let unacked = pipeline.shutdown(deadline).await;
+        // Disconnected: the client ids are no longer a running daemon's.
+        heartbeat_stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(3), heartbeat).await;
         tracing::info!(unacked, "pipeline stopped; draining http");
         http_stop.cancel();
         match tokio::time::timeout(Duration::from_secs(3), server).await {

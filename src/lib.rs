@@ -12,8 +12,8 @@
 //!
 //! Around it: [`config`], [`db`] (pools), [`tls`] (rustls for the broker, PostgreSQL and
 //! Redis links), [`migrate`], [`metrics`], [`api`] (the HTTP server: probes, the error envelope
-//! and the `/v1` API), [`broker`] (the broker's tracker and daemon accounts) and [`daemon`]
-//! (start-up and shutdown).
+//! and the `/v1` API), [`broker`] (the broker's tracker and daemon accounts, and the daemon's
+//! sessions: `fleetd broker sessions`) and [`daemon`] (start-up and shutdown).
 //! `ingest::reading` and [`wire`] are the data types and binary format.
 //!
 //! Dispatch, fed by the writers after each commit:

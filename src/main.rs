@@ -1,4 +1,4 @@
-//! `fleetd serve | migrate | check-config | broker setup`.
+//! `fleetd serve | migrate | check-config | broker setup | broker sessions`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,7 +41,7 @@ enum Command {
     Migrate,
     /// Validate the configuration and print the effective values (secrets hidden).
     CheckConfig,
-    /// Administer the MQTT broker's accounts (needs broker.admin_username).
+    /// Administer the MQTT broker: accounts (needs broker.admin_username) and sessions.
     #[command(subcommand)]
     Broker(BrokerCommand),
 }
@@ -51,6 +51,18 @@ enum BrokerCommand {
     /// Deny by default what no role allows, and (re)create the daemon's account
     /// mqtt.username with mqtt.password and its subscribe rights. Idempotent.
     Setup,
+    /// List the persistent sessions of mqtt.topic_prefix the broker may hold (the ids daemons
+    /// recorded in PostgreSQL) and who owns each; as the daemon's account (mqtt.username).
+    Sessions {
+        /// Drain every orphan (a session no running daemon and not this configuration owns)
+        /// into PostgreSQL through the ingestion path, then drop it from the broker.
+        #[arg(long)]
+        drop_orphans: bool,
+        /// Also consider this client id (one no daemon recorded, e.g. from an older fleetd).
+        /// Repeatable.
+        #[arg(long = "client-id", value_name = "ID")]
+        client_ids: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -85,6 +97,16 @@ fn main() -> ExitCode {
         Command::Migrate => runtime.block_on(migrate(config)),
         Command::Serve => runtime.block_on(serve(config)),
         Command::Broker(BrokerCommand::Setup) => runtime.block_on(broker_setup(config)),
+        Command::Broker(BrokerCommand::Sessions {
+            drop_orphans,
+            client_ids,
+        }) => {
+            let options = fleetd::broker::sessions::Options {
+                drop_orphans,
+                client_ids,
+            };
+            runtime.block_on(broker_sessions(config, options))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -126,6 +148,19 @@ async fn broker_setup(config: Config) -> anyhow::Result<()> {
         username = config.mqtt.username,
         "broker set up: the daemon's account and deny-by-default access"
     );
+    Ok(())
+}
+
+async fn broker_sessions(
+    config: Config,
+    options: fleetd::broker::sessions::Options,
+) -> anyhow::Result<()> {
+    use fleetd::broker::sessions;
+    let report = sessions::run(&config, &options).await?;
+    print!("{}", sessions::render::render(&report));
+    if report.failed() {
+        anyhow::bail!("some orphaned sessions were not dropped (see FAILED above); rerun to retry");
+    }
     Ok(())
 }
 

@@ -37,6 +37,7 @@ pub struct Metrics {
     pub broker_stored_bytes: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub broker_clients_connected: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub broker_clients_disconnected: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub broker_dropped_messages: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub mqtt_connected: Family<[(&'static str, String); 1], Gauge>,
     pub mqtt_reconnects: Counter,
     pub mqtt_subscription_recreated: Family<[(&'static str, String); 1], Counter>,
@@ -91,6 +92,7 @@ impl Metrics {
             broker_stored_bytes: Gauge::default(),
             broker_clients_connected: Gauge::default(),
             broker_clients_disconnected: Gauge::default(),
+            broker_dropped_messages: Gauge::default(),
             mqtt_connected: Family::default(),
             mqtt_reconnects: Counter::default(),
             mqtt_subscription_recreated: Family::default(),
@@ -234,6 +236,12 @@ impl Metrics {
                 "Persistent sessions the broker keeps for disconnected clients \
                  ($SYS/broker/clients/disconnected)",
                 &m.broker_clients_disconnected,
+            ),
+            (
+                "fleetd_broker_dropped_messages",
+                "Messages the broker dropped since it started, a full session queue's among \
+                 them ($SYS/broker/publish/messages/dropped)",
+                &m.broker_dropped_messages,
             ),
         ] {
             r.register(name, help, gauge.clone());

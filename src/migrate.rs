@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 /// There is no version 3: the number was skipped when the dispatch schema was written, and
 /// versions are never renumbered, because a database records the versions it has applied
 /// (renumbering 4 to 3 would make an existing database apply the dispatch schema again).
-/// The next migration is 12.
+/// The next migration is 13.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 11,
         name: "row_security",
         sql: include_str!("../migrations/0011_row_security.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "broker_sessions",
+        sql: include_str!("../migrations/0012_broker_sessions.sql"),
     },
 ];
 

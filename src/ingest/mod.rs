@@ -179,6 +179,27 @@ impl Pipeline {
         })
     }
 
+    /// The pipeline without MQTT connections, fed through [`intake`](Self::intake) by
+    /// something else: `fleetd broker sessions` drains an orphaned session through it
+    /// ([`mqtt::drain`]), so those readings take the daemon's decode → COPY path.
+    pub fn start_detached(
+        config: &Config,
+        pool: Pool,
+        partitions: Arc<Partitions>,
+        metrics: Arc<Metrics>,
+        known: Option<Arc<registry::KnownVehicles>>,
+    ) -> std::io::Result<Pipeline> {
+        let mut config = config.clone();
+        config.mqtt.connections = 0;
+        Pipeline::start(&config, pool, partitions, metrics, None, known)
+    }
+
+    /// Where a message enters: the decode queue and the in-flight byte budget it must take
+    /// first (the backpressure every connection obeys).
+    pub fn intake(&self) -> (async_channel::Sender<Message>, Arc<Semaphore>) {
+        (self.decode_tx.clone(), self.budget.clone())
+    }
+
     /// A cheap handle for readiness checks.
     pub fn status(&self) -> PipelineStatus {
         PipelineStatus {

@@ -16,6 +16,7 @@
 //! new session's redeliveries are stored once, and the old generation's acks are never sent.
 
 pub mod broker_stats;
+pub mod drain;
 pub mod session;
 
 use std::sync::Arc;

@@ -96,14 +96,6 @@ impl Mqtt {
         }
     }
 
-    /// Publishes at QoS 1 without waiting for anything.
-    async fn send(&self, topic: &str, payload: Vec<u8>) {
-        self.client
-            .publish(topic, QoS::AtLeastOnce, false, payload)
-            .await
-            .unwrap();
-    }
-
     async fn wait_closed(&mut self) {
         tokio::time::timeout(Duration::from_secs(10), self.closed.wait_for(|c| *c))
             .await
@@ -190,16 +182,16 @@ async fn a_tracker_publishes_its_own_vehicle_only_and_nobody_else_reads_telemetr
         .expect("the issued account connects");
     let t0 = (now_ms() - 60_000) / 1000 * 1000;
     t.publish("fleet/trk-1/gps", reading(t0)).await;
-    // Another vehicle's topic, or any topic outside its own: dropped by the broker, which
-    // (with max_queued_messages 0, Mosquitto 2.0.11) also disconnects the tracker.
+    // Another vehicle's topic, or any topic outside its own: acknowledged and dropped by the
+    // broker (an MQTT 3.1.1 client cannot be told "not authorised"). With the shipped queue
+    // bounds Mosquitto 2.0.11 keeps the connection; with `max_queued_messages 0` it closed it.
     for topic in [
         "fleet/trk-2/gps",
         "fleet-canary/daemon-x-0",
         "fleet/trk-1x/gps",
     ] {
         let mut rogue = tracker(&api, &c).await.unwrap();
-        rogue.send(topic, reading(t0)).await;
-        rogue.wait_closed().await;
+        rogue.publish(topic, reading(t0)).await;
     }
     let mut t = tracker(&api, &c).await.unwrap();
     t.publish("fleet/trk-1/gps", reading(t0 + 1000)).await;
@@ -229,8 +221,7 @@ async fn a_tracker_publishes_its_own_vehicle_only_and_nobody_else_reads_telemetr
     let mut d = connect(port, "someone", Some(DAEMON_ACCOUNT))
         .await
         .unwrap();
-    d.send("fleet/trk-2/gps", reading(t0)).await;
-    d.wait_closed().await;
+    d.publish("fleet/trk-2/gps", reading(t0)).await;
     let mut t = tracker(&api, &c).await.unwrap();
     t.publish("fleet/trk-1/gps", reading(t0 + 2000)).await;
     only_trk_1_stored(&sql, 3).await;

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 
 use super::{free_port, signal, wait_port};
 
-fn mosquitto_bin() -> PathBuf {
+pub fn mosquitto_bin() -> PathBuf {
     for p in [
         "/usr/sbin/mosquitto",
         "/usr/bin/mosquitto",
@@ -121,11 +121,12 @@ impl Broker {
             &conf,
             format!(
                 "listener {} 127.0.0.1\n{tls}{auth}persistence true\n\
-                 persistence_location {}/\nautosave_interval 1\nmax_queued_messages 0\n\
+                 persistence_location {}/\nautosave_interval 1\n{}\
                  max_inflight_messages 1000\nmax_packet_size 1048576\nsys_interval 1\n\
                  log_dest stderr\nlog_type error\n",
                 self.port,
-                self.dir.path().display()
+                self.dir.path().display(),
+                super::shipped::broker_lines(),
             ),
         )
         .unwrap();

@@ -5,9 +5,10 @@ pub mod api;
 mod broker;
 pub mod dispatch;
 pub mod errors;
+pub mod shipped;
 pub mod tls;
 
-pub use broker::{Broker, BROKER_ADMIN};
+pub use broker::{mosquitto_bin, Broker, BROKER_ADMIN};
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
