@@ -3,8 +3,8 @@
 # status line per service:
 #   - a local CA and certificates in .run/tls/ (scripts/tls.sh), for TLS to everything below;
 #   - PostgreSQL 15 + PostGIS 3 on 127.0.0.1:5432, user postgres without a password over local
-#     TCP, database ${FLEETD_DB_NAME:-fleetd} with the postgis extension, serving TLS with the
-#     project's certificate when its certificate was Debian's default (ensure_postgres_tls);
+#     TCP, database ${FLEETD_DB_NAME:-fleetd} with the postgis extension, serving TLS with a
+#     certificate from scripts/tls.sh when its own was Debian's default (ensure_postgres_tls);
 #   - Redis 7 on 127.0.0.1:6379 (keeps nothing on disk);
 #   - the project's own Mosquitto 2 broker on 127.0.0.1:${FLEETD_MQTT_PORT:-1884}, configured from
 #     config/mosquitto.conf, data in .run/mosquitto/ (a system broker on 1883 is left alone):
@@ -254,21 +254,24 @@ ensure_postgres() {
     "postgres://postgres@$PG_HOST:$PG_PORT/$DB_NAME" "$version" "$postgis" "$PG_TLS")")
 }
 
-# Serves TLS with the project's certificate (.run/tls/server.crt, signed by .run/tls/ca.crt),
-# so that database.url can say sslmode=verify-full&sslrootcert=.run/tls/ca.crt. Only a Debian
-# cluster (pg_conftool) whose certificate is Debian's snakeoil default, or already ours, is
-# changed: copies of the certificate and key go to the cluster's configuration directory
-# (owned by postgres, key mode 600), ssl_cert_file and ssl_key_file point at them, and the
-# server reloads. Any other certificate is the operator's and is left alone.
+# Serves TLS with a certificate from scripts/tls.sh, so that database.url can say
+# sslmode=verify-full&sslrootcert=<the cluster's configuration directory>/fleetd-tls/ca.crt.
+# Only a Debian cluster (pg_conftool) whose certificate is Debian's snakeoil default, or one
+# installed here before, is changed: this checkout's certificate, key and CA are copied to
+# fleetd-tls/ in the cluster's configuration directory (owned by postgres; the key mode 600,
+# the CA readable by all), ssl_cert_file and ssl_key_file point there, and the server reloads.
+# A certificate installed here before (by this or another checkout) is kept while it still
+# verifies against the CA beside it and has 30 days left, so that checkouts sharing the server
+# do not keep replacing each other's; tests read the CA from there. Any other certificate is
+# the operator's and is left alone.
 ensure_postgres_tls() {
-  local ver name confdir current target note=""
+  local ver name target current note=""
   read -r ver name <<<"$(pg_find_cluster)" || true
   if [ -z "${ver:-}" ] || ! have pg_conftool; then
     PG_TLS="TLS not configured (not a Debian cluster)"
     return 0
   fi
-  confdir="/etc/postgresql/$ver/$name"
-  target="$confdir/fleetd-tls"
+  target="/etc/postgresql/$ver/$name/fleetd-tls"
   current=$(pg_psql -d postgres -Atc 'show ssl_cert_file') || die "cannot read ssl_cert_file"
   case "$current" in
     /etc/ssl/certs/ssl-cert-snakeoil.pem | "$target/server.crt" | server.crt | "") ;;
@@ -277,20 +280,27 @@ ensure_postgres_tls() {
       return 0
       ;;
   esac
-  if ! as_root cmp -s "$TLS_DIR/server.crt" "$target/server.crt" 2>/dev/null     || ! as_root cmp -s "$TLS_DIR/server.key" "$target/server.key" 2>/dev/null     || [ "$current" != "$target/server.crt" ]     || [ "$(pg_psql -d postgres -Atc 'show ssl')" != on ]; then
+  if [ "$current" != "$target/server.crt" ] \
+    || [ "$(pg_psql -d postgres -Atc 'show ssl')" != on ] \
+    || ! as_root openssl verify -CAfile "$target/ca.crt" "$target/server.crt" >/dev/null 2>&1 \
+    || ! as_root openssl x509 -in "$target/server.crt" -noout -checkend $((30 * 86400)) >/dev/null 2>&1; then
     log "PostgreSQL $ver/$name: TLS with the project's certificate ($target)"
-    as_root install -d -o postgres -g postgres -m 700 "$target"
+    as_root install -d -o postgres -g postgres -m 755 "$target"
     as_root install -o postgres -g postgres -m 644 "$TLS_DIR/server.crt" "$target/server.crt"
     as_root install -o postgres -g postgres -m 600 "$TLS_DIR/server.key" "$target/server.key"
+    as_root install -o postgres -g postgres -m 644 "$TLS_DIR/ca.crt" "$target/ca.crt"
     as_root pg_conftool "$ver" "$name" set ssl on
     as_root pg_conftool "$ver" "$name" set ssl_cert_file "$target/server.crt"
     as_root pg_conftool "$ver" "$name" set ssl_key_file "$target/server.key"
     pg_psql -d postgres -Atc 'select pg_reload_conf()' >/dev/null
     # A reload that cannot load the files keeps the old ones: check it took.
-    wait_for "PostgreSQL to load the project's certificate"       bash -c '[ "$(PGCONNECT_TIMEOUT=5 psql -X -h "$1" -p "$2" -U postgres -d postgres -Atc "show ssl_cert_file")" = "$3" ]'       _ "$PG_HOST" "$PG_PORT" "$target/server.crt"       || die "PostgreSQL did not take $target/server.crt (see its log)"
+    wait_for "PostgreSQL to load the project's certificate" \
+      bash -c '[ "$(PGCONNECT_TIMEOUT=5 psql -X -h "$1" -p "$2" -U postgres -d postgres -Atc "show ssl_cert_file")" = "$3" ]' \
+      _ "$PG_HOST" "$PG_PORT" "$target/server.crt" \
+      || die "PostgreSQL did not take $target/server.crt (see its log)"
     note=", reloaded"
   fi
-  PG_TLS="TLS: sslmode=verify-full&sslrootcert=${TLS_DIR#"$REPO"/}/ca.crt$note"
+  PG_TLS="TLS: sslmode=verify-full&sslrootcert=$target/ca.crt$note"
 }
 
 # ---- Redis -----------------------------------------------------------------------------------

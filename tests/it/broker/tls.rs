@@ -13,11 +13,11 @@ use crate::common::tls::{database_ca, Certs, TlsRedis};
 use crate::common::{count, now_ms, wait_count, Broker};
 
 /// `url` with `sslmode=verify-full` against the CA services.sh gave PostgreSQL.
-fn verified(url: &str) -> String {
+async fn verified(url: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!(
         "{url}{sep}sslmode=verify-full&sslrootcert={}",
-        database_ca()
+        database_ca().await
     )
 }
 
@@ -82,13 +82,17 @@ async fn readings_travel_over_tls_from_tracker_to_database_and_redis() {
     let redis = TlsRedis::start(&certs);
     let ca = certs.file("ca.crt");
     let (redis_url, ca_for_config) = (redis.url(), ca.clone());
+    let database_ca = database_ca().await;
     let api = Api::start_with_broker(
         Broker::start_tls(certs.path(), false),
         move |c| {
             c.mqtt.tls_ca_file = ca_for_config.clone();
             c.redis.url = redis_url;
             c.redis.tls_ca_file = ca_for_config;
-            c.database.url = fleetd::config::Secret::new(verified(c.database.url.expose()));
+            let url = c.database.url.expose();
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let url = format!("{url}{sep}sslmode=verify-full&sslrootcert={database_ca}");
+            c.database.url = fleetd::config::Secret::new(url);
         },
         fleetd::clock::Clock::new(),
     )
@@ -214,7 +218,7 @@ async fn each_link_refuses_a_peer_it_cannot_verify() {
         .err()
         .expect("a server signed by another CA is refused");
     assert!(format!("{e:?}").contains("InvalidCertificate"), "{e:?}");
-    let (client, connection) = fleetd::db::PgTarget::new(&verified(url))
+    let (client, connection) = fleetd::db::PgTarget::new(&verified(url).await)
         .unwrap()
         .connect()
         .await

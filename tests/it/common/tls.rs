@@ -46,13 +46,20 @@ impl Certs {
     }
 }
 
-/// The CA whose certificate `scripts/services.sh` installed in the test PostgreSQL server
-/// (`ensure_postgres_tls`), for `sslmode=verify-full`.
-pub fn database_ca() -> String {
-    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join(".run/tls/ca.crt");
+/// The CA that signed the test PostgreSQL server's certificate, for `sslmode=verify-full`:
+/// `scripts/services.sh` (`ensure_postgres_tls`) keeps it beside the certificate.
+pub async fn database_ca() -> String {
+    let admin = super::connect(&super::admin_url()).await;
+    let cert: String = admin
+        .query_one("SHOW ssl_cert_file", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let ca = Path::new(&cert).with_file_name("ca.crt");
     assert!(
         ca.exists(),
-        "{} is missing: run scripts/services.sh, which makes it and gives PostgreSQL its certificate",
+        "{} is missing: the server's certificate ({cert}) is not one scripts/services.sh \
+         installed; run it",
         ca.display()
     );
     ca.display().to_string()
