@@ -114,7 +114,7 @@ impl Matcher {
         let found = {
             let view = self.roster.view();
             self.live
-                .nearest(
+                .nearest_dispatchable(
                     &query,
                     &view.eligible(&job.requirements, &refused, query.now_us),
                 )
