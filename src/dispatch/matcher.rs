@@ -126,6 +126,7 @@ impl Matcher {
                 job = %job.id,
                 radius_m = query.radius_m,
                 examined = found.examined,
+                skipped_stale = found.skipped_stale,
                 candidates = found.hits.len(),
                 "matching stopped at dispatch.max_candidates_examined; offering the candidates examined"
             );

@@ -101,6 +101,7 @@ impl Dispatch {
                 k,
                 radius_m,
                 examined = found.examined,
+                skipped_stale = found.skipped_stale,
                 hits = found.hits.len(),
                 "nearest query stopped at dispatch.max_candidates_examined; answered from the candidates examined"
             );

@@ -230,7 +230,7 @@ impl LiveIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::{Everyone, NearestQuery, Position};
+    use crate::live::{Everyone, LiveError, NearestQuery, Position};
     use std::time::Duration;
 
     const NOW: i64 = 1_700_000_000_000_000;
@@ -390,6 +390,26 @@ mod tests {
             (all.hits.len(), all.examined, all.truncated),
             (1, 21, false)
         );
+        // Bad input is refused as by the whole-index search.
+        for (bad, e) in [
+            (
+                NearestQuery {
+                    k: 0,
+                    ..query(1, 10)
+                },
+                LiveError::K { got: 0 },
+            ),
+            (
+                NearestQuery {
+                    lat: 91.0,
+                    ..query(1, 10)
+                },
+                LiveError::Latitude(91.0),
+            ),
+        ] {
+            assert_eq!(ix.nearest_dispatchable(&bad, &cars), Err(e.clone()));
+            assert_eq!(ix.nearest(&bad, &cars).map(|_| ()), Err(e));
+        }
     }
 
     #[test]
