@@ -234,14 +234,16 @@ pub struct DispatchConfig {
     /// `max_candidates_examined`); small ones refuse legitimate long-distance dispatch. A
     /// job stored before this was lowered is searched within the new maximum.
     pub max_radius_m: f64,
-    /// Candidates (vehicles within the radius, of any age or eligibility) one nearest query
-    /// or matching round examines at most, each with the live index's read lock held and
-    /// position writers waiting. A query that reaches it stops and answers with the nearest
-    /// eligible vehicles among those examined, flagged `truncated` (and logged), which can
-    /// miss eligible vehicles further out. Higher finds rare vehicles (an unusual type, a
-    /// near-empty radius) in larger fleets; lower bounds the writers' wait: about 150 ns
-    /// per candidate, so some 3 ms at worst at the default (an unbounded query over a million
-    /// vehicles took 370 ms).
+    /// Candidates one nearest query or matching round examines at most, each with the live
+    /// index's read lock held and position writers waiting: fresh vehicles within the radius
+    /// with an available driver (only those are searched), whether or not the query's own
+    /// filters (type, seats, load, declined drivers) accept them; stale ones are passed over
+    /// without counting, up to as many again. A query that reaches it stops and answers with
+    /// the nearest eligible vehicles among those examined, flagged `truncated` (and logged),
+    /// which can miss eligible vehicles further out. Higher finds rare vehicles (an unusual
+    /// type, a near-empty radius) in larger fleets; lower bounds the writers' wait: about
+    /// 150 ns per candidate, so some 3 ms at worst at the default, twice that with as many
+    /// stale ones (an unbounded query over a million vehicles took 370 ms).
     pub max_candidates_examined: usize,
     /// A vehicle whose latest position is older than this is dropped from the live index
     /// (checked every `live_horizon_s / 4`, at most every 10 minutes), so vehicles that stop

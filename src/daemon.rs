@@ -207,6 +207,12 @@ pub async fn start_on(
         clock.clone(),
         background.clone(),
     ));
+    tokio::spawn(feed::unlist_stale(
+        live.clone(),
+        Duration::from_secs(config.dispatch.staleness_s),
+        clock.clone(),
+        background.clone(),
+    ));
     let maintenance = tokio::spawn(partition_timer(
         partitions,
         metrics.clone(),

@@ -114,7 +114,7 @@ impl Matcher {
         let found = {
             let view = self.roster.view();
             self.live
-                .nearest(
+                .nearest_dispatchable(
                     &query,
                     &view.eligible(&job.requirements, &refused, query.now_us),
                 )
@@ -126,6 +126,7 @@ impl Matcher {
                 job = %job.id,
                 radius_m = query.radius_m,
                 examined = found.examined,
+                skipped_stale = found.skipped_stale,
                 candidates = found.hits.len(),
                 "matching stopped at dispatch.max_candidates_examined; offering the candidates examined"
             );

@@ -54,8 +54,8 @@ pub struct Dispatch {
 impl Dispatch {
     pub fn new(live: SharedLiveIndex, config: DispatchConfig, clock: Clock) -> Dispatch {
         Dispatch {
+            roster: Arc::new(Roster::new(live.clone())),
             live,
-            roster: Arc::new(Roster::new()),
             clock,
             config,
             events: broadcast::channel(EVENT_BUFFER).0,
@@ -67,8 +67,9 @@ impl Dispatch {
 
     /// The `k` nearest vehicles within `radius_m` (at most `dispatch.max_radius_m`) whose
     /// driver is available and whose vehicle meets `req`, fresh within the staleness limit,
-    /// nearest first; each hit is tagged with the driver's id. At most
-    /// `dispatch.max_candidates_examined` candidates are examined (see [`Nearest::truncated`]).
+    /// nearest first; each hit is tagged with the driver's id. Searches the live index's
+    /// dispatchable vehicles only ([`crate::live::LiveIndex::nearest_dispatchable`]), at most
+    /// `dispatch.max_candidates_examined` fresh ones (see [`Nearest::truncated`]).
     pub fn nearest(
         &self,
         lat: f64,
@@ -88,7 +89,9 @@ impl Dispatch {
             max_examined: self.config.max_candidates_examined,
         };
         let view = self.roster.view();
-        let found = self.live.nearest(&q, &view.eligible(req, &[], q.now_us))?;
+        let found = self
+            .live
+            .nearest_dispatchable(&q, &view.eligible(req, &[], q.now_us))?;
         if found.truncated {
             // Counted by the caller; debug only, so that a client repeating such a query
             // cannot flood the log.
@@ -98,6 +101,7 @@ impl Dispatch {
                 k,
                 radius_m,
                 examined = found.examined,
+                skipped_stale = found.skipped_stale,
                 hits = found.hits.len(),
                 "nearest query stopped at dispatch.max_candidates_examined; answered from the candidates examined"
             );

@@ -9,14 +9,20 @@
 //! `active` and not deleted, and they hold no open job (offered, assigned or picked up);
 //! dispatch also requires the query's time to be before the seat's `until_us` (licence
 //! valid, shift not over).
+//!
+//! Availability is also pushed into the live index, which keeps the vehicles of available
+//! drivers in a tree of their own ([`crate::live::LiveIndex::set_dispatchable`]), so that a
+//! dispatch query's candidate budget is spent on them alone. The roster's check at query
+//! time ([`Eligible`]) stays the authority; the tree follows it within microseconds of each
+//! update (updates are serialised, so the tree ends as the roster does).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
-use crate::live::{Eligibility, Position};
+use crate::live::{Eligibility, Position, SharedLiveIndex};
 
 /// Every driver at the wheel of a vehicle, with the vehicle's attributes and availability.
 /// `$1`/`$2` restrict it to some drivers and vehicles (both NULL: everyone).
@@ -49,6 +55,14 @@ pub struct Seat {
     pub vehicle_type: String,
     pub seats: i32,
     pub load_kg: i32,
+}
+
+impl Seat {
+    /// Whether the vehicle belongs in the live index's dispatchable tree: what the seat says
+    /// whatever the query (its end, `until_us`, is checked at query time).
+    fn dispatchable(&self) -> bool {
+        self.available
+    }
 }
 
 /// What a job asks of the vehicle; `None` accepts anything.
@@ -87,10 +101,11 @@ impl Seats {
         self.by_vehicle.insert(vehicle, seat);
     }
 
-    fn remove_driver(&mut self, driver_id: Uuid) {
-        if let Some(v) = self.vehicle_of.remove(&driver_id) {
-            self.by_vehicle.remove(&v);
-        }
+    /// Unseats a driver; returns the vehicle they left.
+    fn remove_driver(&mut self, driver_id: Uuid) -> Option<Arc<str>> {
+        let v = self.vehicle_of.remove(&driver_id)?;
+        self.by_vehicle.remove(&v);
+        Some(v)
     }
 
     fn remove_vehicle(&mut self, vehicle_id: &str) {
@@ -98,12 +113,39 @@ impl Seats {
             self.vehicle_of.remove(&seat.driver_id);
         }
     }
+
+    fn dispatchable(&self, vehicle_id: &str) -> bool {
+        self.by_vehicle
+            .get(vehicle_id)
+            .is_some_and(Seat::dispatchable)
+    }
+
+    /// What changes for the live index's dispatchable tree from `old` to `self`.
+    fn changes_since(&self, old: &Seats) -> Vec<(Arc<str>, bool)> {
+        let now = self
+            .by_vehicle
+            .iter()
+            .filter(|(v, s)| s.dispatchable() && !old.dispatchable(v));
+        let gone = old
+            .by_vehicle
+            .iter()
+            .filter(|(v, s)| s.dispatchable() && !self.dispatchable(v));
+        now.map(|(v, _)| (v.clone(), true))
+            .chain(gone.map(|(v, _)| (v.clone(), false)))
+            .collect()
+    }
 }
 
 /// The shared roster.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Roster {
     seats: RwLock<Seats>,
+    /// The live index whose dispatchable tree follows this roster.
+    live: SharedLiveIndex,
+    /// Held by an update from its change to the roster until the live index has it, so that
+    /// concurrent updates reach the live index in the order they changed the roster. Never
+    /// held across an `.await`.
+    updating: Mutex<()>,
 }
 
 /// A change named by a `fleetd_roster` notification.
@@ -125,8 +167,13 @@ impl Change {
 }
 
 impl Roster {
-    pub fn new() -> Roster {
-        Roster::default()
+    /// An empty roster that keeps `live`'s dispatchable tree in step with it.
+    pub fn new(live: SharedLiveIndex) -> Roster {
+        Roster {
+            seats: RwLock::default(),
+            live,
+            updating: Mutex::default(),
+        }
     }
 
     /// Replaces everything with what PostgreSQL holds now.
@@ -142,7 +189,12 @@ impl Roster {
             seats.insert(row.get(1), seat(row));
         }
         let n = seats.by_vehicle.len();
-        *self.seats.write().unwrap_or_else(|e| e.into_inner()) = seats;
+        let _order = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = std::mem::replace(&mut *self.write(), seats);
+        // Only what changed: a reconnect's reload moves little, and the live index takes
+        // its write lock for ~1 µs per change.
+        let changes = self.read().changes_since(&old);
+        self.live.set_dispatchable_many(&changes);
         Ok(n)
     }
 
@@ -161,19 +213,35 @@ impl Roster {
             }
         }
         let rows = client.query(SEATS, &[&drivers, &vehicles]).await?;
-        let mut seats = self.seats.write().unwrap_or_else(|e| e.into_inner());
-        for d in &drivers {
-            seats.remove_driver(*d);
-        }
-        for v in &vehicles {
-            seats.remove_vehicle(v);
-        }
-        for row in &rows {
-            let seat = seat(row);
-            // A driver re-read through their vehicle may have a stale entry elsewhere.
-            seats.remove_driver(seat.driver_id);
-            seats.insert(row.get(1), seat);
-        }
+        let _order = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
+        let changes: Vec<(Arc<str>, bool)> = {
+            let mut seats = self.write();
+            // Every vehicle whose seat may change: the live index is told each one's outcome.
+            let mut touched: Vec<Arc<str>> = Vec::new();
+            for d in &drivers {
+                touched.extend(seats.remove_driver(*d));
+            }
+            for v in &vehicles {
+                seats.remove_vehicle(v);
+                touched.push(v.as_str().into());
+            }
+            for row in &rows {
+                let seat = seat(row);
+                // A driver re-read through their vehicle may have a stale entry elsewhere.
+                touched.extend(seats.remove_driver(seat.driver_id));
+                let vehicle: &str = row.get(1);
+                touched.push(vehicle.into());
+                seats.insert(vehicle, seat);
+            }
+            touched
+                .into_iter()
+                .map(|v| {
+                    let on = seats.dispatchable(&v);
+                    (v, on)
+                })
+                .collect()
+        };
+        self.live.set_dispatchable_many(&changes);
         Ok(())
     }
 
@@ -201,6 +269,10 @@ impl Roster {
 
     fn read(&self) -> RwLockReadGuard<'_, Seats> {
         self.seats.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Seats> {
+        self.seats.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -351,6 +423,36 @@ mod tests {
         };
         assert_eq!(at(999).check("A", &p), Some(da));
         assert_eq!(at(1_000).check("A", &p), None, "licence or shift over");
+    }
+
+    #[test]
+    fn the_live_index_is_told_what_changed_for_dispatch() {
+        let mut old = Seats::default();
+        let mut busy = seat("car", 4, 300);
+        busy.available = false;
+        old.insert("stays", seat("car", 4, 300));
+        old.insert("leaves", seat("car", 4, 300));
+        old.insert("becomes-busy", seat("car", 4, 300));
+        old.insert("becomes-free", busy.clone());
+        let mut new = Seats::default();
+        new.insert("stays", seat("car", 4, 300));
+        new.insert("becomes-busy", busy.clone());
+        new.insert("becomes-free", seat("car", 4, 300));
+        new.insert("arrives", seat("van", 3, 900));
+        let mut changes: Vec<(String, bool)> = new
+            .changes_since(&old)
+            .into_iter()
+            .map(|(v, on)| (v.to_string(), on))
+            .collect();
+        changes.sort();
+        let want = [
+            ("arrives", true),
+            ("becomes-busy", false),
+            ("becomes-free", true),
+            ("leaves", false),
+        ]
+        .map(|(v, on)| (v.to_string(), on));
+        assert_eq!(changes, want);
     }
 
     #[test]

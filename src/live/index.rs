@@ -32,7 +32,9 @@ use super::slots::Slots;
 use super::{check_lat_lon, valid_vehicle_id, LiveError};
 use crate::ingest::reading::GpsReading;
 
+mod dispatchable;
 mod entry;
+pub(crate) use dispatchable::Dispatchable;
 pub use entry::LOOSE_M;
 pub(crate) use entry::{tree_xyz, Record, TreeBox, CHORD_SLACK};
 
@@ -114,6 +116,9 @@ pub struct LiveIndex {
     ids: HashTable<u32>,
     hasher: RandomState,
     pub(crate) slots: Slots<Record>,
+    /// The vehicles that could be offered a job, in a tree of their own (see
+    /// [`dispatchable`]); kept in step by every mutation here.
+    pub(crate) dispatch: Dispatchable,
 }
 
 impl LiveIndex {
@@ -125,7 +130,8 @@ impl LiveIndex {
     ///
     /// Duplicates keep the newest `ts` (as [`upsert`](Self::upsert) would); invalid entries are
     /// skipped and counted. The R-tree is bulk-loaded, which is several times faster than
-    /// inserting one by one and packs its nodes fuller.
+    /// inserting one by one and packs its nodes fuller. No vehicle is dispatchable yet: the
+    /// roster marks them once loaded ([`set_dispatchable`](Self::set_dispatchable)).
     pub fn load<I, S>(items: I) -> (Self, BatchOutcome)
     where
         I: IntoIterator<Item = (S, Position)>,
@@ -199,8 +205,16 @@ impl LiveIndex {
             }
             let old_box = record.tree_box(slot);
             record.set(p);
-            if !with_tree || old_box.contains(&tree_xyz(p.lat, p.lon)) {
-                // Still inside its cube (or no tree yet): the record is all there is to change.
+            if !with_tree {
+                return Ok(Upsert::Replaced(previous));
+            }
+            let member = self.dispatch.member.get(slot);
+            if old_box.contains(&tree_xyz(p.lat, p.lon)) {
+                // Still inside its cube: the record is all there is to change, unless a
+                // member was unlisted as stale and is back.
+                if member {
+                    self.dispatch.list(old_box);
+                }
                 return Ok(Upsert::Replaced(previous));
             }
             record.reanchor();
@@ -208,15 +222,24 @@ impl LiveIndex {
             let removed = self.tree.remove(&old_box);
             debug_assert!(removed.is_some(), "tree entry of slot {slot} missing");
             self.tree.insert(new_box);
+            self.dispatch.moved(&old_box, new_box);
+            if member {
+                self.dispatch.list(new_box);
+            }
             return Ok(Upsert::Replaced(previous));
         }
         if !valid_vehicle_id(id) {
             return Err(LiveError::VehicleId);
         }
         let slot = self.slots.insert(Record::new(id.into(), p));
+        let member = !self.dispatch.ids.is_empty() && self.dispatch.ids.contains(id);
+        self.dispatch.member.set(slot, member);
         if with_tree {
-            let record = self.slots.get(slot).expect("just inserted");
-            self.tree.insert(record.tree_box(slot));
+            let entry = self.slots.get(slot).expect("just inserted").tree_box(slot);
+            self.tree.insert(entry);
+            if member {
+                self.dispatch.list(entry);
+            }
         }
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.ids
@@ -241,8 +264,10 @@ impl LiveIndex {
             .slots
             .take(slot)
             .expect("the id map only points at occupied slots");
-        let removed = self.tree.remove(&record.tree_box(slot));
+        let entry = record.tree_box(slot);
+        let removed = self.tree.remove(&entry);
         debug_assert!(removed.is_some(), "tree entry of slot {slot} missing");
+        self.dispatch.forget(&entry);
         record.position()
     }
 
@@ -293,7 +318,8 @@ impl LiveIndex {
     }
 
     /// Checks that the tree, the map and the slot table describe the same vehicles, each
-    /// inside its tree cube. For tests; O(n log n).
+    /// inside its tree cube, and that the dispatchable tree lists members only, under their
+    /// cubes. For tests; O(n log n).
     #[doc(hidden)]
     pub fn check_consistency(&self) -> Result<(), String> {
         if self.tree.size() != self.ids.len() {
@@ -324,7 +350,7 @@ impl LiveIndex {
                 return Err(format!("{id}: outside its tree cube"));
             }
         }
-        Ok(())
+        self.check_dispatchable()
     }
 }
 

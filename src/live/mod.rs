@@ -5,15 +5,19 @@
 //! - [`geo`]: haversine, unit-sphere points, chord ↔ great-circle distance.
 //! - [`index`]: [`LiveIndex`], the one type that owns the R-tree and the per-vehicle map, so
 //!   both always change together; only a strictly newer `ts` replaces a position. Vehicles sit
-//!   in the tree as small loose cubes, so most updates do not touch the tree.
+//!   in the tree as small loose cubes, so most updates do not touch the tree. A second tree
+//!   lists the *dispatchable* vehicles only (marked by whoever knows drivers), so that
+//!   dispatch spends its candidate budget on vehicles that could be offered work.
 //! - `slots`: the chunked slot table holding each vehicle's record.
-//! - [`query`]: [`LiveIndex::nearest`] with radius, staleness and a caller-supplied
-//!   [`Eligibility`] (driver on duty and available, vehicle type, seats, load).
+//! - [`query`]: [`LiveIndex::nearest`] and [`LiveIndex::nearest_dispatchable`] with radius,
+//!   staleness and a caller-supplied [`Eligibility`] (driver on duty and available, vehicle
+//!   type, seats, load).
 //! - [`shared`]: [`SharedLiveIndex`], the lock-wrapped handle shared by the ingestion pipeline
 //!   (writers, in batches) and the HTTP readers.
 //!
 //! The index knows nothing of drivers: whoever owns duty status answers through
-//! [`Eligibility`], so there is one source of truth for it.
+//! [`Eligibility`], so there is one source of truth for it, and marks which vehicles are
+//! dispatchable at all ([`LiveIndex::set_dispatchable`]), a hint that only narrows the search.
 
 pub mod feed;
 pub mod geo;

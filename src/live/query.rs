@@ -19,11 +19,23 @@
 //! those examined, which are the nearest by the tree's order, so no vehicle left unexamined is
 //! nearer than the last one examined; but a hit further out than that may have an unexamined
 //! better neighbour, and fewer than `k` may be found although more exist.
+//!
+//! Over the whole index ([`LiveIndex::nearest`]) every vehicle in range counts, so vehicles
+//! nobody can dispatch (no driver, parked, silent but not yet forgotten) can use up the
+//! budget before the drivers behind them are reached: 25,000 of them around a pickup made
+//! dispatch answer nothing. Dispatch therefore searches the dispatchable tree
+//! ([`LiveIndex::nearest_dispatchable`]), which holds only vehicles with a driver who can
+//! take work. There, stale vehicles are passed over without counting; they are a bounded
+//! few (a sweep unlists them at the dispatch staleness), and in case they are not, at most
+//! another `max_examined` of them are passed over before the search stops as truncated, so
+//! the lock is held for at most twice the budget.
 
 use std::cmp::Ordering;
 use std::time::Duration;
 
-use super::index::{tree_xyz, LiveIndex, Position, CHORD_SLACK};
+use rstar::RTree;
+
+use super::index::{tree_xyz, LiveIndex, Position, TreeBox, CHORD_SLACK};
 use super::{check_lat_lon, geo, LiveError};
 
 /// The largest `k` a nearest query may ask for.
@@ -44,8 +56,9 @@ pub struct NearestQuery {
     pub now_us: i64,
     /// A vehicle whose position is older than this (`now_us - ts > staleness`) is not offered.
     pub staleness: Duration,
-    /// Candidates (tree entries within the radius, of any age or eligibility) examined at
-    /// most; see "Bounded work" above. `usize::MAX` for none.
+    /// Candidates (tree entries within the radius, of any age or eligibility; fresh ones
+    /// only in [`LiveIndex::nearest_dispatchable`]) examined at most; see "Bounded work"
+    /// above. `usize::MAX` for none.
     pub max_examined: usize,
 }
 
@@ -129,8 +142,11 @@ pub struct Hit<T> {
 pub struct Nearest<T> {
     /// Nearest first, ordered by [`rank_cmp`].
     pub hits: Vec<Hit<T>>,
-    /// Candidates examined.
+    /// Candidates examined: counted against [`NearestQuery::max_examined`].
     pub examined: usize,
+    /// Stale candidates passed over without counting
+    /// ([`nearest_dispatchable`](LiveIndex::nearest_dispatchable) only).
+    pub skipped_stale: usize,
     /// The search stopped at [`NearestQuery::max_examined`] with candidates left within
     /// range: `hits` are the best among those examined (see "Bounded work" above).
     pub truncated: bool,
@@ -142,6 +158,7 @@ impl<T> Default for Nearest<T> {
         Nearest {
             hits: Vec::new(),
             examined: 0,
+            skipped_stale: 0,
             truncated: false,
         }
     }
@@ -155,8 +172,39 @@ pub fn rank_cmp(a: (f64, &str), b: (f64, &str)) -> Ordering {
 impl LiveIndex {
     /// The `k` nearest fresh, eligible vehicles within `radius_m` (inclusive), nearest first,
     /// ordered by [`rank_cmp`]; among the first `max_examined` candidates only, and then
-    /// flagged [`truncated`](Nearest::truncated).
+    /// flagged [`truncated`](Nearest::truncated). Every vehicle in the index is a candidate,
+    /// stale or not.
     pub fn nearest<E>(&self, q: &NearestQuery, filter: &E) -> Result<Nearest<E::Tag>, LiveError>
+    where
+        E: Eligibility + ?Sized,
+    {
+        self.search(&self.tree, q, filter, Stale::Counts)
+    }
+
+    /// [`nearest`](Self::nearest) among the dispatchable vehicles only (see
+    /// [`set_dispatchable`](Self::set_dispatchable)): vehicles nobody marked dispatchable are
+    /// not candidates at all, and stale ones do not count against `max_examined`; see
+    /// "Bounded work" above. `filter` still runs for each fresh candidate (per-query checks:
+    /// vehicle type, excluded drivers), and those it rejects still count.
+    pub fn nearest_dispatchable<E>(
+        &self,
+        q: &NearestQuery,
+        filter: &E,
+    ) -> Result<Nearest<E::Tag>, LiveError>
+    where
+        E: Eligibility + ?Sized,
+    {
+        self.search(&self.dispatch.tree, q, filter, Stale::Skipped)
+    }
+
+    /// The search over one of the index's trees.
+    fn search<E>(
+        &self,
+        tree: &RTree<TreeBox>,
+        q: &NearestQuery,
+        filter: &E,
+        stale: Stale,
+    ) -> Result<Nearest<E::Tag>, LiveError>
     where
         E: Eligibility + ?Sized,
     {
@@ -164,24 +212,29 @@ impl LiveIndex {
         let staleness_us = i64::try_from(q.staleness.as_micros()).unwrap_or(i64::MAX);
         let mut bound = geo::chord_for_distance(q.radius_m) + CHORD_SLACK;
         let mut best: Vec<Hit<E::Tag>> = Vec::with_capacity(q.k.min(32));
-        let (mut examined, mut truncated) = (0, false);
-        for (entry, d2) in self
-            .tree
-            .nearest_neighbor_iter_with_distance_2(tree_xyz(q.lat, q.lon))
-        {
+        let mut found = Nearest::default();
+        for (entry, d2) in tree.nearest_neighbor_iter_with_distance_2(tree_xyz(q.lat, q.lon)) {
             if f64::from(d2).sqrt() > bound {
                 break;
             }
-            if examined == q.max_examined {
-                truncated = true;
-                break;
-            }
-            examined += 1;
             let r = self
                 .slots
                 .get(entry.slot)
                 .expect("tree entries only for occupied slots");
             let age_us = q.now_us.saturating_sub(r.ts);
+            if age_us > staleness_us && stale == Stale::Skipped {
+                if found.skipped_stale == q.max_examined {
+                    found.truncated = true;
+                    break;
+                }
+                found.skipped_stale += 1;
+                continue;
+            }
+            if found.examined == q.max_examined {
+                found.truncated = true;
+                break;
+            }
+            found.examined += 1;
             if age_us > staleness_us {
                 continue;
             }
@@ -221,12 +274,20 @@ impl LiveIndex {
                 bound = geo::chord_for_distance(last.distance_m) + CHORD_SLACK;
             }
         }
-        Ok(Nearest {
-            hits: best,
-            examined,
-            truncated,
-        })
+        found.hits = best;
+        Ok(found)
     }
+}
+
+/// How a search treats stale vehicles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stale {
+    /// Examined like any candidate: the main tree keeps vehicles for a day after they fall
+    /// silent, so not counting them would unbound the walk.
+    Counts,
+    /// Skipped without counting against `max_examined`, up to `max_examined` of them: the
+    /// dispatchable tree is swept of stale members, so few are ever met.
+    Skipped,
 }
 
 #[cfg(test)]

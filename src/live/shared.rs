@@ -2,7 +2,8 @@
 //!
 //! A `std::sync::RwLock` is enough: every critical section is a short in-memory operation
 //! (an upsert is about a microsecond, a nearest query tens of microseconds, and never more
-//! than its `max_examined` candidates: about 3 ms at dispatch's default of 20,000) and never
+//! than its `max_examined` candidates: about 3 ms at dispatch's default of 20,000; a dispatch
+//! query may also pass over as many stale vehicles, so at most twice that) and never
 //! spans an `.await`, so holding it from async code cannot stall the runtime for long. Writers take the lock
 //! once per chunk of [`WRITE_CHUNK`] readings rather than once per reading, and give it back
 //! between chunks so a large batch cannot keep readers waiting for long. On Linux the std lock
@@ -102,6 +103,48 @@ impl SharedLiveIndex {
         E: Eligibility + ?Sized,
     {
         self.read_guard().nearest(q, filter)
+    }
+
+    /// See [`LiveIndex::nearest_dispatchable`]: as [`nearest`](Self::nearest), and the read
+    /// lock is held for at most `q.max_examined` fresh candidates plus as many stale ones.
+    pub fn nearest_dispatchable<E>(
+        &self,
+        q: &NearestQuery,
+        filter: &E,
+    ) -> Result<Nearest<E::Tag>, LiveError>
+    where
+        E: Eligibility + ?Sized,
+    {
+        self.read_guard().nearest_dispatchable(q, filter)
+    }
+
+    /// [`LiveIndex::set_dispatchable`] for each change, in order, taking the write lock once
+    /// per [`WRITE_CHUNK`] changes.
+    pub fn set_dispatchable_many<S: AsRef<str>>(&self, changes: &[(S, bool)]) {
+        for chunk in changes.chunks(WRITE_CHUNK) {
+            let mut index = self.write_guard();
+            for (id, on) in chunk {
+                index.set_dispatchable(id.as_ref(), *on);
+            }
+        }
+    }
+
+    /// Unlists from the dispatchable tree the vehicles whose position is older than
+    /// `cutoff_ts` (µs), sweeping [`EVICT_CHUNK`] slots per write-lock acquisition; returns
+    /// how many. O(n / 64) for n vehicles plus O(members), so cheap enough to run every few
+    /// seconds, but off the async workers at large fleets.
+    pub fn unlist_stale(&self, cutoff_ts: i64) -> usize {
+        let mut unlisted = 0;
+        let mut start = 0u32;
+        loop {
+            let mut index = self.write_guard();
+            if start >= index.slot_end() {
+                return unlisted;
+            }
+            let end = start.saturating_add(EVICT_CHUNK);
+            unlisted += index.unlist_stale_slots(start..end, cutoff_ts);
+            start = end;
+        }
     }
 
     /// See [`LiveIndex::position`].
@@ -218,6 +261,30 @@ mod tests {
         assert_eq!(shared.evict_older_than(15), n.div_ceil(2));
         assert_eq!(shared.len(), n / 2);
         assert!(shared.position("v0").is_none() && shared.position("v1").is_some());
+        shared.read(|ix| ix.check_consistency()).unwrap();
+    }
+
+    #[test]
+    fn dispatchable_marks_and_stale_sweeps_span_chunks() {
+        let shared = SharedLiveIndex::default();
+        let n = EVICT_CHUNK as usize * 2 + 3;
+        let batch = (0..n).map(|i| {
+            let p = Position {
+                lat: (i % 180) as f64 - 89.5,
+                lon: (i % 360) as f64 - 179.5,
+                ts: if i % 2 == 0 { 10 } else { 20 },
+                speed_kmh: None,
+                heading_deg: None,
+            };
+            (format!("v{i}"), p)
+        });
+        shared.upsert_many(batch);
+        let marks: Vec<(String, bool)> = (0..n).map(|i| (format!("v{i}"), i != 0)).collect();
+        shared.set_dispatchable_many(&marks);
+        assert_eq!(shared.read(LiveIndex::dispatchable_listed), n - 1);
+        assert_eq!(shared.unlist_stale(15), n.div_ceil(2) - 1);
+        assert_eq!(shared.read(LiveIndex::dispatchable_listed), n / 2);
+        assert_eq!(shared.len(), n, "unlisted, not forgotten");
         shared.read(|ix| ix.check_consistency()).unwrap();
     }
 }

@@ -115,9 +115,10 @@ pub struct NearestVehicle {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Nearest {
     pub items: Vec<NearestVehicle>,
-    /// The search stopped after examining `dispatch.max_candidates_examined` vehicles within
-    /// the radius (few of them eligible): `items` are the nearest eligible among those, and
-    /// vehicles further out may have been missed. Narrow the radius or the requirements.
+    /// The search stopped after examining `dispatch.max_candidates_examined` vehicles with an
+    /// available driver within the radius (few of them meeting the requirements): `items` are
+    /// the nearest eligible among those, and vehicles further out may have been missed.
+    /// Narrow the radius or the requirements.
     pub truncated: bool,
 }
 

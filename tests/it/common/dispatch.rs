@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use fleetd::live::Position;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -436,6 +437,62 @@ pub async fn seed_seat(client: &tokio_postgres::Client, n: u32, vehicle_id: &str
         .await
         .unwrap();
     driver
+}
+
+/// Registers trucks `{prefix}-0` .. `{prefix}-{n-1}` in one statement; with `duty`, each
+/// gets a driver of that duty status at its wheel (users `{prefix}-drv-{i}`). The roster
+/// hears of them by notification like any change.
+pub async fn seed_fleet(client: &tokio_postgres::Client, prefix: &str, n: i32, duty: Option<&str>) {
+    client
+        .execute(
+            "INSERT INTO vehicles (id, plate, vin, make, model, year, type, seats, load_kg)
+             SELECT $1 || '-' || g, 'P-' || $1 || '-' || g, upper(substr(md5($1 || g), 1, 17)),
+                    'Volvo', 'FH16', 2021, 'truck', 2, 18000
+               FROM generate_series(0, $2 - 1) g",
+            &[&prefix, &n],
+        )
+        .await
+        .unwrap();
+    let Some(duty) = duty else { return };
+    client
+        .execute(
+            "INSERT INTO users (id, username, password_hash, role)
+             SELECT gen_random_uuid(), $1 || '-drv-' || g, 'x', 'driver'
+               FROM generate_series(0, $2 - 1) g",
+            &[&prefix, &n],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO drivers (id, user_id, name, licence_number, licence_expiry,
+                                  duty_status, current_vehicle_id)
+             SELECT gen_random_uuid(), u.id, u.username, 'L-' || u.username, '2099-01-01',
+                    $3, $1 || '-' || g
+               FROM generate_series(0, $2 - 1) g
+               JOIN users u ON u.username = $1 || '-drv-' || g",
+            &[&prefix, &n, &duty],
+        )
+        .await
+        .unwrap();
+}
+
+/// Positions for `{prefix}-0` .. `{prefix}-{n-1}` on a grid of 60 columns, 100 m apart,
+/// north-east of (`lat`, `lon`), stamped `ts` (µs).
+pub fn grid(prefix: &str, n: usize, (lat, lon): (f64, f64), ts: i64) -> Vec<(String, Position)> {
+    (0..n)
+        .map(|i| {
+            let (lat, lon) = offset(lat, lon, (i / 60) as f64 * 100.0, (i % 60) as f64 * 100.0);
+            let p = Position {
+                lat,
+                lon,
+                ts,
+                speed_kmh: None,
+                heading_deg: None,
+            };
+            (format!("{prefix}-{i}"), p)
+        })
+        .collect()
 }
 
 /// A user who creates jobs (staff), for `created_by`.

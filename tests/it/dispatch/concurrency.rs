@@ -221,7 +221,7 @@ fn start_matcher(
     config: &fleetd::config::DispatchConfig,
     stop: &CancellationToken,
 ) -> Arc<fleetd::metrics::Metrics> {
-    let roster = Arc::new(Roster::new());
+    let roster = Arc::new(Roster::new(live.clone()));
     let wake = Arc::new(tokio::sync::Notify::new());
     let metrics = fleetd::metrics::Metrics::new();
     tokio::spawn(

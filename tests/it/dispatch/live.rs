@@ -415,55 +415,6 @@ async fn nearest_offers_only_fresh_available_drivers_nearest_first() {
     api.daemon.shutdown().await;
 }
 
-/// A query nothing passes over a fleet inside its radius examines at most
-/// `dispatch.max_candidates_examined` vehicles, answers from them and says it was cut short;
-/// the maximum radius is configurable and enforced.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_query_nothing_passes_is_cut_short_and_says_so() {
-    let api = Api::start_with(|c| {
-        c.dispatch.max_candidates_examined = 1_000;
-        c.dispatch.max_radius_m = 50_000.0;
-    })
-    .await;
-    let a = &api.admin;
-    let now = now_ms() * 1000;
-    let fleet: Vec<(String, fleetd::live::Position)> = (0..3_000)
-        .map(|i| {
-            let p = fleetd::live::Position {
-                lat: BASE.0 + (i % 60) as f64 * 0.001,
-                lon: BASE.1 + (i / 60) as f64 * 0.001,
-                ts: now,
-                speed_kmh: None,
-                heading_deg: None,
-            };
-            (format!("ghost-{i}"), p)
-        })
-        .collect();
-    assert_eq!(api.daemon.live.upsert_many(fleet).inserted, 3_000);
-    let q = format!("lat={}&lon={}&k=1000&radius_m=50000", BASE.0, BASE.1);
-    let r = a.get(&format!("/v1/dispatch/nearest?{q}&type=bus")).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json(), json!({"items": [], "truncated": true}));
-    assert_eq!(
-        metric(a.addr, "fleetd_dispatch_nearest_truncated_total", "").await,
-        1.0,
-        "counted, not logged per query"
-    );
-    let r = a
-        .get(&format!(
-            "/v1/dispatch/nearest?lat={}&lon={}&radius_m=50001",
-            BASE.0, BASE.1
-        ))
-        .await;
-    assert_eq!((r.status, r.code().as_str()), (422, "invalid_value"));
-    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
-    assert!(
-        message.starts_with("radius_m") && message.contains("50000"),
-        "{message}"
-    );
-    api.daemon.shutdown().await;
-}
-
 /// A reading stamped minutes ahead (accepted: within `ingest.max_future_s`) is stored as sent
 /// but counts for the live position as of its arrival, so the readings after it move the
 /// vehicle on instead of being ignored until the clock catches up.

@@ -53,7 +53,7 @@ async fn fixture(config: DispatchConfig) -> (Fixture, Uuid, Uuid) {
         };
         live.upsert(v, p).unwrap();
     }
-    let roster = Arc::new(Roster::new());
+    let roster = Arc::new(Roster::new(live.clone()));
     assert_eq!(roster.reload(&sql).await.unwrap(), 2);
     let matcher = Matcher {
         pool: pool_without_timeouts(&db.url, 2),

@@ -1,6 +1,7 @@
 //! Dispatch: jobs and matching over HTTP, live positions, the event stream, contention, and
 //! the matcher on virtual time.
 
+mod budget;
 mod concurrency;
 mod job_requests;
 mod jobs;

@@ -13,8 +13,8 @@ use fleetd::live::query::rank_cmp;
 use fleetd::live::{Hit, LiveIndex, NearestQuery, Position, SharedLiveIndex, Upsert};
 use proptest::prelude::*;
 
-const NOW: i64 = 1_750_000_000_000_000;
-const STALENESS: Duration = Duration::from_secs(60);
+pub(super) const NOW: i64 = 1_750_000_000_000_000;
+pub(super) const STALENESS: Duration = Duration::from_secs(60);
 
 /// Degrees of latitude in 1 km.
 fn km_deg() -> f64 {
@@ -22,7 +22,7 @@ fn km_deg() -> f64 {
 }
 
 /// A position in one of the interesting places.
-fn place() -> impl Strategy<Value = (f64, f64)> {
+pub(super) fn place() -> impl Strategy<Value = (f64, f64)> {
     let anti = (
         -2.0..2.0f64,
         prop_oneof![179.95..=180.0f64, -180.0..-179.95f64],
@@ -43,15 +43,15 @@ fn place() -> impl Strategy<Value = (f64, f64)> {
 }
 
 #[derive(Debug, Clone)]
-struct Vehicle {
-    lat: f64,
-    lon: f64,
+pub(super) struct Vehicle {
+    pub(super) lat: f64,
+    pub(super) lon: f64,
     /// Age at `NOW`, µs: up to twice the staleness limit, sometimes exactly at it.
-    age_us: i64,
-    eligible: bool,
+    pub(super) age_us: i64,
+    pub(super) eligible: bool,
 }
 
-fn vehicle() -> impl Strategy<Value = Vehicle> {
+pub(super) fn vehicle() -> impl Strategy<Value = Vehicle> {
     let limit = STALENESS.as_micros() as i64;
     let age = prop_oneof![
         6 => 0..limit,
@@ -69,14 +69,14 @@ fn vehicle() -> impl Strategy<Value = Vehicle> {
 }
 
 #[derive(Debug, Clone)]
-enum Radius {
+pub(super) enum Radius {
     Metres(f64),
     /// Exactly the distance to vehicle `i % n`.
     AtVehicle(usize),
     Whole,
 }
 
-fn radius() -> impl Strategy<Value = Radius> {
+pub(super) fn radius() -> impl Strategy<Value = Radius> {
     prop_oneof![
         3 => (1.0..5_000.0f64).prop_map(Radius::Metres),
         3 => (5_000.0..300_000.0f64).prop_map(Radius::Metres),
@@ -85,15 +85,15 @@ fn radius() -> impl Strategy<Value = Radius> {
     ]
 }
 
-fn k() -> impl Strategy<Value = usize> {
+pub(super) fn k() -> impl Strategy<Value = usize> {
     prop_oneof![8 => 1..=20usize, 1 => Just(1000usize)]
 }
 
-fn id(i: usize) -> String {
+pub(super) fn id(i: usize) -> String {
     format!("v{i:05}")
 }
 
-fn position(v: &Vehicle) -> Position {
+pub(super) fn position(v: &Vehicle) -> Position {
     Position {
         lat: v.lat,
         lon: v.lon,
@@ -355,7 +355,13 @@ fn hostile_nearest_queries_examine_a_bounded_number_of_candidates() {
     assert_eq!((all.examined, all.truncated), (N, false));
 
     // Through dispatch, as `GET /v1/dispatch/nearest?type=bus&k=1000&radius_m=...` and the
-    // matcher ask: the configured bound applies, and no driver is a bus driver.
+    // matcher ask: the configured bound applies to the dispatchable vehicles, here every one
+    // (as if each had an available driver; the roster itself is empty, so its check rejects
+    // each candidate, as a bus requirement would).
+    let mut ix = ix;
+    for i in 0..N {
+        ix.set_dispatchable(&id(i), true);
+    }
     let config = DispatchConfig::default();
     let dispatch = Dispatch::new(SharedLiveIndex::new(ix), config.clone(), clock);
     let bus = Requirements {
