@@ -7,6 +7,17 @@
 #   scripts/bench/e2e.sh --modes "plain:1 shared:2" --repeat 3 --fleetd-only
 #                                  # fleetd's subscription modes side by side (mode:connections),
 #                                  # interleaved, each repeated; no broker/naive/ceiling runs
+#   scripts/bench/e2e.sh --security "off tls on" --readings 200000 --repeat 3 [--shapes single]
+#                                  # fleetd with its links plain and anonymous vs secured, side
+#                                  # by side, interleaved, each repeated (implies --fleetd-only):
+#     off  anonymous broker over TCP, PostgreSQL sslmode=disable, redis://
+#     tls  the same anonymous broker over TLS (trackers and daemon, mqtts:// with the CA),
+#          PostgreSQL sslmode=verify-full, rediss:// (a private redis-server with a TLS port)
+#     on   tls, and a secured broker (dynamic-security plugin): the daemon's own account
+#          (`fleetd broker setup`) and one account per tracker (`fleet-sim provision`, so one
+#          connection per vehicle, as trackers connect)
+#   Certificates: .run/tls/ (scripts/tls.sh, made by services.sh). Without --security, fleetd
+#   runs as before: anonymous TCP broker, no Redis, PostgreSQL sslmode=disable.
 #
 # For each payload shape (single-reading JSON, JSON batches of 100) it measures, in one run:
 #   broker   the broker's own QoS 1 pass-through: fleet-sim → Mosquitto → a counting subscriber
@@ -29,6 +40,8 @@ READINGS=1000000
 MODES="plain:1"
 REPEAT=1
 FLEETD_ONLY=0
+SECURITY=""
+SHAPES="single batch100"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) READINGS=100000 ;;
@@ -36,13 +49,21 @@ while [ $# -gt 0 ]; do
     --modes) MODES="$2"; shift ;;
     --repeat) REPEAT="$2"; shift ;;
     --fleetd-only) FLEETD_ONLY=1 ;;
-    *) echo "usage: $0 [--quick] [--readings N] [--modes \"plain:1 shared:2\"] [--repeat N] [--fleetd-only]" >&2; exit 2 ;;
+    --security) SECURITY="$2"; FLEETD_ONLY=1; shift ;;
+    --shapes) SHAPES="$2"; shift ;;
+    *) echo "usage: $0 [--quick] [--readings N] [--modes \"plain:1 shared:2\"] [--repeat N] [--fleetd-only] [--security \"off tls on\"] [--shapes \"single batch100\"]" >&2; exit 2 ;;
   esac
   shift
 done
+for sec in $SECURITY; do
+  case "$sec" in off | tls | on) ;; *) echo "--security: off, tls or on, not $sec" >&2; exit 2 ;; esac
+done
 NAIVE_READINGS=$((READINGS / 10))
 DB=fleetd_bench
-DB_URL="postgres://postgres@127.0.0.1:5432/$DB"
+# sslmode=disable: libpq's default (prefer) would negotiate TLS with a server that offers it.
+DB_URL="postgres://postgres@127.0.0.1:5432/$DB?sslmode=disable"
+CA="$REPO/.run/tls/ca.crt"
+DB_TLS_URL="" # security.sh
 ADMIN_URL="postgres://postgres@127.0.0.1:5432/postgres"
 OUT="$REPO/.run/e2e"
 HTTP=127.0.0.1:18080
@@ -52,11 +73,16 @@ say() { printf '[e2e] %s\n' "$*" >&2; }
 
 bash scripts/services.sh >&2
 # A broker of its own, configured as the project's (config/mosquitto.conf) but anonymous: these
-# figures are the pipeline's, without authentication.
+# figures are the pipeline's, without authentication. With --security it also listens for TLS,
+# and a secured broker (accounts, TLS listener) and a Redis with a TLS port join it.
 # shellcheck source=scripts/lib/mosquitto.sh
 source "$REPO/scripts/lib/mosquitto.sh"
-private_broker "$OUT/broker" anonymous >&2
-trap 'kill "$PB_PID" 2>/dev/null || true' EXIT
+PB_ANON_PID="" SEC_PID="" REDIS_PID="" PROV_PID=""
+cleanup() { kill "$PB_ANON_PID" $SEC_PID $REDIS_PID $PROV_PID 2>/dev/null || true; }
+trap cleanup EXIT
+private_broker "$OUT/broker" anonymous ${SECURITY:+"$REPO/.run/tls"} >&2
+PB_ANON_PID=$PB_PID
+TLS_PORT=$PB_TLS_PORT
 MQTT_URL="mqtt://127.0.0.1:$PB_PORT"
 say "building release binaries"
 cargo build --release --workspace --quiet
@@ -88,6 +114,7 @@ quantile() {
     END { total=n[k]; for (i=1;i<=k;i++) if (n[i] >= q*total) { print b[i]; exit } }'
 }
 
+
 RESULTS=()
 record() { RESULTS+=("$1"); }
 
@@ -107,47 +134,66 @@ run_broker() { # shape format batch
 }
 
 # Ends the persistent sessions of a finished run, so they queue nothing of the next one.
-drop_sessions() { # client_id connections
-  local i pids=()
-  for i in $(seq 0 $(($2 - 1))); do
-    timeout 5 mosquitto_sub -p "$PORT" -i "$1-$i" -t none -W 1 >/dev/null 2>&1 &
+drop_sessions() { # client_id connections [port [mosquitto_sub flags...]]
+  local id=$1 n=$2 port=${3:-$PORT} i pids=()
+  shift $(($# < 3 ? $# : 3))
+  for i in $(seq 0 $((n - 1))); do
+    timeout 5 mosquitto_sub -p "$port" "$@" -i "$id-$i" -t none -W 1 >/dev/null 2>&1 &
     pids+=($!)
   done
   wait "${pids[@]}" || true
 }
 
-run_fleetd() { # shape format batch [mode connections]
-  local shape=$1 format=$2 batch=$3 mode=${4:-plain} conns=${5:-1}
+# The links of one --security setting (none: the plain pipeline, no Redis): fleetd's
+# environment FENV, fleet-sim's broker flags SIM_LINK, the database URL VERIFY_DB, the broker
+# process BROKER_PID and the flags that end a daemon session on it (DROP); security.sh
+# defines links_for for the settings.
+FENV=() SIM_LINK=() DROP=()
+links() {
+  if [ -n "${1:-}" ]; then links_for "$1"; return; fi
+  FENV=(FLEETD_DATABASE_URL="$DB_URL" FLEETD_MQTT_URL="$MQTT_URL" FLEETD_REDIS_URL="")
+  SIM_LINK=(--mqtt-url "$MQTT_URL")
+  VERIFY_DB=$DB_URL BROKER_PID=$MOSQ_PID LINK_PREFIX="" DROP=("$PORT")
+}
+
+run_fleetd() { # shape format batch [mode connections [security]]
+  local shape=$1 format=$2 batch=$3 mode=${4:-plain} conns=${5:-1} sec=${6:-}
   local path="fleetd" id="e2e$RANDOM" prefix="e2e$shape$RANDOM"
   [ "$mode:$conns" = "plain:1" ] || path="fleetd-$mode$conns"
+  [ -z "$sec" ] || path="$path-sec-$sec"
+  links "$sec"
+  [ -z "$LINK_PREFIX" ] || prefix=$LINK_PREFIX
   reset_db
-  FLEETD_DATABASE_URL="$DB_URL" FLEETD_MQTT_URL="$MQTT_URL" FLEETD_HTTP_ADDR="$HTTP" FLEETD_REDIS_URL="" \
+  env "${FENV[@]}" FLEETD_HTTP_ADDR="$HTTP" \
     FLEETD_MQTT_CLIENT_ID="$id" FLEETD_MQTT_TOPIC_PREFIX="$prefix" FLEETD_INGEST_UNKNOWN_VEHICLES=store \
     FLEETD_MQTT_SUBSCRIPTION="$mode" FLEETD_MQTT_CONNECTIONS="$conns" \
     "$FLEETD" serve > "$OUT/fleetd-$shape.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 300); do curl -fsS "http://$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-  local c0 m0; c0=$(cpu_ticks $pid); m0=$(cpu_ticks "$MOSQ_PID")
+  local c0 m0; c0=$(cpu_ticks $pid); m0=$(cpu_ticks "$BROKER_PID")
   local t0; t0=$(now)
-  "$SIM" run --mqtt-url "$MQTT_URL" --prefix "$prefix" --vehicles 2000 --format "$format" --batch "$batch" \
+  "$SIM" run "${SIM_LINK[@]}" --prefix "$prefix" --vehicles 2000 --format "$format" --batch "$batch" \
     --max-rate --readings "$READINGS" --qos 1 --quiet --json --manifest "$OUT/manifest-$shape.jsonl" \
-    > "$OUT/fleetd-sim-$shape.json" 2>/dev/null
+    > "$OUT/fleetd-sim-$shape.json" 2>"$OUT/fleetd-sim-$shape.err" || say "fleet-sim: $(tail -3 "$OUT/fleetd-sim-$shape.err")"
   local want; want=$(head -1 "$OUT/manifest-$shape.jsonl" | json_get 'd["expected"]["gps"] + d["expected"]["obd"]')
-  local stored=0
+  local stored=0 last=-1 still=0
   for _ in $(seq 1 6000); do
     stored=$(curl -s "http://$HTTP/metrics" | awk '/^fleetd_readings_stored_total/ {s+=$2} END {print s+0}')
     [ "$stored" -ge "$want" ] && break
+    # Nothing stored for 30 s: what is missing is not coming (verify counts it).
+    if [ "$stored" = "$last" ]; then still=$((still + 1)); else still=0; last=$stored; fi
+    [ "$still" -lt 600 ] || { say "$path $shape: stalled at $stored of $want readings"; break; }
     sleep 0.05
   done
   local t1; t1=$(now)
   local metrics; metrics=$(curl -s "http://$HTTP/metrics")
-  local cpu=$(( $(cpu_ticks $pid) - c0 )) mcpu=$(( $(cpu_ticks "$MOSQ_PID") - m0 )) rss; rss=$(peak_rss_kb $pid)
+  local cpu=$(( $(cpu_ticks $pid) - c0 )) mcpu=$(( $(cpu_ticks "$BROKER_PID") - m0 )) rss; rss=$(peak_rss_kb $pid)
   kill -TERM $pid; wait $pid || true
-  drop_sessions "$id" "$conns"
+  drop_sessions "$id" "$conns" "${DROP[@]}"
   local secs; secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
   local rate; rate=$(awk -v n="$stored" -v s="$secs" 'BEGIN {printf "%.0f", n / s}')
   local p50 p99; p50=$(quantile 0.5 <<<"$metrics"); p99=$(quantile 0.99 <<<"$metrics")
-  local verify; verify=$("$SIM" verify --manifest "$OUT/manifest-$shape.jsonl" --database-url "$DB_URL" --json 2>/dev/null || true)
+  local verify; verify=$("$SIM" verify --manifest "$OUT/manifest-$shape.jsonl" --database-url "$VERIFY_DB" --json 2>/dev/null || true)
   local lost dup
   lost=$(json_get 'd["lost"]["gps"] + d["lost"]["obd"]' <<<"$verify" || echo null)
   dup=$(json_get 'd["duplicated"]["gps"] + d["duplicated"]["obd"]' <<<"$verify" || echo null)
@@ -170,6 +216,9 @@ run_naive() { # shape format batch
   record "{\"shape\":\"$shape\",\"path\":\"naive\",\"readings_per_s\":$rate}"
 }
 
+# shellcheck source=scripts/bench/security.sh
+[ -z "$SECURITY" ] || source "$REPO/scripts/bench/security.sh"
+
 if [ "$FLEETD_ONLY" -eq 0 ]; then
   reset_db
   say "ceiling: bare binary COPY of $READINGS GPS rows"
@@ -181,10 +230,13 @@ fi
 for spec in "single json 1" "batch100 json-batch 100"; do
   # shellcheck disable=SC2086
   set -- $spec
+  case " $SHAPES " in *" $1 "*) ;; *) continue ;; esac
   [ "$FLEETD_ONLY" -eq 1 ] || run_broker "$1" "$2" "$3"
   for _ in $(seq 1 "$REPEAT"); do
     for m in $MODES; do
-      run_fleetd "$1" "$2" "$3" "${m%%:*}" "${m##*:}"
+      for sec in ${SECURITY:-""}; do
+        run_fleetd "$1" "$2" "$3" "${m%%:*}" "${m##*:}" "$sec"
+      done
     done
   done
   [ "$FLEETD_ONLY" -eq 1 ] || run_naive "$1" "$2" "$3"
@@ -223,4 +275,27 @@ for shape in ("single", "batch100"):
               f"{ratio(v, rate('broker')) if rate('broker') else '-':>9}  {note}")
 if ceiling:
     print(f"ceiling (bare binary COPY): {ceiling:.0f} rows/s")
+secured = [p for p in paths if "-sec-" in p]
+if secured:
+    print("\nsecurity settings (median of the repeats; spread = (max - min) / median)")
+    print(f"{'shape':<10} {'path':<24} {'readings/s':>10} {'spread %':>8} {'vs off':>6} "
+          f"{'fleetd cpu us/rdg':>17} {'broker cpu us/rdg':>17} {'lost':>4} {'dup':>4}  runs")
+    # "?" when a verification did not run
+    total = lambda runs, f: "?" if any(r[f] is None for r in runs) else sum(r[f] for r in runs)
+    for shape in ("single", "batch100"):
+        mine = [r for r in rows if r.get("shape") == shape]
+        med = lambda vals: statistics.median(vals) if vals else None
+        def stat(path, f):
+            return med([float(r[f]) for r in mine if r["path"] == path])
+        for path in secured:
+            runs = [r for r in mine if r["path"] == path]
+            if not runs: continue
+            q = [float(r["readings_per_s"]) for r in runs]
+            m = med(q)
+            off = stat(path.rsplit("-sec-", 1)[0] + "-sec-off", "readings_per_s")
+            per = lambda f: med([float(r[f]) * 1e6 / max(r["readings"], 1) for r in runs])
+            print(f"{shape:<10} {path:<24} {m:>10.0f} {100 * (max(q) - min(q)) / m:>8.1f} "
+                  f"{ratio(m, off) if off else '-':>6} {per('fleetd_cpu_s'):>17.2f} "
+                  f"{per('broker_cpu_s'):>17.2f} {total(runs, 'lost'):>4} "
+                  f"{total(runs, 'duplicated'):>4}  [{' '.join(f'{x:.0f}' for x in q)}]")
 PY

@@ -91,23 +91,30 @@ mosquitto_conf() {
   fi
 }
 
-# private_broker DIR [anonymous]: a broker of its own in DIR (created, emptied) on a free
+# private_broker DIR [MODE [TLS_DIR]]: a broker of its own in DIR (created, emptied) on a free
 # port of 127.0.0.1, configured as the project's broker. Secured (the default), its only
-# account is the administrator PB_ADMIN_USER. Sets PB_DIR, PB_PORT, PB_PID, PB_ADMIN_USER and
+# account is the administrator PB_ADMIN_USER; MODE "anonymous" lets anyone in. With TLS_DIR
+# (scripts/tls.sh's certificates), a second listener on PB_TLS_PORT speaks MQTT over TLS.
+# Sets PB_DIR, PB_PORT, PB_TLS_PORT (empty without TLS_DIR), PB_PID, PB_ADMIN_USER and
 # PB_ADMIN_PASSWORD (empty when anonymous). Stop it with: kill "$PB_PID".
 private_broker() {
-  local dir=$1 mode=${2:-secured}
+  local dir=$1 mode=${2:-secured} tls_dir=${3:-}
   rm -rf "$dir"
   mkdir -p "$dir"
   PB_DIR=$dir
   PB_PORT=$(free_port)
+  PB_TLS_PORT=""
+  if [ -n "$tls_dir" ]; then
+    PB_TLS_PORT=$(free_port)
+    while [ "$PB_TLS_PORT" = "$PB_PORT" ]; do PB_TLS_PORT=$(free_port); done
+  fi
   PB_ADMIN_USER=fleetd-admin
   PB_ADMIN_PASSWORD=""
   if [ "$mode" != anonymous ]; then
     PB_ADMIN_PASSWORD=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
     dynsec_init "$dir/dynamic-security.json" "$PB_ADMIN_USER" "$PB_ADMIN_PASSWORD"
   fi
-  mosquitto_conf "$dir" 127.0.0.1 "$PB_PORT" "$mode" >"$dir/mosquitto.conf"
+  mosquitto_conf "$dir" 127.0.0.1 "$PB_PORT" "$mode" "$PB_TLS_PORT" "$tls_dir" >"$dir/mosquitto.conf"
   private_broker_start
 }
 

@@ -10,6 +10,7 @@ use crate::config::{Faults, MqttTarget, RateMode, RunConfig, SimConfig};
 use crate::parse::*;
 use crate::payload::Format;
 use crate::peer::PeerArgs;
+use crate::tls::MqttTlsArgs;
 use crate::vehicle::Region;
 
 #[derive(Debug, Parser)]
@@ -19,6 +20,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// `run`'s flags are the largest; the command is parsed once per process, so its size is moot.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Simulate the fleet and publish its telemetry (the default when the first argument is a flag).
@@ -92,9 +95,12 @@ pub struct SimArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub sim: SimArgs,
-    /// Broker: mqtt://host:port (tcp:// also accepted; port defaults to 1883).
+    /// Broker: mqtt://host:port (tcp:// also accepted; port defaults to 1883), or
+    /// mqtts://host:port for TLS (ssl:// also accepted; port defaults to 8883).
     #[arg(long, default_value = "mqtt://127.0.0.1:1883", value_parser = parse_mqtt_url)]
     pub mqtt_url: MqttTarget,
+    #[command(flatten)]
+    pub mqtt_tls: MqttTlsArgs,
     /// MQTT QoS, 0 or 1.
     #[arg(long, default_value = "1", value_parser = parse_qos)]
     pub qos: u8,
@@ -274,9 +280,12 @@ impl RunArgs {
             (None, None) => Some(Duration::from_secs(60)),
             (d, _) => d,
         };
+        // The certificate files are read now, so that a missing one is a usage error.
+        self.mqtt_tls.transport(&self.mqtt_url)?;
         Ok(RunConfig {
             sim,
             mqtt: self.mqtt_url,
+            mqtt_tls: self.mqtt_tls,
             qos: self.qos,
             connections: self.connections,
             inflight: self.inflight,

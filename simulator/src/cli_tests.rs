@@ -87,21 +87,24 @@ fn urls() {
         parse_mqtt_url("mqtt://127.0.0.1:1883"),
         Ok(MqttTarget {
             host: "127.0.0.1".into(),
-            port: 1883
+            port: 1883,
+            tls: false
         })
     );
     assert_eq!(
         parse_mqtt_url("tcp://broker"),
         Ok(MqttTarget {
             host: "broker".into(),
-            port: 1883
+            port: 1883,
+            tls: false
         })
     );
     assert_eq!(
         parse_mqtt_url("mqtt://[::1]:1884/"),
         Ok(MqttTarget {
             host: "::1".into(),
-            port: 1884
+            port: 1884,
+            tls: false
         })
     );
     for bad in [
@@ -112,11 +115,130 @@ fn urls() {
         "mqtt://h:0",
         "mqtt://h:70000",
         "mqtt://h:x",
-        "mqtts://h",
         "mqtt://h/topic",
+        "mqtts://",
+        "mqtts://:8884",
+        "mqtts://h:0",
+        "mqtts://h:99999",
+        "mqtts://h:port",
+        "ssl://",
+        "https://h:8884",
     ] {
         assert!(parse_mqtt_url(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn tls_urls() {
+    assert_eq!(
+        parse_mqtt_url("mqtts://127.0.0.1:8884"),
+        Ok(MqttTarget {
+            host: "127.0.0.1".into(),
+            port: 8884,
+            tls: true
+        })
+    );
+    let t = parse_mqtt_url("ssl://broker.example/").unwrap();
+    assert_eq!(
+        (t.host.as_str(), t.port, t.tls),
+        ("broker.example", 8883, true)
+    );
+    let t = parse_mqtt_url("mqtts://[::1]").unwrap();
+    assert_eq!(
+        (t.host.as_str(), t.port, t.scheme()),
+        ("::1", 8883, "mqtts")
+    );
+    assert_eq!(parse_mqtt_url("mqtt://h").unwrap().scheme(), "mqtt");
+    let e = parse_mqtt_url("mqtts://").unwrap_err();
+    assert!(e.contains("no host"), "{e}");
+    let e = parse_mqtt_url("mqtts://h:70000").unwrap_err();
+    assert!(e.contains("not 1-65535"), "{e}");
+}
+
+/// A CA certificate that rustls accepts as a trust anchor (scripts/tls.sh makes the real ones).
+fn write_ca(dir: &std::path::Path) -> std::path::PathBuf {
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=fleet-sim test CA"])
+        .arg("-keyout")
+        .arg(dir.join("ca.key"))
+        .arg("-out")
+        .arg(dir.join("ca.crt"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    dir.join("ca.crt")
+}
+
+#[test]
+fn tls_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(dir.path());
+    let ca = ca.to_str().unwrap();
+    let c = run_config(&["--mqtt-url", "mqtts://127.0.0.1:8884", "--mqtt-ca-file", ca]).unwrap();
+    assert!(c.mqtt.tls && c.mqtt.port == 8884);
+    assert_eq!(
+        c.mqtt_tls.mqtt_ca_file.as_deref(),
+        Some(std::path::Path::new(ca))
+    );
+    assert!(matches!(
+        c.mqtt_tls.transport(&c.mqtt),
+        Ok(rumqttc::Transport::Tls(_))
+    ));
+    // The system's trust store when no CA is named; plain TCP for mqtt://.
+    let c = run_config(&["--mqtt-url", "mqtts://broker.example"]).unwrap();
+    assert!(c.mqtt.tls && c.mqtt_tls == crate::tls::MqttTlsArgs::default());
+    let c = run_config(&[]).unwrap();
+    assert!(matches!(
+        c.mqtt_tls.transport(&c.mqtt),
+        Ok(rumqttc::Transport::Tcp)
+    ));
+
+    let missing = dir.path().join("nope.crt");
+    let missing = missing.to_str().unwrap();
+    let e = run_config(&["--mqtt-url", "mqtts://h:8884", "--mqtt-ca-file", missing]).unwrap_err();
+    assert!(
+        e.contains("CA file: cannot read") && e.contains(missing),
+        "{e}"
+    );
+    let e = run_config(&["--mqtt-url", "mqtt://h:1884", "--mqtt-ca-file", ca]).unwrap_err();
+    assert!(e.contains("need an mqtts://"), "{e}");
+    let e = run_config(&["--mqtt-url", "mqtts://h", "--mqtt-cert-file", ca])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--mqtt-key-file"), "{e}");
+    let e = parse(&["--mqtt-url", "mqtts://", "--mqtt-ca-file", ca])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--mqtt-url") && e.contains("no host"), "{e}");
+    let e = parse(&["--mqtt-url", "mqtts://h:x"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--mqtt-url") && e.contains("\"x\""), "{e}");
+    // A client certificate and key that are not PEM: named.
+    let e = run_config(&[
+        "--mqtt-url",
+        "mqtts://h",
+        "--mqtt-ca-file",
+        ca,
+        "--mqtt-cert-file",
+        missing,
+        "--mqtt-key-file",
+        missing,
+    ])
+    .unwrap_err();
+    assert!(
+        e.contains("client certificate") && e.contains(missing),
+        "{e}"
+    );
 }
 
 #[test]
@@ -144,7 +266,8 @@ fn run_is_the_default_command_and_defaults_apply() {
         c.mqtt,
         MqttTarget {
             host: "10.1.2.3".into(),
-            port: 1999
+            port: 1999,
+            tls: false
         }
     );
     assert_eq!(c.sim.vehicles, 2000);

@@ -120,6 +120,19 @@ pub enum RateMode {
 pub struct MqttTarget {
     pub host: String,
     pub port: u16,
+    /// `mqtts://`: MQTT over TLS (see `tls.rs` for the certificate files).
+    pub tls: bool,
+}
+
+impl MqttTarget {
+    /// The URL scheme, for messages.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "mqtts"
+        } else {
+            "mqtt"
+        }
+    }
 }
 
 /// Everything `fleet-sim run` needs.
@@ -127,6 +140,8 @@ pub struct MqttTarget {
 pub struct RunConfig {
     pub sim: SimConfig,
     pub mqtt: MqttTarget,
+    /// Certificate files for an `mqtts://` broker.
+    pub mqtt_tls: crate::tls::MqttTlsArgs,
     pub qos: u8,
     pub connections: u32,
     pub inflight: u16,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Transport};
 
 use crate::config::RunConfig;
 use crate::provision::credentials::Credential;
@@ -77,10 +77,11 @@ impl Conn {
     }
 }
 
-/// Connects; with a tracker `account`, as that tracker (its username, password and client id,
-/// which the broker binds to the account).
+/// Connects over `transport` (built once per run: TCP or TLS); with a tracker `account`, as
+/// that tracker (its username, password and client id, which the broker binds to the account).
 pub(crate) async fn connect(
     cfg: &RunConfig,
+    transport: &Transport,
     index: u32,
     run_id: i64,
     shutting: Arc<AtomicBool>,
@@ -100,9 +101,11 @@ pub(crate) async fn connect(
     opts.set_keep_alive(Duration::from_secs(30))
         .set_clean_session(false)
         .set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES)
-        .set_inflight(cfg.inflight);
+        .set_inflight(cfg.inflight)
+        .set_transport(transport.clone());
     let (client, mut eventloop) = AsyncClient::new(opts, REQUEST_CHANNEL_CAPACITY);
     let err = |message: String| RunError::Connect {
+        scheme: cfg.mqtt.scheme(),
         host: cfg.mqtt.host.clone(),
         port: cfg.mqtt.port,
         message,

@@ -37,5 +37,6 @@ mod route;
 pub mod shard;
 pub mod spec;
 pub mod stats;
+pub mod tls;
 pub mod vehicle;
 pub mod verify;

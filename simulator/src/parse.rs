@@ -94,12 +94,18 @@ pub fn parse_region(s: &str) -> Result<Region, String> {
     Ok(r)
 }
 
-/// `mqtt://host[:port]` or `tcp://host[:port]`; IPv6 hosts in brackets.
+/// `mqtt://host[:port]` or `tcp://host[:port]` (port 1883), `mqtts://host[:port]` or
+/// `ssl://host[:port]` for TLS (port 8883); IPv6 hosts in brackets.
 pub fn parse_mqtt_url(s: &str) -> Result<MqttTarget, String> {
-    let rest = s
-        .strip_prefix("mqtt://")
-        .or_else(|| s.strip_prefix("tcp://"))
-        .ok_or_else(|| format!("{s:?}: expected mqtt://host:port (TLS is not supported)"))?;
+    let (rest, tls) = [
+        ("mqtt://", false),
+        ("tcp://", false),
+        ("mqtts://", true),
+        ("ssl://", true),
+    ]
+    .into_iter()
+    .find_map(|(scheme, tls)| s.strip_prefix(scheme).map(|r| (r, tls)))
+    .ok_or_else(|| format!("{s:?}: expected mqtt://host:port or mqtts://host:port"))?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.contains(['/', '?', '@', '#']) {
         return Err(format!(
@@ -121,6 +127,7 @@ pub fn parse_mqtt_url(s: &str) -> Result<MqttTarget, String> {
         return Err(format!("{s:?}: no host"));
     }
     let port = match port {
+        None if tls => 8883,
         None => 1883,
         Some(p) => p
             .parse::<u16>()
@@ -131,6 +138,7 @@ pub fn parse_mqtt_url(s: &str) -> Result<MqttTarget, String> {
     Ok(MqttTarget {
         host: host.to_string(),
         port,
+        tls,
     })
 }
 

@@ -37,8 +37,9 @@ const ACK_STALL_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The broker did not accept a connection.
-    #[error("cannot connect to the broker at mqtt://{host}:{port}: {message}")]
+    #[error("cannot connect to the broker at {scheme}://{host}:{port}: {message}")]
     Connect {
+        scheme: &'static str,
         host: String,
         port: u16,
         message: String,
@@ -55,6 +56,9 @@ pub enum RunError {
     /// A generator thread panicked (a bug).
     #[error("a generator thread failed")]
     Generator,
+    /// The TLS certificate files cannot be used.
+    #[error("{0}")]
+    Tls(String),
     /// The credentials file cannot be used.
     #[error(transparent)]
     Credentials(#[from] crate::provision::credentials::CredentialsError),
@@ -166,17 +170,19 @@ pub async fn run(cfg: RunConfig) -> Result<RunReport, RunError> {
         )?),
         None => None,
     };
+    let transport = cfg.mqtt_tls.transport(&cfg.mqtt).map_err(RunError::Tls)?;
+    let transport = &transport;
     let mut conns = Vec::new();
     match &accounts {
         None => {
             for c in 0..connections {
-                conns.push(connect(&cfg, c, run_id, shutting.clone(), None).await?);
+                conns.push(connect(&cfg, transport, c, run_id, shutting.clone(), None).await?);
             }
         }
         Some(accounts) => {
             use futures_util::stream::{self, StreamExt, TryStreamExt};
             conns = stream::iter(accounts.iter().enumerate())
-                .map(|(v, a)| connect(&cfg, v as u32, run_id, shutting.clone(), Some(a)))
+                .map(|(v, a)| connect(&cfg, transport, v as u32, run_id, shutting.clone(), Some(a)))
                 .buffered(CONNECT_CONCURRENCY)
                 .try_collect()
                 .await?;

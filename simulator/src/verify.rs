@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use futures_util::{pin_mut, TryStreamExt};
 use serde::Serialize;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::NoTls;
 
 use crate::manifest::{self, gps_digest, obd_digest, ManifestError, TickSet};
 use crate::payload::Kind;
@@ -45,6 +44,9 @@ pub enum VerifyError {
     /// PostgreSQL refused the connection or a query.
     #[error("postgresql: {0}")]
     Db(#[from] tokio_postgres::Error),
+    /// The database URL or the certificate files it names cannot be used.
+    #[error("--database-url: {0}")]
+    Url(#[from] fleetd::db::DbError),
 }
 
 pub struct VerifyConfig {
@@ -229,7 +231,9 @@ pub async fn verify(cfg: &VerifyConfig) -> Result<VerifyReport, VerifyError> {
             .lanes
             .insert(v.id, [Lane::new(v.gps), Lane::new(v.obd)]);
     }
-    let (client, connection) = tokio_postgres::connect(&cfg.database_url, NoTls).await?;
+    let (client, connection) = fleetd::db::PgTarget::new(&cfg.database_url)?
+        .connect()
+        .await?;
     let conn_task = tokio::spawn(connection);
     let params: [&(dyn ToSql + Sync); 3] = [
         &m.header.id_prefix,

@@ -196,7 +196,9 @@ async fn provisioned_trackers_publish_through_a_secured_broker() {
     c.jwt.secret = Secret::new("sim-secret-sim-secret-sim-secret-123");
     c.admin.password = Secret::new(API_PASSWORD);
     c.validate().unwrap();
-    let admin = fleetd::broker::Admin::start(&c).unwrap().unwrap();
+    let admin = fleetd::broker::Admin::start(&c)
+        .unwrap()
+        .expect("broker.admin_username is set");
     fleetd::broker::setup(&admin, &c).await.unwrap();
     let stop = CancellationToken::new();
     let daemon = fleetd::daemon::start(c, stop.clone()).await.unwrap();

@@ -31,9 +31,12 @@ pub enum PeerCommand {
 /// What `count` and `naive` subscribe to and when they stop.
 #[derive(Debug, Clone, Args)]
 pub struct SubscribeArgs {
-    /// Broker: mqtt://host:port (tcp:// also accepted; port defaults to 1883).
+    /// Broker: mqtt://host:port (tcp:// also accepted; port defaults to 1883), or
+    /// mqtts://host:port for TLS (port defaults to 8883).
     #[arg(long, env = "FLEETD_BENCH_MQTT_URL", default_value = "mqtt://127.0.0.1:1884", value_parser = parse_mqtt_url)]
     pub mqtt_url: MqttTarget,
+    #[command(flatten)]
+    pub mqtt_tls: crate::tls::MqttTlsArgs,
     /// Stop once this many readings arrived (or after 30 s without a message).
     #[arg(long, env = "FLEETD_BENCH_READINGS", default_value = "100000", value_parser = parse_readings)]
     pub readings: u64,
@@ -255,11 +258,13 @@ pub fn parse_http_addr(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// A PostgreSQL URL as fleetd reads `database.url`: libpq's `sslmode`, `sslrootcert`,
+/// `sslcert` and `sslkey` included.
 pub fn parse_database_url(s: &str) -> Result<String, String> {
     if s.is_empty() {
         return Err("empty: expected postgres://user@host:port/database".into());
     }
-    s.parse::<tokio_postgres::Config>()
+    fleetd::tls::pg_url::split(s)
         .map_err(|e| format!("not a PostgreSQL connection string: {e}"))?;
     Ok(s.to_string())
 }

@@ -67,7 +67,17 @@ fn addresses_and_urls() {
     }
     assert!(parse_database_url("postgres://postgres@127.0.0.1:5432/fleetd_bench").is_ok());
     assert!(parse_database_url("host=127.0.0.1 user=postgres").is_ok());
-    for bad in ["", "postgres://h:notaport/db", "mysql://h/db"] {
+    // libpq's TLS settings, as fleetd's database.url takes them.
+    assert!(parse_database_url(
+        "postgres://postgres@127.0.0.1:5432/fleetd_bench?sslmode=verify-full&sslrootcert=/tmp/ca.crt"
+    )
+    .is_ok());
+    for bad in [
+        "",
+        "postgres://h:notaport/db",
+        "mysql://h/db",
+        "postgres://h/db?sslmode=sometimes",
+    ] {
         assert!(parse_database_url(bad).is_err(), "{bad:?}");
     }
     assert!(parse_redis_url("redis://127.0.0.1:6379").is_ok());
@@ -86,6 +96,28 @@ fn count_and_naive_defaults_and_flags() {
         ("127.0.0.1", 1884, 100_000)
     );
     assert_eq!((c.prefix.as_str(), c.qos), ("fleet", 1));
+    assert!(!c.mqtt_url.tls && c.mqtt_tls.mqtt_ca_file.is_none());
+    let PeerCommand::Count(c) = parse(&[
+        "count",
+        "--mqtt-url",
+        "mqtts://127.0.0.1:8884",
+        "--mqtt-ca-file",
+        "/nonexistent/fleet-sim/ca.crt",
+    ])
+    .unwrap() else {
+        panic!()
+    };
+    assert!(c.mqtt_url.tls && c.mqtt_url.port == 8884);
+    assert_eq!(
+        c.mqtt_tls.mqtt_ca_file.as_deref(),
+        Some(std::path::Path::new("/nonexistent/fleet-sim/ca.crt"))
+    );
+    // Read when the subscriber starts: a missing CA file is named.
+    let e = c.mqtt_tls.transport(&c.mqtt_url).err().unwrap();
+    assert!(
+        e.contains("CA file: cannot read /nonexistent/fleet-sim/ca.crt"),
+        "{e}"
+    );
     let PeerCommand::Naive(n) = parse(&[
         "naive",
         "--mqtt-url",

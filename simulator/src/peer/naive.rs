@@ -4,7 +4,7 @@
 //! into the same tables fleetd writes.
 
 use anyhow::Context;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
 use fleetd::ingest::decoders::now_us;
 use fleetd::ingest::reading::GpsReading;
@@ -35,7 +35,9 @@ impl RowWriter {
             .run_pass(now_us())
             .await
             .context("create the day partitions")?;
-        let (client, conn) = tokio_postgres::connect(database_url, NoTls)
+        let (client, conn) = fleetd::db::PgTarget::new(database_url)
+            .context("--database-url")?
+            .connect()
             .await
             .context("connect to --database-url")?;
         tokio::spawn(conn);

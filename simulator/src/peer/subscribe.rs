@@ -34,8 +34,13 @@ pub async fn consume(
         args.mqtt_url.host.as_str(),
         args.mqtt_url.port,
     );
+    let transport = args
+        .mqtt_tls
+        .transport(&args.mqtt_url)
+        .map_err(anyhow::Error::msg)?;
     o.set_max_packet_size(1 << 20, 1 << 20)
-        .set_keep_alive(Duration::from_secs(30));
+        .set_keep_alive(Duration::from_secs(30))
+        .set_transport(transport);
     let (client, mut eventloop) = AsyncClient::new(o, 1000);
     let qos = if args.qos == 0 {
         QoS::AtMostOnce

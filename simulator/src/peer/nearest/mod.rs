@@ -26,7 +26,7 @@ mod target;
 use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::Rng;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::args::{NearestArgs, NearestStep, QueryArgs, SpreadName};
 
@@ -110,7 +110,9 @@ impl Query {
 }
 
 async fn pg_connect(url: &str) -> anyhow::Result<Client> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
+    let (client, conn) = fleetd::db::PgTarget::new(url)
+        .context("--database-url")?
+        .connect()
         .await
         .context("connect to --database-url")?;
     tokio::spawn(conn);
