@@ -84,6 +84,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub rentals: RentalsConfig,
     pub rules: RulesConfig,
+    pub trips: TripsConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -399,11 +400,13 @@ mod broker;
 mod env;
 mod pipeline;
 mod rules;
+mod trips;
 mod validate;
 
 pub use broker::{BrokerConfig, TRACKER_PREFIX};
 pub use pipeline::{IngestConfig, MqttConfig, PartitionConfig, SubscriptionMode, UnknownVehicles};
 pub use rules::{RentalsConfig, RulesConfig};
+pub use trips::TripsConfig;
 
 use env::apply_env;
 pub use env::env_name;

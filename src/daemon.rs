@@ -219,6 +219,17 @@ pub async fn start_on(
         Duration::from_secs(config.partitions.interval_s),
     ));
 
+    if config.trips.enabled {
+        tokio::spawn(
+            crate::trips::worker::Segmenter {
+                pool: pool.clone(),
+                config: config.trips.clone(),
+                clock: clock.clone(),
+            }
+            .run(background.clone()),
+        );
+    }
+
     let time_rules = Arc::new(TimeRules::new(
         pool.clone(),
         clock.clone(),

@@ -44,5 +44,6 @@ pub mod migrate;
 pub mod retry;
 pub mod timed;
 pub mod tls;
+pub mod trips;
 pub mod vehicle_id;
 pub mod wire;

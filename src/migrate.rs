@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 /// There is no version 3: the number was skipped when the dispatch schema was written, and
 /// versions are never renumbered, because a database records the versions it has applied
 /// (renumbering 4 to 3 would make an existing database apply the dispatch schema again).
-/// The next migration is 13.
+/// The next migration is 14.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -65,6 +65,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 12,
         name: "broker_sessions",
         sql: include_str!("../migrations/0012_broker_sessions.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "trips",
+        sql: include_str!("../migrations/0013_trips.sql"),
     },
 ];
 

@@ -58,6 +58,10 @@ pub struct Encoded {
     pub rejects_unrecorded: bool,
     /// Distinct UTC days of the readings, for the partition manager.
     pub days: Vec<i64>,
+    /// The earliest GPS and OBD readings' timestamps (Unix µs), marked for the trip
+    /// segmenter.
+    pub earliest_gps_us: Option<i64>,
+    pub earliest_obd_us: Option<i64>,
     /// The message's newest GPS reading and its vehicle, for the live position index.
     pub latest_gps: Option<(Box<str>, GpsReading)>,
 }
@@ -99,6 +103,8 @@ impl Encoded {
         self.gps_rows = 0;
         self.obd_rows = 0;
         self.days.clear();
+        self.earliest_gps_us = None;
+        self.earliest_obd_us = None;
         self.latest_gps = None;
         self.reject_reasons = vec![reason];
         self.rejects_unrecorded = false;
@@ -131,6 +137,8 @@ pub fn encode_message(prefix: &str, msg: Message, now_us: i64, window: &Window) 
         reject_reasons: Vec::new(),
         rejects_unrecorded: false,
         days: Vec::new(),
+        earliest_gps_us: None,
+        earliest_obd_us: None,
         latest_gps: None,
     };
     let (vehicle_id, kind) = match parse_topic(prefix, &out.topic) {
@@ -168,6 +176,8 @@ pub fn encode_message(prefix: &str, msg: Message, now_us: i64, window: &Window) 
         copy::obd_tuple(&mut out.obd, vehicle_id, r, out.received_us);
         add_day(r.ts, &mut out.days);
     }
+    out.earliest_gps_us = gps.iter().map(|r| r.ts).min();
+    out.earliest_obd_us = obd.iter().map(|r| r.ts).min();
     out.gps_rows = gps.len();
     if let Some(newest) = gps.iter().max_by_key(|r| r.ts) {
         out.latest_gps = Some((vehicle_id.into(), newest.clone()));

@@ -93,6 +93,7 @@ impl Pipeline {
                     on_commit: on_commit.clone(),
                     known: known.clone(),
                     reject_budget: reject_budget.clone(),
+                    segment_marks: config.trips.enabled,
                 };
                 tokio::spawn(w.run(writer_rx.clone()))
             })

@@ -8,6 +8,7 @@
 //! daemon is stopped, and rows PostgreSQL refuses are isolated by bisection and recorded as
 //! rejected, so every message ends up stored or rejected and never blocks the ones after it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,40 @@ const MERGE_GPS: &str =
     "INSERT INTO gps_readings SELECT * FROM fleetd_stage_gps ON CONFLICT DO NOTHING";
 const MERGE_OBD: &str =
     "INSERT INTO obd_readings SELECT * FROM fleetd_stage_obd ON CONFLICT DO NOTHING";
+
+/// The trip segmenter's note of what this transaction stored (migrations/0013_trips.sql).
+const INSERT_MARK: &str =
+    "INSERT INTO segment_marks (vehicle_ids, gps_from, obd_from) VALUES ($1, $2, $3)";
+
+type Ts = Option<chrono::DateTime<chrono::Utc>>;
+
+/// Each vehicle of `group` with readings, and its earliest GPS and OBD readings' times.
+fn segment_marks(group: &[Encoded]) -> Option<(Vec<&str>, Vec<Ts>, Vec<Ts>)> {
+    let mut earliest: HashMap<&str, (Option<i64>, Option<i64>)> = HashMap::new();
+    let min = |a: Option<i64>, b: Option<i64>| a.into_iter().chain(b).min();
+    for m in group {
+        let Some(v) = m.vehicle_id.as_deref() else {
+            continue;
+        };
+        if m.earliest_gps_us.is_none() && m.earliest_obd_us.is_none() {
+            continue;
+        }
+        let e = earliest.entry(v).or_default();
+        *e = (min(e.0, m.earliest_gps_us), min(e.1, m.earliest_obd_us));
+    }
+    if earliest.is_empty() {
+        return None;
+    }
+    let at = |us: Option<i64>| us.and_then(chrono::DateTime::from_timestamp_micros);
+    let mut vehicles = Vec::with_capacity(earliest.len());
+    let (mut gps, mut obd) = (Vec::new(), Vec::new());
+    for (v, (g, o)) in earliest {
+        vehicles.push(v);
+        gps.push(at(g));
+        obd.push(at(o));
+    }
+    Some((vehicles, gps, obd))
+}
 
 /// Why one attempt at writing a batch failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +134,8 @@ pub struct Writer {
     pub known: Option<Arc<KnownVehicles>>,
     /// Reject rows per vehicle, also for the `unknown_vehicle` ones.
     pub reject_budget: Option<Arc<RejectBudget>>,
+    /// Note each transaction's vehicles for the trip segmenter (`trips.enabled`).
+    pub segment_marks: bool,
 }
 
 impl Writer {
@@ -246,6 +283,12 @@ impl Writer {
             } else {
                 sent
             };
+        }
+        if let Some((vehicles, gps, obd)) =
+            self.segment_marks.then(|| segment_marks(group)).flatten()
+        {
+            let stmt = tx.prepare_cached(INSERT_MARK).await?;
+            tx.execute(&stmt, &[&vehicles, &gps, &obd]).await?;
         }
         if group.iter().any(|m| !m.rejects.is_empty()) {
             copy_in(

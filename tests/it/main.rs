@@ -33,3 +33,4 @@ mod http_config;
 mod ingest;
 mod layout;
 mod live;
+mod trips;

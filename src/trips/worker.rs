@@ -1,0 +1,262 @@
+//! The segmenter's loop: every `trips.interval_ms`, fold the writers' marks, then claim the
+//! vehicles with new readings (row locks, `SKIP LOCKED`: one owner per vehicle whatever the
+//! number of daemons) and bring their trips and stops up to date, [`incremental`]'s way.
+//!
+//! Only readings at least `trips.settle_s` old are segmented, so readings of one vehicle
+//! that commit out of order within that delay (two daemons, one broker redelivery) are
+//! simply fed in order; a reading later than that re-segments from the last settled segment
+//! before it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Pool, Transaction};
+use tokio_util::sync::CancellationToken;
+
+use super::incremental::{self, Start};
+use super::machine::Machine;
+use super::store::{self, at, State};
+use super::{Fix, Params};
+use crate::clock::Clock;
+use crate::config::TripsConfig;
+
+/// Marks folded per statement.
+const FOLD_BATCH: i64 = 1_000;
+
+/// One daemon's segmenter.
+#[derive(Clone)]
+pub struct Segmenter {
+    pub pool: Pool,
+    pub config: TripsConfig,
+    pub clock: Clock,
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassReport {
+    pub marks: u64,
+    pub vehicles: usize,
+    pub segments: usize,
+    pub redone: usize,
+}
+
+impl Segmenter {
+    /// Runs passes until `stop` fires.
+    pub async fn run(self, stop: CancellationToken) {
+        let every = Duration::from_millis(self.config.interval_ms);
+        loop {
+            if let Err(error) = self.pass().await {
+                tracing::warn!(error = format!("{error:#}"), "trip segmenter pass failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// Folds every mark, then segments every vehicle with work due.
+    pub async fn pass(&self) -> anyhow::Result<PassReport> {
+        let mut report = PassReport::default();
+        let client = self.pool.get().await?;
+        loop {
+            let n = store::fold(&**client, FOLD_BATCH).await?;
+            report.marks += n;
+            if n < FOLD_BATCH as u64 {
+                break;
+            }
+        }
+        drop(client);
+        let horizon = self.clock.now_us() - self.config.settle_s as i64 * 1_000_000;
+        let batch = i64::from(self.config.batch_vehicles);
+        loop {
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            let claimed = store::claim(&*tx, at(horizon), batch).await?;
+            let n = claimed.len();
+            if n == 0 {
+                break;
+            }
+            self.process(&tx, claimed, horizon, &mut report).await?;
+            tx.commit().await?;
+            report.vehicles += n;
+            if (n as i64) < batch {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn process(
+        &self,
+        tx: &Transaction<'_>,
+        claimed: Vec<State>,
+        horizon: i64,
+        report: &mut PassReport,
+    ) -> anyhow::Result<()> {
+        let p = Params::new(&self.config);
+        let mut continuing: Vec<(State, Machine)> = Vec::new();
+        for st in claimed {
+            let mut dirty = st.dirty_from.map(|d| d.timestamp_micros());
+            if p.use_ignition {
+                let obd = st.obd_dirty_from.map(|d| d.timestamp_micros());
+                dirty = dirty.into_iter().chain(obd).min();
+            }
+            let saved: Option<Machine> = st
+                .machine
+                .clone()
+                .and_then(|v| serde_json::from_value(v).ok());
+            match (dirty, saved) {
+                (None, saved) => {
+                    // Only OBD readings: the trips' fuel and odometer figures.
+                    let m = saved.unwrap_or_default();
+                    self.finish(tx, &st, &m, Vec::new(), &[], horizon, report)
+                        .await?;
+                }
+                (Some(d), saved) => match incremental::start(saved, d) {
+                    Start::Continue(m) => continuing.push((st, *m)),
+                    Start::Redo { decided_from } => {
+                        report.redone += 1;
+                        self.redo(tx, st, decided_from, horizon, report).await?;
+                    }
+                },
+            }
+        }
+        if continuing.is_empty() {
+            return Ok(());
+        }
+        let vehicles: Vec<&str> = continuing
+            .iter()
+            .map(|(s, _)| s.vehicle_id.as_str())
+            .collect();
+        let after: Vec<DateTime<Utc>> = continuing
+            .iter()
+            .map(|(_, m)| at(m.watermark().unwrap_or(i64::MIN / 2)))
+            .collect();
+        let rows = store::readings_after(&**tx, &vehicles, &after).await?;
+        let mut rows = rows.into_iter().peekable();
+        for (st, mut m) in continuing {
+            let mut fixes = Vec::new();
+            while let Some((_, f)) = rows.next_if(|(v, _)| *v == st.vehicle_id) {
+                fixes.push(f);
+            }
+            if p.use_ignition {
+                self.attach_ignition(tx, &st.vehicle_id, &mut fixes, &p)
+                    .await?;
+            }
+            let new = incremental::run(&p, &mut m, due(&fixes, horizon), horizon);
+            self.finish(tx, &st, &m, new, &fixes, horizon, report)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Re-segments a vehicle from the last segment settled before `from`.
+    async fn redo(
+        &self,
+        tx: &Transaction<'_>,
+        st: State,
+        from: i64,
+        horizon: i64,
+        report: &mut PassReport,
+    ) -> anyhow::Result<()> {
+        let p = Params::new(&self.config);
+        let anchor = store::anchor(&**tx, &st.vehicle_id, at(from)).await?;
+        let (mut m, mut fixes) = match anchor {
+            Some(a) => {
+                let a = a.timestamp_micros();
+                let all = store::readings_from(&**tx, &st.vehicle_id, at(a - p.max_gap_us)).await?;
+                let split = all.partition_point(|f| f.ts_us < a);
+                (Machine::resume(&p, &all[..split]), all[split..].to_vec())
+            }
+            None => {
+                let origin = st.origin.map_or(from, |o| o.timestamp_micros()).min(from);
+                let all = store::readings_from(&**tx, &st.vehicle_id, at(origin)).await?;
+                (Machine::new(), all)
+            }
+        };
+        if p.use_ignition {
+            self.attach_ignition(tx, &st.vehicle_id, &mut fixes, &p)
+                .await?;
+        }
+        let new = incremental::run(&p, &mut m, due(&fixes, horizon), horizon);
+        let keep: Vec<DateTime<Utc>> = new.iter().map(|s| at(s.start.ts_us)).collect();
+        store::drop_from(&**tx, &st.vehicle_id, at(from), &keep).await?;
+        self.finish(tx, &st, &m, new, &fixes, horizon, report).await
+    }
+
+    /// Writes what a vehicle's pass settled and saves its machine.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        tx: &Transaction<'_>,
+        st: &State,
+        m: &Machine,
+        new: Vec<super::machine::Segment>,
+        loaded: &[Fix],
+        horizon: i64,
+        report: &mut PassReport,
+    ) -> anyhow::Result<()> {
+        for s in &new {
+            store::write(&**tx, &st.vehicle_id, s, self.config.path_tolerance_m).await?;
+        }
+        report.segments += new.len();
+        if let Some(from) = st.obd_dirty_from {
+            store::refresh_obd(&**tx, &st.vehicle_id, from).await?;
+        }
+        // Readings after the horizon wait for a later pass.
+        let next = loaded
+            .iter()
+            .find(|f| f.ts_us > horizon)
+            .map(|f| at(f.ts_us));
+        let json = serde_json::to_value(m)?;
+        store::save(
+            &**tx,
+            &st.vehicle_id,
+            &json,
+            m.watermark().map(at),
+            next,
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Sets each reading's ignition from the latest OBD `rpm` at or before it (within
+    /// `max_gap`).
+    async fn attach_ignition(
+        &self,
+        tx: &Transaction<'_>,
+        vehicle: &str,
+        fixes: &mut [Fix],
+        p: &Params,
+    ) -> anyhow::Result<()> {
+        let Some(first) = fixes.first() else {
+            return Ok(());
+        };
+        let rpm = store::ignition_from(&**tx, vehicle, at(first.ts_us - p.max_gap_us)).await?;
+        attach(fixes, &rpm, p.max_gap_us);
+        Ok(())
+    }
+}
+
+/// The readings at or before the horizon.
+fn due(fixes: &[Fix], horizon: i64) -> &[Fix] {
+    &fixes[..fixes.partition_point(|f| f.ts_us <= horizon)]
+}
+
+/// Sets each fix's ignition from the latest `(ts, on)` at or before it, not older than
+/// `max_age_us`; both sorted by time.
+pub fn attach(fixes: &mut [Fix], rpm: &[(i64, bool)], max_age_us: i64) {
+    let mut i = 0;
+    let mut latest: Option<(i64, bool)> = None;
+    for f in fixes {
+        while i < rpm.len() && rpm[i].0 <= f.ts_us {
+            latest = Some(rpm[i]);
+            i += 1;
+        }
+        f.ignition = latest
+            .filter(|(ts, _)| f.ts_us - ts < max_age_us)
+            .map(|(_, on)| on);
+    }
+}
