@@ -42,6 +42,7 @@ pub mod routes;
 pub mod rules;
 pub mod serve;
 pub mod state;
+pub mod trips;
 pub mod vehicles;
 
 use std::sync::Arc;
@@ -108,6 +109,7 @@ pub fn table() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
     let r = rentals::routes(r);
     let r = maintenance::routes(r);
     let r = dispatch::routes(r);
+    let r = trips::routes(r);
     let r = audit::routes::routes(r);
     (r.router, r.docs)
 }

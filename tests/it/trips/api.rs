@@ -1,0 +1,221 @@
+//! The trip routes against a real daemon: what a vehicle drove, with its driver, fuel and
+//! path; windows, pages, who may look, and bad input.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::common::api::{assign_now, customer, driver, vehicle, Api, Client};
+use crate::common::errors::is;
+use crate::common::{now_ms, Publisher};
+
+/// Parked 10 min, 10 min north at 36 km/h (6 km), parked 10 min, 10 min on, parked 10 min;
+/// one reading a second, ending a minute ago. OBD every 10 s: the fuel falls 0.01 points and
+/// the odometer advances 0.1 km per reading while driving; a refuel of +20 points while
+/// parked between the trips.
+fn drive(start_ms: i64) -> (Vec<Value>, Vec<Value>) {
+    let (mut gps, mut obd) = (Vec::new(), Vec::new());
+    let (mut lat, mut fuel, mut odo) = (52.0, 60.0, 1_000.0);
+    for t in 0..3_000i64 {
+        let moving = (600..1_200).contains(&t) || (1_800..2_400).contains(&t);
+        if moving {
+            lat += 10.0 / 111_195.0;
+        }
+        let ts = start_ms + t * 1_000;
+        let speed = if moving { 36.0 } else { 0.0 };
+        gps.push(json!({"ts": ts, "lat": lat, "lon": 13.0, "speed_kmh": speed}));
+        if t % 10 == 0 {
+            if moving {
+                fuel -= 0.01;
+                odo += 0.1;
+            }
+            if t == 1_500 {
+                fuel += 20.0;
+            }
+            obd.push(json!({"ts": ts, "rpm": if moving { 2000 } else { 0 }, "fuel_pct": fuel, "odometer_km": odo}));
+        }
+    }
+    (gps, obd)
+}
+
+async fn wait_trips(c: &Client, path: &str, want: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = c.get(path).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let body = r.json();
+        if body["items"].as_array().unwrap().len() >= want {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {want} items at {path}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vehicles_trips_and_stops_with_driver_fuel_and_path() {
+    let api = Api::start_with(|c| {
+        c.trips.settle_s = 0;
+        c.trips.interval_ms = 100;
+    })
+    .await;
+    let a = &api.admin;
+    vehicle(a, "v1", 1).await;
+    vehicle(a, "v2", 2).await;
+    let (dee, d) = driver(&api, "dee").await;
+    let (eve, _) = driver(&api, "eve").await;
+    let (carl, _) = customer(&api, "carl").await;
+    assign_now(a, &d, "v1", 8).await;
+    let r = dee
+        .patch(
+            &format!("/v1/drivers/{d}"),
+            json!({"current_vehicle_id": "v1"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let start_ms = now_ms() - 3_060_000;
+    let (gps, obd) = drive(start_ms);
+    let publisher = Publisher::connect(&api.broker).await;
+    let mut sent = 0;
+    for chunk in gps.chunks(100) {
+        publisher
+            .publish("fleet/v1/gps", serde_json::to_vec(chunk).unwrap())
+            .await;
+        sent += 1;
+    }
+    for chunk in obd.chunks(50) {
+        publisher
+            .publish("fleet/v1/obd", serde_json::to_vec(chunk).unwrap())
+            .await;
+        sent += 1;
+    }
+    publisher.wait_acked(sent).await;
+
+    let from = chrono::DateTime::from_timestamp_millis(start_ms - 60_000).unwrap();
+    let to = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let window = format!("from={}&to={}", from.to_rfc3339(), to.to_rfc3339()).replace('+', "%2B");
+    let body = wait_trips(a, &format!("/v1/vehicles/v1/trips?{window}"), 2).await;
+    let trips = body["items"].as_array().unwrap();
+    assert_eq!(trips.len(), 2, "{body}");
+    let first = &trips[0];
+    assert_eq!(first["vehicle_id"], "v1");
+    assert_eq!(first["driver_id"], d.as_str(), "the shift's driver");
+    let started =
+        chrono::DateTime::parse_from_rfc3339(first["start"]["ts"].as_str().unwrap()).unwrap();
+    assert_eq!(started.timestamp_millis(), start_ms + 600_000);
+    assert_eq!(first["duration_s"], 600.0);
+    let km = first["distance_m"].as_f64().unwrap();
+    // 600 steps of 10 m, the first one taken before the start reading.
+    assert!((km - 5_990.0).abs() < 0.5, "{km}");
+    assert_eq!(first["max_speed_kmh"], 36.0);
+    assert_eq!(first["readings"], 601);
+    let fuel = first["fuel_used_pct"].as_f64().unwrap();
+    // OBD readings at 600, 610, .., 1200 s: 59 falls of 0.01 after the first.
+    assert!((fuel - 0.59).abs() < 0.005, "{fuel}");
+    let odo = first["odometer_delta_km"].as_f64().unwrap();
+    assert!((odo - 5.9).abs() < 0.01, "{odo}");
+    assert!(first.get("path").is_none(), "lists carry no path");
+    // The refuel between the trips counts against neither.
+    let second_fuel = trips[1]["fuel_used_pct"].as_f64().unwrap();
+    assert!((second_fuel - 0.59).abs() < 0.005, "{second_fuel}");
+
+    // One trip, with its path: a straight line keeps its two ends.
+    let id = first["id"].as_i64().unwrap();
+    let r = a.get(&format!("/v1/trips/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let path = &r.json()["path"];
+    assert_eq!(path["type"], "LineString");
+    assert_eq!(path["coordinates"].as_array().unwrap().len(), 2, "{path}");
+
+    // Stops: before the first trip and between the two (the last one is still open).
+    let stops = wait_trips(a, &format!("/v1/vehicles/v1/stops?{window}"), 2).await;
+    let stops = stops["items"].as_array().unwrap();
+    assert_eq!(stops.len(), 2);
+    assert_eq!(stops[1]["duration_s"], 600.0);
+    assert_eq!(stops[1]["start_ts"], first["end"]["ts"]);
+
+    // Pages of one.
+    let r = a
+        .get(&format!("/v1/vehicles/v1/trips?{window}&limit=1"))
+        .await;
+    let page = r.json();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let r = a
+        .get(&format!(
+            "/v1/vehicles/v1/trips?{window}&limit=1&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(r.json()["items"][0]["id"], trips[1]["id"]);
+
+    // Who may look: the driver of v1 yes; another driver, a customer no.
+    assert_eq!(
+        dee.get(&format!("/v1/vehicles/v1/trips?{window}"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(dee.get(&format!("/v1/trips/{id}")).await.status, 200);
+    is(
+        &eve.get(&format!("/v1/vehicles/v1/trips?{window}")).await,
+        403,
+        "forbidden",
+        "",
+    );
+    is(
+        &eve.get(&format!("/v1/trips/{id}")).await,
+        403,
+        "forbidden",
+        "",
+    );
+    is(
+        &eve.get(&format!("/v1/vehicles/v1/stops?{window}")).await,
+        403,
+        "forbidden",
+        "",
+    );
+    assert_eq!(carl.get(&format!("/v1/trips/{id}")).await.status, 403);
+    // Nothing for v2.
+    let r = a.get(&format!("/v1/vehicles/v2/trips?{window}")).await;
+    assert_eq!(r.json()["items"], json!([]));
+
+    // Bad input.
+    let bad = [
+        "/v1/vehicles/v1/trips?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z".to_string(),
+        "/v1/vehicles/v1/trips?from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z".to_string(),
+        format!("/v1/vehicles/v1/trips?{window}&limit=0"),
+        format!("/v1/vehicles/v1/trips?{window}&limit=1001"),
+        format!("/v1/vehicles/v1/trips?{window}&cursor=nonsense"),
+        format!("/v1/vehicles/v1/stops?{window}&cursor=nonsense"),
+    ];
+    for path in bad {
+        assert_eq!(a.get(&path).await.status, 422, "{path}");
+    }
+    for path in [
+        "/v1/vehicles/v1/trips",
+        "/v1/vehicles/v1/trips?from=yesterday&to=today",
+        "/v1/vehicles/v1/trips?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&extra=1",
+    ] {
+        let status = a.get(path).await.status;
+        assert!(status == 400 || status == 422, "{path}: {status}");
+    }
+    for path in [
+        "/v1/trips/999999",
+        "/v1/trips/abc",
+        "/v1/trips/-1",
+        "/v1/trips/99999999999999999999999",
+    ] {
+        is(&a.get(path).await, 404, "not_found", "");
+    }
+    let long = "x".repeat(65);
+    is(
+        &a.get(&format!("/v1/vehicles/{long}/trips?{window}")).await,
+        404,
+        "not_found",
+        "",
+    );
+}
