@@ -85,6 +85,7 @@ pub struct Config {
     pub rentals: RentalsConfig,
     pub rules: RulesConfig,
     pub trips: TripsConfig,
+    pub retention: RetentionConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -406,7 +407,7 @@ mod validate;
 pub use broker::{BrokerConfig, TRACKER_PREFIX};
 pub use pipeline::{IngestConfig, MqttConfig, PartitionConfig, SubscriptionMode, UnknownVehicles};
 pub use rules::{RentalsConfig, RulesConfig};
-pub use trips::TripsConfig;
+pub use trips::{RetentionConfig, TripsConfig};
 
 use env::apply_env;
 pub use env::env_name;

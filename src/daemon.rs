@@ -224,6 +224,7 @@ pub async fn start_on(
             crate::trips::worker::Segmenter {
                 pool: pool.clone(),
                 config: config.trips.clone(),
+                retention: config.retention.clone(),
                 clock: clock.clone(),
             }
             .run(background.clone()),

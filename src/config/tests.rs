@@ -195,6 +195,22 @@ fn invalid_values_name_key_and_env() {
         ("FLEETD_TRIPS_INTERVAL_MS", "9", "trips.interval_ms"),
         ("FLEETD_TRIPS_BATCH_VEHICLES", "0", "trips.batch_vehicles"),
         ("FLEETD_TRIPS_USE_IGNITION", "maybe", "trips.use_ignition"),
+        (
+            "FLEETD_RETENTION_HOURLY_DAYS",
+            "29",
+            "retention.hourly_days",
+        ),
+        (
+            "FLEETD_RETENTION_HOURLY_DAYS",
+            "36501",
+            "retention.hourly_days",
+        ),
+        (
+            "FLEETD_RETENTION_HOURLY_DAYS",
+            "-1",
+            "retention.hourly_days",
+        ),
+        ("FLEETD_RETENTION_DAILY_DAYS", "7", "retention.daily_days"),
         ("FLEETD_HTTP_INTERNAL_ADDR", "nowhere", "http.internal_addr"),
         (
             "FLEETD_HTTP_INTERNAL_ADDR",

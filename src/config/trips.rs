@@ -73,7 +73,48 @@ fn finite_between(key: &str, value: f64, min: f64, max: f64) -> Result<(), Confi
     }
 }
 
+/// How long rollups are kept (raw readings: `ingest.retention_days`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Days of hourly rollups kept (at least `ingest.retention_days`, so a late reading's
+    /// hour is still there to update).
+    pub hourly_days: u32,
+    /// Days of daily rollups kept; 0 keeps them forever.
+    pub daily_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            hourly_days: 365,
+            daily_days: 0,
+        }
+    }
+}
+
 impl super::Config {
+    /// `[retention]`.
+    pub(super) fn validate_retention(&self) -> Result<(), ConfigError> {
+        let r = &self.retention;
+        let raw = u64::from(self.ingest.retention_days);
+        range(
+            "retention.hourly_days",
+            u64::from(r.hourly_days),
+            raw.max(1),
+            36_500,
+        )?;
+        if r.daily_days != 0 {
+            range(
+                "retention.daily_days",
+                u64::from(r.daily_days),
+                raw.max(1),
+                36_500,
+            )?;
+        }
+        Ok(())
+    }
+
     /// `[trips]`.
     pub(super) fn validate_trips(&self) -> Result<(), ConfigError> {
         let t = &self.trips;
@@ -94,6 +135,7 @@ impl super::Config {
             1,
             100_000,
         )?;
+        self.validate_retention()?;
         if t.motion_window_s >= t.max_gap_s {
             return Err(invalid(
                 "trips.motion_window_s",

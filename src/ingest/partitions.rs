@@ -171,6 +171,18 @@ impl Partitions {
                 &[&TABLES.to_vec()],
             )
             .await?;
+        // A day is dropped only once the trip segmenter and the rollups have taken every
+        // reading of it (src/trips): the earliest reading they have yet to see.
+        let pending: Option<DateTime<chrono::Utc>> = tx
+            .query_one(
+                "SELECT least(
+                     (SELECT min(least(dirty_from, obd_dirty_from)) FROM segment_state),
+                     (SELECT min(f) FROM segment_marks, unnest(gps_from || obd_from) AS f))",
+                &[],
+            )
+            .await?
+            .get(0);
+        let pending_day = pending.map(|p| day_of(p.timestamp_micros()));
         let mut dropped = Vec::new();
         let mut expired_days = Vec::new();
         for row in rows {
@@ -179,6 +191,10 @@ impl Partitions {
                 continue; // not ours: an operator's own partition is left alone
             };
             if is_expired(day, now_us, self.retention_days) {
+                if pending_day.is_some_and(|p| p <= day) {
+                    tracing::warn!(partition = %child, "past the retention, kept until trips and rollups have taken its readings");
+                    continue;
+                }
                 tx.batch_execute(&format!("DROP TABLE IF EXISTS {child}"))
                     .await?;
                 dropped.push(child);

@@ -23,7 +23,8 @@ pub enum Start {
 /// Decides how a pass starts.
 pub fn start(saved: Option<Machine>, dirty_from: i64) -> Start {
     match saved {
-        Some(m) if m.accepts(dirty_from) => Start::Continue(Box::new(m)),
+        // A machine that has seen no reading (saved by an OBD-only pass) knows nothing.
+        Some(m) if m.watermark().is_some() && m.accepts(dirty_from) => Start::Continue(Box::new(m)),
         _ => Start::Redo {
             decided_from: dirty_from,
         },

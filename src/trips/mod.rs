@@ -15,6 +15,7 @@ pub mod incremental;
 pub mod machine;
 pub mod motion;
 pub mod path;
+pub mod rollup;
 pub mod store;
 pub mod worker;
 

@@ -48,6 +48,9 @@ pub struct State {
     pub obd_dirty_from: Option<DateTime<Utc>>,
     pub machine: Option<serde_json::Value>,
     pub origin: Option<DateTime<Utc>>,
+    /// How far the rollups went (src/trips/rollup.rs).
+    pub rollup_gps_at: Option<DateTime<Utc>>,
+    pub rollup_obd_at: Option<DateTime<Utc>>,
 }
 
 /// Locks up to `limit` vehicles with work due by `horizon` that no other worker holds.
@@ -58,7 +61,8 @@ pub async fn claim(
 ) -> Result<Vec<State>, Db> {
     let rows = c
         .query(
-            "SELECT vehicle_id, dirty_from, obd_dirty_from, machine, origin FROM segment_state
+            "SELECT vehicle_id, dirty_from, obd_dirty_from, machine, origin, rollup_gps_at,
+                    rollup_obd_at FROM segment_state
               WHERE (dirty_from IS NOT NULL AND dirty_from <= $1)
                  OR (obd_dirty_from IS NOT NULL AND obd_dirty_from <= $1)
               ORDER BY vehicle_id LIMIT $2 FOR UPDATE SKIP LOCKED",
@@ -73,27 +77,58 @@ pub async fn claim(
             obd_dirty_from: r.get(2),
             machine: r.get(3),
             origin: r.get(4),
+            rollup_gps_at: r.get(5),
+            rollup_obd_at: r.get(6),
         })
         .collect())
 }
 
-/// Saves a vehicle's machine after a pass; `dirty_from` is the first reading not processed.
-pub async fn save(
-    c: &impl GenericClient,
-    vehicle: &str,
-    machine: &serde_json::Value,
-    watermark: Option<DateTime<Utc>>,
-    dirty_from: Option<DateTime<Utc>>,
-    obd_dirty_from: Option<DateTime<Utc>>,
-) -> Result<(), Db> {
+/// What a pass leaves in a vehicle's `segment_state` row.
+pub struct Saved<'a> {
+    pub machine: &'a serde_json::Value,
+    pub watermark: Option<DateTime<Utc>>,
+    /// The first GPS and OBD readings not processed yet.
+    pub dirty_from: Option<DateTime<Utc>>,
+    pub obd_dirty_from: Option<DateTime<Utc>>,
+    /// Where the rollups now stand (unchanged when `None`).
+    pub rollup_gps_at: Option<DateTime<Utc>>,
+    pub rollup_obd_at: Option<DateTime<Utc>>,
+}
+
+/// Saves a vehicle's state after a pass.
+pub async fn save(c: &impl GenericClient, vehicle: &str, s: &Saved<'_>) -> Result<(), Db> {
     c.execute(
         "UPDATE segment_state SET machine = $2, watermark = $3, dirty_from = $4,
-                obd_dirty_from = $5, updated_at = now()
+                obd_dirty_from = $5, rollup_gps_at = coalesce($6, rollup_gps_at),
+                rollup_obd_at = coalesce($7, rollup_obd_at), updated_at = now()
           WHERE vehicle_id = $1",
-        &[&vehicle, machine, &watermark, &dirty_from, &obd_dirty_from],
+        &[
+            &vehicle,
+            s.machine,
+            &s.watermark,
+            &s.dirty_from,
+            &s.obd_dirty_from,
+            &s.rollup_gps_at,
+            &s.rollup_obd_at,
+        ],
     )
     .await?;
     Ok(())
+}
+
+/// The vehicle's first OBD reading after `after`.
+pub async fn next_obd(
+    c: &impl GenericClient,
+    vehicle: &str,
+    after: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, Db> {
+    let row = c
+        .query_one(
+            "SELECT min(ts) FROM obd_readings WHERE vehicle_id = $1 AND ts > $2",
+            &[&vehicle, &after],
+        )
+        .await?;
+    Ok(row.get(0))
 }
 
 const FIX_COLUMNS: &str = "ts, ST_Y(position), ST_X(position), speed_kmh";

@@ -15,10 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::incremental::{self, Start};
 use super::machine::Machine;
+use super::rollup;
 use super::store::{self, at, State};
 use super::{Fix, Params};
 use crate::clock::Clock;
-use crate::config::TripsConfig;
+use crate::config::{RetentionConfig, TripsConfig};
 
 /// Marks folded per statement.
 const FOLD_BATCH: i64 = 1_000;
@@ -28,8 +29,12 @@ const FOLD_BATCH: i64 = 1_000;
 pub struct Segmenter {
     pub pool: Pool,
     pub config: TripsConfig,
+    pub retention: RetentionConfig,
     pub clock: Clock,
 }
+
+/// How often rollups past their retention are deleted.
+const EXPIRE_EVERY: Duration = Duration::from_secs(3_600);
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +49,21 @@ impl Segmenter {
     /// Runs passes until `stop` fires.
     pub async fn run(self, stop: CancellationToken) {
         let every = Duration::from_millis(self.config.interval_ms);
+        let mut expired_at: Option<std::time::Instant> = None;
         loop {
+            if expired_at.is_none_or(|t| t.elapsed() >= EXPIRE_EVERY) {
+                match self.expire().await {
+                    Ok(n) => {
+                        expired_at = Some(std::time::Instant::now());
+                        if n > 0 {
+                            tracing::info!(rows = n, "rollups past their retention deleted");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = format!("{error:#}"), "deleting old rollups failed")
+                    }
+                }
+            }
             if let Err(error) = self.pass().await {
                 tracing::warn!(error = format!("{error:#}"), "trip segmenter pass failed");
             }
@@ -53,6 +72,13 @@ impl Segmenter {
                 _ = stop.cancelled() => return,
             }
         }
+    }
+
+    /// Deletes rollups past `[retention]`.
+    pub async fn expire(&self) -> anyhow::Result<u64> {
+        let client = self.pool.get().await?;
+        let r = &self.retention;
+        Ok(rollup::expire(&**client, self.clock.now(), r.hourly_days, r.daily_days).await?)
     }
 
     /// Folds every mark, then segments every vehicle with work due.
@@ -131,7 +157,7 @@ impl Segmenter {
             .collect();
         let after: Vec<DateTime<Utc>> = continuing
             .iter()
-            .map(|(_, m)| at(m.watermark().unwrap_or(i64::MIN / 2)))
+            .map(|(_, m)| at(m.watermark().unwrap_or(0)))
             .collect();
         let rows = store::readings_after(&**tx, &vehicles, &after).await?;
         let mut rows = rows.into_iter().peekable();
@@ -201,8 +227,23 @@ impl Segmenter {
             store::write(&**tx, &st.vehicle_id, s, self.config.path_tolerance_m).await?;
         }
         report.segments += new.len();
-        if let Some(from) = st.obd_dirty_from {
-            store::refresh_obd(&**tx, &st.vehicle_id, from).await?;
+        let horizon_at = at(horizon);
+        let p = Params::new(&self.config);
+        let mut span = None;
+        let mut gps_at = None;
+        if let Some(d) = st.dirty_from {
+            span = rollup::union(span, self.roll_gps(tx, st, d, horizon_at, &p).await?);
+            gps_at = Some(horizon_at);
+        }
+        let (mut obd_at, mut obd_next) = (None, None);
+        if let Some(o) = st.obd_dirty_from {
+            store::refresh_obd(&**tx, &st.vehicle_id, o).await?;
+            span = rollup::union(span, self.roll_obd(tx, st, o, horizon_at).await?);
+            obd_at = Some(horizon_at);
+            obd_next = store::next_obd(&**tx, &st.vehicle_id, horizon_at).await?;
+        }
+        if let Some(span) = span {
+            rollup::rebuild_days(&**tx, &st.vehicle_id, span).await?;
         }
         // Readings after the horizon wait for a later pass.
         let next = loaded
@@ -210,16 +251,62 @@ impl Segmenter {
             .find(|f| f.ts_us > horizon)
             .map(|f| at(f.ts_us));
         let json = serde_json::to_value(m)?;
-        store::save(
-            &**tx,
-            &st.vehicle_id,
-            &json,
-            m.watermark().map(at),
-            next,
-            None,
-        )
-        .await?;
+        let saved = store::Saved {
+            machine: &json,
+            watermark: m.watermark().map(at),
+            dirty_from: next,
+            obd_dirty_from: obd_next,
+            rollup_gps_at: gps_at,
+            rollup_obd_at: obd_at,
+        };
+        store::save(&**tx, &st.vehicle_id, &saved).await?;
         Ok(())
+    }
+
+    /// Adds the GPS readings up to `horizon` to the hourly rollups: after where they stood,
+    /// or, for a reading behind that, again from that reading's hour.
+    async fn roll_gps(
+        &self,
+        tx: &Transaction<'_>,
+        st: &State,
+        dirty: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+        p: &Params,
+    ) -> anyhow::Result<rollup::Hours> {
+        let v = st.vehicle_id.as_str();
+        Ok(match st.rollup_gps_at {
+            Some(w) if dirty > w => {
+                rollup::add_gps(&**tx, rollup::HOURLY, v, Some(w), horizon, p).await?
+            }
+            _ => {
+                let reset = rollup::reset_gps(&**tx, v, dirty).await?;
+                let after = rollup::hour_of(dirty) - chrono::TimeDelta::microseconds(1);
+                let added =
+                    rollup::add_gps(&**tx, rollup::HOURLY, v, Some(after), horizon, p).await?;
+                rollup::union(reset, added)
+            }
+        })
+    }
+
+    /// [`Self::roll_gps`] for OBD readings; also moves the vehicle's odometer.
+    async fn roll_obd(
+        &self,
+        tx: &Transaction<'_>,
+        st: &State,
+        dirty: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+    ) -> anyhow::Result<rollup::Hours> {
+        let v = st.vehicle_id.as_str();
+        let (after, reset) = match st.rollup_obd_at {
+            Some(w) if dirty > w => (w, None),
+            _ => (
+                rollup::hour_of(dirty) - chrono::TimeDelta::microseconds(1),
+                rollup::reset_obd(&**tx, v, dirty).await?,
+            ),
+        };
+        rollup::advance_odometer(&**tx, v, Some(after), horizon).await?;
+        let added = rollup::add_obd(&**tx, rollup::HOURLY, v, Some(after), horizon).await?;
+        Ok(rollup::union(reset, added))
     }
 
     /// Sets each reading's ignition from the latest OBD `rpm` at or before it (within

@@ -15,6 +15,8 @@ use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{params, RouteDoc, Routes};
 
 pub mod model;
+pub mod obd;
+pub mod summary;
 
 use model::{Stop, Trip, Window, STOP_COLUMNS, TRIP_COLUMNS};
 
@@ -28,7 +30,7 @@ const READERS: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Driver];
 const DRIVING: &str = "SELECT 1 FROM drivers
                        WHERE user_id = $1 AND current_vehicle_id = $2 AND deleted_at IS NULL";
 
-async fn may_see(
+pub(crate) async fn may_see(
     tx: &tokio_postgres::Client,
     caller: &Caller,
     vehicle: &str,
@@ -59,8 +61,13 @@ fn window(w: &Window) -> Result<(Page, Option<DateTime<Utc>>), ApiError> {
         ));
     }
     let page = Page::within(w.limit, w.cursor.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-    let after = page
-        .after
+    let after = cursor_time(&page)?;
+    Ok((page, after))
+}
+
+/// A page's cursor: a time in Unix µs.
+fn cursor_time(page: &Page) -> Result<Option<DateTime<Utc>>, ApiError> {
+    page.after
         .as_deref()
         .map(|a| {
             a.parse::<i64>()
@@ -68,8 +75,7 @@ fn window(w: &Window) -> Result<(Page, Option<DateTime<Utc>>), ApiError> {
                 .and_then(DateTime::from_timestamp_micros)
                 .ok_or_else(|| ApiError::invalid("cursor", "not a cursor"))
         })
-        .transpose()?;
-    Ok((page, after))
+        .transpose()
 }
 
 async fn vehicle_trips(
@@ -197,5 +203,49 @@ pub fn routes(r: Routes) -> Routes {
             )
         },
         vehicle_stops,
+    )
+    .add(
+        RouteDoc {
+            params: Some(params::<summary::SummaryQuery>),
+            required_query: &[
+                ("from", "RFC 3339: from the bucket (hour or UTC day) holding it"),
+                ("to", "RFC 3339: to the last bucket starting before it"),
+            ],
+            query: &[(
+                "bucket",
+                "hour (window up to 31 days) or day (the default; up to 3660 days)",
+            )],
+            response: Some(|g| g.subschema_for::<summary::Summary>()),
+            errors: &[404, 422],
+            ..RouteDoc::new(
+                "GET",
+                "/v1/vehicles/{id}/summary",
+                "A vehicle's hourly or daily rollups (distance, moving and idle time, speeds, fuel, odometer, trouble codes) and their totals",
+                READERS,
+            )
+        },
+        summary::summary,
+    )
+    .add(
+        RouteDoc {
+            params: Some(params::<obd::ObdQuery>),
+            required_query: &[
+                ("from", "RFC 3339 start, inclusive"),
+                ("to", "RFC 3339 end, exclusive; at most 31 days after from"),
+            ],
+            query: &[
+                ("limit", "readings per page, 1..=10000 (default 1000)"),
+                ("cursor", "next_cursor from the previous page"),
+            ],
+            response: Some(|g| g.subschema_for::<Paged<obd::ObdReading>>()),
+            errors: &[404, 422],
+            ..RouteDoc::new(
+                "GET",
+                "/v1/vehicles/{id}/obd",
+                "Stored OBD-II readings in a window, oldest first",
+                READERS,
+            )
+        },
+        obd::obd,
     )
 }

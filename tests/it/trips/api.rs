@@ -183,6 +183,67 @@ async fn a_vehicles_trips_and_stops_with_driver_fuel_and_path() {
     let r = a.get(&format!("/v1/vehicles/v2/trips?{window}")).await;
     assert_eq!(r.json()["items"], json!([]));
 
+    // Rollups: the hours of the drive add up to what was driven (steps into moving readings:
+    // 1,200 steps of 10 m), fuel fell 1.2 points over the two drives (60 falls each, the
+    // refuel excluded), and the odometer moved the vehicle's own.
+    let r = a
+        .get(&format!("/v1/vehicles/v1/summary?{window}&bucket=hour"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let hours = r.json();
+    assert_eq!(hours["bucket"], "hour");
+    let total = &hours["total"];
+    assert_eq!(total["readings"], 3_000);
+    let metres = total["distance_m"].as_f64().unwrap();
+    assert!((metres - 12_000.0).abs() < 1.0, "{metres}");
+    assert_eq!(total["moving_s"], 1_200.0);
+    assert_eq!(total["idle_s"], 2_999.0 - 1_200.0);
+    let fuel = total["fuel_used_pct"].as_f64().unwrap();
+    assert!((fuel - 1.2).abs() < 0.005, "{fuel}");
+    let buckets = hours["items"].as_array().unwrap();
+    assert!((1..=3).contains(&buckets.len()), "{hours}");
+    let days = a
+        .get(&format!("/v1/vehicles/v1/summary?{window}"))
+        .await
+        .json();
+    assert_eq!(days["bucket"], "day");
+    assert_eq!(days["total"]["readings"], 3_000);
+    let day_metres = days["total"]["distance_m"].as_f64().unwrap();
+    assert!(
+        (day_metres - metres).abs() < 1e-6,
+        "{day_metres} vs {metres}"
+    );
+    let r = a.get("/v1/vehicles/v1").await;
+    assert_eq!(r.json()["odometer_km"], 1_012, "{}", r.body);
+
+    // OBD readings, paged.
+    let r = a
+        .get(&format!("/v1/vehicles/v1/obd?{window}&limit=250"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let page = r.json();
+    assert_eq!(page["items"].as_array().unwrap().len(), 250);
+    assert_eq!(page["items"][0]["fuel_pct"], 60.0);
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let r = a
+        .get(&format!(
+            "/v1/vehicles/v1/obd?{window}&limit=250&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 50);
+    is(
+        &eve.get(&format!("/v1/vehicles/v1/obd?{window}")).await,
+        403,
+        "forbidden",
+        "",
+    );
+    is(
+        &eve.get(&format!("/v1/vehicles/v1/summary?{window}")).await,
+        403,
+        "forbidden",
+        "",
+    );
+
     // Bad input.
     let bad = [
         "/v1/vehicles/v1/trips?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z".to_string(),
@@ -191,6 +252,13 @@ async fn a_vehicles_trips_and_stops_with_driver_fuel_and_path() {
         format!("/v1/vehicles/v1/trips?{window}&limit=1001"),
         format!("/v1/vehicles/v1/trips?{window}&cursor=nonsense"),
         format!("/v1/vehicles/v1/stops?{window}&cursor=nonsense"),
+        "/v1/vehicles/v1/summary?from=2026-01-01T00:00:00Z&to=2026-02-02T00:00:00Z&bucket=hour"
+            .to_string(),
+        "/v1/vehicles/v1/summary?from=2016-01-01T00:00:00Z&to=2026-02-02T00:00:00Z".to_string(),
+        "/v1/vehicles/v1/summary?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z".to_string(),
+        "/v1/vehicles/v1/obd?from=2026-01-01T00:00:00Z&to=2026-02-02T00:00:00Z".to_string(),
+        format!("/v1/vehicles/v1/obd?{window}&limit=10001"),
+        format!("/v1/vehicles/v1/obd?{window}&cursor=-"),
     ];
     for path in bad {
         assert_eq!(a.get(&path).await.status, 422, "{path}");
@@ -199,6 +267,8 @@ async fn a_vehicles_trips_and_stops_with_driver_fuel_and_path() {
         "/v1/vehicles/v1/trips",
         "/v1/vehicles/v1/trips?from=yesterday&to=today",
         "/v1/vehicles/v1/trips?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&extra=1",
+        "/v1/vehicles/v1/summary?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&bucket=week",
+        "/v1/vehicles/v1/obd?from=2026-01-01T00:00:00Z",
     ] {
         let status = a.get(path).await.status;
         assert!(status == 400 || status == 422, "{path}: {status}");

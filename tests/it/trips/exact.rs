@@ -58,6 +58,31 @@ fn drive(vehicle: usize) -> Vec<Reading> {
         .collect()
 }
 
+/// OBD every 30 s along a drive: fuel falls while moving (refuelled once), the odometer
+/// rises, a trouble code now and then. `(ts ms, JSON)`.
+fn obd(drive: &[Reading]) -> Vec<(i64, serde_json::Value)> {
+    let (mut fuel, mut km) = (70.0f64, 12_000.0f64);
+    let mut out = Vec::new();
+    for (i, w) in drive.windows(2).enumerate() {
+        let (a, b) = (w[0], w[1]);
+        let step = fleetd::live::geo::haversine_m(a.1, a.2, b.1, b.2);
+        km += step / 1_000.0;
+        fuel -= step / 1_000.0 * 0.08;
+        if i == drive.len() / 2 {
+            fuel = 95.0;
+        }
+        if i % 6 == 0 {
+            let mut r = serde_json::json!({"ts": b.0, "fuel_pct": fuel.max(0.0), "odometer_km": km,
+                                           "rpm": if b.3.unwrap_or(1.0) > 0.0 { 1800 } else { 0 }});
+            if i % 300 == 0 {
+                r["dtc"] = serde_json::json!(["P0300", format!("P0{:03}", i % 7)]);
+            }
+            out.push((b.0, r));
+        }
+    }
+    out
+}
+
 fn payload(readings: &[Reading]) -> Vec<u8> {
     let items: Vec<serde_json::Value> = readings
         .iter()
@@ -184,6 +209,131 @@ async fn assert_exact(db: &tokio_postgres::Client) {
     }
 }
 
+/// The rollups and the trips' OBD figures equal a recomputation over every stored reading
+/// at once (sums to 1e-9: the additions happened in another order).
+async fn assert_rollups(db: &tokio_postgres::Client) {
+    db.batch_execute(
+        "DROP TABLE IF EXISTS pg_temp.brute;
+         CREATE TEMP TABLE brute (LIKE vehicle_hourly INCLUDING ALL);",
+    )
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    let p = Params::default();
+    for v in 0..VEHICLES {
+        let id = format!("trip-{v}");
+        use fleetd::trips::rollup::{add_gps, add_obd};
+        add_gps(db, "pg_temp.brute", &id, None, now, &p)
+            .await
+            .unwrap();
+        add_obd(db, "pg_temp.brute", &id, None, now).await.unwrap();
+    }
+    let cols = "vehicle_id, hour, readings, distance_m, moving_s, idle_s, max_speed_kmh, first_ts,
+                ST_AsText(first_position), last_ts, ST_AsText(last_position), obd_readings,
+                fuel_used_pct, odometer_min_km, odometer_max_km, dtc_codes";
+    let order = "ORDER BY vehicle_id, hour";
+    let got = db
+        .query(&format!("SELECT {cols} FROM vehicle_hourly {order}"), &[])
+        .await
+        .unwrap();
+    let want = db
+        .query(&format!("SELECT {cols} FROM pg_temp.brute {order}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(got.len(), want.len(), "hours");
+    assert!(got.len() > 4 * VEHICLES, "{} hours", got.len());
+    let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
+        (a, b) => a == b,
+    };
+    for (g, w) in got.iter().zip(&want) {
+        let key = format!("{} {:?}", g.get::<_, &str>(0), g.get::<_, DateTime<Utc>>(1));
+        for i in [0, 1, 2, 7, 8, 9, 10, 11] {
+            assert_eq!(
+                format!("{:?}", row_text(g, i)),
+                format!("{:?}", row_text(w, i)),
+                "{key} column {i}"
+            );
+        }
+        for i in [3, 4, 5, 6, 12, 13, 14] {
+            assert!(
+                close(g.get(i), w.get(i)),
+                "{key} column {i}: {:?} vs {:?}",
+                g.get::<_, Option<f64>>(i),
+                w.get::<_, Option<f64>>(i)
+            );
+        }
+        assert_eq!(
+            g.get::<_, Vec<String>>(15),
+            w.get::<_, Vec<String>>(15),
+            "{key} codes"
+        );
+    }
+    assert!(
+        want.iter().any(|r| !r.get::<_, Vec<String>>(15).is_empty()),
+        "the drive reports trouble codes"
+    );
+    // Days: the sums of their hours.
+    let days = db
+        .query(
+            "SELECT d.vehicle_id, d.day, d.readings, b.readings, d.distance_m, b.distance_m,
+                    d.fuel_used_pct, b.fuel, d.dtc_count, b.codes
+               FROM vehicle_daily d FULL JOIN (
+                    SELECT vehicle_id, (hour AT TIME ZONE 'UTC')::date AS day,
+                           sum(readings)::int AS readings, sum(distance_m) AS distance_m,
+                           sum(fuel_used_pct) AS fuel,
+                           (SELECT count(DISTINCT c)::int FROM pg_temp.brute b2, unnest(b2.dtc_codes) c
+                             WHERE b2.vehicle_id = b.vehicle_id
+                               AND (b2.hour AT TIME ZONE 'UTC')::date = (b.hour AT TIME ZONE 'UTC')::date) AS codes
+                      FROM pg_temp.brute b GROUP BY vehicle_id, (hour AT TIME ZONE 'UTC')::date, 6
+               ) b USING (vehicle_id, day)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(!days.is_empty());
+    for d in &days {
+        assert_eq!(
+            d.get::<_, Option<i32>>(2),
+            d.get::<_, Option<i32>>(3),
+            "day readings"
+        );
+        assert!(close(d.get(4), d.get(5)), "day distance");
+        assert!(close(d.get(6), d.get(7)), "day fuel");
+        assert_eq!(
+            d.get::<_, Option<i32>>(8),
+            d.get::<_, Option<i32>>(9),
+            "day codes"
+        );
+    }
+    // Each trip's fuel and odometer: what its OBD readings say now.
+    let off = db
+        .query(
+            "SELECT t.id FROM trips t,
+                    LATERAL (SELECT sum(GREATEST(prev - f, 0))::float8 AS fuel FROM (
+                                SELECT fuel_pct::float8 AS f,
+                                       lag(fuel_pct::float8) OVER (ORDER BY ts) AS prev
+                                  FROM obd_readings o
+                                 WHERE o.vehicle_id = t.vehicle_id AND o.ts BETWEEN t.start_ts AND t.end_ts
+                                   AND fuel_pct IS NOT NULL) x) f,
+                    LATERAL (SELECT max(odometer_km) - min(odometer_km) AS km FROM obd_readings o
+                              WHERE o.vehicle_id = t.vehicle_id AND o.ts BETWEEN t.start_ts AND t.end_ts) k
+              WHERE t.fuel_used_pct IS DISTINCT FROM f.fuel OR t.odometer_delta_km IS DISTINCT FROM k.km",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(off.is_empty(), "{} trips with stale OBD figures", off.len());
+}
+
+fn row_text(r: &tokio_postgres::Row, i: usize) -> String {
+    match i {
+        0 | 8 | 10 => format!("{:?}", r.get::<_, Option<String>>(i)),
+        1 | 7 | 9 => format!("{:?}", r.get::<_, Option<DateTime<Utc>>>(i)),
+        _ => format!("{:?}", r.get::<_, i32>(i)),
+    }
+}
+
 /// Two daemons share the subscription (a vehicle's consecutive readings reach either), the
 /// readings arrive shuffled in small batches, one daemon is killed with -9 halfway and
 /// restarted; then a late reading lands inside a settled trip. Each time, the stored trips
@@ -217,6 +367,19 @@ async fn two_daemons_shuffled_arrival_kill_9_and_a_late_reading_equal_batch() {
         (rng % n as u64) as usize
     };
     let drives: Vec<_> = (0..VEHICLES).map(drive).collect();
+    let mut obd_chunks: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut obd_total = 0;
+    for (v, readings) in drives.iter().enumerate() {
+        let o = obd(readings);
+        obd_total += o.len();
+        for c in o.chunks(7) {
+            let items: Vec<_> = c.iter().map(|(_, j)| j.clone()).collect();
+            obd_chunks.push((
+                format!("fleet/trip-{v}/obd"),
+                serde_json::to_vec(&items).unwrap(),
+            ));
+        }
+    }
     for (v, readings) in drives.iter().enumerate() {
         let mut rest = &readings[..];
         while !rest.is_empty() {
@@ -232,23 +395,42 @@ async fn two_daemons_shuffled_arrival_kill_9_and_a_late_reading_equal_batch() {
     }
     let publisher = Publisher::connect(&broker).await;
     let half = chunks.len() / 2;
-    for (topic, readings) in &chunks[..half] {
+    let mut obd_sent = 0;
+    for (i, (topic, readings)) in chunks[..half].iter().enumerate() {
         publisher.publish(topic, payload(readings)).await;
+        // OBD interleaved, in reverse order of time.
+        if i % 3 == 0 {
+            if let Some((topic, body)) = obd_chunks.pop() {
+                publisher.publish(&topic, body).await;
+                obd_sent += 1;
+            }
+        }
     }
-    publisher.wait_acked(half).await;
+    publisher.wait_acked(half + obd_sent).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     child.kill9();
     let child = ChildDaemon::start_with(&cfg, &extra).await;
     for (topic, readings) in &chunks[half..] {
         publisher.publish(topic, payload(readings)).await;
     }
-    publisher.wait_acked(chunks.len()).await;
+    let rest = obd_chunks.len();
+    for (topic, body) in obd_chunks.drain(..) {
+        publisher.publish(&topic, body).await;
+    }
+    publisher.wait_acked(chunks.len() + obd_sent + rest).await;
 
     let client = db.client().await;
     let total: usize = drives.iter().map(Vec::len).sum();
     crate::common::wait_count(&client, "SELECT count(*) FROM gps_readings", total as i64).await;
+    crate::common::wait_count(
+        &client,
+        "SELECT count(*) FROM obd_readings",
+        obd_total as i64,
+    )
+    .await;
     wait_settled(&client).await;
     assert_exact(&client).await;
+    assert_rollups(&client).await;
 
     // A late reading 1 km off in the middle of the first trip's first half: the trip
     // changes, and so must anything settled after it.
@@ -279,6 +461,7 @@ async fn two_daemons_shuffled_arrival_kill_9_and_a_late_reading_equal_batch() {
     .await;
     wait_settled(&client).await;
     assert_exact(&client).await;
+    assert_rollups(&client).await;
     let after: f64 = client.query_one(km, &[]).await.unwrap().get(0);
     assert!(
         after > before + 1_000.0,
