@@ -86,6 +86,7 @@ pub struct Config {
     pub rules: RulesConfig,
     pub trips: TripsConfig,
     pub retention: RetentionConfig,
+    pub reports: ReportsConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -400,12 +401,14 @@ impl Default for JwtConfig {
 mod broker;
 mod env;
 mod pipeline;
+mod reports;
 mod rules;
 mod trips;
 mod validate;
 
 pub use broker::{BrokerConfig, TRACKER_PREFIX};
 pub use pipeline::{IngestConfig, MqttConfig, PartitionConfig, SubscriptionMode, UnknownVehicles};
+pub use reports::ReportsConfig;
 pub use rules::{RentalsConfig, RulesConfig};
 pub use trips::{RetentionConfig, TripsConfig};
 

@@ -231,6 +231,12 @@ pub async fn start_on(
         );
     }
 
+    tokio::spawn(api::reports::refresh_stats(
+        pool.clone(),
+        Duration::from_secs(config.reports.stats_refresh_s),
+        background.clone(),
+    ));
+
     let time_rules = Arc::new(TimeRules::new(
         pool.clone(),
         clock.clone(),

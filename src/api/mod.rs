@@ -37,6 +37,7 @@ pub mod pagination;
 pub mod probes;
 pub mod readiness;
 pub mod rentals;
+pub mod reports;
 pub mod request_id;
 pub mod routes;
 pub mod rules;
@@ -110,6 +111,7 @@ pub fn table() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
     let r = maintenance::routes(r);
     let r = dispatch::routes(r);
     let r = trips::routes(r);
+    let r = reports::routes(r);
     let r = audit::routes::routes(r);
     (r.router, r.docs)
 }

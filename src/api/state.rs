@@ -68,6 +68,8 @@ pub struct ApiState {
     pub broker: Option<crate::broker::Admin>,
     /// Telemetry topic prefix, for the trackers' topic rights.
     pub topic_prefix: String,
+    /// The report routes' cache and settings.
+    pub reports: crate::api::reports::Reports,
 }
 
 impl ApiState {
@@ -100,6 +102,7 @@ impl ApiState {
             request_timeout: std::time::Duration::from_millis(config.http.request_timeout_ms),
             broker: crate::broker::Admin::start(config)?,
             topic_prefix: config.mqtt.topic_prefix.clone(),
+            reports: crate::api::reports::Reports::new(config),
         })
     }
 }

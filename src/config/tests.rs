@@ -211,6 +211,21 @@ fn invalid_values_name_key_and_env() {
             "retention.hourly_days",
         ),
         ("FLEETD_RETENTION_DAILY_DAYS", "7", "retention.daily_days"),
+        (
+            "FLEETD_REPORTS_DASHBOARD_CACHE_S",
+            "0",
+            "reports.dashboard_cache_s",
+        ),
+        (
+            "FLEETD_REPORTS_STATS_REFRESH_S",
+            "9",
+            "reports.stats_refresh_s",
+        ),
+        (
+            "FLEETD_REPORTS_STATS_REFRESH_S",
+            "86401",
+            "reports.stats_refresh_s",
+        ),
         ("FLEETD_HTTP_INTERNAL_ADDR", "nowhere", "http.internal_addr"),
         (
             "FLEETD_HTTP_INTERNAL_ADDR",

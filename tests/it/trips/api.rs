@@ -13,7 +13,7 @@ use crate::common::{now_ms, Publisher};
 /// one reading a second, ending a minute ago. OBD every 10 s: the fuel falls 0.01 points and
 /// the odometer advances 0.1 km per reading while driving; a refuel of +20 points while
 /// parked between the trips.
-fn drive(start_ms: i64) -> (Vec<Value>, Vec<Value>) {
+pub(super) fn drive(start_ms: i64) -> (Vec<Value>, Vec<Value>) {
     let (mut gps, mut obd) = (Vec::new(), Vec::new());
     let (mut lat, mut fuel, mut odo) = (52.0, 60.0, 1_000.0);
     for t in 0..3_000i64 {
@@ -38,7 +38,7 @@ fn drive(start_ms: i64) -> (Vec<Value>, Vec<Value>) {
     (gps, obd)
 }
 
-async fn wait_trips(c: &Client, path: &str, want: usize) -> Value {
+pub(super) async fn wait_trips(c: &Client, path: &str, want: usize) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let r = c.get(path).await;

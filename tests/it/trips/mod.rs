@@ -3,3 +3,4 @@
 
 mod api;
 mod exact;
+mod reports;

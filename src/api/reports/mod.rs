@@ -1,0 +1,111 @@
+//! Reports (docs/reports.md): `GET /v1/reports/fleet` (per vehicle use over a window, JSON or
+//! CSV) and `GET /v1/reports/dashboard` (the fleet now and this month, cached), with the
+//! timer that refreshes the `monthly_vehicle_stats` materialized view.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::api::auth::STAFF;
+use crate::api::pagination::{Paged, PARAMS};
+use crate::api::routes::{params, RouteDoc, Routes};
+
+pub mod cache;
+pub mod dashboard;
+pub mod fleet;
+
+/// What the report routes share.
+pub struct Reports {
+    pub cache: cache::Cache,
+    /// The speed from which a vehicle counts as moving (`trips.min_speed_kmh`).
+    pub min_speed_kmh: f64,
+}
+
+impl Reports {
+    pub fn new(config: &crate::config::Config) -> Reports {
+        let redis = (!config.redis.url.is_empty())
+            .then(|| crate::live::redis::client(&config.redis.url, config.redis_tls_files()).ok())
+            .flatten();
+        Reports {
+            cache: cache::Cache::new(config.reports.dashboard_cache_s, redis),
+            min_speed_kmh: config.trips.min_speed_kmh,
+        }
+    }
+}
+
+/// Refreshes `monthly_vehicle_stats` every `every` until `stop` fires. Of several daemons,
+/// the one holding the advisory lock refreshes; the others skip that round.
+pub async fn refresh_stats(
+    pool: deadpool_postgres::Pool,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        if let Err(error) = refresh_once(&pool).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "refreshing monthly_vehicle_stats failed"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+const REFRESH_LOCK: i64 = 0x666c_6565_7464_6d76;
+
+/// One refresh, unless another daemon is refreshing; returns whether it ran.
+pub async fn refresh_once(pool: &deadpool_postgres::Pool) -> anyhow::Result<bool> {
+    let client = pool.get().await?;
+    let got: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&REFRESH_LOCK])
+        .await?
+        .get(0);
+    if !got {
+        return Ok(false);
+    }
+    let result = client
+        .batch_execute("REFRESH MATERIALIZED VIEW CONCURRENTLY monthly_vehicle_stats")
+        .await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&REFRESH_LOCK])
+        .await?;
+    result?;
+    Ok(true)
+}
+
+pub fn routes(r: Routes) -> Routes {
+    r.add(
+        RouteDoc {
+            params: Some(params::<fleet::FleetQuery>),
+            required_query: &[
+                ("from", "RFC 3339 window start (windows over 31 days: its UTC day)"),
+                ("to", "RFC 3339 window end, exclusive; at most 3660 days after from"),
+            ],
+            query: PARAMS,
+            response: Some(|g| g.subschema_for::<Paged<fleet::VehicleUsage>>()),
+            errors: &[422],
+            ..RouteDoc::new(
+                "GET",
+                "/v1/reports/fleet",
+                "Per vehicle distance, trips, driving and idle time, fuel and utilisation over a window, from the rollups; Accept: text/csv answers every vehicle as CSV",
+                STAFF,
+            )
+        },
+        fleet::fleet,
+    )
+    .add(
+        RouteDoc {
+            response: Some(|g| g.subschema_for::<dashboard::Dashboard>()),
+            ..RouteDoc::new(
+                "GET",
+                "/v1/reports/dashboard",
+                "Vehicles by state now, active rentals, this month's revenue, maintenance cost and utilisation (cached; cache_age_s says how old)",
+                STAFF,
+            )
+        },
+        dashboard::dashboard,
+    )
+}
