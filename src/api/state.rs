@@ -69,7 +69,7 @@ pub struct ApiState {
     /// Telemetry topic prefix, for the trackers' topic rights.
     pub topic_prefix: String,
     /// The report routes' cache and settings.
-    pub reports: crate::api::reports::Reports,
+    pub reports: crate::api::reports::cache::Reports,
 }
 
 impl ApiState {
@@ -102,7 +102,7 @@ impl ApiState {
             request_timeout: std::time::Duration::from_millis(config.http.request_timeout_ms),
             broker: crate::broker::Admin::start(config)?,
             topic_prefix: config.mqtt.topic_prefix.clone(),
-            reports: crate::api::reports::Reports::new(config),
+            reports: crate::api::reports::cache::Reports::new(config),
         })
     }
 }

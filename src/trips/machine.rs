@@ -38,6 +38,9 @@ pub struct Stats {
     kept: Fix,
     /// The last reading counted.
     last: Fix,
+    /// Whether it was moving.
+    #[serde(default)]
+    last_moving: bool,
 }
 
 impl Stats {
@@ -49,6 +52,7 @@ impl Stats {
             max_speed_kmh: f.speed_kmh.map_or(0.0, f64::from),
             kept: f,
             last: f,
+            last_moving: false,
         }
     }
 
@@ -58,7 +62,10 @@ impl Stats {
             self.moving_us += f.ts_us - self.last.ts_us;
         }
         let step = haversine_m(self.kept.lat, self.kept.lon, f.lat, f.lon);
-        if step >= p.jitter_m && step > 0.0 {
+        // Where the vehicle comes to a halt counts whatever the step, so that a stop and turn
+        // inside a trip does not cut the corner (and noise while it stands adds nothing).
+        let halted = self.last_moving && !moving;
+        if step > 0.0 && (step >= p.jitter_m || halted) {
             self.distance_m += step;
             let dt_s = (f.ts_us - self.kept.ts_us) as f64 / 1e6;
             if f.speed_kmh.is_none() && dt_s > 0.0 {
@@ -70,6 +77,12 @@ impl Stats {
             self.max_speed_kmh = self.max_speed_kmh.max(f64::from(v));
         }
         self.last = f;
+        self.last_moving = moving;
+    }
+
+    /// The distance up to `end`: the last step, shorter than the jitter, still leads there.
+    fn distance_to(&self, end: &Fix) -> f64 {
+        self.distance_m + haversine_m(self.kept.lat, self.kept.lon, end.lat, end.lon)
     }
 }
 
@@ -128,13 +141,12 @@ impl Candidate {
 
     fn is_trip(&self, p: &Params) -> bool {
         let (end, stats) = self.end();
-        stats.distance_m >= p.min_trip_m || end.ts_us - self.start.ts_us >= p.min_trip_us
+        stats.distance_to(&end) >= p.min_trip_m || end.ts_us - self.start.ts_us >= p.min_trip_us
     }
 
     fn segment(&self, decided_us: i64) -> Segment {
         let (end, mut stats) = self.end();
-        // The last step, shorter than the jitter, still leads to where the trip ended.
-        stats.distance_m += haversine_m(stats.kept.lat, stats.kept.lon, end.lat, end.lon);
+        stats.distance_m = stats.distance_to(&end);
         Segment {
             kind: Kind::Trip,
             start: self.start,

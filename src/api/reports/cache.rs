@@ -83,3 +83,22 @@ async fn redis_put(client: &redis::Client, e: &Entry, ttl_s: u64) -> Option<()> 
         .await
         .ok()
 }
+
+/// What the report routes share (kept in [`crate::api::state::ApiState`]).
+pub struct Reports {
+    pub cache: Cache,
+    /// The speed from which a vehicle counts as moving (`trips.min_speed_kmh`).
+    pub min_speed_kmh: f64,
+}
+
+impl Reports {
+    pub fn new(config: &crate::config::Config) -> Reports {
+        let redis = (!config.redis.url.is_empty())
+            .then(|| crate::live::redis::client(&config.redis.url, config.redis_tls_files()).ok())
+            .flatten();
+        Reports {
+            cache: Cache::new(config.reports.dashboard_cache_s, redis),
+            min_speed_kmh: config.trips.min_speed_kmh,
+        }
+    }
+}

@@ -11,27 +11,9 @@ use crate::api::pagination::{Paged, PARAMS};
 use crate::api::routes::{params, RouteDoc, Routes};
 
 pub mod cache;
+pub use cache::Reports;
 pub mod dashboard;
 pub mod fleet;
-
-/// What the report routes share.
-pub struct Reports {
-    pub cache: cache::Cache,
-    /// The speed from which a vehicle counts as moving (`trips.min_speed_kmh`).
-    pub min_speed_kmh: f64,
-}
-
-impl Reports {
-    pub fn new(config: &crate::config::Config) -> Reports {
-        let redis = (!config.redis.url.is_empty())
-            .then(|| crate::live::redis::client(&config.redis.url, config.redis_tls_files()).ok())
-            .flatten();
-        Reports {
-            cache: cache::Cache::new(config.reports.dashboard_cache_s, redis),
-            min_speed_kmh: config.trips.min_speed_kmh,
-        }
-    }
-}
 
 /// Refreshes `monthly_vehicle_stats` every `every` until `stop` fires. Of several daemons,
 /// the one holding the advisory lock refreshes; the others skip that round.

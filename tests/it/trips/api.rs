@@ -186,11 +186,21 @@ async fn a_vehicles_trips_and_stops_with_driver_fuel_and_path() {
     // Rollups: the hours of the drive add up to what was driven (steps into moving readings:
     // 1,200 steps of 10 m), fuel fell 1.2 points over the two drives (60 falls each, the
     // refuel excluded), and the odometer moved the vehicle's own.
-    let r = a
-        .get(&format!("/v1/vehicles/v1/summary?{window}&bucket=hour"))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let hours = r.json();
+    // The rollups follow the same passes as the trips: wait for every reading, OBD too.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let hours = loop {
+        let r = a
+            .get(&format!("/v1/vehicles/v1/summary?{window}&bucket=hour"))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let h = r.json();
+        let fuel = h["total"]["fuel_used_pct"].as_f64().unwrap_or(0.0);
+        if h["total"]["readings"] == 3_000 && fuel > 1.19 {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "{h}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(hours["bucket"], "hour");
     let total = &hours["total"];
     assert_eq!(total["readings"], 3_000);
