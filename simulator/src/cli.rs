@@ -26,7 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Simulate the fleet and publish its telemetry (the default when the first argument is a flag).
     Run(RunArgs),
-    /// Compare a run's manifest with what PostgreSQL stored.
+    /// Compare a run's manifest with what PostgreSQL stored (or, with --trips, its ground
+    /// truth with the trips and stops fleetd derived).
     Verify(VerifyArgs),
     /// Measure generation speed on one core, without a broker.
     Bench(BenchArgs),
@@ -129,6 +130,9 @@ pub struct RunArgs {
     /// Write a manifest of what was published, for `fleet-sim verify`.
     #[arg(long)]
     pub manifest: Option<PathBuf>,
+    /// Write the ground truth (every vehicle's dwells and legs), for `fleet-sim verify --trips`.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
     /// Print the final report as JSON on stdout (the text report goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -186,10 +190,10 @@ impl ProvisionArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
-    /// Manifest written by `fleet-sim run --manifest`.
-    #[arg(long)]
-    pub manifest: PathBuf,
-    /// PostgreSQL holding gps_readings and obd_readings.
+    /// Manifest written by `fleet-sim run --manifest` (not with --trips).
+    #[arg(long, required_unless_present = "trips", conflicts_with = "trips")]
+    pub manifest: Option<PathBuf>,
+    /// PostgreSQL holding gps_readings and obd_readings (with --trips: trips and stops).
     #[arg(long, env = "FLEETD_DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Example differences to list per category.
@@ -198,6 +202,61 @@ pub struct VerifyArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Compare the trips and stops fleetd derived with the run's ground truth (--truth).
+    #[arg(long, requires = "truth")]
+    pub trips: bool,
+    #[command(flatten)]
+    pub trip_rules: TripRulesArgs,
+}
+
+impl VerifyArgs {
+    /// What clap cannot say: `--truth` and the rules only go with `--trips` (a flag's default
+    /// `false` satisfies clap's `requires`).
+    pub fn check(&self) -> Result<(), String> {
+        if !self.trips && self.trip_rules.truth.is_some() {
+            return Err(
+                "--truth is for --trips (verify the trips and stops fleetd derived)".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `verify --trips`: the truth file, fleetd's `[trips]` rules and the leeway.
+#[derive(Debug, Clone, Args)]
+pub struct TripRulesArgs {
+    /// Ground truth written by `fleet-sim run --truth` (with --trips).
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// fleetd's trips.min_speed_kmh.
+    #[arg(long, default_value = "5", value_parser = parse_positive)]
+    pub min_speed_kmh: f64,
+    /// fleetd's trips.min_stop_s.
+    #[arg(long, default_value = "300", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub min_stop_s: u64,
+    /// fleetd's trips.min_trip_m.
+    #[arg(long, default_value = "500", value_parser = parse_positive)]
+    pub min_trip_m: f64,
+    /// fleetd's trips.min_trip_s.
+    #[arg(long, default_value = "300", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub min_trip_s: u64,
+    /// fleetd's trips.jitter_m (also the largest stop position error).
+    #[arg(long, default_value = "30", value_parser = parse_positive)]
+    pub jitter_m: f64,
+    /// Dwells and movements this close to min_stop_s/min_trip_s may go either way (default:
+    /// two GPS intervals).
+    #[arg(long, value_parser = parse_linger)]
+    pub margin: Option<Duration>,
+    /// Largest start or end error of a trip or stop (default: one GPS interval).
+    #[arg(long, value_parser = parse_linger)]
+    pub tolerance: Option<Duration>,
+    /// Largest trip distance error, percent of the distance driven.
+    #[arg(long, default_value = "1", value_parser = parse_percent)]
+    pub distance_pct: f64,
+    /// Also accept a trip distance short by up to 2 × jitter_m per stop on the way: fleetd's
+    /// jitter filter cuts the corner where a vehicle stops and turns (simulator/README.md).
+    #[arg(long)]
+    pub allow_corner_cutting: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -294,6 +353,7 @@ impl RunArgs {
             readings: self.readings,
             backlog: self.backlog,
             manifest: self.manifest,
+            truth: self.truth,
             json: self.json,
             quiet: self.quiet,
             credentials: self.credentials,

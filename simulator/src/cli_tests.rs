@@ -335,3 +335,69 @@ fn bad_values_name_their_flag() {
     let e = run_config(&["--gps-hz", "0", "--obd-hz", "0"]).unwrap_err();
     assert!(e.contains("--gps-hz"), "{e}");
 }
+
+#[test]
+fn verify_trips_flags() {
+    let verify = |args: &[&str]| {
+        let mut v = vec!["verify", "--database-url", "postgres://x"];
+        v.extend_from_slice(args);
+        parse(&v).map(|c| match c.command {
+            Command::Verify(a) => a,
+            other => panic!("{other:?}"),
+        })
+    };
+    let a = verify(&[
+        "--trips",
+        "--truth",
+        "t.jsonl",
+        "--margin",
+        "5s",
+        "--tolerance",
+        "0",
+    ])
+    .unwrap();
+    assert!(a.trips && a.manifest.is_none());
+    let t = a.trip_rules;
+    assert_eq!(t.truth.as_deref(), Some(std::path::Path::new("t.jsonl")));
+    assert_eq!(
+        (t.margin, t.tolerance),
+        (Some(Duration::from_secs(5)), Some(Duration::ZERO))
+    );
+    assert_eq!(
+        (t.min_stop_s, t.min_trip_s, t.min_trip_m, t.jitter_m),
+        (300, 300, 500.0, 30.0)
+    );
+    assert_eq!(
+        (t.min_speed_kmh, t.distance_pct, t.allow_corner_cutting),
+        (5.0, 1.0, false)
+    );
+    let a = verify(&["--manifest", "m.jsonl"]).unwrap();
+    assert!(!a.trips && a.trip_rules.truth.is_none());
+    for (args, flag) in [
+        (&["--trips"][..], "--truth"),
+        (
+            &["--trips", "--truth", "t", "--manifest", "m"][..],
+            "--manifest",
+        ),
+        (&[][..], "--manifest"),
+        (
+            &["--trips", "--truth", "t", "--min-stop-s", "0"][..],
+            "--min-stop-s",
+        ),
+        (
+            &["--trips", "--truth", "t", "--jitter-m", "0"][..],
+            "--jitter-m",
+        ),
+        (
+            &["--trips", "--truth", "t", "--distance-pct", "101"][..],
+            "--distance-pct",
+        ),
+    ] {
+        let e = verify(args).unwrap_err().to_string();
+        assert!(e.contains(flag), "{args:?}: {e}");
+    }
+    let stray = verify(&["--truth", "t.jsonl", "--manifest", "m"]).unwrap();
+    assert!(stray.check().unwrap_err().contains("--trips"));
+    let c = run_config(&["--truth", "t.jsonl", "--readings", "10"]).unwrap();
+    assert_eq!(c.truth.as_deref(), Some(std::path::Path::new("t.jsonl")));
+}

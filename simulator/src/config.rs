@@ -151,6 +151,8 @@ pub struct RunConfig {
     /// Overrides the planned start of the simulated clock (see `pacing.rs`).
     pub backlog: Option<Duration>,
     pub manifest: Option<PathBuf>,
+    /// Where to write the ground truth (`truth.rs`).
+    pub truth: Option<PathBuf>,
     pub json: bool,
     pub quiet: bool,
     /// One connection per vehicle with the accounts in this file (`fleet-sim provision`).

@@ -13,6 +13,9 @@
 //!   event-loop task (PubAck counting); `generator`: one generator thread.
 //! - `stats`, `report`: counters, the progress line and the final report.
 //! - `manifest`: what was published; `verify`: the comparison with PostgreSQL.
+//! - `truth`: what each vehicle really did (dwells and legs); `trips_expect`: the trips and
+//!   stops fleetd should derive from it; `trips_compare`: the comparison with the stored
+//!   ones, `trips_report` its result; `verify_trips`: `verify --trips` (truth file, tables).
 //! - `bench`: generation speed without a broker.
 //! - `peer`: the benchmark scripts' load tools (`fleet-sim peer count|naive|nearest`).
 //! - `provision`: tracker accounts issued through fleetd's API, and the credentials file
@@ -38,5 +41,10 @@ pub mod shard;
 pub mod spec;
 pub mod stats;
 pub mod tls;
+pub mod trips_compare;
+pub mod trips_expect;
+pub mod trips_report;
+pub mod truth;
 pub mod vehicle;
 pub mod verify;
+pub mod verify_trips;

@@ -1,16 +1,16 @@
 //! fleet-sim: see `fleet_sim` (lib.rs) for the layout and README for usage.
 //!
 //! Exit codes: 0 success; 1 `run` finished but something was not acknowledged or a
-//! connection or publish error occurred, or `verify` found differences; 2 bad flags or a
-//! failure to run at all (broker or database unreachable, unreadable manifest), or a `peer`
-//! tool failed.
+//! connection or publish error occurred, or `verify` (or `verify --trips`) found differences;
+//! 2 bad flags or a failure to run at all (broker or database unreachable, unreadable
+//! manifest or truth file, no trips tables), or a `peer` tool failed.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use fleet_sim::cli::{self, Cli, Command};
-use fleet_sim::{bench, peer, provision, publisher, verify};
+use fleet_sim::{bench, peer, provision, publisher, verify, verify_trips};
 
 fn usage_error(message: String) -> ! {
     clap::Error::raw(
@@ -46,9 +46,44 @@ fn run(args: cli::RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+fn verify_trips(args: cli::VerifyArgs) -> anyhow::Result<ExitCode> {
+    let t = args.trip_rules;
+    let ms = |d: std::time::Duration| d.as_millis() as i64;
+    let cfg = verify_trips::TripsVerifyConfig {
+        truth: t.truth.context("--trips needs --truth")?,
+        database_url: args.database_url,
+        examples: args.examples,
+        min_speed_kmh: t.min_speed_kmh,
+        min_stop_s: t.min_stop_s,
+        min_trip_m: t.min_trip_m,
+        min_trip_s: t.min_trip_s,
+        jitter_m: t.jitter_m,
+        margin_ms: t.margin.map(ms),
+        tolerance_ms: t.tolerance.map(ms),
+        distance_pct: t.distance_pct,
+        allow_corner_cutting: t.allow_corner_cutting,
+    };
+    let report = runtime()?.block_on(verify_trips::verify_trips(&cfg))?;
+    if args.json {
+        eprint!("{}", report.text());
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn verify(args: cli::VerifyArgs) -> anyhow::Result<ExitCode> {
+    args.check().unwrap_or_else(|m| usage_error(m));
+    if args.trips {
+        return verify_trips(args);
+    }
     let cfg = verify::VerifyConfig {
-        manifest: args.manifest,
+        manifest: args.manifest.context("--manifest is required")?,
         database_url: args.database_url,
         examples: args.examples,
     };

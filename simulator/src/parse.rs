@@ -150,6 +150,14 @@ pub fn parse_percent(s: &str) -> Result<f64, String> {
     Ok(x)
 }
 
+pub fn parse_positive(s: &str) -> Result<f64, String> {
+    let x = number(s)?;
+    if !(x > 0.0 && x.is_finite()) {
+        return Err(format!("{s}: must be a positive number"));
+    }
+    Ok(x)
+}
+
 pub fn parse_rate(s: &str) -> Result<f64, String> {
     let x = number(s)?;
     if x <= 0.0 {

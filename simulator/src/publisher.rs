@@ -27,6 +27,7 @@ use crate::provision::credentials;
 use crate::report::{self, ReportInput, RunReport};
 use crate::shard::Shard;
 use crate::stats::{ConnCounters, ConnSnapshot, GenCounters, GenSnapshot};
+use crate::truth;
 
 /// How long the end of a run waits for outstanding PubAcks.
 const ACK_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -50,6 +51,12 @@ pub enum RunError {
     /// The manifest could not be written.
     #[error("cannot write manifest {path}: {source}")]
     Manifest {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The truth file could not be written.
+    #[error("cannot write truth file {path}: {source}")]
+    Truth {
         path: String,
         source: std::io::Error,
     },
@@ -235,6 +242,7 @@ pub async fn run(cfg: RunConfig) -> Result<RunReport, RunError> {
         };
         let (sim, counters) = (sim.clone(), gen_counters[c].clone());
         let manifest = cfg.manifest.is_some();
+        let truth = cfg.truth.is_some();
         let vehicles = (c as u32..sim.vehicles).step_by(connections as usize);
         let links = links(c as u32);
         let stop = stop.clone();
@@ -266,6 +274,7 @@ pub async fn run(cfg: RunConfig) -> Result<RunReport, RunError> {
             .spawn(move || {
                 // Creating a million vehicles takes a while: on this thread, not the runtime's.
                 let shard = Shard::new(&sim, vehicles, t0_ms, counters, manifest);
+                let shard = if truth { shard.with_truth() } else { shard };
                 generator(shard).run()
             })
             .map_err(|_| RunError::Generator)?;
@@ -325,6 +334,9 @@ pub async fn run(cfg: RunConfig) -> Result<RunReport, RunError> {
         // Writing a million lines blocks for a moment; let the runtime know.
         tokio::task::block_in_place(|| write_manifest(&cfg, path, &mut shards, &generated, t0_ms))?;
     }
+    if let Some(path) = &cfg.truth {
+        tokio::task::block_in_place(|| write_truth(&cfg, path, &mut shards, t0_ms))?;
+    }
     Ok(RunReport::new(ReportInput {
         duration_s,
         vehicles: sim.vehicles,
@@ -335,6 +347,7 @@ pub async fn run(cfg: RunConfig) -> Result<RunReport, RunError> {
         published: &published,
         t0_ms,
         manifest: cfg.manifest.as_ref().map(|p| p.display().to_string()),
+        truth: cfg.truth.as_ref().map(|p| p.display().to_string()),
     }))
 }
 
@@ -373,6 +386,35 @@ fn write_manifest(
         duplicates_sent: g.duplicates_sent,
     };
     manifest::write(path, &header, &vehicles).map_err(|source| RunError::Manifest {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn write_truth(
+    cfg: &RunConfig,
+    path: &std::path::Path,
+    shards: &mut [Shard],
+    t0_ms: i64,
+) -> Result<(), RunError> {
+    let mut vehicles: Vec<_> = shards.iter_mut().flat_map(|s| s.take_truth()).collect();
+    vehicles.sort_by(|a, b| a.v.cmp(&b.v));
+    let header = truth::TruthHeader {
+        fleet_sim_truth: truth::TRUTH_VERSION,
+        seed: cfg.sim.seed,
+        id_prefix: cfg.sim.id_prefix.clone(),
+        vehicles: cfg.sim.vehicles,
+        gps_period_ms: cfg.sim.gps_period_ms,
+        obd_period_ms: cfg.sim.obd_period_ms,
+        accel_ms2: crate::vehicle::ACCEL_MS2,
+        t0_ms,
+        end_ms: vehicles
+            .iter()
+            .map(|v| v.last_gps_ms)
+            .max()
+            .unwrap_or(t0_ms),
+    };
+    truth::write(path, &header, &vehicles).map_err(|source| RunError::Truth {
         path: path.display().to_string(),
         source,
     })

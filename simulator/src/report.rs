@@ -113,6 +113,8 @@ pub struct RunReport {
     /// First `ts` of the simulated clock (epoch ms).
     pub t0_ms: i64,
     pub manifest: Option<String>,
+    /// The ground truth file (`--truth`).
+    pub truth: Option<String>,
 }
 
 pub struct ReportInput<'a> {
@@ -125,6 +127,7 @@ pub struct ReportInput<'a> {
     pub published: &'a ConnSnapshot,
     pub t0_ms: i64,
     pub manifest: Option<String>,
+    pub truth: Option<String>,
 }
 
 impl RunReport {
@@ -172,6 +175,7 @@ impl RunReport {
             },
             t0_ms: i.t0_ms,
             manifest: i.manifest,
+            truth: i.truth,
         }
     }
 
@@ -233,6 +237,9 @@ impl RunReport {
         );
         if let Some(m) = &self.manifest {
             s += &format!("manifest  {m}\n");
+        }
+        if let Some(t) = &self.truth {
+            s += &format!("truth     {t}\n");
         }
         s
     }
@@ -302,6 +309,7 @@ mod tests {
             published: &p,
             t0_ms: 0,
             manifest: None,
+            truth: None,
         });
         assert_eq!((r.readings, r.expected, r.unacked_payloads), (12, 11, 1));
         assert_eq!(r.rates.readings_per_s, 6.0);

@@ -22,6 +22,7 @@ use crate::rng::{mix64, SimRng};
 pub use crate::route::Message;
 use crate::route::{Ctx, Lane, Slot};
 use crate::stats::GenCounters;
+use crate::truth::{Recorder, VehicleTruth};
 use crate::vehicle::Vehicle;
 
 /// Mean length of an outage in readings; lengths are uniform in 10..=110.
@@ -67,6 +68,8 @@ pub struct Shard {
     emitted: u64,
     counters: Arc<GenCounters>,
     manifest: Option<Vec<VehicleExpect>>,
+    /// The ground truth of each slot's vehicle (`fleet-sim run --truth`).
+    truth: Option<Vec<Recorder>>,
 }
 
 impl Shard {
@@ -154,7 +157,14 @@ impl Shard {
             emitted: 0,
             counters,
             manifest,
+            truth: None,
         }
+    }
+
+    /// Also records what every vehicle really does (`truth.rs`), for `take_truth`.
+    pub fn with_truth(mut self) -> Self {
+        self.truth = Some(vec![Recorder::default(); self.slots.len()]);
+        self
     }
 
     /// The `ts` of the next reading, `None` if this shard has nothing to generate.
@@ -191,6 +201,9 @@ impl Shard {
                 .advance((ts - prev) as f64 / 1000.0, &self.cfg.region);
         }
         slot.model_ts = Some(ts);
+        if let Some(truth) = &mut self.truth {
+            truth[si].observe(ts, kind == Kind::Gps, &slot.model);
+        }
         let mut cx = Ctx {
             cfg: &self.cfg,
             counters: &self.counters,
@@ -268,6 +281,19 @@ impl Shard {
                 set.remove(r.ts_ms(), r.digest());
             }
         }
+    }
+
+    /// What each vehicle really did, for those that reported GPS (only `with_truth`).
+    pub fn take_truth(&mut self) -> Vec<VehicleTruth> {
+        let width = payload::id_width(self.cfg.vehicles);
+        let ids = self.slots.iter().map(|s| s.index);
+        self.truth
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .zip(ids)
+            .filter_map(|(r, i)| r.finish(payload::vehicle_id(&self.cfg.id_prefix, width, i)))
+            .collect()
     }
 
     /// What this shard published, one entry per vehicle (only with `manifest: true`).

@@ -13,7 +13,8 @@ use crate::geo::{self, Vec3};
 use crate::payload::{Gps, Obd, DTC_CODES};
 use crate::rng::SimRng;
 
-const ACCEL_MS2: f64 = 1.8;
+/// Acceleration from standstill (and up to cruise speed), m/s².
+pub const ACCEL_MS2: f64 = 1.8;
 const DECEL_MS2: f64 = 2.5;
 const LEG_MIN_M: f64 = 300.0;
 const LEG_MAX_M: f64 = 5_000.0;
@@ -159,6 +160,16 @@ impl Vehicle {
 
     pub fn heading_deg(&self) -> f64 {
         self.heading_deg
+    }
+
+    /// On a leg (from the step that set off, even at speed 0, to the step that arrived).
+    pub fn is_driving(&self) -> bool {
+        self.mode == Mode::Driving
+    }
+
+    /// Metres driven on the current (or, while dwelling, the last) leg.
+    pub fn leg_done_m(&self) -> f64 {
+        self.done_m
     }
 
     /// Moves simulated time forward by `dt_s` seconds.
