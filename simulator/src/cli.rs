@@ -253,10 +253,6 @@ pub struct TripRulesArgs {
     /// Largest trip distance error, percent of the distance driven.
     #[arg(long, default_value = "1", value_parser = parse_percent)]
     pub distance_pct: f64,
-    /// Also accept a trip distance short by up to 2 × jitter_m per stop on the way: fleetd's
-    /// jitter filter cuts the corner where a vehicle stops and turns (simulator/README.md).
-    #[arg(long)]
-    pub allow_corner_cutting: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -367,10 +367,7 @@ fn verify_trips_flags() {
         (t.min_stop_s, t.min_trip_s, t.min_trip_m, t.jitter_m),
         (300, 300, 500.0, 30.0)
     );
-    assert_eq!(
-        (t.min_speed_kmh, t.distance_pct, t.allow_corner_cutting),
-        (5.0, 1.0, false)
-    );
+    assert_eq!((t.min_speed_kmh, t.distance_pct), (5.0, 1.0));
     let a = verify(&["--manifest", "m.jsonl"]).unwrap();
     assert!(!a.trips && a.trip_rules.truth.is_none());
     for (args, flag) in [

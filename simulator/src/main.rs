@@ -61,7 +61,6 @@ fn verify_trips(args: cli::VerifyArgs) -> anyhow::Result<ExitCode> {
         margin_ms: t.margin.map(ms),
         tolerance_ms: t.tolerance.map(ms),
         distance_pct: t.distance_pct,
-        allow_corner_cutting: t.allow_corner_cutting,
     };
     let report = runtime()?.block_on(verify_trips::verify_trips(&cfg))?;
     if args.json {

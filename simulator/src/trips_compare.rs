@@ -25,10 +25,6 @@ pub struct Options {
     /// Largest start or end difference of a matched trip or stop.
     pub tolerance_ms: i64,
     pub distance_pct: f64,
-    /// A trip's distance may also fall short by `2 × jitter_m` per stop on the way: fleetd's
-    /// jitter filter measures from a reading up to `jitter_m` before the place where the
-    /// vehicle stopped to one up to `jitter_m` after it, across the corner.
-    pub allow_corner_cutting: bool,
     /// Example differences listed per category.
     pub examples: usize,
 }
@@ -123,12 +119,6 @@ impl Check<'_> {
         let max = &mut self.r.max_error.distance_pct;
         *max = max.max(pct.abs());
         if pct.abs() <= o.distance_pct {
-            return;
-        }
-        let corners = 2.0 * o.rules.jitter_m * f64::from(et.legs.saturating_sub(1));
-        let short_m = et.distance_m * (1.0 - o.distance_pct / 100.0) - st.distance_m;
-        if o.allow_corner_cutting && (0.0..=corners).contains(&short_m) {
-            self.r.cut_corners += 1;
             return;
         }
         self.r.off_distance += 1;
@@ -286,7 +276,6 @@ pub fn compare(truth: &Truth, stored: &HashMap<String, Stored>, o: &Options) -> 
             margin_s: r.margin_ms as f64 / 1000.0,
             tolerance_s: o.tolerance_ms as f64 / 1000.0,
             distance_pct: o.distance_pct,
-            allow_corner_cutting: o.allow_corner_cutting,
             ..TripsReport::default()
         },
         shown: BTreeMap::new(),

@@ -38,7 +38,6 @@ pub struct TripsReport {
     pub margin_s: f64,
     pub tolerance_s: f64,
     pub distance_pct: f64,
-    pub allow_corner_cutting: bool,
     pub legs: u64,
     pub dwells: DwellCounts,
     /// Long dwells before the last required stop's end, and those inside a stored stop.
@@ -55,8 +54,6 @@ pub struct TripsReport {
     pub unexpected: Pair,
     pub off_time: Pair,
     pub off_distance: u64,
-    /// Trips off by more than `distance_pct` but within it with `allow_corner_cutting`.
-    pub cut_corners: u64,
     pub off_position: u64,
     pub max_error: MaxErrors,
     /// Marks and vehicles the segmenter had not processed yet when the tables were read.
@@ -116,12 +113,6 @@ impl TripsReport {
             self.distance_pct,
             m.distance_pct
         );
-        if self.allow_corner_cutting {
-            s += &format!(
-                "            and {} more short by less than 2 × jitter_m per stop on the way: allowed (--allow-corner-cutting)\n",
-                t(self.cut_corners)
-            );
-        }
         s += &format!(
             "position    {} stops away from where the vehicle stood (max {:.2} m)\n",
             t(self.off_position),

@@ -51,7 +51,6 @@ pub struct TripsVerifyConfig {
     /// Default: one GPS interval.
     pub tolerance_ms: Option<i64>,
     pub distance_pct: f64,
-    pub allow_corner_cutting: bool,
 }
 
 impl TripsVerifyConfig {
@@ -71,7 +70,6 @@ impl TripsVerifyConfig {
             },
             tolerance_ms: self.tolerance_ms.unwrap_or(interval_ms),
             distance_pct: self.distance_pct,
-            allow_corner_cutting: self.allow_corner_cutting,
             examples: self.examples,
         }
     }

@@ -270,10 +270,7 @@ async fn simulated_hours_give_the_trips_and_stops_the_vehicles_drove() {
     ]);
     assert_eq!(code, 0, "readings: {out}{err}");
 
-    // fleetd's jitter filter cuts the corner where a vehicle stops and turns inside a trip,
-    // so a trip with stops on the way may come out more than 1 % short (README); the rest
-    // is checked as strictly with or without the allowance.
-    let (code, report, err) = verify_trips(&truth, &db.url, &["--allow-corner-cutting"]);
+    let (code, report, err) = verify_trips(&truth, &db.url, &[]);
     eprint!("{err}");
     assert_eq!(code, 0, "{err}");
     assert_eq!(report["ok"], true);
@@ -286,14 +283,12 @@ async fn simulated_hours_give_the_trips_and_stops_the_vehicles_drove() {
         "{err}"
     );
     assert_eq!(report["pending_segmentation"], 0);
-    let (_, strict, text) = verify_trips(&truth, &db.url, &[]);
-    eprint!("{text}");
-    assert_eq!(strict["off_distance"], report["cut_corners"], "{text}");
+    assert_eq!(report["off_distance"], 0, "{err}");
     for key in ["missing", "unexpected", "off_time"] {
         assert_eq!(
-            strict[key],
+            report[key],
             serde_json::json!({"trips": 0, "stops": 0}),
-            "{key}: {text}"
+            "{key}: {err}"
         );
     }
 
@@ -312,7 +307,7 @@ async fn simulated_hours_give_the_trips_and_stops_the_vehicles_drove() {
             .unwrap();
         (row.get(0), row.get(1))
     };
-    let (code, report, err) = verify_trips(&truth, &db.url, &["--allow-corner-cutting"]);
+    let (code, report, err) = verify_trips(&truth, &db.url, &[]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(report["ok"], false);
     assert_eq!(
@@ -331,7 +326,6 @@ async fn simulated_hours_give_the_trips_and_stops_the_vehicles_drove() {
         truth.to_str().unwrap(),
         "--database-url",
         &db.url,
-        "--allow-corner-cutting",
     ]);
     assert_eq!(code, 1);
     assert!(out.ends_with("MISMATCH\n"), "{out}");
