@@ -226,6 +226,7 @@ pub async fn start_on(
                 config: config.trips.clone(),
                 retention: config.retention.clone(),
                 clock: clock.clone(),
+                metrics: metrics.clone(),
             }
             .run(background.clone()),
         );

@@ -50,6 +50,10 @@ pub struct Metrics {
     pub dispatch_offers: Counter,
     pub nearest_truncated: Counter,
     pub time_rules: Family<Label, Counter>,
+    pub trips_lag_seconds: Histogram,
+    pub trips_segments: Counter,
+    pub trips_redone: Counter,
+    pub trips_pass_errors: Counter,
 }
 
 /// The label of a reading kind.
@@ -105,6 +109,10 @@ impl Metrics {
             dispatch_offers: Counter::default(),
             nearest_truncated: Counter::default(),
             time_rules: Family::default(),
+            trips_lag_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 14)),
+            trips_segments: Counter::default(),
+            trips_redone: Counter::default(),
+            trips_pass_errors: Counter::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -132,6 +140,27 @@ impl Metrics {
             "fleetd_dispatch_nearest_truncated",
             "Nearest queries (API and matcher) stopped at dispatch.max_candidates_examined",
             m.nearest_truncated.clone(),
+        );
+        r.register(
+            "fleetd_trips_lag_seconds",
+            "Per vehicle and segmenter pass: from the commit of its earliest unprocessed readings \
+             to the commit of its trips, stops and rollups (trips.settle_s included)",
+            m.trips_lag_seconds.clone(),
+        );
+        r.register(
+            "fleetd_trips_segments",
+            "Trips and stops written by the segmenter (rewritten ones included)",
+            m.trips_segments.clone(),
+        );
+        r.register(
+            "fleetd_trips_redone",
+            "Vehicles re-segmented from an earlier point because of a late reading",
+            m.trips_redone.clone(),
+        );
+        r.register(
+            "fleetd_trips_pass_errors",
+            "Segmenter passes that failed (retried at the next interval)",
+            m.trips_pass_errors.clone(),
         );
         r.register(
             "fleetd_time_rules",

@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 /// There is no version 3: the number was skipped when the dispatch schema was written, and
 /// versions are never renumbered, because a database records the versions it has applied
 /// (renumbering 4 to 3 would make an existing database apply the dispatch schema again).
-/// The next migration is 16.
+/// The next migration is 17.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -80,6 +80,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 15,
         name: "reports",
         sql: include_str!("../migrations/0015_reports.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "segment_lag",
+        sql: include_str!("../migrations/0016_segment_lag.sql"),
     },
 ];
 

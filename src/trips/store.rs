@@ -17,16 +17,18 @@ pub async fn fold(c: &impl GenericClient, limit: i64) -> Result<u64, Db> {
             "WITH taken AS (
                  DELETE FROM segment_marks WHERE id IN (
                      SELECT id FROM segment_marks ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-                 RETURNING vehicle_ids, gps_from, obd_from
+                 RETURNING vehicle_ids, gps_from, obd_from, marked_at
              ), flat AS (
-                 SELECT v, min(g) AS g, min(o) AS o
+                 SELECT v, min(g) AS g, min(o) AS o, min(marked_at) AS m
                    FROM taken, unnest(vehicle_ids, gps_from, obd_from) AS u(v, g, o)
                   GROUP BY v
              ), folded AS (
-                 INSERT INTO segment_state AS s (vehicle_id, dirty_from, obd_dirty_from, origin)
-                 SELECT v, g, o, g FROM flat ORDER BY v
+                 INSERT INTO segment_state AS s (vehicle_id, dirty_from, obd_dirty_from, origin,
+                                                 marked_at)
+                 SELECT v, g, o, g, m FROM flat ORDER BY v
                  ON CONFLICT (vehicle_id) DO UPDATE
                     SET dirty_from = LEAST(s.dirty_from, EXCLUDED.dirty_from),
+                        marked_at = LEAST(s.marked_at, EXCLUDED.marked_at),
                         obd_dirty_from = LEAST(s.obd_dirty_from, EXCLUDED.obd_dirty_from),
                         origin = LEAST(s.origin, EXCLUDED.origin),
                         version = s.version + 1,
@@ -51,6 +53,8 @@ pub struct State {
     /// How far the rollups went (src/trips/rollup.rs).
     pub rollup_gps_at: Option<DateTime<Utc>>,
     pub rollup_obd_at: Option<DateTime<Utc>>,
+    /// Seconds since the earliest unprocessed mark was written, when claimed.
+    pub lag_s: Option<f64>,
 }
 
 /// Locks up to `limit` vehicles with work due by `horizon` that no other worker holds.
@@ -62,7 +66,8 @@ pub async fn claim(
     let rows = c
         .query(
             "SELECT vehicle_id, dirty_from, obd_dirty_from, machine, origin, rollup_gps_at,
-                    rollup_obd_at FROM segment_state
+                    rollup_obd_at, extract(epoch FROM clock_timestamp() - marked_at)::float8
+               FROM segment_state
               WHERE (dirty_from IS NOT NULL AND dirty_from <= $1)
                  OR (obd_dirty_from IS NOT NULL AND obd_dirty_from <= $1)
               ORDER BY vehicle_id LIMIT $2 FOR UPDATE SKIP LOCKED",
@@ -79,6 +84,7 @@ pub async fn claim(
             origin: r.get(4),
             rollup_gps_at: r.get(5),
             rollup_obd_at: r.get(6),
+            lag_s: r.get(7),
         })
         .collect())
 }
@@ -100,7 +106,9 @@ pub async fn save(c: &impl GenericClient, vehicle: &str, s: &Saved<'_>) -> Resul
     c.execute(
         "UPDATE segment_state SET machine = $2, watermark = $3, dirty_from = $4,
                 obd_dirty_from = $5, rollup_gps_at = coalesce($6, rollup_gps_at),
-                rollup_obd_at = coalesce($7, rollup_obd_at), updated_at = now()
+                rollup_obd_at = coalesce($7, rollup_obd_at), updated_at = now(),
+                marked_at = CASE WHEN $4::timestamptz IS NULL AND $5::timestamptz IS NULL
+                                 THEN NULL ELSE marked_at END
           WHERE vehicle_id = $1",
         &[
             &vehicle,

@@ -7,7 +7,8 @@
 //! simply fed in order; a reading later than that re-segments from the last settled segment
 //! before it.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Pool, Transaction};
@@ -20,6 +21,7 @@ use super::store::{self, at, State};
 use super::{Fix, Params};
 use crate::clock::Clock;
 use crate::config::{RetentionConfig, TripsConfig};
+use crate::metrics::Metrics;
 
 /// Marks folded per statement.
 const FOLD_BATCH: i64 = 1_000;
@@ -31,6 +33,7 @@ pub struct Segmenter {
     pub config: TripsConfig,
     pub retention: RetentionConfig,
     pub clock: Clock,
+    pub metrics: Arc<Metrics>,
 }
 
 /// How often rollups past their retention are deleted.
@@ -65,6 +68,7 @@ impl Segmenter {
                 }
             }
             if let Err(error) = self.pass().await {
+                self.metrics.trips_pass_errors.inc();
                 tracing::warn!(error = format!("{error:#}"), "trip segmenter pass failed");
             }
             tokio::select! {
@@ -98,13 +102,26 @@ impl Segmenter {
         loop {
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
+            let claimed_at = Instant::now();
             let claimed = store::claim(&*tx, at(horizon), batch).await?;
             let n = claimed.len();
             if n == 0 {
                 break;
             }
+            let lags: Vec<f64> = claimed.iter().filter_map(|s| s.lag_s).collect();
+            let before = report;
             self.process(&tx, claimed, horizon, &mut report).await?;
             tx.commit().await?;
+            let took = claimed_at.elapsed().as_secs_f64();
+            for lag in lags {
+                self.metrics.trips_lag_seconds.observe(lag.max(0.0) + took);
+            }
+            self.metrics
+                .trips_segments
+                .inc_by((report.segments - before.segments) as u64);
+            self.metrics
+                .trips_redone
+                .inc_by((report.redone - before.redone) as u64);
             report.vehicles += n;
             if (n as i64) < batch {
                 break;

@@ -38,24 +38,21 @@ pub async fn refresh_stats(
 
 const REFRESH_LOCK: i64 = 0x666c_6565_7464_6d76;
 
-/// One refresh, unless another daemon is refreshing; returns whether it ran.
+/// One refresh, unless another daemon is refreshing; returns whether it ran. The lock is
+/// the transaction's, so a refresh cut short (shutdown) releases it with its rollback.
 pub async fn refresh_once(pool: &deadpool_postgres::Pool) -> anyhow::Result<bool> {
-    let client = pool.get().await?;
-    let got: bool = client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&REFRESH_LOCK])
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let got: bool = tx
+        .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&REFRESH_LOCK])
         .await?
         .get(0);
-    if !got {
-        return Ok(false);
+    if got {
+        tx.batch_execute("REFRESH MATERIALIZED VIEW CONCURRENTLY monthly_vehicle_stats")
+            .await?;
     }
-    let result = client
-        .batch_execute("REFRESH MATERIALIZED VIEW CONCURRENTLY monthly_vehicle_stats")
-        .await;
-    client
-        .execute("SELECT pg_advisory_unlock($1)", &[&REFRESH_LOCK])
-        .await?;
-    result?;
-    Ok(true)
+    tx.commit().await?;
+    Ok(got)
 }
 
 pub fn routes(r: Routes) -> Routes {

@@ -7,7 +7,7 @@ use fleetd::config::SubscriptionMode;
 use fleetd::trips::machine::{Kind, Segment};
 use fleetd::trips::{batch, Fix, Params};
 
-use crate::common::{config, now_ms, Broker, ChildDaemon, InProcess, Publisher, TestDb};
+use crate::common::{config, metric, now_ms, Broker, ChildDaemon, InProcess, Publisher, TestDb};
 
 const VEHICLES: usize = 3;
 
@@ -468,6 +468,15 @@ async fn two_daemons_shuffled_arrival_kill_9_and_a_late_reading_equal_batch() {
         "a 1 km detour added {} m",
         after - before
     );
+
+    // The daemons counted their work: lags observed, late readings re-segmented.
+    let mut lags = 0.0;
+    let mut redone = 0.0;
+    for addr in [inproc.addr, child.addr] {
+        lags += metric(addr, "fleetd_trips_lag_seconds_count", "").await;
+        redone += metric(addr, "fleetd_trips_redone_total", "").await;
+    }
+    assert!(lags > 0.0 && redone > 0.0, "lags {lags}, redone {redone}");
 
     inproc.shutdown().await;
     drop(child);

@@ -146,12 +146,16 @@ async fn fleet_report_csv_and_dashboard() {
         .post("/v1/rentals", reserve_body("v2", &p, &starts, &ends, 100))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    api.db
-        .client()
-        .await
-        .batch_execute("REFRESH MATERIALIZED VIEW monthly_vehicle_stats")
-        .await
-        .unwrap();
+    let mut db = fleetd::config::DatabaseConfig::default();
+    db.url = fleetd::config::Secret::new(api.db.url.clone());
+    let pool = fleetd::db::pool(&db).unwrap();
+    // Two at once: one refreshes, the other skips (the lock is taken).
+    let (a1, a2) = tokio::join!(
+        fleetd::api::reports::refresh_once(&pool),
+        fleetd::api::reports::refresh_once(&pool)
+    );
+    let ran = [a1.unwrap(), a2.unwrap()];
+    assert!(ran.contains(&true), "{ran:?}");
     tokio::time::sleep(Duration::from_millis(2_100)).await; // past the cache
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let d = loop {
