@@ -144,9 +144,11 @@ pub async fn start_on(
             background.clone(),
         ))
     };
+    let obd = crate::live::obd::LatestObd::new();
     let fanout = feed::Fanout {
         redis,
         stream: Some(dispatch.positions.clone()),
+        obd: Some(obd.clone()),
     };
 
     let known = (config.ingest.unknown_vehicles == UnknownVehicles::Reject).then(|| {
@@ -203,6 +205,7 @@ pub async fn start_on(
     );
     tokio::spawn(feed::evict_silent(
         live.clone(),
+        Some(obd.clone()),
         Duration::from_secs(config.dispatch.live_horizon_s),
         clock.clone(),
         background.clone(),
@@ -258,6 +261,7 @@ pub async fn start_on(
         api: api::ApiState::from_config(&config).context("mqtt TLS")?,
         clock,
         live: live.clone(),
+        obd: obd.clone(),
         dispatch: dispatch.clone(),
         readiness: Default::default(),
     });

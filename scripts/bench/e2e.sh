@@ -18,6 +18,13 @@
 #          connection per vehicle, as trackers connect)
 #   Certificates: .run/tls/ (scripts/tls.sh, made by services.sh). Without --security, fleetd
 #   runs as before: anonymous TCP broker, no Redis, PostgreSQL sslmode=disable.
+#   scripts/bench/e2e.sh --trips "off on" --readings 200000 --repeat 3 [--shapes single]
+#                                  # fleetd with its trip segmenter and rollups off
+#                                  # (trips.enabled = false) vs on (the default), interleaved,
+#                                  # each repeated (implies --fleetd-only). With "on", after the
+#                                  # ingest is timed, it also waits for the segmenter to catch up
+#                                  # and reports that time, the trips and stops derived and
+#                                  # fleetd_trips_lag_seconds (commit to trips/rollups) p50/p99.
 #
 # For each payload shape (single-reading JSON, JSON batches of 100) it measures, in one run:
 #   broker   the broker's own QoS 1 pass-through: fleet-sim → Mosquitto → a counting subscriber
@@ -42,6 +49,7 @@ REPEAT=1
 FLEETD_ONLY=0
 SECURITY=""
 SHAPES="single batch100"
+TRIPS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) READINGS=100000 ;;
@@ -51,9 +59,13 @@ while [ $# -gt 0 ]; do
     --fleetd-only) FLEETD_ONLY=1 ;;
     --security) SECURITY="$2"; FLEETD_ONLY=1; shift ;;
     --shapes) SHAPES="$2"; shift ;;
+    --trips) TRIPS="$2"; FLEETD_ONLY=1; shift ;;
     *) echo "usage: $0 [--quick] [--readings N] [--modes \"plain:1 shared:2\"] [--repeat N] [--fleetd-only] [--security \"off tls on\"] [--shapes \"single batch100\"]" >&2; exit 2 ;;
   esac
   shift
+done
+for tr in $TRIPS; do
+  case "$tr" in off | on) ;; *) echo "--trips: off or on, not $tr" >&2; exit 2 ;; esac
 done
 for sec in $SECURITY; do
   case "$sec" in off | tls | on) ;; *) echo "--security: off, tls or on, not $sec" >&2; exit 2 ;; esac
@@ -107,10 +119,11 @@ peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0
 now() { date +%s.%N; }
 json_get() { python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print($1)"; }
 
-# Quantile upper bound from a Prometheus histogram's cumulative buckets on stdin.
+# Quantile upper bound from a Prometheus histogram's cumulative buckets on stdin (default:
+# fleetd_ingest_latency_seconds).
 quantile() {
-  awk -v q="$1" -F'[{}" ]+' '
-    /^fleetd_ingest_latency_seconds_bucket/ { for (i=1;i<=NF;i++) if ($i=="le=") le=$(i+1); n[++k]=$NF; b[k]=le }
+  awk -v q="$1" -v h="^${2:-fleetd_ingest_latency_seconds}_bucket" -F'[{}" ]+' '
+    $0 ~ h { for (i=1;i<=NF;i++) if ($i=="le=") le=$(i+1); n[++k]=$NF; b[k]=le }
     END { total=n[k]; for (i=1;i<=k;i++) if (n[i] >= q*total) { print b[i]; exit } }'
 }
 
@@ -156,17 +169,19 @@ links() {
   VERIFY_DB=$DB_URL BROKER_PID=$MOSQ_PID LINK_PREFIX="" DROP=("$PORT")
 }
 
-run_fleetd() { # shape format batch [mode connections [security]]
-  local shape=$1 format=$2 batch=$3 mode=${4:-plain} conns=${5:-1} sec=${6:-}
+run_fleetd() { # shape format batch [mode connections [security [trips]]]
+  local shape=$1 format=$2 batch=$3 mode=${4:-plain} conns=${5:-1} sec=${6:-} trips=${7:-}
   local path="fleetd" id="e2e$RANDOM" prefix="e2e$shape$RANDOM"
   [ "$mode:$conns" = "plain:1" ] || path="fleetd-$mode$conns"
   [ -z "$sec" ] || path="$path-sec-$sec"
+  [ -z "$trips" ] || path="$path-trips-$trips"
   links "$sec"
   [ -z "$LINK_PREFIX" ] || prefix=$LINK_PREFIX
   reset_db
   env "${FENV[@]}" FLEETD_HTTP_ADDR="$HTTP" \
     FLEETD_MQTT_CLIENT_ID="$id" FLEETD_MQTT_TOPIC_PREFIX="$prefix" FLEETD_INGEST_UNKNOWN_VEHICLES=store \
     FLEETD_MQTT_SUBSCRIPTION="$mode" FLEETD_MQTT_CONNECTIONS="$conns" \
+    FLEETD_TRIPS_ENABLED="$([ "$trips" = off ] && echo false || echo true)" \
     "$FLEETD" serve > "$OUT/fleetd-$shape.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 300); do curl -fsS "http://$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -187,6 +202,23 @@ run_fleetd() { # shape format batch [mode connections [security]]
   done
   local t1; t1=$(now)
   local metrics; metrics=$(curl -s "http://$HTTP/metrics")
+  local catchup=null segs=null lag50=null lag99=null
+  if [ "$trips" = on ]; then
+    # Until every mark is folded and no vehicle has readings older than trips.settle_s (5 s)
+    # left to segment.
+    for _ in $(seq 1 12000); do
+      [ "$(psql_q "SELECT (SELECT count(*) FROM segment_marks) + (SELECT count(*) FROM segment_state
+                  WHERE least(dirty_from, obd_dirty_from) < now() - interval '6 seconds')")" = 0 ] && break
+      sleep 0.05
+    done
+    catchup=$(awk -v a="$t1" -v b="$(now)" 'BEGIN {printf "%.3f", b - a}')
+    segs=$(psql_q "SELECT (SELECT count(*) FROM trips) || '/' || (SELECT count(*) FROM stops)")
+    segs="\"$segs\""
+    local tm; tm=$(curl -s "http://$HTTP/metrics")
+    lag50="\"$(quantile 0.5 fleetd_trips_lag_seconds <<<"$tm")\""
+    lag99="\"$(quantile 0.99 fleetd_trips_lag_seconds <<<"$tm")\""
+    say "$path $shape: segmenter caught up ${catchup}s after the last commit; trips/stops $segs; lag p50<=$lag50 p99<=$lag99"
+  fi
   local cpu=$(( $(cpu_ticks $pid) - c0 )) mcpu=$(( $(cpu_ticks "$BROKER_PID") - m0 )) rss; rss=$(peak_rss_kb $pid)
   kill -TERM $pid; wait $pid || true
   drop_sessions "$id" "$conns" "${DROP[@]}"
@@ -198,7 +230,7 @@ run_fleetd() { # shape format batch [mode connections [security]]
   lost=$(json_get 'd["lost"]["gps"] + d["lost"]["obd"]' <<<"$verify" || echo null)
   dup=$(json_get 'd["duplicated"]["gps"] + d["duplicated"]["obd"]' <<<"$verify" || echo null)
   say "$path $shape: $stored readings in ${secs}s = ${rate}/s, p50<=${p50}s p99<=${p99}s, cpu ${cpu} ticks, broker cpu ${mcpu} ticks, peak rss ${rss} kB, lost ${lost:-?} dup ${dup:-?}"
-  record "{\"shape\":\"$shape\",\"path\":\"$path\",\"readings\":$stored,\"seconds\":$secs,\"readings_per_s\":$rate,\"latency_p50_le_s\":\"$p50\",\"latency_p99_le_s\":\"$p99\",\"fleetd_cpu_s\":$(printf %d.%02d $((cpu / 100)) $((cpu % 100))),\"broker_cpu_s\":$(printf %d.%02d $((mcpu / 100)) $((mcpu % 100))),\"fleetd_peak_rss_kb\":$rss,\"lost\":${lost:-null},\"duplicated\":${dup:-null}}"
+  record "{\"shape\":\"$shape\",\"path\":\"$path\",\"readings\":$stored,\"seconds\":$secs,\"readings_per_s\":$rate,\"latency_p50_le_s\":\"$p50\",\"latency_p99_le_s\":\"$p99\",\"fleetd_cpu_s\":$(printf %d.%02d $((cpu / 100)) $((cpu % 100))),\"broker_cpu_s\":$(printf %d.%02d $((mcpu / 100)) $((mcpu % 100))),\"fleetd_peak_rss_kb\":$rss,\"lost\":${lost:-null},\"duplicated\":${dup:-null},\"trips_catchup_s\":$catchup,\"trips_stops\":$segs,\"trips_lag_p50_le_s\":$lag50,\"trips_lag_p99_le_s\":$lag99}"
 }
 
 run_naive() { # shape format batch
@@ -235,7 +267,9 @@ for spec in "single json 1" "batch100 json-batch 100"; do
   for _ in $(seq 1 "$REPEAT"); do
     for m in $MODES; do
       for sec in ${SECURITY:-""}; do
-        run_fleetd "$1" "$2" "$3" "${m%%:*}" "${m##*:}" "$sec"
+        for tr in ${TRIPS:-""}; do
+          run_fleetd "$1" "$2" "$3" "${m%%:*}" "${m##*:}" "$sec" "$tr"
+        done
       done
     done
   done
@@ -275,6 +309,25 @@ for shape in ("single", "batch100"):
               f"{ratio(v, rate('broker')) if rate('broker') else '-':>9}  {note}")
 if ceiling:
     print(f"ceiling (bare binary COPY): {ceiling:.0f} rows/s")
+trips = [p for p in paths if "-trips-" in p]
+if trips:
+    print("\ntrip segmenter and rollups off vs on (median of the repeats)")
+    print(f"{'shape':<10} {'path':<20} {'readings/s':>10} {'vs off':>6} {'catch-up s':>10} "
+          f"{'lag p50<=':>9} {'lag p99<=':>9} {'trips/stops':>12}  runs")
+    for shape in ("single", "batch100"):
+        mine = [r for r in rows if r.get("shape") == shape]
+        for path in trips:
+            runs = [r for r in mine if r["path"] == path]
+            if not runs: continue
+            q = [float(r["readings_per_s"]) for r in runs]
+            m = statistics.median(q)
+            offq = [float(r["readings_per_s"]) for r in mine if r["path"] == path.rsplit("-trips-", 1)[0] + "-trips-off"]
+            off = statistics.median(offq) if offq else None
+            last = runs[-1]
+            print(f"{shape:<10} {path:<20} {m:>10.0f} {ratio(m, off) if off else '-':>6} "
+                  f"{str(last.get('trips_catchup_s') or '-'):>10} {str(last.get('trips_lag_p50_le_s') or '-'):>9} "
+                  f"{str(last.get('trips_lag_p99_le_s') or '-'):>9} {str(last.get('trips_stops') or '-'):>12}  "
+                  f"[{' '.join(f'{x:.0f}' for x in q)}]")
 secured = [p for p in paths if "-sec-" in p]
 if secured:
     print("\nsecurity settings (median of the repeats; spread = (max - min) / median)")

@@ -29,6 +29,8 @@ pub struct AppState {
     pub api: ApiState,
     /// Latest durable position per vehicle, for position and dispatch queries.
     pub live: crate::live::SharedLiveIndex,
+    /// Latest OBD values per vehicle, for the position route.
+    pub obd: Arc<crate::live::obd::LatestObd>,
     /// Drivers, job matching and the push streams.
     pub dispatch: Arc<crate::dispatch::Dispatch>,
     /// The time every rule reads (the dispatcher's too), passed to SQL instead of `now()`.

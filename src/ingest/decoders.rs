@@ -18,7 +18,7 @@ use crate::ingest::copy;
 use crate::ingest::decode::{self, REJECT_PAYLOAD_BYTES};
 use crate::ingest::inflight::AckToken;
 use crate::ingest::partitions::day_of;
-use crate::ingest::reading::{Decoded, GpsReading, Kind, RejectReason, Window};
+use crate::ingest::reading::{Decoded, GpsReading, Kind, ObdReading, RejectReason, Window};
 use crate::ingest::reject_budget::RejectBudget;
 use crate::ingest::topic::parse_topic;
 use crate::metrics::{kind_label, Metrics};
@@ -64,6 +64,8 @@ pub struct Encoded {
     pub earliest_obd_us: Option<i64>,
     /// The message's newest GPS reading and its vehicle, for the live position index.
     pub latest_gps: Option<(Box<str>, GpsReading)>,
+    /// The message's newest OBD reading, for the latest OBD values.
+    pub latest_obd: Option<ObdReading>,
 }
 
 impl Encoded {
@@ -106,6 +108,7 @@ impl Encoded {
         self.earliest_gps_us = None;
         self.earliest_obd_us = None;
         self.latest_gps = None;
+        self.latest_obd = None;
         self.reject_reasons = vec![reason];
         self.rejects_unrecorded = false;
         let text = format!("{}: {why}", reason.code());
@@ -140,6 +143,7 @@ pub fn encode_message(prefix: &str, msg: Message, now_us: i64, window: &Window) 
         earliest_gps_us: None,
         earliest_obd_us: None,
         latest_gps: None,
+        latest_obd: None,
     };
     let (vehicle_id, kind) = match parse_topic(prefix, &out.topic) {
         Ok(v) => v,
@@ -183,6 +187,7 @@ pub fn encode_message(prefix: &str, msg: Message, now_us: i64, window: &Window) 
         out.latest_gps = Some((vehicle_id.into(), newest.clone()));
     }
     out.obd_rows = obd.len();
+    out.latest_obd = obd.iter().max_by_key(|r| r.ts).cloned();
     for rej in &rejects {
         let reason = format!("{}: {}", rej.reason.code(), rej.detail);
         copy::reject_tuple(

@@ -8,6 +8,7 @@
 //! arrival ([`not_after`]), so it cannot hold a vehicle's position (shown, streamed, used by
 //! dispatch) against the readings that follow it for minutes.
 
+use super::obd::LatestObd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,6 +78,8 @@ pub struct Fanout {
     pub redis: Option<RedisFeed>,
     /// Push streams (bounding-box subscribers); sent to only while someone listens.
     pub stream: Option<broadcast::Sender<PositionBatch>>,
+    /// The latest OBD values per vehicle.
+    pub obd: Option<Arc<LatestObd>>,
 }
 
 /// The writers' on-commit hook: each committed message's newest GPS fix goes into the index
@@ -85,6 +88,13 @@ pub struct Fanout {
 /// Out-of-order readings therefore never move anything backwards, here or downstream.
 pub fn on_commit(index: SharedLiveIndex, fanout: Fanout, clock: Clock) -> OnCommit {
     Arc::new(move |group: &[Encoded]| {
+        if let Some(obd) = &fanout.obd {
+            obd.offer(
+                group
+                    .iter()
+                    .filter_map(|m| Some((m.vehicle_id.as_deref()?, m.latest_obd.as_ref()?))),
+            );
+        }
         let now = clock.now_us();
         let fixes = group
             .iter()
@@ -110,11 +120,13 @@ pub fn on_commit(index: SharedLiveIndex, fanout: Fanout, clock: Clock) -> OnComm
     })
 }
 
-/// Drops vehicles silent for longer than `horizon` from the index, now and then every
-/// `horizon / 4` (at most every 10 minutes), until `shutdown`. Vehicles leave fleets (sold,
-/// retired) without being deleted; without this their positions would stay in memory for ever.
+/// Drops vehicles silent for longer than `horizon` from the index (and their latest OBD
+/// values from `obd`), now and then every `horizon / 4` (at most every 10 minutes), until
+/// `shutdown`. Vehicles leave fleets (sold, retired) without being deleted; without this their
+/// positions would stay in memory for ever.
 pub async fn evict_silent(
     index: SharedLiveIndex,
+    obd: Option<Arc<LatestObd>>,
     horizon: Duration,
     clock: Clock,
     shutdown: CancellationToken,
@@ -129,6 +141,9 @@ pub async fn evict_silent(
             _ = shutdown.cancelled() => return,
         }
         let cutoff = clock.now_us().saturating_sub(horizon_us);
+        if let Some(obd) = &obd {
+            obd.evict_older_than(cutoff);
+        }
         let index = index.clone();
         // A sweep is O(n) (8 ms at a million vehicles, about 2 s if all of them go), though
         // it takes the lock only briefly at a time: keep it off the async workers.

@@ -22,6 +22,7 @@
 pub mod feed;
 pub mod geo;
 pub mod index;
+pub mod obd;
 pub mod query;
 pub mod redis;
 pub mod shared;

@@ -226,6 +226,17 @@ async fn a_vehicles_trips_and_stops_with_driver_fuel_and_path() {
     let r = a.get("/v1/vehicles/v1").await;
     assert_eq!(r.json()["odometer_km"], 1_012, "{}", r.body);
 
+    // The latest OBD values ride along with the live position.
+    let r = a.get("/v1/vehicles/v1/position").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let latest = &r.json()["obd"];
+    let at = chrono::DateTime::parse_from_rfc3339(latest["ts"].as_str().unwrap()).unwrap();
+    assert_eq!(at.timestamp_millis(), start_ms + 2_990_000, "{latest}");
+    assert_eq!(latest["rpm"], 0.0);
+    let km = latest["odometer_km"].as_f64().unwrap();
+    assert!((km - 1_012.0).abs() < 1e-6, "{km}");
+    assert!(latest["dtc"].is_null());
+
     // OBD readings, paged.
     let r = a
         .get(&format!("/v1/vehicles/v1/obd?{window}&limit=250"))
