@@ -16,7 +16,7 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
 2. Time windows: `[starts_at, ends_at)` in bodies and `[from, to)` in query strings are put in
    order (swapped; an empty window gets one hour) and clamped to the longest window allowed:
    assignments 31 days, maintenance 90, rentals and quotes and availability 366, a vehicle's
-   track 31. Values that do not parse as RFC 3339 are left alone (the schema's business).
+   track, OBD readings and summary 31, its trips and stops 366, the fleet report 3660. Values that do not parse as RFC 3339 are left alone (the schema's business).
 3. POST and PATCH /v1/drivers: a `licence_expiry` in the past moves one year after today (UTC).
    POST /v1/rentals/{id}/complete: a `returned_at` becomes "now" (not in the future, not before
    the activation). Odometer readings (POST /v1/vehicles/{id}/odometer `reading_km`, rental
@@ -127,6 +127,12 @@ WINDOWS = {
     ("POST", "/v1/rentals/quote"): ("body", "starts_at", "ends_at", 366),
     ("GET", "/v1/availability"): ("query", "from", "to", 366),
     ("GET", "/v1/vehicles/{id}/track"): ("query", "from", "to", 31),
+    ("GET", "/v1/vehicles/{id}/obd"): ("query", "from", "to", 31),
+    ("GET", "/v1/vehicles/{id}/trips"): ("query", "from", "to", 366),
+    ("GET", "/v1/vehicles/{id}/stops"): ("query", "from", "to", 366),
+    # 31 days fits both buckets (hour: 31, day: 3660).
+    ("GET", "/v1/vehicles/{id}/summary"): ("query", "from", "to", 31),
+    ("GET", "/v1/reports/fleet"): ("query", "from", "to", 3660),
 }
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
