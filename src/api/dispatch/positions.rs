@@ -52,20 +52,7 @@ pub struct LivePosition {
     /// The driver at the wheel, if any.
     pub driver_id: Option<Uuid>,
     /// The latest OBD-II values received (absent when none since the daemon started).
-    pub obd: Option<LatestObdValues>,
-}
-
-/// A vehicle's latest OBD-II reading.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct LatestObdValues {
-    pub ts: DateTime<Utc>,
-    pub rpm: Option<f32>,
-    pub speed_kmh: Option<f32>,
-    pub coolant_c: Option<f32>,
-    pub fuel_pct: Option<f32>,
-    pub engine_load_pct: Option<f32>,
-    pub odometer_km: Option<f64>,
-    pub dtc: Option<Vec<String>>,
+    pub obd: Option<crate::api::trips::obd::ObdReading>,
 }
 
 /// One stored GPS reading.
@@ -182,18 +169,7 @@ async fn position(
         .position(&id)
         .ok_or_else(|| ApiError::not_found("position for this vehicle"))?;
     let now = state.clock.now_us();
-    let obd = state.obd.get(&id).map(|o| LatestObdValues {
-        ts: time(o.ts),
-        rpm: o.rpm,
-        speed_kmh: o.speed_kmh,
-        coolant_c: o.coolant_c,
-        fuel_pct: o.fuel_pct,
-        engine_load_pct: o.engine_load_pct,
-        odometer_km: o.odometer_km,
-        dtc: o
-            .dtc
-            .map(|d| d.iter().map(|c| c.as_str().to_string()).collect()),
-    });
+    let obd = state.obd.get(&id).as_ref().map(Into::into);
     Ok(Json(LivePosition {
         driver_id: state.dispatch.roster.driver_of(&id),
         vehicle_id: id,

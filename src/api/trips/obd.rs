@@ -41,6 +41,24 @@ pub struct ObdReading {
     pub dtc: Option<Vec<String>>,
 }
 
+impl From<&crate::ingest::reading::ObdReading> for ObdReading {
+    fn from(o: &crate::ingest::reading::ObdReading) -> Self {
+        ObdReading {
+            ts: DateTime::from_timestamp_micros(o.ts).unwrap_or_default(),
+            rpm: o.rpm,
+            speed_kmh: o.speed_kmh,
+            coolant_c: o.coolant_c,
+            fuel_pct: o.fuel_pct,
+            engine_load_pct: o.engine_load_pct,
+            odometer_km: o.odometer_km,
+            dtc: o
+                .dtc
+                .as_ref()
+                .map(|d| d.iter().map(|c| c.as_str().to_string()).collect()),
+        }
+    }
+}
+
 const OBD: &str = "
     SELECT ts, rpm, speed_kmh, coolant_c, fuel_pct, engine_load_pct, odometer_km, dtc
       FROM obd_readings

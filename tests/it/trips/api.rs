@@ -13,7 +13,7 @@ use crate::common::{now_ms, Publisher};
 /// one reading a second, ending a minute ago. OBD every 10 s: the fuel falls 0.01 points and
 /// the odometer advances 0.1 km per reading while driving; a refuel of +20 points while
 /// parked between the trips.
-pub(super) fn drive(start_ms: i64) -> (Vec<Value>, Vec<Value>) {
+fn drive(start_ms: i64) -> (Vec<Value>, Vec<Value>) {
     let (mut gps, mut obd) = (Vec::new(), Vec::new());
     let (mut lat, mut fuel, mut odo) = (52.0, 60.0, 1_000.0);
     for t in 0..3_000i64 {
@@ -36,6 +36,24 @@ pub(super) fn drive(start_ms: i64) -> (Vec<Value>, Vec<Value>) {
         }
     }
     (gps, obd)
+}
+
+/// Publishes [`drive`] for vehicle `v1` (GPS in messages of 100, OBD of 50) and waits until
+/// the broker acknowledged all of it.
+pub(super) async fn publish_drive(api: &Api, start_ms: i64) -> Publisher {
+    let (gps, obd) = drive(start_ms);
+    let publisher = Publisher::connect(&api.broker).await;
+    let mut sent = 0;
+    for (topic, readings, per) in [("fleet/v1/gps", &gps, 100), ("fleet/v1/obd", &obd, 50)] {
+        for chunk in readings.chunks(per) {
+            publisher
+                .publish(topic, serde_json::to_vec(chunk).unwrap())
+                .await;
+            sent += 1;
+        }
+    }
+    publisher.wait_acked(sent).await;
+    publisher
 }
 
 pub(super) async fn wait_trips(c: &Client, path: &str, want: usize) -> Value {
@@ -78,22 +96,7 @@ async fn a_vehicles_trips_and_stops_with_driver_fuel_and_path() {
     assert_eq!(r.status, 200, "{}", r.body);
 
     let start_ms = now_ms() - 3_060_000;
-    let (gps, obd) = drive(start_ms);
-    let publisher = Publisher::connect(&api.broker).await;
-    let mut sent = 0;
-    for chunk in gps.chunks(100) {
-        publisher
-            .publish("fleet/v1/gps", serde_json::to_vec(chunk).unwrap())
-            .await;
-        sent += 1;
-    }
-    for chunk in obd.chunks(50) {
-        publisher
-            .publish("fleet/v1/obd", serde_json::to_vec(chunk).unwrap())
-            .await;
-        sent += 1;
-    }
-    publisher.wait_acked(sent).await;
+    let _publisher = publish_drive(&api, start_ms).await;
 
     let from = chrono::DateTime::from_timestamp_millis(start_ms - 60_000).unwrap();
     let to = chrono::Utc::now() + chrono::Duration::minutes(1);

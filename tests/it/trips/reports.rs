@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::api::{drive, wait_trips};
+use super::api::{publish_drive, wait_trips};
 use crate::common::api::{
     customer, driver, plan, reserve_body, standard_plan, vehicle, vehicle_body, Api,
 };
 use crate::common::errors::is;
-use crate::common::{now_ms, Publisher};
+use crate::common::now_ms;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_report_csv_and_dashboard() {
@@ -27,22 +27,7 @@ async fn fleet_report_csv_and_dashboard() {
     assert_eq!(a.post("/v1/vehicles", hostile).await.status, 201);
 
     let start_ms = now_ms() - 3_060_000;
-    let (gps, obd) = drive(start_ms);
-    let publisher = Publisher::connect(&api.broker).await;
-    let mut sent = 0;
-    for chunk in gps.chunks(100) {
-        publisher
-            .publish("fleet/v1/gps", serde_json::to_vec(chunk).unwrap())
-            .await;
-        sent += 1;
-    }
-    for chunk in obd.chunks(50) {
-        publisher
-            .publish("fleet/v1/obd", serde_json::to_vec(chunk).unwrap())
-            .await;
-        sent += 1;
-    }
-    publisher.wait_acked(sent).await;
+    let publisher = publish_drive(&api, start_ms).await;
     let from = chrono::DateTime::from_timestamp_millis(start_ms - 60_000).unwrap();
     let to = chrono::Utc::now() + chrono::Duration::minutes(1);
     let window = format!("from={}&to={}", from.to_rfc3339(), to.to_rfc3339()).replace('+', "%2B");
