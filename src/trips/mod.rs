@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 use crate::config::TripsConfig;
 
 pub mod batch;
+pub mod finish;
 pub mod incremental;
 pub mod machine;
 pub mod motion;
 pub mod path;
 pub mod rollup;
+pub mod segments;
 pub mod store;
 pub mod worker;
 

@@ -1,10 +1,11 @@
-//! The segmenter's SQL: folding marks, claiming vehicles, reading readings, writing segments.
+//! The segmenter's state SQL: folding marks, claiming vehicles, reading readings, saving
+//! each vehicle's machine (the segments themselves: [`super::segments`]).
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::{GenericClient, Row};
 
-use super::machine::{Kind, Segment};
-use super::path;
 use super::Fix;
 
 type Db = tokio_postgres::Error;
@@ -90,8 +91,9 @@ pub async fn claim(
 }
 
 /// What a pass leaves in a vehicle's `segment_state` row.
-pub struct Saved<'a> {
-    pub machine: &'a serde_json::Value,
+pub struct Saved {
+    pub vehicle_id: String,
+    pub machine: serde_json::Value,
     pub watermark: Option<DateTime<Utc>>,
     /// The first GPS and OBD readings not processed yet.
     pub dirty_from: Option<DateTime<Utc>>,
@@ -101,42 +103,56 @@ pub struct Saved<'a> {
     pub rollup_obd_at: Option<DateTime<Utc>>,
 }
 
-/// Saves a vehicle's state after a pass.
-pub async fn save(c: &impl GenericClient, vehicle: &str, s: &Saved<'_>) -> Result<(), Db> {
+/// Saves every vehicle's state after a pass, in one statement.
+pub async fn save(c: &impl GenericClient, all: &[Saved]) -> Result<(), Db> {
+    if all.is_empty() {
+        return Ok(());
+    }
+    let col = |f: fn(&Saved) -> Option<DateTime<Utc>>| all.iter().map(f).collect::<Vec<_>>();
+    let vehicles: Vec<&str> = all.iter().map(|s| s.vehicle_id.as_str()).collect();
+    let machines: Vec<&serde_json::Value> = all.iter().map(|s| &s.machine).collect();
     c.execute(
-        "UPDATE segment_state SET machine = $2, watermark = $3, dirty_from = $4,
-                obd_dirty_from = $5, rollup_gps_at = coalesce($6, rollup_gps_at),
-                rollup_obd_at = coalesce($7, rollup_obd_at), updated_at = now(),
-                marked_at = CASE WHEN $4::timestamptz IS NULL AND $5::timestamptz IS NULL
-                                 THEN NULL ELSE marked_at END
-          WHERE vehicle_id = $1",
+        "UPDATE segment_state s SET machine = w.machine, watermark = w.watermark,
+                dirty_from = w.dirty_from, obd_dirty_from = w.obd_dirty_from,
+                rollup_gps_at = coalesce(w.gps_at, s.rollup_gps_at),
+                rollup_obd_at = coalesce(w.obd_at, s.rollup_obd_at), updated_at = now(),
+                marked_at = CASE WHEN w.dirty_from IS NULL AND w.obd_dirty_from IS NULL
+                                 THEN NULL ELSE s.marked_at END
+           FROM unnest($1::text[], $2::jsonb[], $3::timestamptz[], $4::timestamptz[],
+                       $5::timestamptz[], $6::timestamptz[], $7::timestamptz[])
+                AS w(v, machine, watermark, dirty_from, obd_dirty_from, gps_at, obd_at)
+          WHERE s.vehicle_id = w.v",
         &[
-            &vehicle,
-            s.machine,
-            &s.watermark,
-            &s.dirty_from,
-            &s.obd_dirty_from,
-            &s.rollup_gps_at,
-            &s.rollup_obd_at,
+            &vehicles,
+            &machines,
+            &col(|s| s.watermark),
+            &col(|s| s.dirty_from),
+            &col(|s| s.obd_dirty_from),
+            &col(|s| s.rollup_gps_at),
+            &col(|s| s.rollup_obd_at),
         ],
     )
     .await?;
     Ok(())
 }
 
-/// The vehicle's first OBD reading after `after`.
+/// Each vehicle's first OBD reading after `after`.
 pub async fn next_obd(
     c: &impl GenericClient,
-    vehicle: &str,
+    vehicles: &[&str],
     after: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, Db> {
-    let row = c
-        .query_one(
-            "SELECT min(ts) FROM obd_readings WHERE vehicle_id = $1 AND ts > $2",
-            &[&vehicle, &after],
+) -> Result<HashMap<String, DateTime<Utc>>, Db> {
+    let rows = c
+        .query(
+            "SELECT u.v, (SELECT min(ts) FROM obd_readings WHERE vehicle_id = u.v AND ts > $2)
+               FROM unnest($1::text[]) AS u(v)",
+            &[&vehicles, &after],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(rows
+        .iter()
+        .filter_map(|r| Some((r.get(0), r.get::<_, Option<DateTime<Utc>>>(1)?)))
+        .collect())
 }
 
 const FIX_COLUMNS: &str = "ts, ST_Y(position), ST_X(position), speed_kmh";
@@ -199,200 +215,6 @@ pub async fn ignition_from(
         .collect())
 }
 
-/// The last segment settled before `before`: where a redo resumes.
-pub async fn anchor(
-    c: &impl GenericClient,
-    vehicle: &str,
-    before: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, Db> {
-    let row = c
-        .query_opt(
-            "SELECT resume_at FROM (
-                 SELECT decided_at, resume_at FROM trips WHERE vehicle_id = $1 AND decided_at < $2
-                 UNION ALL
-                 SELECT decided_at, resume_at FROM stops WHERE vehicle_id = $1 AND decided_at < $2
-             ) s ORDER BY decided_at DESC, resume_at DESC LIMIT 1",
-            &[&vehicle, &before],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
-}
-
-/// Drops the segments settled at or after `from`, except those starting at `keep` (they are
-/// about to be written again, and keep their ids).
-pub async fn drop_from(
-    c: &impl GenericClient,
-    vehicle: &str,
-    from: DateTime<Utc>,
-    keep: &[DateTime<Utc>],
-) -> Result<(), Db> {
-    for table in ["trips", "stops"] {
-        let sql = format!(
-            "DELETE FROM {table} WHERE vehicle_id = $1 AND decided_at >= $2
-                AND start_ts <> ALL($3::timestamptz[])"
-        );
-        c.execute(&sql, &[&vehicle, &from, &keep]).await?;
-    }
-    Ok(())
-}
-
 pub fn at(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
-}
-
-/// The driver at the wheel at `ts`: the shift (assignment) covering it, else whoever sits
-/// in the vehicle now.
-async fn driver(
-    c: &impl GenericClient,
-    vehicle: &str,
-    ts: DateTime<Utc>,
-) -> Result<Option<uuid::Uuid>, Db> {
-    let row = c
-        .query_opt(
-            "SELECT coalesce(
-                 (SELECT driver_id FROM assignments
-                   WHERE vehicle_id = $1 AND status <> 'cancelled'
-                     AND starts_at <= $2 AND ends_at > $2
-                   ORDER BY starts_at DESC LIMIT 1),
-                 (SELECT id FROM drivers
-                   WHERE current_vehicle_id = $1 AND deleted_at IS NULL LIMIT 1))",
-            &[&vehicle, &ts],
-        )
-        .await?;
-    Ok(row.and_then(|r| r.get(0)))
-}
-
-/// Fuel fallen (refuelling excluded) and odometer advanced between two times, from OBD.
-const TRIP_OBD: &str = "
-    SELECT (SELECT sum(GREATEST(prev - fuel_pct, 0))::float8 FROM (
-                SELECT fuel_pct, lag(fuel_pct) OVER (ORDER BY ts) AS prev FROM obd_readings
-                 WHERE vehicle_id = $1 AND ts BETWEEN $2 AND $3 AND fuel_pct IS NOT NULL) f),
-           (SELECT max(odometer_km) - min(odometer_km) FROM obd_readings
-             WHERE vehicle_id = $1 AND ts BETWEEN $2 AND $3 AND odometer_km IS NOT NULL)";
-
-/// Writes a settled segment (a trip with its path, driver and OBD figures).
-pub async fn write(
-    c: &impl GenericClient,
-    vehicle: &str,
-    s: &Segment,
-    path_tolerance_m: f64,
-) -> Result<(), Db> {
-    let (start, end) = (at(s.start.ts_us), at(s.end.ts_us));
-    let (decided, resume) = (at(s.decided_us), at(s.resume_us));
-    let driver = driver(c, vehicle, start).await?;
-    let point = |f: &Fix| format!("SRID=4326;POINT({} {})", f.lon, f.lat);
-    match (s.kind, s.stats) {
-        (Kind::Stop, _) | (Kind::Trip, None) => {
-            c.execute(
-                "INSERT INTO stops (vehicle_id, driver_id, start_ts, end_ts, position,
-                                    decided_at, resume_at)
-                 VALUES ($1, $2, $3, $4, ST_GeomFromEWKT($5), $6, $7)
-                 ON CONFLICT (vehicle_id, start_ts) DO UPDATE
-                    SET driver_id = EXCLUDED.driver_id, end_ts = EXCLUDED.end_ts,
-                        position = EXCLUDED.position, decided_at = EXCLUDED.decided_at,
-                        resume_at = EXCLUDED.resume_at",
-                &[
-                    &vehicle,
-                    &driver,
-                    &start,
-                    &end,
-                    &point(&s.start),
-                    &decided,
-                    &resume,
-                ],
-            )
-            .await?;
-        }
-        (Kind::Trip, Some(st)) => {
-            let rows = c
-                .query(
-                    "SELECT ST_Y(position), ST_X(position) FROM gps_readings
-                      WHERE vehicle_id = $1 AND ts BETWEEN $2 AND $3 ORDER BY ts",
-                    &[&vehicle, &start, &end],
-                )
-                .await?;
-            let mut pts: Vec<(f64, f64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-            if pts.len() < 2 {
-                pts = vec![(s.start.lat, s.start.lon), (s.end.lat, s.end.lon)];
-            }
-            let kept = path::simplify(&pts, path_tolerance_m);
-            let coords: Vec<String> = kept
-                .iter()
-                .map(|&i| format!("{} {}", pts[i].1, pts[i].0))
-                .collect();
-            let line = format!("SRID=4326;LINESTRING({})", coords.join(","));
-            let obd = c.query_one(TRIP_OBD, &[&vehicle, &start, &end]).await?;
-            let (fuel, odo): (Option<f64>, Option<f64>) = (obd.get(0), obd.get(1));
-            let duration_s = (s.end.ts_us - s.start.ts_us) as f64 / 1e6;
-            let moving_s = st.moving_us as f64 / 1e6;
-            let avg = if duration_s > 0.0 {
-                st.distance_m / duration_s * 3.6
-            } else {
-                0.0
-            };
-            c.execute(
-                "INSERT INTO trips (vehicle_id, driver_id, start_ts, end_ts, start_position,
-                        end_position, distance_m, moving_s, idle_s, max_speed_kmh, avg_speed_kmh,
-                        readings, fuel_used_pct, odometer_delta_km, path, decided_at, resume_at)
-                 VALUES ($1, $2, $3, $4, ST_GeomFromEWKT($5), ST_GeomFromEWKT($6), $7, $8, $9,
-                         $10, $11, $12, $13, $14, ST_GeomFromEWKT($15), $16, $17)
-                 ON CONFLICT (vehicle_id, start_ts) DO UPDATE
-                    SET driver_id = EXCLUDED.driver_id, end_ts = EXCLUDED.end_ts,
-                        start_position = EXCLUDED.start_position,
-                        end_position = EXCLUDED.end_position, distance_m = EXCLUDED.distance_m,
-                        moving_s = EXCLUDED.moving_s, idle_s = EXCLUDED.idle_s,
-                        max_speed_kmh = EXCLUDED.max_speed_kmh,
-                        avg_speed_kmh = EXCLUDED.avg_speed_kmh, readings = EXCLUDED.readings,
-                        fuel_used_pct = EXCLUDED.fuel_used_pct,
-                        odometer_delta_km = EXCLUDED.odometer_delta_km, path = EXCLUDED.path,
-                        decided_at = EXCLUDED.decided_at, resume_at = EXCLUDED.resume_at",
-                &[
-                    &vehicle,
-                    &driver,
-                    &start,
-                    &end,
-                    &point(&s.start),
-                    &point(&s.end),
-                    &st.distance_m,
-                    &moving_s,
-                    &(duration_s - moving_s).max(0.0),
-                    &st.max_speed_kmh,
-                    &avg,
-                    &(st.readings as i32),
-                    &fuel,
-                    &odo,
-                    &line,
-                    &decided,
-                    &resume,
-                ],
-            )
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-/// Recomputes the OBD figures of the vehicle's trips ending at or after `from`.
-pub async fn refresh_obd(
-    c: &impl GenericClient,
-    vehicle: &str,
-    from: DateTime<Utc>,
-) -> Result<(), Db> {
-    let trips = c
-        .query(
-            "SELECT id, start_ts, end_ts FROM trips WHERE vehicle_id = $1 AND end_ts >= $2",
-            &[&vehicle, &from],
-        )
-        .await?;
-    for t in trips {
-        let (id, start, end): (i64, DateTime<Utc>, DateTime<Utc>) = (t.get(0), t.get(1), t.get(2));
-        let obd = c.query_one(TRIP_OBD, &[&vehicle, &start, &end]).await?;
-        let (fuel, odo): (Option<f64>, Option<f64>) = (obd.get(0), obd.get(1));
-        c.execute(
-            "UPDATE trips SET fuel_used_pct = $2, odometer_delta_km = $3 WHERE id = $1",
-            &[&id, &fuel, &odo],
-        )
-        .await?;
-    }
-    Ok(())
 }

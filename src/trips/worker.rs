@@ -14,9 +14,11 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Pool, Transaction};
 use tokio_util::sync::CancellationToken;
 
+use super::finish::{self, Done};
 use super::incremental::{self, Start};
 use super::machine::Machine;
 use super::rollup;
+use super::segments;
 use super::store::{self, at, State};
 use super::{Fix, Params};
 use crate::clock::Clock;
@@ -138,6 +140,7 @@ impl Segmenter {
         report: &mut PassReport,
     ) -> anyhow::Result<()> {
         let p = Params::new(&self.config);
+        let mut done = Vec::with_capacity(claimed.len());
         let mut continuing: Vec<(State, Machine)> = Vec::new();
         for st in claimed {
             let mut dirty = st.dirty_from.map(|d| d.timestamp_micros());
@@ -150,47 +153,52 @@ impl Segmenter {
                 .clone()
                 .and_then(|v| serde_json::from_value(v).ok());
             match (dirty, saved) {
-                (None, saved) => {
-                    // Only OBD readings: the trips' fuel and odometer figures.
-                    let m = saved.unwrap_or_default();
-                    self.finish(tx, &st, &m, Vec::new(), &[], horizon, report)
-                        .await?;
-                }
+                // Only OBD readings: the trips' fuel and odometer figures.
+                (None, saved) => done.push(Done {
+                    st,
+                    machine: saved.unwrap_or_default(),
+                    new: Vec::new(),
+                    next: None,
+                }),
                 (Some(d), saved) => match incremental::start(saved, d) {
                     Start::Continue(m) => continuing.push((st, *m)),
                     Start::Redo { decided_from } => {
                         report.redone += 1;
-                        self.redo(tx, st, decided_from, horizon, report).await?;
+                        done.push(self.redo(tx, st, decided_from, horizon).await?);
                     }
                 },
             }
         }
-        if continuing.is_empty() {
-            return Ok(());
-        }
-        let vehicles: Vec<&str> = continuing
-            .iter()
-            .map(|(s, _)| s.vehicle_id.as_str())
-            .collect();
-        let after: Vec<DateTime<Utc>> = continuing
-            .iter()
-            .map(|(_, m)| at(m.watermark().unwrap_or(0)))
-            .collect();
-        let rows = store::readings_after(&**tx, &vehicles, &after).await?;
-        let mut rows = rows.into_iter().peekable();
-        for (st, mut m) in continuing {
-            let mut fixes = Vec::new();
-            while let Some((_, f)) = rows.next_if(|(v, _)| *v == st.vehicle_id) {
-                fixes.push(f);
+        if !continuing.is_empty() {
+            let vehicles: Vec<&str> = continuing
+                .iter()
+                .map(|(s, _)| s.vehicle_id.as_str())
+                .collect();
+            let after: Vec<DateTime<Utc>> = continuing
+                .iter()
+                .map(|(_, m)| at(m.watermark().unwrap_or(0)))
+                .collect();
+            let rows = store::readings_after(&**tx, &vehicles, &after).await?;
+            let mut rows = rows.into_iter().peekable();
+            for (st, mut m) in continuing {
+                let mut fixes = Vec::new();
+                while let Some((_, f)) = rows.next_if(|(v, _)| *v == st.vehicle_id) {
+                    fixes.push(f);
+                }
+                if p.use_ignition {
+                    self.attach_ignition(tx, &st.vehicle_id, &mut fixes, &p)
+                        .await?;
+                }
+                let new = incremental::run(&p, &mut m, due(&fixes, horizon), horizon);
+                done.push(Done {
+                    next: after_horizon(&fixes, horizon),
+                    st,
+                    machine: m,
+                    new,
+                });
             }
-            if p.use_ignition {
-                self.attach_ignition(tx, &st.vehicle_id, &mut fixes, &p)
-                    .await?;
-            }
-            let new = incremental::run(&p, &mut m, due(&fixes, horizon), horizon);
-            self.finish(tx, &st, &m, new, &fixes, horizon, report)
-                .await?;
         }
+        report.segments += finish::finish(tx, &self.config, done, horizon).await?;
         Ok(())
     }
 
@@ -201,10 +209,9 @@ impl Segmenter {
         st: State,
         from: i64,
         horizon: i64,
-        report: &mut PassReport,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Done> {
         let p = Params::new(&self.config);
-        let anchor = store::anchor(&**tx, &st.vehicle_id, at(from)).await?;
+        let anchor = segments::anchor(&**tx, &st.vehicle_id, at(from)).await?;
         let (mut m, mut fixes) = match anchor {
             Some(a) => {
                 let a = a.timestamp_micros();
@@ -224,106 +231,13 @@ impl Segmenter {
         }
         let new = incremental::run(&p, &mut m, due(&fixes, horizon), horizon);
         let keep: Vec<DateTime<Utc>> = new.iter().map(|s| at(s.start.ts_us)).collect();
-        store::drop_from(&**tx, &st.vehicle_id, at(from), &keep).await?;
-        self.finish(tx, &st, &m, new, &fixes, horizon, report).await
-    }
-
-    /// Writes what a vehicle's pass settled and saves its machine.
-    #[allow(clippy::too_many_arguments)]
-    async fn finish(
-        &self,
-        tx: &Transaction<'_>,
-        st: &State,
-        m: &Machine,
-        new: Vec<super::machine::Segment>,
-        loaded: &[Fix],
-        horizon: i64,
-        report: &mut PassReport,
-    ) -> anyhow::Result<()> {
-        for s in &new {
-            store::write(&**tx, &st.vehicle_id, s, self.config.path_tolerance_m).await?;
-        }
-        report.segments += new.len();
-        let horizon_at = at(horizon);
-        let p = Params::new(&self.config);
-        let mut span = None;
-        let mut gps_at = None;
-        if let Some(d) = st.dirty_from {
-            span = rollup::union(span, self.roll_gps(tx, st, d, horizon_at, &p).await?);
-            gps_at = Some(horizon_at);
-        }
-        let (mut obd_at, mut obd_next) = (None, None);
-        if let Some(o) = st.obd_dirty_from {
-            store::refresh_obd(&**tx, &st.vehicle_id, o).await?;
-            span = rollup::union(span, self.roll_obd(tx, st, o, horizon_at).await?);
-            obd_at = Some(horizon_at);
-            obd_next = store::next_obd(&**tx, &st.vehicle_id, horizon_at).await?;
-        }
-        if let Some(span) = span {
-            rollup::rebuild_days(&**tx, &st.vehicle_id, span).await?;
-        }
-        // Readings after the horizon wait for a later pass.
-        let next = loaded
-            .iter()
-            .find(|f| f.ts_us > horizon)
-            .map(|f| at(f.ts_us));
-        let json = serde_json::to_value(m)?;
-        let saved = store::Saved {
-            machine: &json,
-            watermark: m.watermark().map(at),
-            dirty_from: next,
-            obd_dirty_from: obd_next,
-            rollup_gps_at: gps_at,
-            rollup_obd_at: obd_at,
-        };
-        store::save(&**tx, &st.vehicle_id, &saved).await?;
-        Ok(())
-    }
-
-    /// Adds the GPS readings up to `horizon` to the hourly rollups: after where they stood,
-    /// or, for a reading behind that, again from that reading's hour.
-    async fn roll_gps(
-        &self,
-        tx: &Transaction<'_>,
-        st: &State,
-        dirty: DateTime<Utc>,
-        horizon: DateTime<Utc>,
-        p: &Params,
-    ) -> anyhow::Result<rollup::Hours> {
-        let v = st.vehicle_id.as_str();
-        Ok(match st.rollup_gps_at {
-            Some(w) if dirty > w => {
-                rollup::add_gps(&**tx, rollup::HOURLY, v, Some(w), horizon, p).await?
-            }
-            _ => {
-                let reset = rollup::reset_gps(&**tx, v, dirty).await?;
-                let after = rollup::hour_of(dirty) - chrono::TimeDelta::microseconds(1);
-                let added =
-                    rollup::add_gps(&**tx, rollup::HOURLY, v, Some(after), horizon, p).await?;
-                rollup::union(reset, added)
-            }
+        segments::drop_from(&**tx, &st.vehicle_id, at(from), &keep).await?;
+        Ok(Done {
+            next: after_horizon(&fixes, horizon),
+            st,
+            machine: m,
+            new,
         })
-    }
-
-    /// [`Self::roll_gps`] for OBD readings; also moves the vehicle's odometer.
-    async fn roll_obd(
-        &self,
-        tx: &Transaction<'_>,
-        st: &State,
-        dirty: DateTime<Utc>,
-        horizon: DateTime<Utc>,
-    ) -> anyhow::Result<rollup::Hours> {
-        let v = st.vehicle_id.as_str();
-        let (after, reset) = match st.rollup_obd_at {
-            Some(w) if dirty > w => (w, None),
-            _ => (
-                rollup::hour_of(dirty) - chrono::TimeDelta::microseconds(1),
-                rollup::reset_obd(&**tx, v, dirty).await?,
-            ),
-        };
-        rollup::advance_odometer(&**tx, v, Some(after), horizon).await?;
-        let added = rollup::add_obd(&**tx, rollup::HOURLY, v, Some(after), horizon).await?;
-        Ok(rollup::union(reset, added))
     }
 
     /// Sets each reading's ignition from the latest OBD `rpm` at or before it (within
@@ -342,6 +256,14 @@ impl Segmenter {
         attach(fixes, &rpm, p.max_gap_us);
         Ok(())
     }
+}
+
+/// The first reading after the horizon: it waits for a later pass.
+fn after_horizon(fixes: &[Fix], horizon: i64) -> Option<DateTime<Utc>> {
+    fixes
+        .iter()
+        .find(|f| f.ts_us > horizon)
+        .map(|f| at(f.ts_us))
 }
 
 /// The readings at or before the horizon.

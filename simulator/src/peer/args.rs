@@ -11,6 +11,7 @@ use crate::parse::{
     parse_duration, parse_id_prefix, parse_linger, parse_mqtt_url, parse_prefix, parse_qos,
     parse_readings,
 };
+pub use crate::peer::trips::args::TripsArgs;
 
 #[derive(Debug, Clone, Args)]
 pub struct PeerArgs {
@@ -26,6 +27,8 @@ pub enum PeerCommand {
     Naive(NaiveArgs),
     /// Nearest-vehicle queries against fleetd, PostGIS KNN and Redis GEOSEARCH.
     Nearest(NearestArgs),
+    /// The trips report comparison: stored trips vs replaying every stored reading.
+    Trips(TripsArgs),
 }
 
 /// What `count` and `naive` subscribe to and when they stop.
@@ -136,6 +139,13 @@ pub struct QueryArgs {
     /// Search radius in metres, above 0 and at most 20,000 km.
     #[arg(long, env = "FLEETD_BENCH_RADIUS_M", default_value = "5000", value_parser = parse_radius_m)]
     pub radius_m: f64,
+    #[command(flatten)]
+    pub fleetd: FleetdArgs,
+}
+
+/// How to reach fleetd's HTTP API.
+#[derive(Debug, Clone, Args)]
+pub struct FleetdArgs {
     /// fleetd's HTTP address, host:port.
     #[arg(long, env = "FLEETD_BENCH_HTTP_ADDR", default_value = "127.0.0.1:18081", value_parser = parse_http_addr)]
     pub http_addr: String,
@@ -211,7 +221,7 @@ fn whole(s: &str) -> Result<u64, String> {
         .map_err(|_| format!("{s:?} is not a whole number"))
 }
 
-fn within(s: &str, min: u64, max: u64) -> Result<u64, String> {
+pub(crate) fn within(s: &str, min: u64, max: u64) -> Result<u64, String> {
     match whole(s)? {
         n if (min..=max).contains(&n) => Ok(n),
         n => Err(format!("{n}: must be {min} to {max}")),

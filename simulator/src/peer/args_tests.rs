@@ -165,7 +165,7 @@ fn nearest_steps_defaults_and_flags() {
     };
     assert_eq!((a.common.spread, a.queries), (SpreadName::Country, 20));
     assert_eq!((a.query.k, a.query.radius_m), (10, 5000.0));
-    assert_eq!(a.query.http_addr, "127.0.0.1:18081");
+    assert_eq!(a.query.fleetd.http_addr, "127.0.0.1:18081");
     let NearestStep::Load(l) = nearest(&[
         "load",
         "--target",

@@ -35,12 +35,7 @@ impl RowWriter {
             .run_pass(now_us())
             .await
             .context("create the day partitions")?;
-        let (client, conn) = fleetd::db::PgTarget::new(database_url)
-            .context("--database-url")?
-            .connect()
-            .await
-            .context("connect to --database-url")?;
-        tokio::spawn(conn);
+        let client = super::pg_connect(database_url).await?;
         let insert = client
             .prepare(INSERT_GPS)
             .await

@@ -220,14 +220,13 @@ async fn assert_rollups(db: &tokio_postgres::Client) {
     .unwrap();
     let now = chrono::Utc::now();
     let p = Params::default();
-    for v in 0..VEHICLES {
-        let id = format!("trip-{v}");
-        use fleetd::trips::rollup::{add_gps, add_obd};
-        add_gps(db, "pg_temp.brute", &id, None, now, &p)
-            .await
-            .unwrap();
-        add_obd(db, "pg_temp.brute", &id, None, now).await.unwrap();
-    }
+    // Every vehicle at once, from its first reading.
+    let ids: Vec<String> = (0..VEHICLES).map(|v| format!("trip-{v}")).collect();
+    let from: Vec<(&str, Option<chrono::DateTime<chrono::Utc>>)> =
+        ids.iter().map(|id| (id.as_str(), None)).collect();
+    use fleetd::trips::rollup::{add_gps, add_obd};
+    add_gps(db, "pg_temp.brute", &from, now, &p).await.unwrap();
+    add_obd(db, "pg_temp.brute", &from, now).await.unwrap();
     let cols = "vehicle_id, hour, readings, distance_m, moving_s, idle_s, max_speed_kmh, first_ts,
                 ST_AsText(first_position), last_ts, ST_AsText(last_position), obd_readings,
                 fuel_used_pct, odometer_min_km, odometer_max_km, dtc_codes";

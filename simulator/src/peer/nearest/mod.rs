@@ -18,7 +18,6 @@
 //!   latency percentiles and the tool's own CPU seconds.
 
 mod agree;
-mod http;
 mod load;
 mod setup;
 mod target;
@@ -26,7 +25,6 @@ mod target;
 use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::Rng;
-use tokio_postgres::Client;
 
 use super::args::{NearestArgs, NearestStep, QueryArgs, SpreadName};
 
@@ -107,16 +105,6 @@ impl Query {
             radius_m: args.radius_m,
         }
     }
-}
-
-async fn pg_connect(url: &str) -> anyhow::Result<Client> {
-    let (client, conn) = fleetd::db::PgTarget::new(url)
-        .context("--database-url")?
-        .connect()
-        .await
-        .context("connect to --database-url")?;
-    tokio::spawn(conn);
-    Ok(client)
 }
 
 async fn redis_connect(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {

@@ -6,8 +6,9 @@ use anyhow::{ensure, Context};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::{pg_connect, redis_connect, Spread, KNN, REDIS_KEY, TABLE};
+use super::{redis_connect, Spread, KNN, REDIS_KEY, TABLE};
 use crate::peer::args::SetupArgs;
+use crate::peer::pg_connect;
 
 pub async fn run(args: SetupArgs) -> anyhow::Result<()> {
     let (spread, seed) = (Spread::named(args.common.spread), args.common.seed);

@@ -4,9 +4,10 @@ use anyhow::Context;
 use serde::Deserialize;
 use tokio_postgres::{Client, Statement};
 
-use super::http::Http;
-use super::{pg_connect, redis_connect, Answer, Query, KNN, REDIS_KEY};
+use super::{redis_connect, Answer, Query, KNN, REDIS_KEY};
 use crate::peer::args::{NearestCommon, QueryArgs, TargetName};
+use crate::peer::http::Http;
+use crate::peer::pg_connect;
 
 pub enum Target {
     Fleetd(Http),
@@ -22,7 +23,7 @@ impl Target {
     ) -> anyhow::Result<Target> {
         Ok(match name {
             TargetName::Fleetd => {
-                Target::Fleetd(Http::connect(&query.http_addr, &query.token).await?)
+                Target::Fleetd(Http::connect(&query.fleetd.http_addr, &query.fleetd.token).await?)
             }
             TargetName::Postgis => {
                 let client = pg_connect(&common.database_url).await?;
