@@ -30,11 +30,19 @@ const READERS: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Driver];
 const DRIVING: &str = "SELECT 1 FROM drivers
                        WHERE user_id = $1 AND current_vehicle_id = $2 AND deleted_at IS NULL";
 
+/// A registered vehicle (not removed).
+const REGISTERED: &str = "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL";
+
+/// The vehicle is registered (else 404, as `GET /v1/vehicles/{id}` answers) and the caller
+/// may see its history.
 pub(crate) async fn may_see(
     tx: &tokio_postgres::Client,
     caller: &Caller,
     vehicle: &str,
 ) -> Result<(), ApiError> {
+    if tx.query_opt(REGISTERED, &[&vehicle]).await?.is_none() {
+        return Err(ApiError::not_found("vehicle"));
+    }
     if caller.is_staff()
         || tx
             .query_opt(DRIVING, &[&caller.user_id, &vehicle])

@@ -185,6 +185,22 @@ async fn a_vehicles_trips_and_stops_with_driver_fuel_and_path() {
     // Nothing for v2.
     let r = a.get(&format!("/v1/vehicles/v2/trips?{window}")).await;
     assert_eq!(r.json()["items"], json!([]));
+    // A vehicle never registered, or removed, has no history to show (404 as for the vehicle).
+    assert_eq!(a.delete("/v1/vehicles/v2").await.status, 204);
+    for v in ["v2", "nobody"] {
+        for what in ["trips", "stops", "obd"] {
+            let r = a.get(&format!("/v1/vehicles/{v}/{what}?{window}")).await;
+            assert_eq!(
+                (r.status, r.code()),
+                (404, "not_found".into()),
+                "{v} {what}"
+            );
+        }
+        let r = a
+            .get(&format!("/v1/vehicles/{v}/summary?{window}&bucket=day"))
+            .await;
+        assert_eq!(r.status, 404, "{v} summary: {}", r.body);
+    }
 
     // Rollups: the hours of the drive add up to what was driven (steps into moving readings:
     // 1,200 steps of 10 m), fuel fell 1.2 points over the two drives (60 falls each, the
