@@ -87,6 +87,7 @@ pub struct Config {
     pub trips: TripsConfig,
     pub retention: RetentionConfig,
     pub reports: ReportsConfig,
+    pub events: EventsConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -400,6 +401,7 @@ impl Default for JwtConfig {
 
 mod broker;
 mod env;
+mod events;
 mod pipeline;
 mod reports;
 mod rules;
@@ -407,6 +409,7 @@ mod trips;
 mod validate;
 
 pub use broker::{BrokerConfig, TRACKER_PREFIX};
+pub use events::EventsConfig;
 pub use pipeline::{IngestConfig, MqttConfig, PartitionConfig, SubscriptionMode, UnknownVehicles};
 pub use reports::ReportsConfig;
 pub use rules::{RentalsConfig, RulesConfig};

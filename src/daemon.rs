@@ -245,6 +245,7 @@ pub async fn start_on(
         pool.clone(),
         clock.clone(),
         config.rentals.no_show_hours,
+        config.events.retention_days,
         metrics.clone(),
     ));
     tokio::spawn(time_rules.clone().run(

@@ -26,6 +26,9 @@
 //!
 //! [`timed`]: the rules that fire as time passes (shifts end, licences expire, no-shows).
 //!
+//! [`events`]: the transactional outbox every state change writes its events to (the API,
+//! the dispatcher, the time rules); it depends on nothing else of fleetd.
+//!
 //! Dependencies run one way: [`api`] → [`dispatch`] → [`live`] → [`ingest`]
 //! (`tests/it/layout.rs` checks that no folder or module uses one that uses it back).
 
@@ -36,6 +39,7 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod dispatch;
+pub mod events;
 pub mod ingest;
 pub mod limiter;
 pub mod live;

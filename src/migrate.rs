@@ -86,6 +86,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "segment_lag",
         sql: include_str!("../migrations/0016_segment_lag.sql"),
     },
+    Migration {
+        version: 17,
+        name: "events",
+        sql: include_str!("../migrations/0017_events.sql"),
+    },
 ];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).

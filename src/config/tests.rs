@@ -226,6 +226,22 @@ fn invalid_values_name_key_and_env() {
             "86401",
             "reports.stats_refresh_s",
         ),
+        ("FLEETD_EVENTS_RETENTION_DAYS", "0", "events.retention_days"),
+        (
+            "FLEETD_EVENTS_RETENTION_DAYS",
+            "3651",
+            "events.retention_days",
+        ),
+        (
+            "FLEETD_EVENTS_RETENTION_DAYS",
+            "-3",
+            "events.retention_days",
+        ),
+        (
+            "FLEETD_EVENTS_RETENTION_DAYS",
+            "ten",
+            "events.retention_days",
+        ),
         ("FLEETD_HTTP_INTERNAL_ADDR", "nowhere", "http.internal_addr"),
         (
             "FLEETD_HTTP_INTERNAL_ADDR",

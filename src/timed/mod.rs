@@ -3,7 +3,8 @@
 //! or whose licence expired leaves their vehicle, so dispatch stops offering them jobs; a
 //! reservation not activated within `rentals.no_show_hours` of its start becomes a no-show,
 //! is charged per its plan and frees the vehicle; expired refresh tokens are deleted; the
-//! audit trail's monthly partitions are created ahead.
+//! audit trail's monthly partitions are created ahead; the events' day partitions are
+//! created ahead and dropped past `events.retention_days`.
 //!
 //! Every daemon runs a pass every `rules.interval_s` on its clock (tests move a manual clock
 //! and call [`TimeRules::pass`]). The rules themselves live with their domain
@@ -26,10 +27,13 @@ use crate::api::auth::grant;
 use crate::api::rentals::no_show;
 use crate::api::rules::seats;
 use crate::clock::Clock;
+use crate::events;
 use crate::metrics::Metrics;
 
 /// Monthly partitions of `audit_log` kept ready ahead of the clock.
 const AUDIT_MONTHS_AHEAD: i32 = 3;
+/// Day partitions of `events` kept ready ahead of the clock.
+const EVENT_DAYS_AHEAD: i32 = 3;
 
 /// Rows one transaction changes at most; a pass runs batches until one comes back short.
 pub const BATCH: i64 = 500;
@@ -54,6 +58,7 @@ pub struct TimeRules {
     pool: deadpool_postgres::Pool,
     clock: Clock,
     no_show_hours: u32,
+    events_retention_days: u32,
     metrics: Arc<Metrics>,
 }
 
@@ -62,12 +67,14 @@ impl TimeRules {
         pool: deadpool_postgres::Pool,
         clock: Clock,
         no_show_hours: u32,
+        events_retention_days: u32,
         metrics: Arc<Metrics>,
     ) -> TimeRules {
         TimeRules {
             pool,
             clock,
             no_show_hours,
+            events_retention_days,
             metrics,
         }
     }
@@ -135,6 +142,17 @@ impl TimeRules {
         })
         .await
         .context("creating the audit trail's monthly partitions")?;
+        let events_before = now - chrono::Duration::days(i64::from(self.events_retention_days));
+        self.batch(|tx| {
+            Box::pin(async move {
+                tx.execute(events::PARTITIONS, &[&now, &EVENT_DAYS_AHEAD])
+                    .await?;
+                tx.execute(events::EXPIRE, &[&events_before]).await?;
+                Ok(())
+            })
+        })
+        .await
+        .context("keeping the events' day partitions")?;
         self.count(&pass);
         Ok(pass)
     }

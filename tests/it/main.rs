@@ -10,6 +10,7 @@
 //! - [`broker`]: trackers' accounts at a secured Mosquitto, provisioned through the API.
 //! - [`dispatch`]: jobs, matching, live positions and `nearest`, the SSE stream, and dispatch
 //!   under contention; the matcher on virtual time.
+//! - [`events`]: the event outbox: every change's events, in commit order.
 //! - [`ingest`]: the ingestion pipeline end to end, migrations and partitions, the delivery
 //!   guarantee under failure (reliability and the small drills) and the decoder's property
 //!   tests.
@@ -29,6 +30,7 @@ mod api;
 mod broker;
 mod common;
 mod dispatch;
+mod events;
 mod http_config;
 mod ingest;
 mod layout;

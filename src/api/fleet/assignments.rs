@@ -23,6 +23,7 @@ use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::cas::compare_and_set;
 use crate::api::rules::commitments::{self, Kind};
 use crate::api::rules::seats;
+use crate::events::{self, Kind as Event};
 
 /// An assignment.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -189,7 +190,16 @@ async fn create(
     )
     .await?;
     let row = tx.query_one(GET_ANY, &[&id]).await?;
-    Ok((StatusCode::CREATED, Json(from_row(&row))))
+    let assignment = from_row(&row);
+    emit(&tx, Event::AssignmentCreated, &assignment).await?;
+    Ok((StatusCode::CREATED, Json(assignment)))
+}
+
+/// `assignment.*`: `{assignment}` as the API shows it.
+async fn emit(tx: &Tx, kind: Event, a: &Assignment) -> Result<(), ApiError> {
+    let body = serde_json::json!({ "assignment": a });
+    events::emit(&**tx, kind, &a.id.to_string(), body).await?;
+    Ok(())
 }
 
 async fn list(
@@ -237,7 +247,13 @@ async fn finish(
     let row = compare_and_set(&tx, FINISH, &[&id, &to], STATUS, "assignment", to).await?;
     commitments::release(&tx, Kind::Assignment, id).await?;
     seats::leave(&tx, &[id], now).await?;
-    Ok(Json(from_row(&row)))
+    let assignment = from_row(&row);
+    let kind = match to {
+        "completed" => Event::AssignmentCompleted,
+        _ => Event::AssignmentCancelled,
+    };
+    emit(&tx, kind, &assignment).await?;
+    Ok(Json(assignment))
 }
 
 async fn cancel(

@@ -17,6 +17,7 @@ use crate::api::middleware::txn::Db;
 use crate::api::now::Now;
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
+use crate::events;
 
 /// Whether a driver can take work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -319,7 +320,12 @@ async fn update(
         )
         .await?;
     match (row, vehicle) {
-        (Some(row), _) => Ok(Json(from_row(&row)?)),
+        (Some(row), _) => {
+            let updated = from_row(&row)?;
+            let (was, now) = (d.duty_status.as_str(), updated.duty_status.as_str());
+            events::duty_changed(&*tx, d.id, was, now).await?;
+            Ok(Json(updated))
+        }
         (None, Some(vehicle)) => Err(refused_vehicle(&tx, &vehicle).await?),
         (None, None) => Err(ApiError::not_found("driver")), // deleted meanwhile
     }

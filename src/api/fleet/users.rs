@@ -22,6 +22,7 @@ use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged, PARAMS};
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::state::AppState;
+use crate::events;
 
 /// A user (never its password hash).
 #[derive(Debug, Serialize, JsonSchema)]
@@ -102,7 +103,7 @@ const UPDATE: &str = concatcp!(
 );
 /// A disabled driver is offered no more jobs.
 const OFF_DUTY: &str = "UPDATE drivers SET duty_status = 'off_duty', updated_at = now()
-                        WHERE user_id = $1 AND duty_status = 'available'";
+                        WHERE user_id = $1 AND duty_status = 'available' RETURNING id";
 const PASSWORD_HASH: &str = "SELECT password_hash FROM users WHERE id = $1";
 const SET_PASSWORD: &str = "UPDATE users SET password_hash = $2 WHERE id = $1";
 
@@ -194,7 +195,9 @@ async fn update(
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     if req.active == Some(false) {
-        tx.execute(OFF_DUTY, &[&id]).await?;
+        for driver in tx.query(OFF_DUTY, &[&id]).await? {
+            events::duty_changed(&*tx, driver.get(0), "available", "off_duty").await?;
+        }
     }
     from_row(&row).map(Json)
 }

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::jobs::{load, Job, Part, GET};
+use super::jobs::{self, load, Job, Part, GET};
 use crate::api::auth::{Caller, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{currency, int_range, money, text, ApiJson, CURRENCY_PATTERN, MAX_MONEY};
@@ -19,6 +19,7 @@ use crate::api::rules::cas::compare_and_set;
 use crate::api::rules::commitments::{self, Kind};
 use crate::api::vehicles::model::VehicleStatus;
 use crate::api::vehicles::status::transition;
+use crate::events::Kind as Event;
 
 const START: &str = "UPDATE maintenance_jobs SET status = 'in_progress', started_at = $2
                      WHERE id = $1 AND status = 'scheduled' RETURNING vehicle_id";
@@ -79,7 +80,7 @@ async fn start(
         VehicleStatus::UnderMaintenance,
     )
     .await?;
-    reload(&tx, id).await
+    reload(&tx, id, Event::MaintenanceStarted).await
 }
 
 async fn complete(
@@ -124,7 +125,7 @@ async fn complete(
         VehicleStatus::Active,
     )
     .await?;
-    reload(&tx, id).await
+    reload(&tx, id, Event::MaintenanceCompleted).await
 }
 
 async fn cancel(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
@@ -132,12 +133,19 @@ async fn cancel(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Job>, 
     let tx = db.tx().await?;
     step(&tx, CANCEL, &[&id], "cancelled").await?;
     commitments::release(&tx, Kind::Maintenance, id).await?;
-    reload(&tx, id).await
+    reload(&tx, id, Event::MaintenanceCancelled).await
 }
 
-async fn reload(client: &tokio_postgres::Client, id: Uuid) -> Result<Json<Job>, ApiError> {
+/// The job after a change, with its event emitted.
+async fn reload(
+    client: &tokio_postgres::Client,
+    id: Uuid,
+    kind: Event,
+) -> Result<Json<Job>, ApiError> {
     let row = client.query_one(GET, &[&id]).await?;
-    Ok(Json(load(client, &row).await?))
+    let job = load(client, &row).await?;
+    jobs::emit(client, kind, &job).await?;
+    Ok(Json(job))
 }
 
 pub fn routes(r: Routes) -> Routes {

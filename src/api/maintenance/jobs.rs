@@ -25,6 +25,7 @@ use crate::api::pagination::{grouped, Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::commitments::{self, Kind};
 use crate::api::state::AppState;
+use crate::events::{self, Kind as Event};
 
 /// A part used in a job.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
@@ -221,7 +222,16 @@ async fn schedule(
         req.ends_at,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(load(&tx, &row).await?)))
+    let job = load(&tx, &row).await?;
+    emit(&tx, Event::MaintenanceScheduled, &job).await?;
+    Ok((StatusCode::CREATED, Json(job)))
+}
+
+/// `maintenance.*`: `{job}` as the API shows it, after the change.
+pub async fn emit(client: &tokio_postgres::Client, kind: Event, job: &Job) -> Result<(), ApiError> {
+    let body = serde_json::json!({ "job": job });
+    events::emit(client, kind, &job.id.to_string(), body).await?;
+    Ok(())
 }
 
 async fn list_jobs(state: &AppState, q: ListQuery, overdue: bool) -> Result<Paged<Job>, ApiError> {

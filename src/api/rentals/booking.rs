@@ -31,6 +31,7 @@ use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::commitments::{self, Kind};
 use crate::api::state::AppState;
+use crate::events::{self, Kind as Event};
 
 /// Longest rental window.
 pub const MAX_DAYS: i64 = 366;
@@ -294,7 +295,34 @@ async fn reserve(
     )
     .await?;
     add_charges(&tx, id, &plan.currency, &q.items).await?;
-    Ok((StatusCode::CREATED, Json(load(&tx, &caller, id).await?)))
+    let rental = load(&tx, &caller, id).await?;
+    emit(&tx, Event::RentalReserved, &rental).await?;
+    Ok((StatusCode::CREATED, Json(rental)))
+}
+
+/// `rental.*`: `{rental}` as the API shows it, after the change.
+pub async fn emit(
+    client: &tokio_postgres::Client,
+    kind: Event,
+    rental: &Rental,
+) -> Result<(), ApiError> {
+    let body = serde_json::json!({ "rental": rental });
+    events::emit(client, kind, &rental.id.to_string(), body).await?;
+    Ok(())
+}
+
+/// [`emit`] for a rental the caller has not loaded (the time rules' no-shows).
+pub async fn emit_loaded(
+    client: &tokio_postgres::Client,
+    kind: Event,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    let row = client.query_one(GET_VISIBLE, &[&None::<Uuid>, &id]).await?;
+    let rental = assemble(client, &[row])
+        .await?
+        .pop()
+        .expect("one row, one rental");
+    emit(client, kind, &rental).await
 }
 
 async fn get(db: Db, caller: Caller, Path(id): Path<String>) -> Result<Json<Rental>, ApiError> {

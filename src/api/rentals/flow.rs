@@ -11,20 +11,21 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::booking::{load, parse_id, Rental, RENTERS};
+use super::booking::{self, load, parse_id, Rental, RENTERS};
 use super::ledger::{add_charges, charges, Payment};
 use super::plans;
 use super::pricing;
 use crate::api::auth::{Caller, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{currency, int_range, money, ApiJson, CURRENCY_PATTERN, MAX_MONEY};
-use crate::api::middleware::txn::Db;
+use crate::api::middleware::txn::{Db, Tx};
 use crate::api::now::Now;
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::cas::compare_and_set;
 use crate::api::rules::commitments::{self, Kind};
 use crate::api::vehicles::model::VehicleStatus;
 use crate::api::vehicles::status::{record_odometer, transition};
+use crate::events::{self, Kind as Event};
 
 /// `$2` → `$3`, returning what the next steps need.
 const STEP: &str =
@@ -126,7 +127,19 @@ async fn activate(
     record_odometer(&tx, &cur.vehicle_id, req.odometer_km, "rental_out").await?;
     tx.execute(HAND_OVER, &[&id, &req.odometer_km, &now])
         .await?;
-    load(&tx, &caller, id).await.map(Json)
+    changed(&tx, &caller, id, Event::RentalActivated).await
+}
+
+/// The rental after a change, with its event emitted.
+async fn changed(
+    tx: &Tx,
+    caller: &Caller,
+    id: Uuid,
+    kind: Event,
+) -> Result<Json<Rental>, ApiError> {
+    let rental = load(tx, caller, id).await?;
+    booking::emit(tx, kind, &rental).await?;
+    Ok(Json(rental))
 }
 
 async fn complete(
@@ -181,7 +194,7 @@ async fn complete(
         VehicleStatus::Active,
     )
     .await?;
-    load(&tx, &caller, id).await.map(Json)
+    changed(&tx, &caller, id, Event::RentalCompleted).await
 }
 
 /// Staff, or the customer who owns the rental, may cancel while it is reserved.
@@ -200,7 +213,7 @@ async fn cancel(
     let added = pricing::cancellation(&plan.terms, charged, cur.starts_at, now)?;
     add_charges(&tx, id, &cur.currency, &added).await?;
     commitments::release(&tx, Kind::Rental, id).await?;
-    load(&tx, &caller, id).await.map(Json)
+    changed(&tx, &caller, id, Event::RentalCancelled).await
 }
 
 async fn pay(
@@ -238,16 +251,16 @@ async fn pay(
             ],
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Payment {
-            id: row.get(0),
-            amount: row.get(1),
-            currency: row.get(2),
-            method: row.get(3),
-            created_at: row.get(4),
-        }),
-    ))
+    let payment = Payment {
+        id: row.get(0),
+        amount: row.get(1),
+        currency: row.get(2),
+        method: row.get(3),
+        created_at: row.get(4),
+    };
+    let body = serde_json::json!({ "rental_id": id, "payment": &payment });
+    events::emit(&*tx, Event::RentalPaymentRecorded, &id.to_string(), body).await?;
+    Ok((StatusCode::CREATED, Json(payment)))
 }
 
 pub fn routes(r: Routes) -> Routes {

@@ -8,11 +8,13 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::booking;
 use super::ledger::{add_charges, charges};
 use super::plans;
 use super::pricing;
 use crate::api::error::ApiError;
 use crate::api::rules::commitments::{self, Kind};
+use crate::events::Kind as Event;
 
 /// Up to `$2` reservations that started at or before `$1` (now − `no_show_hours`), oldest first.
 const DUE: &str = "SELECT id FROM rentals WHERE status = 'reserved' AND starts_at <= $1
@@ -41,6 +43,7 @@ pub async fn mark(
         let charged = pricing::total(&charges(tx, id).await?)?;
         add_charges(tx, id, &currency, &pricing::no_show(&plan.terms, charged)?).await?;
         commitments::release(tx, Kind::Rental, id).await?;
+        booking::emit_loaded(tx, Event::RentalNoShow, id).await?;
         marked.push(id);
     }
     Ok(marked)

@@ -6,8 +6,11 @@
 //! every daemon; `FOR UPDATE SKIP LOCKED` lets several daemons share the work.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
 use tokio_postgres::Client;
 use uuid::Uuid;
+
+use crate::events::{self, Kind};
 
 /// Drivers at the wheel of the vehicle of an ended assignment in `$1` that had started by
 /// `$2` (now), unless another scheduled assignment to that vehicle covers now, leave it. A
@@ -24,7 +27,7 @@ const LEAVE: &str = "UPDATE drivers d SET current_vehicle_id = NULL, updated_at 
 const COMPLETE_ENDED: &str = "UPDATE assignments SET status = 'completed'
      WHERE id IN (SELECT id FROM assignments WHERE status = 'scheduled' AND ends_at <= $1
                   ORDER BY ends_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-     RETURNING id";
+     RETURNING id, driver_id, vehicle_id, starts_at, ends_at, status, created_at";
 const RELEASE: &str =
     "DELETE FROM vehicle_commitments WHERE kind = 'assignment' AND ref_id = ANY($1)";
 /// Up to `$2` drivers at a wheel whose licence expired before `$1` (today, UTC) leave it.
@@ -64,6 +67,21 @@ pub async fn end_shifts(
     let shifts: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
     if shifts.is_empty() {
         return Ok(Ended::default());
+    }
+    for r in &rows {
+        // The assignment as the API shows it (src/api/fleet/assignments.rs).
+        let id: Uuid = r.get(0);
+        let assignment = json!({
+            "id": id,
+            "driver_id": r.get::<_, Uuid>(1),
+            "vehicle_id": r.get::<_, String>(2),
+            "starts_at": r.get::<_, DateTime<Utc>>(3),
+            "ends_at": r.get::<_, DateTime<Utc>>(4),
+            "status": r.get::<_, String>(5),
+            "created_at": r.get::<_, DateTime<Utc>>(6),
+        });
+        let body = json!({ "assignment": assignment });
+        events::emit(tx, Kind::AssignmentCompleted, &id.to_string(), body).await?;
     }
     tx.execute(RELEASE, &[&shifts]).await?;
     let drivers = leave(tx, &shifts, now).await?;

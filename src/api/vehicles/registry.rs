@@ -9,7 +9,7 @@ use axum::Json;
 use const_format::concatcp;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::vin;
 use crate::api::auth::{Caller, ADMIN, ANY, STAFF};
@@ -22,6 +22,7 @@ use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::state::AppState;
+use crate::events::{self, Kind};
 
 use super::model::{from_row, specs_problem, SpecsSchema, Vehicle, VehicleStatus, COLUMNS, GET};
 use super::status::ensure_driverless;
@@ -204,9 +205,8 @@ async fn create(
         .specs
         .unwrap_or_else(|| Value::Object(Default::default()));
     check_specs(&specs)?;
-    let row = db
-        .tx()
-        .await?
+    let tx = db.tx().await?;
+    let row = tx
         .query_one(
             INSERT,
             &[
@@ -223,7 +223,10 @@ async fn create(
             ],
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(from_row(&row)?)))
+    let vehicle = from_row(&row)?;
+    let payload = json!({ "vehicle": &vehicle });
+    events::emit(&*tx, Kind::VehicleRegistered, &vehicle.id, payload).await?;
+    Ok((StatusCode::CREATED, Json(vehicle)))
 }
 
 async fn list(

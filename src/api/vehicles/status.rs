@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::model::{from_row, Vehicle, VehicleStatus, GET};
 use crate::api::auth::{Caller, Role, STAFF};
@@ -17,10 +18,13 @@ use crate::api::middleware::txn::Db;
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::cas::compare_and_set;
 use crate::api::state::AppState;
+use crate::events::{self, Kind};
 
-/// Into `$3` from any of `$2`.
-const TRANSITION: &str = "UPDATE vehicles SET status = $3, updated_at = now()
-                          WHERE id = $1 AND deleted_at IS NULL AND status = ANY($2) RETURNING id";
+/// Into `$3` from any of `$2`; returns the status it was in.
+const TRANSITION: &str = "WITH old AS (SELECT id, status FROM vehicles
+                                       WHERE id = $1 AND deleted_at IS NULL FOR UPDATE)
+                          UPDATE vehicles v SET status = $3, updated_at = now() FROM old
+                           WHERE v.id = old.id AND old.status = ANY($2) RETURNING old.status";
 const STATUS: &str = "SELECT status FROM vehicles WHERE id = $1 AND deleted_at IS NULL";
 const LOCK: &str = "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
 const EXISTS: &str = "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL";
@@ -55,7 +59,8 @@ pub struct OdometerReading {
 }
 
 /// Moves `id` from `from` to `to` inside `tx` if it is still in `from` (compare-and-set,
-/// so of two concurrent transitions only one applies); 409 otherwise.
+/// so of two concurrent transitions only one applies; 409 otherwise), and emits
+/// `vehicle.status_changed` (and `vehicle.decommissioned`).
 pub async fn transition(
     tx: &tokio_postgres::Client,
     id: &str,
@@ -63,8 +68,22 @@ pub async fn transition(
     to: VehicleStatus,
 ) -> Result<(), ApiError> {
     let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-    let to = to.as_str();
-    compare_and_set(tx, TRANSITION, &[&id, &from, &to], STATUS, "vehicle", to).await?;
+    let to_str = to.as_str();
+    let row = compare_and_set(
+        tx,
+        TRANSITION,
+        &[&id, &from, &to_str],
+        STATUS,
+        "vehicle",
+        to_str,
+    )
+    .await?;
+    let was: String = row.get(0);
+    let change = json!({ "vehicle_id": id, "from": was, "to": to_str });
+    events::emit(tx, Kind::VehicleStatusChanged, id, change.clone()).await?;
+    if to == VehicleStatus::Decommissioned {
+        events::emit(tx, Kind::VehicleDecommissioned, id, change).await?;
+    }
     Ok(())
 }
 

@@ -158,7 +158,10 @@ pub async fn create<C: GenericClient>(
     )
     .await?;
     let row = tx.query_one(GET, &[&id]).await?;
-    Ok(from_row(&row))
+    let created = from_row(&row);
+    let body = transitions::payload(&created, EventReason::Created.as_str(), None);
+    crate::events::emit(tx, crate::events::Kind::JobCreated, &id.to_string(), body).await?;
+    Ok(created)
 }
 
 /// A job by id, without locking.

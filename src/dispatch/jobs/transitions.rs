@@ -1,13 +1,15 @@
 //! Transitions of a locked job: [`apply`] an action, or [`offer`] it to a driver, each
 //! updating the row, appending the event and the driver's duty status in the caller's
-//! transaction.
+//! transaction, and emitting the `job.*` (and `driver.duty_changed`) outbox events.
 
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
 
 use super::{next, Action, Job, JobState};
+use crate::events::{self, Kind};
 
 pub(super) const INSERT_EVENT: &str = "
     INSERT INTO dispatch_job_events (job_id, seq, state, reason, driver_id, at)
@@ -22,10 +24,10 @@ const REFUSE: &str = "
     INSERT INTO dispatch_job_refusals (job_id, driver_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
 /// Taking a job makes the driver busy; finishing or losing it makes them available again.
-const DRIVER_BUSY: &str =
-    "UPDATE drivers SET duty_status = 'busy', updated_at = now() WHERE id = $1 AND duty_status = 'available'";
-const DRIVER_FREE: &str =
-    "UPDATE drivers SET duty_status = 'available', updated_at = now() WHERE id = $1 AND duty_status = 'busy'";
+const DRIVER_BUSY: &str = "UPDATE drivers SET duty_status = 'busy', updated_at = now()
+                            WHERE id = $1 AND duty_status = 'available' RETURNING id";
+const DRIVER_FREE: &str = "UPDATE drivers SET duty_status = 'available', updated_at = now()
+                            WHERE id = $1 AND duty_status = 'busy' RETURNING id";
 
 /// Why a transition did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -68,15 +70,11 @@ pub async fn apply<C: GenericClient>(
             updated.vehicle_id = None;
         }
         Action::NoCandidate | Action::GiveUp => updated.attempts += 1,
-        Action::Accept => {
-            tx.execute(DRIVER_BUSY, &[&concerned]).await?;
-        }
-        Action::Complete => {
-            tx.execute(DRIVER_FREE, &[&concerned]).await?;
-        }
+        Action::Accept => duty(tx, DRIVER_BUSY, concerned, "available", "busy").await?,
+        Action::Complete => duty(tx, DRIVER_FREE, concerned, "busy", "available").await?,
         // Only an accepted job made the driver busy.
         Action::Cancel if job.state == JobState::Assigned => {
-            tx.execute(DRIVER_FREE, &[&concerned]).await?;
+            duty(tx, DRIVER_FREE, concerned, "busy", "available").await?
         }
         _ => {}
     }
@@ -120,6 +118,49 @@ pub async fn offer(
     }
 }
 
+/// Moves the driver's duty status with `update` and emits `driver.duty_changed` if it moved.
+async fn duty<C: GenericClient>(
+    tx: &C,
+    update: &str,
+    driver: Option<Uuid>,
+    from: &str,
+    to: &str,
+) -> Result<(), tokio_postgres::Error> {
+    if let Some(row) = tx.query_opt(update, &[&driver]).await? {
+        events::duty_changed(tx, row.get(0), from, to).await?;
+    }
+    Ok(())
+}
+
+/// The event a transition emits (a matching round without a candidate emits none).
+fn kind(action: Action) -> Option<Kind> {
+    Some(match action {
+        Action::Offer => Kind::JobOffered,
+        Action::Accept => Kind::JobAccepted,
+        Action::Decline => Kind::JobDeclined,
+        Action::Expire => Kind::JobExpired,
+        Action::NoCandidate => return None,
+        Action::GiveUp => Kind::JobUnassigned,
+        Action::PickUp => Kind::JobPickedUp,
+        Action::Complete => Kind::JobCompleted,
+        Action::Cancel => Kind::JobCancelled,
+    })
+}
+
+/// `job.*` events' payload: the job after the transition.
+pub(super) fn payload(job: &Job, reason: &str, driver: Option<Uuid>) -> serde_json::Value {
+    json!({
+        "job_id": job.id,
+        "state": job.state.as_str(),
+        "reason": reason,
+        "driver_id": driver,
+        "vehicle_id": job.vehicle_id,
+        "attempts": job.attempts,
+        "due_at": job.due_at,
+        "created_by": job.created_by,
+    })
+}
+
 async fn write<C: GenericClient>(
     tx: &C,
     job: &Job,
@@ -151,5 +192,9 @@ async fn write<C: GenericClient>(
         ],
     )
     .await?;
+    if let Some(kind) = kind(action) {
+        let body = payload(job, action.reason().as_str(), driver);
+        events::emit(tx, kind, &job.id.to_string(), body).await?;
+    }
     Ok(())
 }

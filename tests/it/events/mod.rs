@@ -1,0 +1,3 @@
+//! The event outbox (docs/events.md).
+
+mod outbox;
