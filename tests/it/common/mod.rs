@@ -288,15 +288,16 @@ impl ChildDaemon {
         ChildDaemon::start_with(config, &[]).await
     }
 
-    /// [`start`](Self::start) with more `FLEETD_*` variables (secrets, say).
+    /// [`start`](Self::start) with more variables: `FLEETD_*` (secrets, say), or `RUST_LOG`
+    /// (default `warn`; the daemon logs to the test's stderr).
     pub async fn start_with(config: &Config, extra: &[(&str, &str)]) -> ChildDaemon {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetd"));
         cmd.arg("serve")
             .envs(config_env(config))
+            .env("RUST_LOG", "warn")
             .envs(extra.iter().copied())
             .env("FLEETD_HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         let child = cmd.spawn().unwrap();

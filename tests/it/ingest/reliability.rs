@@ -150,7 +150,9 @@ async fn sigterm_commits_and_acknowledges_in_flight_messages_then_exits_0() {
     cfg.mqtt.connections = 1;
     // Long enough that the messages are still batched when SIGTERM arrives.
     cfg.ingest.batch_age_ms = 20_000;
-    let mut first = ChildDaemon::start(&cfg).await;
+    // At info: its connections, subscriptions and shutdown are in the test's output, for
+    // the rare run where the restarted daemon is redelivered what this one acknowledged.
+    let mut first = ChildDaemon::start_with(&cfg, &[("RUST_LOG", "info")]).await;
     let publisher = Publisher::connect(&broker).await;
     let readings = publish_n(&publisher, "term", 20, now_ms() - 10_000).await;
     publisher.wait_acked(20).await;
@@ -177,7 +179,7 @@ async fn sigterm_commits_and_acknowledges_in_flight_messages_then_exits_0() {
 
     // Everything was acknowledged: a restarted daemon gets no redelivery.
     cfg.ingest.batch_age_ms = 20;
-    let second = ChildDaemon::start(&cfg).await;
+    let second = ChildDaemon::start_with(&cfg, &[("RUST_LOG", "info")]).await;
     publisher
         .publish(
             "fleet/marker/gps",
