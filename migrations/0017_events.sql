@@ -1,12 +1,13 @@
 -- The event outbox (docs/events.md, src/events/). Every state change the API, the
 -- dispatcher, the time rules and the trip segmenter make stages its events in
--- `event_outbox` in its own transaction (fleetd_emit); at COMMIT a deferred trigger numbers
--- them from `event_counter` and moves them into `events`. An event therefore exists exactly
--- when its change committed, and ids follow commit order with no gaps: the counter's row
--- lock is taken at commit and held only until the commit ends, so a transaction that
--- numbers after another commits after it, and a reader that has seen id n has seen every id
--- below n. (A sequence would hand out ids in insertion order; a reader following ids could
--- then skip an event whose transaction committed late.)
+-- `event_outbox` in its own transaction (fleetd_emit), so an event exists exactly when its
+-- change committed. A sequencer (events_sequence, run by every daemon, one at a time) then
+-- moves the committed staged events into `events`, numbering them from `event_counter` in
+-- the order they were staged: ids have no gaps, and a reader that has seen id n has seen
+-- every id below n, since only one sequencer numbers at a time and each of its batches
+-- commits whole. Writers share nothing but an identity column, so they never wait on each
+-- other. (Numbering at COMMIT under a counter row lock, the first design, serialised every
+-- emitting commit; see docs/events.md.)
 
 CREATE TABLE event_counter (
     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
@@ -44,23 +45,43 @@ CREATE TABLE event_outbox (
     payload        jsonb       NOT NULL CHECK (jsonb_typeof(payload) = 'object')
 );
 
-CREATE FUNCTION event_outbox_number() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Moves up to `max_events` staged events of committed transactions into `events`, numbered
+-- in staging order; returns how many, or -1 when another session is sequencing. Events of
+-- one aggregate keep their order: a change locks its aggregate's row before it stages its
+-- event, so the next change's event is staged after the previous one committed.
+CREATE FUNCTION events_sequence(max_events integer) RETURNS integer
+LANGUAGE plpgsql AS $$
 DECLARE
-    next_id bigint;
+    last bigint;
+    moved integer;
 BEGIN
-    UPDATE event_counter SET last_id = last_id + 1 RETURNING last_id INTO next_id;
-    INSERT INTO events (id, type, aggregate_type, aggregate_id, occurred_at, actor, version,
-                        payload)
-    VALUES (next_id, NEW.type, NEW.aggregate_type, NEW.aggregate_id, NEW.occurred_at,
-            NEW.actor, NEW.version, NEW.payload);
-    DELETE FROM event_outbox WHERE seq = NEW.seq;
-    -- Delivered at commit, to whoever follows events (SSE, relays).
-    PERFORM pg_notify('fleetd_events', next_id::text);
-    RETURN NULL;
+    IF NOT EXISTS (SELECT 1 FROM event_outbox) THEN
+        RETURN 0; -- the idle poll: no lock, no write
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtext('fleetd events_sequence')) THEN
+        RETURN -1;
+    END IF;
+    SELECT last_id INTO last FROM event_counter FOR UPDATE;
+    WITH taken AS (
+        DELETE FROM event_outbox
+         WHERE seq IN (SELECT seq FROM event_outbox ORDER BY seq LIMIT max_events)
+        RETURNING *
+    ), numbered AS (
+        INSERT INTO events (id, type, aggregate_type, aggregate_id, occurred_at, actor,
+                            version, payload)
+        SELECT last + row_number() OVER (ORDER BY seq), type, aggregate_type, aggregate_id,
+               occurred_at, actor, version, payload
+          FROM taken
+        RETURNING 1
+    )
+    SELECT count(*) INTO moved FROM numbered;
+    IF moved > 0 THEN
+        UPDATE event_counter SET last_id = last + moved;
+        -- Delivered at commit, to whoever follows events (SSE, relays).
+        PERFORM pg_notify('fleetd_events', (last + moved)::text);
+    END IF;
+    RETURN moved;
 END $$;
--- Deferred: runs at COMMIT, after everything else the transaction did, in insertion order.
-CREATE CONSTRAINT TRIGGER event_outbox_number AFTER INSERT ON event_outbox
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION event_outbox_number();
 
 -- Stages one event of the current transaction (src/events/mod.rs).
 CREATE FUNCTION fleetd_emit(event_type text, aggregate_id text, payload jsonb,

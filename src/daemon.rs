@@ -252,6 +252,7 @@ pub async fn start_on(
         Duration::from_secs(config.rules.interval_s),
         background.clone(),
     ));
+    tokio::spawn(crate::events::sequencer::Sequencer::new(pool.clone()).run(background.clone()));
 
     let state = Arc::new(AppState {
         pool,

@@ -1,10 +1,11 @@
 //! The event outbox (docs/events.md): every state change stages its events in its own
-//! transaction with [`emit`]; PostgreSQL numbers them at COMMIT, in commit order with no
-//! gaps, and moves them into `events` (migrations/0017_events.sql). A rolled-back change
-//! leaves no event; a committed one always has its events. The actor is the transaction's
-//! user (`fleetd.user_id`, set for every API request) or `system`.
+//! transaction with [`emit`]; the [`sequencer`] numbers the committed ones, with no gaps, and
+//! moves them into `events` (migrations/0017_events.sql). A rolled-back change leaves no
+//! event; a committed one always has its events. The actor is the transaction's user
+//! (`fleetd.user_id`, set for every API request) or `system`.
 
 pub mod catalogue;
+pub mod sequencer;
 
 use serde_json::json;
 use tokio_postgres::GenericClient;
