@@ -39,11 +39,7 @@ fn run(args: cli::RunArgs) -> anyhow::Result<ExitCode> {
     }
     let clean =
         report.unacked_payloads == 0 && report.connection_errors == 0 && report.publish_errors == 0;
-    Ok(if clean {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(verdict(clean))
 }
 
 fn verify_trips(args: cli::VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -69,11 +65,7 @@ fn verify_trips(args: cli::VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", report.text());
     }
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(verdict(report.ok))
 }
 
 fn verify(args: cli::VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -92,11 +84,7 @@ fn verify(args: cli::VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", report.text());
     }
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(verdict(report.ok))
 }
 
 fn bench(args: cli::BenchArgs) -> anyhow::Result<ExitCode> {
@@ -141,4 +129,13 @@ fn main() -> ExitCode {
         eprintln!("fleet-sim: error: {e:#}");
         ExitCode::from(2)
     })
+}
+
+/// Exit status 0 when everything checked out, else 1.
+fn verdict(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
