@@ -113,3 +113,96 @@ pub fn parse_history_hz(s: &str) -> Result<f64, String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::peer::PeerCommand;
+
+    fn trips(args: &[&str]) -> Result<TripsStep, clap::Error> {
+        let argv = ["fleet-sim", "peer", "trips"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Peer(p) => match p.command {
+                PeerCommand::Trips(t) => Ok(t.step),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn numbers_in_range_only() {
+        assert_eq!(parse_days("30"), Ok(30));
+        assert_eq!(parse_days("366"), Ok(366));
+        assert_eq!(parse_vehicles("1_000"), Ok(1000));
+        assert_eq!(parse_rounds("1"), Ok(1));
+        for bad in [
+            "0",
+            "367",
+            "-1",
+            "",
+            "3.5",
+            "ten",
+            "99999999999999999999999",
+        ] {
+            assert!(parse_days(bad).is_err(), "{bad:?}");
+        }
+        for bad in ["0", "100001", "-5", "x", "1e3"] {
+            assert!(parse_vehicles(bad).is_err(), "{bad:?}");
+            assert!(parse_rounds(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn days_and_rates() {
+        assert_eq!(
+            parse_day("2026-12-07"),
+            Ok(chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap())
+        );
+        for bad in [
+            "2026-13-01",
+            "2026-02-30",
+            "07.12.2026",
+            "",
+            "2026-12-07T00:00:00Z",
+            "🚗",
+        ] {
+            assert!(parse_day(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_history_hz("0.5"), Ok(0.5));
+        assert_eq!(parse_history_hz("10"), Ok(10.0));
+        for bad in ["0", "-1", "10.01", "NaN", "inf", "", "fast"] {
+            assert!(parse_history_hz(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn steps_and_their_flags() {
+        let TripsStep::Load(l) =
+            trips(&["load", "--sampled", "2", "--days", "3", "--hz", "0.2"]).unwrap()
+        else {
+            panic!("not load");
+        };
+        assert_eq!((l.history.sampled, l.history.days, l.hz), (2, 3, 0.2));
+        assert_eq!(l.history.id_prefix, "tr-");
+        let TripsStep::Report(r) = trips(&["report", "--rounds", "5"]).unwrap() else {
+            panic!("not report");
+        };
+        assert_eq!((r.rounds, r.vehicles), (5, 1000));
+        for bad in [
+            &["load", "--hz", "0"][..],
+            &["load", "--end", "yesterday"],
+            &["fleet", "--vehicles", "0"],
+            &["report", "--http-addr", "no-port"],
+            &["report", "--rounds", "0"],
+            &["load", "--database-url", ""],
+            &["load", "--unknown"],
+            &["sideways"],
+        ] {
+            assert!(trips(bad).is_err(), "{bad:?}");
+        }
+    }
+}
