@@ -46,6 +46,10 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
    by api_fuzz.sh for the same reason). A PATCH changing the role of a user with a driver or
    customer profile keeps the role the hooks know (else drops it): a profile needs its role.
 
+10. POST and PATCH /v1/webhooks: a `url` becomes http://192.0.2.1/fleetd-fuzz (TEST-NET-1: public,
+   routed nowhere). Most generated URLs name hosts the SSRF guard rightly refuses (`http://0`
+   is 0.0.0.0, `http://1` is 0.0.0.1) or do not parse as URLs at all.
+
 So no case of this run exercises these refusals (a negative case breaks the schema, not these
 rules); they are left to the integration tests (tests/it/) and the unit tests beside each rule
 (docs/http.md, "Fuzzing the API"). The accepting side is exercised, in the stateful phase with
@@ -347,6 +351,11 @@ def _keep_profile_role(body, user_id):
         del body["role"]
 
 
+# ---- 10. webhook URLs --------------------------------------------------------------------------
+
+WEBHOOK_URL = "http://192.0.2.1/fleetd-fuzz"
+
+
 # ---- the hooks ---------------------------------------------------------------------------------
 
 
@@ -374,6 +383,9 @@ def before_call(context, case, kwargs):
             if op == ("GET", "/v1/stream") and query is not None:
                 _fix_stream(query)
             return
+        if op in (("POST", "/v1/webhooks"), ("PATCH", "/v1/webhooks/{id}")):
+            if isinstance(body.get("url"), str):
+                body["url"] = WEBHOOK_URL
         if op == ("PATCH", "/v1/users/{id}"):
             _keep_profile_role(body, (case.path_parameters or {}).get("id"))
         if op == ("POST", "/v1/drivers"):

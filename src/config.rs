@@ -88,6 +88,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub reports: ReportsConfig,
     pub events: EventsConfig,
+    pub webhooks: WebhooksConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -407,6 +408,7 @@ mod reports;
 mod rules;
 mod trips;
 mod validate;
+mod webhooks;
 
 pub use broker::{BrokerConfig, TRACKER_PREFIX};
 pub use events::EventsConfig;
@@ -418,6 +420,7 @@ pub use trips::{RetentionConfig, TripsConfig};
 use env::apply_env;
 pub use env::env_name;
 pub use validate::MqttEndpoint;
+pub use webhooks::WebhooksConfig;
 
 #[cfg(test)]
 mod tests;

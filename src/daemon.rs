@@ -253,6 +253,14 @@ pub async fn start_on(
         background.clone(),
     ));
     tokio::spawn(crate::events::sequencer::Sequencer::new(pool.clone()).run(background.clone()));
+    let deliverer = crate::webhooks::deliver::Deliverer {
+        pool: pool.clone(),
+        client: crate::webhooks::deliver::client(&config.webhooks)?,
+        clock: clock.clone(),
+        config: config.webhooks.clone(),
+        metrics: metrics.clone(),
+    };
+    tokio::spawn(crate::webhooks::relay::Relay::new(deliverer).run(background.clone()));
 
     let state = Arc::new(AppState {
         pool,

@@ -27,7 +27,8 @@
 //! [`timed`]: the rules that fire as time passes (shifts end, licences expire, no-shows).
 //!
 //! [`events`]: the transactional outbox every state change writes its events to (the API,
-//! the dispatcher, the time rules); it depends on nothing else of fleetd.
+//! the dispatcher, the time rules); it depends on nothing else of fleetd. [`webhooks`]
+//! delivers its events to subscribed URLs.
 //!
 //! Dependencies run one way: [`api`] → [`dispatch`] → [`live`] → [`ingest`]
 //! (`tests/it/layout.rs` checks that no folder or module uses one that uses it back).
@@ -50,4 +51,5 @@ pub mod timed;
 pub mod tls;
 pub mod trips;
 pub mod vehicle_id;
+pub mod webhooks;
 pub mod wire;

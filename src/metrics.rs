@@ -54,6 +54,7 @@ pub struct Metrics {
     pub trips_segments: Counter,
     pub trips_redone: Counter,
     pub trips_pass_errors: Counter,
+    pub webhook_deliveries: Family<Label, Counter>,
 }
 
 /// The label of a reading kind.
@@ -113,6 +114,7 @@ impl Metrics {
             trips_segments: Counter::default(),
             trips_redone: Counter::default(),
             trips_pass_errors: Counter::default(),
+            webhook_deliveries: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -161,6 +163,12 @@ impl Metrics {
             "fleetd_trips_pass_errors",
             "Segmenter passes that failed (retried at the next interval)",
             m.trips_pass_errors.clone(),
+        );
+        r.register(
+            "fleetd_webhook_deliveries",
+            "Webhook delivery attempts by outcome: delivered (2xx), retry (failed, tried again \
+             later), dead (failed past webhooks.max_retry_hours: dead-lettered)",
+            m.webhook_deliveries.clone(),
         );
         r.register(
             "fleetd_time_rules",
@@ -322,6 +330,9 @@ impl Metrics {
             ] {
                 let _ = family.get_or_create(&kind_label(kind));
             }
+        }
+        for outcome in ["delivered", "retry", "dead"] {
+            let _ = m.webhook_deliveries.get_or_create(&[("outcome", outcome)]);
         }
         for reason in RejectReason::ALL {
             let _ = m.readings_rejected.get_or_create(&reason_label(reason));

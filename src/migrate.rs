@@ -91,6 +91,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "events",
         sql: include_str!("../migrations/0017_events.sql"),
     },
+    Migration {
+        version: 18,
+        name: "webhooks",
+        sql: include_str!("../migrations/0018_webhooks.sql"),
+    },
 ];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).

@@ -21,7 +21,8 @@
 //!   [`auth::Caller`] extractor), [`vehicles`] (registry, status, VIN), [`fleet`] (drivers,
 //!   assignments, customers), [`rentals`] (pricing, booking, the rental flow, the ledger,
 //!   availability), [`maintenance`] (jobs and their flow), [`dispatch`] (dispatch jobs, live
-//!   positions and nearest drivers, the Server-Sent Events stream).
+//!   positions and nearest drivers, the Server-Sent Events stream), [`webhooks`] (event
+//!   subscriptions, their deliveries and replay).
 
 pub mod audit;
 pub mod auth;
@@ -45,6 +46,7 @@ pub mod serve;
 pub mod state;
 pub mod trips;
 pub mod vehicles;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -113,6 +115,7 @@ pub fn table() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
     let r = trips::routes(r);
     let r = reports::routes(r);
     let r = audit::routes::routes(r);
+    let r = webhooks::routes(r);
     (r.router, r.docs)
 }
 

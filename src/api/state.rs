@@ -72,6 +72,8 @@ pub struct ApiState {
     pub topic_prefix: String,
     /// The report routes' cache and settings.
     pub reports: crate::api::reports::cache::Reports,
+    /// `webhooks.allow_private`: whether subscriptions may name non-public hosts.
+    pub webhooks_allow_private: bool,
 }
 
 impl ApiState {
@@ -105,6 +107,7 @@ impl ApiState {
             broker: crate::broker::Admin::start(config)?,
             topic_prefix: config.mqtt.topic_prefix.clone(),
             reports: crate::api::reports::cache::Reports::new(config),
+            webhooks_allow_private: config.webhooks.allow_private,
         })
     }
 }

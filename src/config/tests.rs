@@ -242,6 +242,45 @@ fn invalid_values_name_key_and_env() {
             "ten",
             "events.retention_days",
         ),
+        (
+            "FLEETD_WEBHOOKS_MAX_RETRY_HOURS",
+            "0",
+            "webhooks.max_retry_hours",
+        ),
+        (
+            "FLEETD_WEBHOOKS_MAX_RETRY_HOURS",
+            "721",
+            "webhooks.max_retry_hours",
+        ),
+        (
+            "FLEETD_WEBHOOKS_ALLOW_PRIVATE",
+            "yes",
+            "webhooks.allow_private",
+        ),
+        ("FLEETD_WEBHOOKS_TIMEOUT_MS", "99", "webhooks.timeout_ms"),
+        (
+            "FLEETD_WEBHOOKS_TIMEOUT_MS",
+            "120001",
+            "webhooks.timeout_ms",
+        ),
+        ("FLEETD_WEBHOOKS_RETRY_MIN_MS", "9", "webhooks.retry_min_ms"),
+        (
+            "FLEETD_WEBHOOKS_RETRY_MAX_MS",
+            "4999",
+            "webhooks.retry_max_ms",
+        ),
+        (
+            "FLEETD_WEBHOOKS_RETRY_MAX_MS",
+            "86400001",
+            "webhooks.retry_max_ms",
+        ),
+        ("FLEETD_WEBHOOKS_CONCURRENCY", "0", "webhooks.concurrency"),
+        ("FLEETD_WEBHOOKS_CONCURRENCY", "257", "webhooks.concurrency"),
+        (
+            "FLEETD_WEBHOOKS_TLS_CA_FILE",
+            "a\nb",
+            "webhooks.tls_ca_file",
+        ),
         ("FLEETD_HTTP_INTERNAL_ADDR", "nowhere", "http.internal_addr"),
         (
             "FLEETD_HTTP_INTERNAL_ADDR",

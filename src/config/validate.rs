@@ -72,6 +72,7 @@ impl Config {
         self.validate_trips()?;
         self.validate_reports()?;
         self.validate_events()?;
+        self.validate_webhooks()?;
         range("mqtt.connections", self.mqtt.connections as u64, 1, 64)?;
         if self.mqtt.subscription == super::SubscriptionMode::Plain && self.mqtt.connections != 1 {
             return Err(invalid(

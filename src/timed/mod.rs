@@ -4,7 +4,8 @@
 //! reservation not activated within `rentals.no_show_hours` of its start becomes a no-show,
 //! is charged per its plan and frees the vehicle; expired refresh tokens are deleted; the
 //! audit trail's monthly partitions are created ahead; the events' day partitions are
-//! created ahead and dropped past `events.retention_days`.
+//! created ahead and dropped past `events.retention_days`, and webhook deliveries finished
+//! before then forgotten.
 //!
 //! Every daemon runs a pass every `rules.interval_s` on its clock (tests move a manual clock
 //! and call [`TimeRules::pass`]). The rules themselves live with their domain
@@ -29,6 +30,7 @@ use crate::api::rules::seats;
 use crate::clock::Clock;
 use crate::events;
 use crate::metrics::Metrics;
+use crate::webhooks;
 
 /// Monthly partitions of `audit_log` kept ready ahead of the clock.
 const AUDIT_MONTHS_AHEAD: i32 = 3;
@@ -148,6 +150,7 @@ impl TimeRules {
                 tx.execute(events::PARTITIONS, &[&now, &EVENT_DAYS_AHEAD])
                     .await?;
                 tx.execute(events::EXPIRE, &[&events_before]).await?;
+                tx.execute(webhooks::EXPIRE, &[&events_before]).await?;
                 Ok(())
             })
         })

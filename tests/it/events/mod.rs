@@ -1,3 +1,4 @@
 //! The event outbox (docs/events.md).
 
 mod outbox;
+mod webhooks;

@@ -1,0 +1,20 @@
+//! Webhooks (docs/webhooks.md): events delivered to subscribed URLs, signed, at least once,
+//! each aggregate's in order per subscription, retried with backoff for
+//! `webhooks.max_retry_hours` and then dead-lettered. The queues and claims live in
+//! PostgreSQL (migrations/0018_webhooks.sql), so every daemon runs a [`relay::Relay`] and
+//! they share the work.
+//!
+//! - [`pattern`]: which event types a subscription takes (`rental.*`).
+//! - [`guard`]: the SSRF guard on URLs and on every resolution.
+//! - [`sign`]: the `fleetd-signature` header and new secrets.
+//! - [`deliver`]: the HTTP client and one claimed queue's deliveries.
+//! - [`relay`]: the loop that fans events out and claims queues.
+
+pub mod deliver;
+pub mod guard;
+pub mod pattern;
+pub mod relay;
+pub mod sign;
+
+/// Forgets deliveries finished (delivered or dead-lettered) before `$1`, and idle queues.
+pub const EXPIRE: &str = "SELECT webhooks_expire($1)";

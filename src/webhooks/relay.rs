@@ -1,0 +1,166 @@
+//! The relay: every daemon runs one. Each pass it (1) lets `webhooks_fan_out` queue
+//! deliveries for events numbered since the last pass (one daemon at a time), then (2) for
+//! each active subscription claims as many due queues as it has free places
+//! (`webhooks.concurrency` per subscription) and delivers each claimed queue in a task of
+//! its own ([`Deliverer::run`]). A slow or dead receiver holds only its own subscription's
+//! places; claims live in PostgreSQL, so daemons share the queues and none is delivered by
+//! two at once while its lease holds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::deliver::{Deliverer, Pending, Queue, Target};
+
+/// The pause between passes while there is work.
+pub const BUSY: Duration = Duration::from_millis(25);
+/// The longest pause between passes when idle.
+pub const IDLE: Duration = Duration::from_millis(100);
+/// Events matched per fan-out statement.
+pub const FAN_OUT_BATCH: i32 = 5_000;
+/// Pending deliveries of one queue taken per claim.
+pub const CHAIN: i32 = 8;
+
+pub struct Relay {
+    deliverer: Arc<Deliverer>,
+    /// Free delivery places per subscription on this daemon.
+    places: HashMap<Uuid, Arc<Semaphore>>,
+}
+
+impl Relay {
+    pub fn new(deliverer: Deliverer) -> Relay {
+        Relay {
+            deliverer: Arc::new(deliverer),
+            places: HashMap::new(),
+        }
+    }
+
+    /// How long a claim holds: every delivery of a chain timing out, and a margin.
+    fn lease(&self) -> Duration {
+        Duration::from_millis(self.deliverer.config.timeout_ms) * CHAIN as u32
+            + Duration::from_secs(10)
+    }
+
+    /// Passes until `stop`; a failing pass (PostgreSQL down) is logged once until one works.
+    pub async fn run(mut self, stop: CancellationToken) {
+        let mut failing = false;
+        let mut pause = BUSY;
+        loop {
+            match self.pass().await {
+                Ok(busy) => {
+                    failing = false;
+                    pause = if busy { BUSY } else { (pause * 2).min(IDLE) };
+                }
+                Err(error) => {
+                    if !failing {
+                        tracing::warn!(
+                            error = format!("{error:#}"),
+                            "webhook relay pass failed; deliveries wait"
+                        );
+                    }
+                    failing = true;
+                    pause = IDLE;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// One pass; returns whether it found anything to do.
+    pub async fn pass(&mut self) -> anyhow::Result<bool> {
+        let d = self.deliverer.clone();
+        let client = d.pool.get().await?;
+        let mut busy = false;
+        loop {
+            let n: i32 = client
+                .query_one(
+                    "SELECT webhooks_fan_out($1, $2)",
+                    &[&FAN_OUT_BATCH, &d.clock.now()],
+                )
+                .await?
+                .get(0);
+            busy |= n > 0;
+            if n < FAN_OUT_BATCH {
+                break;
+            }
+        }
+        let targets: Vec<Target> = client
+            .query("SELECT id, url, secret FROM webhooks WHERE active", &[])
+            .await?
+            .iter()
+            .map(|r| Target {
+                id: r.get(0),
+                url: r.get(1),
+                secret: r.get(2),
+            })
+            .collect();
+        self.places
+            .retain(|id, _| targets.iter().any(|t| t.id == *id));
+        let lease = self.lease();
+        for target in targets {
+            let places = self
+                .places
+                .entry(target.id)
+                .or_insert_with(|| Arc::new(Semaphore::new(d.config.concurrency as usize)))
+                .clone();
+            let free = places.available_permits() as i32;
+            if free == 0 {
+                busy = true;
+                continue;
+            }
+            let token = Uuid::new_v4();
+            let rows = client
+                .query(
+                    "SELECT aggregate_type, aggregate_id, event_id, event_type, body, attempts,
+                            queued_at
+                       FROM webhooks_claim($1, $2, $3, $4, $5::text::interval, $6)",
+                    &[
+                        &target.id,
+                        &free,
+                        &CHAIN,
+                        &d.clock.now(),
+                        &format!("{} milliseconds", lease.as_millis()),
+                        &token,
+                    ],
+                )
+                .await?;
+            if rows.is_empty() {
+                continue;
+            }
+            busy = true;
+            // Rows come in event id order; split them by queue, keeping that order.
+            let mut chains: Vec<(Queue, Vec<Pending>)> = Vec::new();
+            for r in &rows {
+                let key: Queue = (r.get(0), r.get(1));
+                let p = Pending {
+                    event_id: r.get(2),
+                    event_type: r.get(3),
+                    body: r.get(4),
+                    attempts: r.get(5),
+                    queued_at: r.get(6),
+                };
+                match chains.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, chain)) => chain.push(p),
+                    None => chains.push((key, vec![p])),
+                }
+            }
+            let target = Arc::new(target);
+            for (queue, chain) in chains {
+                let permit = places.clone().try_acquire_owned();
+                let (d, target) = (d.clone(), target.clone());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    d.run(&target, &queue, token, chain).await;
+                });
+            }
+        }
+        Ok(busy)
+    }
+}
