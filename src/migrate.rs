@@ -96,6 +96,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "webhooks",
         sql: include_str!("../migrations/0018_webhooks.sql"),
     },
+    Migration {
+        version: 19,
+        name: "trip_events",
+        sql: include_str!("../migrations/0019_trip_events.sql"),
+    },
 ];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).

@@ -31,10 +31,14 @@ pub enum Kind {
     JobCompleted,
     JobCancelled,
     JobUnassigned,
+    TripCompleted,
+    TripDiscarded,
+    StopCompleted,
+    StopDiscarded,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 26] = [
+    pub const ALL: [Kind; 30] = [
         Kind::VehicleRegistered,
         Kind::VehicleStatusChanged,
         Kind::VehicleDecommissioned,
@@ -61,6 +65,10 @@ impl Kind {
         Kind::JobCompleted,
         Kind::JobCancelled,
         Kind::JobUnassigned,
+        Kind::TripCompleted,
+        Kind::TripDiscarded,
+        Kind::StopCompleted,
+        Kind::StopDiscarded,
     ];
 
     /// The type's name, `{aggregate}.{what happened}`.
@@ -92,6 +100,10 @@ impl Kind {
             Kind::JobCompleted => "job.completed",
             Kind::JobCancelled => "job.cancelled",
             Kind::JobUnassigned => "job.unassigned",
+            Kind::TripCompleted => "trip.completed",
+            Kind::TripDiscarded => "trip.discarded",
+            Kind::StopCompleted => "stop.completed",
+            Kind::StopDiscarded => "stop.discarded",
         }
     }
 

@@ -1,5 +1,7 @@
 //! The segments' SQL: writing settled trips and stops (with path, driver and OBD figures),
-//! refreshing trips' OBD figures, and dropping what a late reading re-decides.
+//! refreshing trips' OBD figures, and dropping what a late reading re-decides; each change
+//! emits its event (`trip.completed`, `stop.discarded`, ...) in the same transaction
+//! (migrations/0019_trip_events.sql).
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
@@ -31,17 +33,23 @@ pub async fn anchor(
 }
 
 /// Drops the segments settled at or after `from`, except those starting at `keep` (they are
-/// about to be written again, and keep their ids).
+/// about to be written again, and keep their ids), each with its `*.discarded` event.
 pub async fn drop_from(
     c: &impl GenericClient,
     vehicle: &str,
     from: DateTime<Utc>,
     keep: &[DateTime<Utc>],
 ) -> Result<(), Db> {
-    for table in ["trips", "stops"] {
+    for (table, what) in [("trips", "trip"), ("stops", "stop")] {
         let sql = format!(
-            "DELETE FROM {table} WHERE vehicle_id = $1 AND decided_at >= $2
-                AND start_ts <> ALL($3::timestamptz[])"
+            "WITH dropped AS (
+                 DELETE FROM {table} WHERE vehicle_id = $1 AND decided_at >= $2
+                    AND start_ts <> ALL($3::timestamptz[])
+                 RETURNING id, vehicle_id, start_ts)
+             SELECT fleetd_emit('{what}.discarded', id::text,
+                                jsonb_build_object('{what}_id', id, 'vehicle_id', vehicle_id,
+                                                   'start_ts', fleetd_ts(start_ts)))
+               FROM dropped"
         );
         c.execute(&sql, &[&vehicle, &from, &keep]).await?;
     }
@@ -78,6 +86,55 @@ const TRIP_OBD: &str = "
            (SELECT max(odometer_km) - min(odometer_km) FROM obd_readings
              WHERE vehicle_id = $1 AND ts BETWEEN $2 AND $3 AND odometer_km IS NOT NULL)";
 
+/// Writes a stop ($1 vehicle, $2 driver, $3 start, $4 end, $5 EWKT position, $6 decided, $7
+/// resume) and emits `stop.completed` when it is new or differs from what was there
+/// (`revised`): a rewrite that changes nothing emits nothing.
+const WRITE_STOP: &str = "
+    WITH before AS (
+        SELECT stop_json(s) AS j FROM stops s WHERE vehicle_id = $1 AND start_ts = $3
+    ), w AS (
+        INSERT INTO stops (vehicle_id, driver_id, start_ts, end_ts, position, decided_at,
+                           resume_at)
+        VALUES ($1, $2, $3, $4, ST_GeomFromEWKT($5), $6, $7)
+        ON CONFLICT (vehicle_id, start_ts) DO UPDATE
+           SET driver_id = EXCLUDED.driver_id, end_ts = EXCLUDED.end_ts,
+               position = EXCLUDED.position, decided_at = EXCLUDED.decided_at,
+               resume_at = EXCLUDED.resume_at
+        RETURNING *
+    )
+    SELECT fleetd_emit('stop.completed', w.id::text,
+                       jsonb_build_object('stop', stop_json(w::stops),
+                                          'revised', EXISTS (SELECT 1 FROM before)))
+      FROM w WHERE NOT EXISTS (SELECT 1 FROM before WHERE before.j = stop_json(w::stops))";
+
+/// Writes a trip with its path, driver and OBD figures, and emits `trip.completed` as
+/// [`WRITE_STOP`] does.
+const WRITE_TRIP: &str = "
+    WITH before AS (
+        SELECT trip_json(t) AS j FROM trips t WHERE vehicle_id = $1 AND start_ts = $3
+    ), w AS (
+        INSERT INTO trips (vehicle_id, driver_id, start_ts, end_ts, start_position,
+               end_position, distance_m, moving_s, idle_s, max_speed_kmh, avg_speed_kmh,
+               readings, fuel_used_pct, odometer_delta_km, path, decided_at, resume_at)
+        VALUES ($1, $2, $3, $4, ST_GeomFromEWKT($5), ST_GeomFromEWKT($6), $7, $8, $9,
+                $10, $11, $12, $13, $14, ST_GeomFromEWKT($15), $16, $17)
+        ON CONFLICT (vehicle_id, start_ts) DO UPDATE
+           SET driver_id = EXCLUDED.driver_id, end_ts = EXCLUDED.end_ts,
+               start_position = EXCLUDED.start_position,
+               end_position = EXCLUDED.end_position, distance_m = EXCLUDED.distance_m,
+               moving_s = EXCLUDED.moving_s, idle_s = EXCLUDED.idle_s,
+               max_speed_kmh = EXCLUDED.max_speed_kmh,
+               avg_speed_kmh = EXCLUDED.avg_speed_kmh, readings = EXCLUDED.readings,
+               fuel_used_pct = EXCLUDED.fuel_used_pct,
+               odometer_delta_km = EXCLUDED.odometer_delta_km, path = EXCLUDED.path,
+               decided_at = EXCLUDED.decided_at, resume_at = EXCLUDED.resume_at
+        RETURNING *
+    )
+    SELECT fleetd_emit('trip.completed', w.id::text,
+                       jsonb_build_object('trip', trip_json(w::trips),
+                                          'revised', EXISTS (SELECT 1 FROM before)))
+      FROM w WHERE NOT EXISTS (SELECT 1 FROM before WHERE before.j = trip_json(w::trips))";
+
 /// Writes a settled segment (a trip with its path, driver and OBD figures).
 pub async fn write(
     c: &impl GenericClient,
@@ -92,13 +149,7 @@ pub async fn write(
     match (s.kind, s.stats) {
         (Kind::Stop, _) | (Kind::Trip, None) => {
             c.execute(
-                "INSERT INTO stops (vehicle_id, driver_id, start_ts, end_ts, position,
-                                    decided_at, resume_at)
-                 VALUES ($1, $2, $3, $4, ST_GeomFromEWKT($5), $6, $7)
-                 ON CONFLICT (vehicle_id, start_ts) DO UPDATE
-                    SET driver_id = EXCLUDED.driver_id, end_ts = EXCLUDED.end_ts,
-                        position = EXCLUDED.position, decided_at = EXCLUDED.decided_at,
-                        resume_at = EXCLUDED.resume_at",
+                WRITE_STOP,
                 &[
                     &vehicle,
                     &driver,
@@ -139,21 +190,7 @@ pub async fn write(
                 0.0
             };
             c.execute(
-                "INSERT INTO trips (vehicle_id, driver_id, start_ts, end_ts, start_position,
-                        end_position, distance_m, moving_s, idle_s, max_speed_kmh, avg_speed_kmh,
-                        readings, fuel_used_pct, odometer_delta_km, path, decided_at, resume_at)
-                 VALUES ($1, $2, $3, $4, ST_GeomFromEWKT($5), ST_GeomFromEWKT($6), $7, $8, $9,
-                         $10, $11, $12, $13, $14, ST_GeomFromEWKT($15), $16, $17)
-                 ON CONFLICT (vehicle_id, start_ts) DO UPDATE
-                    SET driver_id = EXCLUDED.driver_id, end_ts = EXCLUDED.end_ts,
-                        start_position = EXCLUDED.start_position,
-                        end_position = EXCLUDED.end_position, distance_m = EXCLUDED.distance_m,
-                        moving_s = EXCLUDED.moving_s, idle_s = EXCLUDED.idle_s,
-                        max_speed_kmh = EXCLUDED.max_speed_kmh,
-                        avg_speed_kmh = EXCLUDED.avg_speed_kmh, readings = EXCLUDED.readings,
-                        fuel_used_pct = EXCLUDED.fuel_used_pct,
-                        odometer_delta_km = EXCLUDED.odometer_delta_km, path = EXCLUDED.path,
-                        decided_at = EXCLUDED.decided_at, resume_at = EXCLUDED.resume_at",
+                WRITE_TRIP,
                 &[
                     &vehicle,
                     &driver,
@@ -181,26 +218,38 @@ pub async fn write(
 }
 
 /// Recomputes the OBD figures of each vehicle's trips ending at or after its `from`, in
-/// one statement ([`TRIP_OBD`] per trip).
+/// one statement ([`TRIP_OBD`] per trip); a trip whose figures change emits its revised
+/// `trip.completed`.
 pub async fn refresh_obd(c: &impl GenericClient, from: &[(&str, DateTime<Utc>)]) -> Result<(), Db> {
     if from.is_empty() {
         return Ok(());
     }
     let (vehicles, times): (Vec<&str>, Vec<DateTime<Utc>>) = from.iter().copied().unzip();
+    // Only trips whose figures change are updated, each with its revised `trip.completed`.
     c.execute(
-        "UPDATE trips t SET
-                fuel_used_pct = (
-                    SELECT sum(GREATEST(prev - fuel_pct, 0))::float8 FROM (
-                        SELECT fuel_pct, lag(fuel_pct) OVER (ORDER BY ts) AS prev
-                          FROM obd_readings
-                         WHERE vehicle_id = t.vehicle_id AND ts BETWEEN t.start_ts AND t.end_ts
-                           AND fuel_pct IS NOT NULL) f),
-                odometer_delta_km = (
-                    SELECT max(odometer_km) - min(odometer_km) FROM obd_readings
-                     WHERE vehicle_id = t.vehicle_id AND ts BETWEEN t.start_ts AND t.end_ts
-                       AND odometer_km IS NOT NULL)
-           FROM unnest($1::text[], $2::timestamptz[]) AS w(v, from_ts)
-          WHERE t.vehicle_id = w.v AND t.end_ts >= w.from_ts",
+        "WITH fresh AS (
+             SELECT t.id,
+                    (SELECT sum(GREATEST(prev - fuel_pct, 0))::float8 FROM (
+                         SELECT fuel_pct, lag(fuel_pct) OVER (ORDER BY ts) AS prev
+                           FROM obd_readings
+                          WHERE vehicle_id = t.vehicle_id AND ts BETWEEN t.start_ts AND t.end_ts
+                            AND fuel_pct IS NOT NULL) f) AS fuel,
+                    (SELECT max(odometer_km) - min(odometer_km) FROM obd_readings
+                      WHERE vehicle_id = t.vehicle_id AND ts BETWEEN t.start_ts AND t.end_ts
+                        AND odometer_km IS NOT NULL) AS odo
+               FROM trips t JOIN unnest($1::text[], $2::timestamptz[]) AS w(v, from_ts)
+                 ON t.vehicle_id = w.v AND t.end_ts >= w.from_ts
+         ), changed AS (
+             UPDATE trips t SET fuel_used_pct = f.fuel, odometer_delta_km = f.odo
+               FROM fresh f
+              WHERE t.id = f.id
+                AND (t.fuel_used_pct, t.odometer_delta_km) IS DISTINCT FROM (f.fuel, f.odo)
+             RETURNING t.*
+         )
+         SELECT fleetd_emit('trip.completed', changed.id::text,
+                            jsonb_build_object('trip', trip_json(changed::trips),
+                                               'revised', true))
+           FROM changed",
         &[&vehicles, &times],
     )
     .await?;

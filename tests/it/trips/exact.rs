@@ -209,6 +209,62 @@ async fn assert_exact(db: &tokio_postgres::Client) {
     }
 }
 
+/// The trip and stop events, folded in id order (the latest `*.completed` of each id, less
+/// the `*.discarded`), give exactly the stored trips and stops, figures and all.
+async fn assert_events_fold(db: &tokio_postgres::Client) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while db
+        .query_one("SELECT count(*) FROM event_outbox", &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+    {
+        assert!(Instant::now() < deadline, "events never numbered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut folded: std::collections::BTreeMap<(String, String), serde_json::Value> =
+        Default::default();
+    let events = db
+        .query(
+            "SELECT type, aggregate_type, aggregate_id, payload FROM events
+              WHERE aggregate_type IN ('trip', 'stop') ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(!events.is_empty());
+    for e in &events {
+        let (kind, aggregate, id): (&str, String, String) = (e.get(0), e.get(1), e.get(2));
+        let payload: serde_json::Value = e.get(3);
+        match kind.split_once('.').unwrap().1 {
+            "completed" => {
+                let body = payload[&aggregate].clone();
+                assert_eq!(body["id"].to_string(), id, "{payload}");
+                folded.insert((aggregate, id), body);
+            }
+            "discarded" => {
+                assert!(folded.remove(&(aggregate, id)).is_some(), "{payload}");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let rows = db
+        .query(
+            "SELECT 'trip', id::text, trip_json(t) FROM trips t
+             UNION ALL SELECT 'stop', id::text, stop_json(s) FROM stops s",
+            &[],
+        )
+        .await
+        .unwrap();
+    let stored: std::collections::BTreeMap<(String, String), serde_json::Value> = rows
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    assert_eq!(folded.len(), stored.len());
+    assert!(folded == stored, "the events' fold differs from the tables");
+}
+
 /// The rollups and the trips' OBD figures equal a recomputation over every stored reading
 /// at once (sums to 1e-9: the additions happened in another order).
 async fn assert_rollups(db: &tokio_postgres::Client) {
@@ -430,6 +486,7 @@ async fn two_daemons_shuffled_arrival_kill_9_and_a_late_reading_equal_batch() {
     wait_settled(&client).await;
     assert_exact(&client).await;
     assert_rollups(&client).await;
+    assert_events_fold(&client).await;
 
     // A late reading 1 km off in the middle of the first trip's first half: the trip
     // changes, and so must anything settled after it.
@@ -461,6 +518,7 @@ async fn two_daemons_shuffled_arrival_kill_9_and_a_late_reading_equal_batch() {
     wait_settled(&client).await;
     assert_exact(&client).await;
     assert_rollups(&client).await;
+    assert_events_fold(&client).await;
     let after: f64 = client.query_one(km, &[]).await.unwrap().get(0);
     assert!(
         after > before + 1_000.0,
