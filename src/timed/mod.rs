@@ -150,12 +150,29 @@ impl TimeRules {
                 tx.execute(events::PARTITIONS, &[&now, &EVENT_DAYS_AHEAD])
                     .await?;
                 tx.execute(events::EXPIRE, &[&events_before]).await?;
-                tx.execute(webhooks::EXPIRE, &[&events_before]).await?;
                 Ok(())
             })
         })
         .await
         .context("keeping the events' day partitions")?;
+        // Finished webhook deliveries as old as the oldest events kept, in batches of their
+        // own transactions (a long backlog never holds a lock for long).
+        loop {
+            let forgotten = self
+                .batch(|tx| {
+                    Box::pin(async move {
+                        let row = tx
+                            .query_one(webhooks::EXPIRE, &[&events_before, &(BATCH as i32)])
+                            .await?;
+                        Ok(row.get::<_, i32>(0) as i64)
+                    })
+                })
+                .await
+                .context("forgetting finished webhook deliveries")?;
+            if forgotten < BATCH {
+                break;
+            }
+        }
         self.count(&pass);
         Ok(pass)
     }

@@ -30,6 +30,13 @@ pub struct Target {
 /// A queue: the aggregate type and id whose events it holds.
 pub type Queue = (String, String);
 
+/// A claim on queues: its token, and when its lease runs out.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
+    pub token: Uuid,
+    pub until: DateTime<Utc>,
+}
+
 /// One pending delivery of a claimed queue.
 #[derive(Debug, Clone)]
 pub struct Pending {
@@ -45,6 +52,16 @@ pub struct Pending {
 pub enum Outcome {
     Delivered { status: u16 },
     Failed { status: Option<u16>, error: String },
+}
+
+/// One attempt's outcome as `webhooks_record` takes it.
+struct Record {
+    /// `delivered`, `retry` or `failed` (dead letter).
+    outcome: &'static str,
+    status: Option<u16>,
+    error: Option<String>,
+    at: DateTime<Utc>,
+    retry_at: Option<DateTime<Utc>>,
 }
 
 /// What the chain tasks share.
@@ -102,9 +119,15 @@ pub fn backoff(config: &WebhooksConfig, attempt: i32, rng: &mut impl Rng) -> Dur
 
 impl Deliverer {
     /// Delivers `chain` (the first pending events of `queue`, in id order) to `target` under
-    /// claim `token`, then gives the queue back if it still holds it.
-    pub async fn run(&self, target: &Target, queue: &Queue, token: Uuid, chain: Vec<Pending>) {
+    /// `claim`, then gives the queue back. It stops early when the claim is lost or its
+    /// lease could run out during the next attempt: another daemon may then take the queue,
+    /// and two runs must never deliver one aggregate's events at once.
+    pub async fn run(&self, target: &Target, queue: &Queue, claim: Claim, chain: Vec<Pending>) {
+        let timeout = chrono::Duration::milliseconds(self.config.timeout_ms as i64);
         for p in chain {
+            if self.clock.now() + timeout >= claim.until {
+                break;
+            }
             let outcome = self.attempt(target, &p).await;
             let now = self.clock.now();
             let (name, status, error) = match &outcome {
@@ -128,20 +151,26 @@ impl Deliverer {
                 .webhook_deliveries
                 .get_or_create(&[("outcome", label)])
                 .inc();
-            if let Err(e) = self
-                .record(target.id, &p, name, status, error, now, retry_at, token)
-                .await
-            {
-                // Unrecorded: the lease runs out and the event goes again (at least once).
-                tracing::warn!(webhook = %target.id, event = p.event_id, error = %e,
-                               "recording a webhook delivery failed");
-                return;
-            }
-            if name == "retry" {
-                return;
+            let record = Record {
+                outcome: name,
+                status,
+                error,
+                at: now,
+                retry_at,
+            };
+            match self.record(target.id, &p, record, claim.token).await {
+                Ok(true) if name != "retry" => {}
+                // Retried (the queue is due again later), or the claim was lost.
+                Ok(_) => return,
+                Err(e) => {
+                    // Unrecorded: the lease runs out and the event goes again (at least once).
+                    tracing::warn!(webhook = %target.id, event = p.event_id, error = %e,
+                                   "recording a webhook delivery failed");
+                    return;
+                }
             }
         }
-        if let Err(e) = self.release(target.id, queue, token).await {
+        if let Err(e) = self.release(target.id, queue, claim.token).await {
             tracing::warn!(webhook = %target.id, error = %e, "giving a webhook queue back failed");
         }
     }
@@ -196,37 +225,34 @@ impl Deliverer {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Records an attempt; returns whether the claim still holds the queue.
     async fn record(
         &self,
         hook: Uuid,
         p: &Pending,
-        outcome: &str,
-        status: Option<u16>,
-        error: Option<String>,
-        at: DateTime<Utc>,
-        retry_at: Option<DateTime<Utc>>,
+        r: Record,
         token: Uuid,
-    ) -> anyhow::Result<()> {
-        let status = status.map(i32::from);
-        self.pool
+    ) -> anyhow::Result<bool> {
+        let status = r.status.map(i32::from);
+        Ok(self
+            .pool
             .get()
             .await?
-            .execute(
+            .query_one(
                 "SELECT webhooks_record($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
                     &hook,
                     &p.event_id,
-                    &outcome,
+                    &r.outcome,
                     &status,
-                    &error,
-                    &at,
-                    &retry_at,
+                    &r.error,
+                    &r.at,
+                    &r.retry_at,
                     &token,
                 ],
             )
-            .await?;
-        Ok(())
+            .await?
+            .get(0))
     }
 
     async fn release(&self, hook: Uuid, queue: &Queue, token: Uuid) -> anyhow::Result<()> {

@@ -43,10 +43,14 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
         return non_public_v4(v4);
     }
     let s = ip.segments();
-    // NAT64 (64:ff9b::/96) and the deprecated IPv4-compatible form carry an IPv4 address.
-    let embedded = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits, 6to4 (2002::/16)
+    // in bits 16 to 48: judge that address.
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4] {
-        return non_public_v4(embedded);
+        return non_public_v4(v4(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return non_public_v4(v4(s[1], s[2]));
     }
     Some(match s[0] {
         _ if ip.is_loopback() => "loopback",
@@ -55,8 +59,12 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
         0xfe80..=0xfebf => "link-local",
         0xfec0..=0xfeff => "site-local",
         0xfc00..=0xfdff => "private (unique local)",
-        0 if s[1..6] == [0; 5] => return non_public_v4(embedded).or(Some("reserved")),
-        _ => return None,
+        // Teredo, ORCHID, benchmarking and the other IETF protocol assignments.
+        0x2001 if s[1] < 0x0200 => "reserved (IETF protocol assignments)",
+        0x2001 if s[1] == 0x0db8 => "reserved (documentation)",
+        // Global unicast is 2000::/3; everything else is reserved or special.
+        0x2000..=0x3fff => return None,
+        _ => "reserved",
     })
 }
 
@@ -186,6 +194,15 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
             "::127.0.0.1",
+            "2002:a9fe:a9fe::1",
+            "2002:7f00:1::",
+            "2001::1",
+            "2001:0:4136:e378::1",
+            "2001:db8::1",
+            "64:ff9b:1::1",
+            "::ffff:0:7f00:1",
+            "100::1",
+            "::1:2:3",
         ] {
             assert!(non_public(ip(s)).is_some(), "{s} taken for public");
         }
@@ -196,6 +213,8 @@ mod tests {
             "100.128.0.1",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "2002:808:808::1",
+            "2a00:1450:4001:80b::200e",
         ] {
             assert_eq!(non_public(ip(s)), None, "{s}");
         }

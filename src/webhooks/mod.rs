@@ -16,5 +16,6 @@ pub mod pattern;
 pub mod relay;
 pub mod sign;
 
-/// Forgets deliveries finished (delivered or dead-lettered) before `$1`, and idle queues.
-pub const EXPIRE: &str = "SELECT webhooks_expire($1)";
+/// Forgets up to `$2` deliveries finished (delivered or dead-lettered) before `$1`, and
+/// idle queues; returns how many deliveries.
+pub const EXPIRE: &str = "SELECT webhooks_expire($1, $2)";

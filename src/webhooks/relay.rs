@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::deliver::{Deliverer, Pending, Queue, Target};
+use super::deliver::{Claim, Deliverer, Pending, Queue, Target};
 
 /// The pause between passes while there is work.
 pub const BUSY: Duration = Duration::from_millis(25);
@@ -91,8 +91,17 @@ impl Relay {
                 break;
             }
         }
+        // Only subscriptions with a queue due and unclaimed: an idle relay asks nothing more.
+        let at = d.clock.now();
         let targets: Vec<Target> = client
-            .query("SELECT id, url, secret FROM webhooks WHERE active", &[])
+            .query(
+                "SELECT w.id, w.url, w.secret FROM webhooks w
+                  WHERE w.active AND EXISTS (
+                        SELECT 1 FROM webhook_queues q
+                         WHERE q.webhook_id = w.id AND q.pending > 0 AND q.due_at <= $1
+                           AND (q.claimed_until IS NULL OR q.claimed_until <= $1))",
+                &[&at],
+            )
             .await?
             .iter()
             .map(|r| Target {
@@ -101,40 +110,50 @@ impl Relay {
                 secret: r.get(2),
             })
             .collect();
-        self.places
-            .retain(|id, _| targets.iter().any(|t| t.id == *id));
+        // Forget the places of subscriptions with nothing in flight and nothing due.
+        let concurrency = d.config.concurrency as usize;
+        self.places.retain(|id, places| {
+            places.available_permits() < concurrency || targets.iter().any(|t| t.id == *id)
+        });
         let lease = self.lease();
         for target in targets {
             let places = self
                 .places
                 .entry(target.id)
-                .or_insert_with(|| Arc::new(Semaphore::new(d.config.concurrency as usize)))
+                .or_insert_with(|| Arc::new(Semaphore::new(concurrency)))
                 .clone();
             let free = places.available_permits() as i32;
             if free == 0 {
-                busy = true;
                 continue;
             }
             let token = Uuid::new_v4();
-            let rows = client
-                .query(
-                    "SELECT aggregate_type, aggregate_id, event_id, event_type, body, attempts,
-                            queued_at
-                       FROM webhooks_claim($1, $2, $3, $4, $5::text::interval, $6)",
+            let at = d.clock.now();
+            let claimed: i32 = client
+                .query_one(
+                    "SELECT webhooks_claim($1, $2, $3, $4::text::interval, $5)",
                     &[
                         &target.id,
                         &free,
-                        &CHAIN,
-                        &d.clock.now(),
+                        &at,
                         &format!("{} milliseconds", lease.as_millis()),
                         &token,
                     ],
                 )
-                .await?;
-            if rows.is_empty() {
+                .await?
+                .get(0);
+            if claimed == 0 {
                 continue;
             }
             busy = true;
+            let until = at + chrono::Duration::from_std(lease).unwrap_or_default();
+            let rows = client
+                .query(
+                    "SELECT aggregate_type, aggregate_id, event_id, event_type, body, attempts,
+                            queued_at
+                       FROM webhooks_claimed($1, $2)",
+                    &[&token, &CHAIN],
+                )
+                .await?;
             // Rows come in event id order; split them by queue, keeping that order.
             let mut chains: Vec<(Queue, Vec<Pending>)> = Vec::new();
             for r in &rows {
@@ -153,11 +172,12 @@ impl Relay {
             }
             let target = Arc::new(target);
             for (queue, chain) in chains {
-                let permit = places.clone().try_acquire_owned();
                 let (d, target) = (d.clone(), target.clone());
+                // At most `free` queues were claimed, so a place is there for each.
+                let permit = places.clone().try_acquire_owned();
                 tokio::spawn(async move {
                     let _permit = permit;
-                    d.run(&target, &queue, token, chain).await;
+                    d.run(&target, &queue, Claim { token, until }, chain).await;
                 });
             }
         }

@@ -70,35 +70,48 @@ pub struct DeliveriesQuery {
     pub status: Option<Status>,
 }
 
-/// `POST /v1/webhooks/{id}/replay` body: where to start, by event id or by time (one of
-/// the two).
+/// `POST /v1/webhooks/{id}/replay` body: where to start, by event id or by time (exactly
+/// one of the two).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(extend("oneOf" = [{ "required": ["from_event_id"] }, { "required": ["from"] }]))]
+#[schemars(extend(
+    "anyOf" = [
+        { "required": ["from_event_id"], "properties": { "from_event_id": { "type": "integer" } } },
+        { "required": ["from"], "properties": { "from": { "type": "string" } } }
+    ],
+    "not" = {
+        "required": ["from_event_id", "from"],
+        "properties": { "from_event_id": { "type": "integer" }, "from": { "type": "string" } }
+    }
+))]
 pub struct Replay {
     /// The first event to send again.
-    #[serde(default)]
-    #[schemars(with = "i64", range(min = 1))]
+    #[schemars(range(min = 1))]
     pub from_event_id: Option<i64>,
     /// Send again every event that occurred at or after this time.
-    #[serde(default)]
-    #[schemars(with = "DateTime<Utc>")]
     pub from: Option<DateTime<Utc>>,
 }
 
-/// What a replay queued.
+/// What a replay queued. One call covers at most [`REPLAY_SPAN`] event ids; call again
+/// from `next_from_event_id` until it is absent.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Replayed {
     /// Events queued again (those matching the subscription, still retained, and not
     /// already pending).
     pub queued: i32,
-    /// The first event id considered.
-    pub from_event_id: i64,
+    /// The first event id considered; absent when no event occurred at or after `from`.
+    pub from_event_id: Option<i64>,
+    /// Where to continue: the span this call covered ended before what the subscription
+    /// has seen. Absent when the replay is complete.
+    pub next_from_event_id: Option<i64>,
     /// The oldest event still retained (`events.retention_days`); earlier ones are gone.
     pub oldest_retained_event_id: Option<i64>,
 }
 
-const EXISTS: &str = "SELECT 1 FROM webhooks WHERE id = $1";
+/// Event ids one replay call covers at most (its transaction stays short).
+pub const REPLAY_SPAN: i64 = 10_000;
+
+const EXISTS: &str = "SELECT scanned_to FROM webhooks WHERE id = $1";
 const LIST: &str = "SELECT event_id, event_type, aggregate_type, aggregate_id, status, attempts,
                            queued_at, last_attempt_at, response_status, last_error, done_at
                       FROM webhook_deliveries
@@ -165,16 +178,14 @@ async fn replay(
         return Err(ApiError::invalid("from_event_id", "must be at least 1"));
     }
     let tx = db.tx().await?;
-    tx.query_opt(EXISTS, &[&hook])
+    let scanned: i64 = tx
+        .query_opt(EXISTS, &[&hook])
         .await?
-        .ok_or_else(|| ApiError::not_found("webhook"))?;
+        .ok_or_else(|| ApiError::not_found("webhook"))?
+        .get(0);
     let from = match (req.from_event_id, req.from) {
-        (Some(id), None) => id,
-        (None, Some(at)) => {
-            let first: Option<i64> = tx.query_one(FIRST_AT, &[&at]).await?.get(0);
-            // Nothing at or after `at`: nothing to replay.
-            first.unwrap_or(i64::MAX)
-        }
+        (Some(id), None) => Some(id),
+        (None, Some(at)) => tx.query_one(FIRST_AT, &[&at]).await?.get(0),
         _ => {
             return Err(ApiError::invalid(
                 "from_event_id",
@@ -182,17 +193,27 @@ async fn replay(
             ))
         }
     };
+    let oldest: Option<i64> = tx.query_one(OLDEST, &[]).await?.get(0);
+    let Some(from) = from else {
+        return Ok(Json(Replayed {
+            queued: 0,
+            from_event_id: None,
+            next_from_event_id: None,
+            oldest_retained_event_id: oldest,
+        }));
+    };
+    let to = from.saturating_add(REPLAY_SPAN - 1);
     let queued: i32 = tx
         .query_one(
-            "SELECT webhooks_replay($1, $2, $3)",
-            &[&hook, &from, &state.clock.now()],
+            "SELECT webhooks_replay($1, $2, $3, $4)",
+            &[&hook, &from, &to, &state.clock.now()],
         )
         .await?
         .get(0);
-    let oldest: Option<i64> = tx.query_one(OLDEST, &[]).await?.get(0);
     Ok(Json(Replayed {
         queued,
-        from_event_id: from,
+        from_event_id: Some(from),
+        next_from_event_id: (to < scanned).then_some(to + 1),
         oldest_retained_event_id: oldest,
     }))
 }
@@ -219,7 +240,7 @@ pub fn routes(r: Routes) -> Routes {
             "POST",
             "/v1/webhooks/{id}/replay",
             "Queue again every retained event of this webhook from an event id or a time \
-             (dead letters included)",
+             (dead letters included), 10,000 event ids per call",
             ADMIN,
         ),
         replay,

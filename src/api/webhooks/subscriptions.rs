@@ -36,7 +36,7 @@ pub struct Webhook {
     /// The signing secret: only in the answer that created or changed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
-    /// Its last four characters, to tell secrets apart.
+    /// Its last four characters, to tell secrets apart (empty for secrets shorter than 32).
     pub secret_hint: String,
     /// Deliveries not yet accepted by the receiver.
     pub pending: i64,
@@ -146,17 +146,21 @@ const UPDATE: &str = "UPDATE webhooks SET url = coalesce($2, url), events = coal
             secret = coalesce($4, secret), active = coalesce($5, active),
             description = coalesce($6, description), updated_at = $7,
             -- Reactivated: from the events after now, as a new subscription.
-            scanned_to = CASE WHEN NOT active AND $5 THEN (SELECT last_id FROM event_counter)
+            scanned_to = CASE WHEN NOT active AND $5
+                              THEN greatest(scanned_to, (SELECT last_id FROM event_counter))
                               ELSE scanned_to END
       WHERE id = $1 RETURNING id";
 const DELETE: &str = "DELETE FROM webhooks WHERE id = $1";
 
 fn from_row(row: &tokio_postgres::Row, show_secret: bool) -> Webhook {
     let secret: String = row.get("secret");
-    let hint: String = secret
-        .chars()
-        .skip(secret.chars().count().saturating_sub(4))
-        .collect();
+    // Four characters tell secrets apart; of a short secret they would give too much away.
+    let chars = secret.chars().count();
+    let hint: String = if chars >= 32 {
+        secret.chars().skip(chars - 4).collect()
+    } else {
+        String::new()
+    };
     Webhook {
         id: row.get("id"),
         url: row.get("url"),
@@ -183,7 +187,15 @@ async fn url(state: &AppState, raw: &str) -> Result<String, ApiError> {
     guard::check(&url, state.api.webhooks_allow_private)
         .await
         .map_err(|e| ApiError::invalid("url", e))?;
-    Ok(url.to_string())
+    // Normalised (percent-encoded) it may have grown.
+    let url = url.to_string();
+    if url.len() > guard::MAX_URL {
+        return Err(ApiError::invalid(
+            "url",
+            format!("longer than {} bytes once percent-encoded", guard::MAX_URL),
+        ));
+    }
+    Ok(url)
 }
 
 fn events(raw: &[String]) -> Result<Vec<String>, ApiError> {

@@ -190,6 +190,55 @@ async fn deliveries_are_signed_retried_and_in_order_per_aggregate() {
     );
 }
 
+/// Two daemons on one database share the deliveries: every event arrives, each
+/// aggregate's in order, none twice (the receiver is healthy but for a first failure of
+/// every fourth event), whichever daemon made the change or delivered it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_daemons_share_the_deliveries_without_doubles_or_disorder() {
+    let api = Api::start_with(fast_retries).await;
+    let mut cfg = crate::common::config(&api.db, &api.broker);
+    cfg.jwt.secret = fleetd::config::Secret::new(crate::common::api::SECRET);
+    fast_retries(&mut cfg);
+    let second = crate::common::InProcess::start(cfg).await;
+    let b = api.admin.with_addr(second.addr);
+    let a = &api.admin;
+    let db = api.db.client().await;
+    let rx = Receiver::start(Mode::FailFirstOfEvery(4)).await;
+    let (hook, secret) = subscribe(a, &rx.url("/both"), json!(["vehicle.*"])).await;
+    let names: Vec<String> = (1..=8).map(|i| format!("two-{i}")).collect();
+    for (n, v) in names.iter().enumerate() {
+        vehicle(if n % 2 == 0 { a } else { &b }, v, n as u32 + 1).await;
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (left, right) = refs.split_at(4);
+    tokio::join!(churn(a, left, 4), churn(&b, right, 4));
+    let ids = numbered(&db, "vehicle.").await;
+    assert_eq!(ids.len(), 8 + 8 * 8);
+    accepted_all(&rx, &ids).await;
+
+    let accepted = rx.accepted();
+    let mut seen = BTreeSet::new();
+    let mut last: HashMap<String, i64> = HashMap::new();
+    for hit in &accepted {
+        assert_eq!(
+            hit.header("fleetd-signature"),
+            expected_signature(&secret, hit)
+        );
+        let id = hit.event_id();
+        assert!(seen.insert(id), "event {id} accepted twice");
+        let aggregate = hit.json()["aggregate_id"].as_str().unwrap().to_string();
+        let previous = last.insert(aggregate.clone(), id).unwrap_or(0);
+        assert!(previous < id, "{aggregate}: {id} after {previous}");
+    }
+    assert_eq!(seen, ids);
+    let w = a.get(&format!("/v1/webhooks/{hook}")).await.json();
+    assert_eq!(
+        (w["pending"].as_i64(), w["failed"].as_i64()),
+        (Some(0), Some(0))
+    );
+    second.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_past_the_retry_period_dead_letters_and_replay_sends_again() {
     let (api, hand) = Api::start_at_with(chrono::Utc::now(), |c| {
@@ -251,6 +300,7 @@ async fn failing_past_the_retry_period_dead_letters_and_replay_sends_again() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["queued"], 2, "{}", r.body);
+    assert!(r.json()["next_from_event_id"].is_null(), "{}", r.body);
     accepted_all(&rx, &ids).await;
     eventually("delivered", || async {
         (deliveries("delivered").await.len() == 2).then_some(())
