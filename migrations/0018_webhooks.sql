@@ -82,7 +82,7 @@ LANGUAGE sql IMMUTABLE STRICT AS $$
 $$;
 
 -- The JSON an event is delivered as (webhooks, the stream): fixed key order, UTC times.
-CREATE FUNCTION webhooks_body(e events) RETURNS text
+CREATE FUNCTION event_body(e events) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', e.id, 'type', e.type, 'aggregate_type', e.aggregate_type,
@@ -131,7 +131,7 @@ BEGIN
     WITH matched AS (
         INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, aggregate_type,
                                         aggregate_id, body, queued_at)
-        SELECT w.id, e.id, e.type, e.aggregate_type, e.aggregate_id, webhooks_body(e), at
+        SELECT w.id, e.id, e.type, e.aggregate_type, e.aggregate_id, event_body(e), at
           FROM webhooks w
           JOIN events e ON e.id > lo AND e.id <= hi AND e.id > w.scanned_to
          WHERE w.id = ANY (locked) AND w.active
@@ -167,7 +167,7 @@ BEGIN
         SELECT id, least(scanned_to, to_id) AS upto, events FROM webhooks WHERE id = hook
     ), matching AS (
         SELECT w.id AS webhook_id, e.id AS event_id, e.type, e.aggregate_type,
-               e.aggregate_id, webhooks_body(e) AS body
+               e.aggregate_id, event_body(e) AS body
           FROM w JOIN events e ON e.id >= from_id AND e.id <= w.upto
          WHERE e.type LIKE ANY (webhooks_like(w.events))
     ), fresh AS (

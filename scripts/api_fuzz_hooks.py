@@ -37,9 +37,10 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
    A staff caller (the run's admin) must name the customer of a rental: a missing or null
    `customer_id` becomes the fixture customer.
 7. Cursors: a `cursor` the server did not issue (in a `next_cursor`) is dropped.
-8. GET /v1/stream: `jobs=false` without `bbox` becomes `jobs=true`; a bbox's latitudes and
-   longitudes are clamped into range, and one with south > north
-   gets the two swapped.
+8. GET /v1/stream: `jobs=false` without `bbox` or `events` becomes `jobs=true`; a bbox's
+   latitudes and longitudes are clamped into range, and one with south > north
+   gets the two swapped; `after` becomes 0 (an id that always exists) with `events`, and is
+   dropped without them.
 9. The run's own admin: PATCH /v1/users/{id} and POST /v1/users/{id}/password aimed at it go
    to a spare fixture user instead, since demoting or disabling the admin, or changing its
    password, revokes the token the whole run uses (POST /v1/auth/logout is left out of the run
@@ -309,10 +310,21 @@ def _fit_driver_licence(body):
 
 
 def _fix_stream(query):
-    bbox = query.get("bbox")
+    bbox = query.get("bbox") or None  # an empty parameter is an absent one
     jobs = query.get("jobs")
-    if bbox is None and (jobs is False or (isinstance(jobs, str) and jobs.lower() == "false")):
+    events = query.get("events")
+    if events == "":  # an empty parameter is an absent one
+        events = None
+    if bbox is None and events is None and (
+        jobs is False or (isinstance(jobs, str) and jobs.lower() == "false")
+    ):
         query["jobs"] = True if isinstance(jobs, bool) else "true"
+    if "after" in query:
+        # Events resume after an id that exists: the first (0) always does.
+        if events is None:
+            del query["after"]
+        else:
+            query["after"] = 0
     if isinstance(bbox, str):
         parts = bbox.split(",")
         if len(parts) == 4:

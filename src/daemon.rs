@@ -262,6 +262,8 @@ pub async fn start_on(
     };
     tokio::spawn(crate::webhooks::relay::Relay::new(deliverer).run(background.clone()));
 
+    let events = crate::events::feed::Feed::new(pool.clone());
+    tokio::spawn(events.clone().run(background.clone()));
     let state = Arc::new(AppState {
         pool,
         pg: pg.clone(),
@@ -273,6 +275,7 @@ pub async fn start_on(
         live: live.clone(),
         obd: obd.clone(),
         dispatch: dispatch.clone(),
+        events,
         readiness: Default::default(),
     });
     state.api.as_api_role.store(api_role, Ordering::Relaxed);

@@ -44,6 +44,7 @@ pub mod routes;
 pub mod rules;
 pub mod serve;
 pub mod state;
+pub mod stream;
 pub mod trips;
 pub mod vehicles;
 pub mod webhooks;
@@ -112,6 +113,7 @@ pub fn table() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
     let r = rentals::routes(r);
     let r = maintenance::routes(r);
     let r = dispatch::routes(r);
+    let r = stream::routes(r);
     let r = trips::routes(r);
     let r = reports::routes(r);
     let r = audit::routes::routes(r);

@@ -33,6 +33,8 @@ pub struct AppState {
     pub obd: Arc<crate::live::obd::LatestObd>,
     /// Drivers, job matching and the push streams.
     pub dispatch: Arc<crate::dispatch::Dispatch>,
+    /// The daemon's tail of the outbox, for streams of events.
+    pub events: Arc<crate::events::feed::Feed>,
     /// The time every rule reads (the dispatcher's too), passed to SQL instead of `now()`.
     pub clock: crate::clock::Clock,
     /// `/readyz`'s last PostgreSQL check.

@@ -5,6 +5,8 @@
 //! (`fleetd.user_id`, set for every API request) or `system`.
 
 pub mod catalogue;
+pub mod feed;
+pub mod pattern;
 pub mod sequencer;
 
 use serde_json::json;

@@ -4,7 +4,6 @@
 //! PostgreSQL (migrations/0018_webhooks.sql), so every daemon runs a [`relay::Relay`] and
 //! they share the work.
 //!
-//! - [`pattern`]: which event types a subscription takes (`rental.*`).
 //! - [`guard`]: the SSRF guard on URLs and on every resolution.
 //! - [`sign`]: the `fleetd-signature` header and new secrets.
 //! - [`deliver`]: the HTTP client and one claimed queue's deliveries.
@@ -12,7 +11,6 @@
 
 pub mod deliver;
 pub mod guard;
-pub mod pattern;
 pub mod relay;
 pub mod sign;
 

@@ -1,14 +1,14 @@
-//! Dispatch over HTTP: [`jobs`] (dispatch jobs), [`job_flow`] (their transitions), [`positions`] (live
-//! position, nearest drivers, stored track) and [`stream`] (Server-Sent Events).
+//! Dispatch over HTTP: [`jobs`] (dispatch jobs), [`job_flow`] (their transitions) and
+//! [`positions`] (live position, nearest drivers, stored track). The push stream of jobs,
+//! positions and events is [`crate::api::stream`].
 
 pub mod job_flow;
 pub mod jobs;
 pub mod positions;
-pub mod stream;
 
 use crate::api::routes::Routes;
 
-/// Positions, jobs and their transitions, then the stream.
+/// Positions, jobs and their transitions.
 pub fn routes(r: Routes) -> Routes {
-    stream::routes(job_flow::routes(jobs::routes(positions::routes(r))))
+    job_flow::routes(jobs::routes(positions::routes(r)))
 }

@@ -213,7 +213,7 @@ async fn replay(
     Ok(Json(Replayed {
         queued,
         from_event_id: Some(from),
-        next_from_event_id: (to < scanned).then_some(to + 1),
+        next_from_event_id: (to < scanned).then(|| to + 1),
         oldest_retained_event_id: oldest,
     }))
 }

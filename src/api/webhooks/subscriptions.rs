@@ -21,7 +21,8 @@ use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged, PARAMS};
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::AppState;
-use crate::webhooks::{guard, pattern, sign};
+use crate::events::pattern;
+use crate::webhooks::{guard, sign};
 
 /// A subscription.
 #[derive(Debug, Serialize, JsonSchema)]

@@ -183,6 +183,8 @@ pub fn history(job: &Value) -> Vec<(String, String, Option<String>)> {
 pub struct SseEvent {
     pub event: String,
     pub data: String,
+    /// The `id:` field, when the event had one.
+    pub id: Option<String>,
 }
 
 impl SseEvent {
@@ -207,7 +209,12 @@ impl Drop for Sse {
 impl Sse {
     /// `GET path` with the client's token. A non-200 answer is returned as `Err`.
     pub async fn open(c: &Client, path: &str) -> Result<Sse, Resp> {
-        open_at(c.addr, c.token.as_deref(), path).await
+        open_at(c.addr, c.token.as_deref(), path, &[]).await
+    }
+
+    /// [`Sse::open`] with more request headers (`Last-Event-ID`).
+    pub async fn open_with(c: &Client, path: &str, headers: &[(&str, &str)]) -> Result<Sse, Resp> {
+        open_at(c.addr, c.token.as_deref(), path, headers).await
     }
 
     /// The next event (comments and keep-alives skipped), or `None` after `wait`.
@@ -251,11 +258,19 @@ impl Sse {
     }
 }
 
-async fn open_at(addr: SocketAddr, token: Option<&str>, path: &str) -> Result<Sse, Resp> {
+async fn open_at(
+    addr: SocketAddr,
+    token: Option<&str>,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> Result<Sse, Resp> {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     let mut head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
     if let Some(t) = token {
         head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    for (name, value) in extra {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).await.unwrap();
@@ -365,6 +380,7 @@ async fn read_chunks_to_end(r: &mut BufReader<TcpStream>) -> Vec<u8> {
 struct Parser {
     text: Vec<u8>,
     event: Option<String>,
+    id: Option<String>,
     data: Vec<String>,
     ready: VecDeque<SseEvent>,
 }
@@ -381,6 +397,7 @@ impl Parser {
                     self.ready.push_back(SseEvent {
                         event: self.event.take().unwrap_or_else(|| "message".into()),
                         data: std::mem::take(&mut self.data).join("\n"),
+                        id: self.id.take(),
                     });
                 }
                 continue;
@@ -392,6 +409,7 @@ impl Parser {
             let value = value.strip_prefix(' ').unwrap_or(value);
             match field {
                 "event" => self.event = Some(value.to_string()),
+                "id" => self.id = Some(value.to_string()),
                 "data" => self.data.push(value.to_string()),
                 _ => {}
             }

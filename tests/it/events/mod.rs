@@ -1,4 +1,5 @@
 //! The event outbox (docs/events.md).
 
 mod outbox;
+mod stream;
 mod webhooks;

@@ -586,6 +586,15 @@ async fn routes_refuse_malformed_hostile_and_private_input() {
         let r = a.post(&format!("{path}/replay"), body.clone()).await;
         assert!(r.status == 422 || r.status == 400, "{body}: {}", r.body);
     }
+    // Ids at the end of the range: nothing to replay, no overflow.
+    for from in [i64::MAX, i64::MAX - 1] {
+        let r = a
+            .post(&format!("{path}/replay"), json!({ "from_event_id": from }))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["queued"], 0);
+        assert!(r.json()["next_from_event_id"].is_null(), "{}", r.body);
+    }
     assert_eq!(a.delete(&path).await.status, 204);
     assert_eq!(a.get(&path).await.status, 404);
 }

@@ -1,9 +1,9 @@
 //! Event type patterns of a subscription: `rental.completed` (one type), `rental.*` (every
 //! type of an aggregate), `*.completed` (one outcome of every aggregate) and `*` (all).
-//! PostgreSQL matches them with `webhooks_like` (migrations/0018_webhooks.sql), the stream
+//! Webhooks match them in PostgreSQL (`webhooks_like`, migrations/0018_webhooks.sql), the stream
 //! with [`matches`]; both read `*` as "anything".
 
-use crate::events::Kind;
+use super::Kind;
 
 /// Patterns one subscription or stream may name.
 pub const MAX_PATTERNS: usize = 64;

@@ -1,5 +1,6 @@
-//! `GET /v1/stream`: Server-Sent Events of job transitions and, for a bounding box, live
-//! positions, authenticated like the rest of the API (`Authorization: Bearer`).
+//! `GET /v1/stream`: Server-Sent Events of job transitions, for a bounding box live
+//! positions, and the outbox's events ([`outbox`]), authenticated like the rest of the API
+//! (`Authorization: Bearer`).
 //!
 //! Job events come from PostgreSQL notifications, so every daemon's streams see every
 //! transition, each job's in commit order. Events: `job` (a [`JobEvent`]), `positions`
@@ -16,24 +17,31 @@
 //! (`{"reason": "token_expired" | "token_revoked"}`) and closes; reconnect with a new token.
 //! A user holds at most `http.max_streams_per_user` streams per daemon (one more is 429).
 
+pub mod bbox;
+pub mod outbox;
+mod schema;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
 use futures_util::stream::Stream;
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::jobs::own_driver;
+pub use bbox::{BBox, BBOX_PATTERN};
+
 use crate::api::auth::accounts::Accounts;
 use crate::api::auth::token::Claims;
 use crate::api::auth::{Caller, Role, ANY};
+use crate::api::dispatch::jobs::own_driver;
 use crate::api::error::ApiError;
 use crate::api::extract::ApiQuery;
 use crate::api::middleware::slots::Slot;
@@ -41,8 +49,8 @@ use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
 use crate::dispatch::jobs::JobEvent;
 use crate::dispatch::listen::JobFeed;
+use crate::events::feed::Cursor;
 use crate::live::feed::PositionBatch;
-use crate::live::geo;
 
 /// A comment line this often keeps proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -50,80 +58,22 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamQuery {
-    /// Job transitions (default true).
+    /// Job transitions (default true without `events`, false with it).
     pub jobs: Option<bool>,
+    /// Events of these types (comma-separated patterns: `rental.*,job.offered`; staff only).
+    #[schemars(schema_with = "events_schema")]
+    #[serde(default)]
+    pub events: Option<String>,
+    /// Resume the events after this id (`Last-Event-ID` takes precedence).
+    #[schemars(range(min = 0))]
+    pub after: Option<i64>,
     /// `south,west,north,east` in degrees; west > east crosses the antimeridian.
     #[schemars(regex(pattern = BBOX_PATTERN))]
     pub bbox: Option<String>,
 }
 
-/// What [`BBox::parse`] reads, as the OpenAPI document states it.
-pub const BBOX_PATTERN: &str = r"^ *-?[0-9]+(\.[0-9]+)? *(, *-?[0-9]+(\.[0-9]+)? *){3}$";
-
-/// `-?[0-9]+(\.[0-9]+)?`.
-fn decimal(s: &str) -> bool {
-    let s = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = match s.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (s, None),
-    };
-    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
-    digits(int) && frac.is_none_or(digits)
-}
-
-/// A latitude/longitude box.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BBox {
-    pub south: f64,
-    pub west: f64,
-    pub north: f64,
-    pub east: f64,
-}
-
-impl BBox {
-    /// Four plain decimals ([`BBOX_PATTERN`]: no exponent, no sign but `-`, spaces allowed
-    /// around each), then the ranges and `south <= north`.
-    pub fn parse(s: &str) -> Result<BBox, ApiError> {
-        let bad = || ApiError::invalid("bbox", "south,west,north,east in degrees, south <= north");
-        let v: Vec<f64> = s
-            .split(',')
-            .map(|p| p.trim_matches(' '))
-            .map(|p| {
-                if decimal(p) {
-                    p.parse::<f64>().ok()
-                } else {
-                    None
-                }
-            })
-            .collect::<Option<_>>()
-            .ok_or_else(bad)?;
-        let [south, west, north, east] = v[..] else {
-            return Err(bad());
-        };
-        let ok = geo::valid_lat(south)
-            && geo::valid_lat(north)
-            && south <= north
-            && geo::valid_lon(west)
-            && geo::valid_lon(east);
-        if !ok {
-            return Err(bad());
-        }
-        Ok(BBox {
-            south,
-            west,
-            north,
-            east,
-        })
-    }
-
-    pub fn contains(&self, lat: f64, lon: f64) -> bool {
-        let lon_in = if self.west <= self.east {
-            (self.west..=self.east).contains(&lon)
-        } else {
-            lon >= self.west || lon <= self.east
-        };
-        (self.south..=self.north).contains(&lat) && lon_in
-    }
+fn events_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": ["string", "null"], "pattern": outbox::patterns_regex() })
 }
 
 /// One position in a `positions` event.
@@ -140,6 +90,9 @@ pub struct StreamPosition {
 struct Subscription {
     jobs: Option<broadcast::Receiver<JobFeed>>,
     positions: Option<(broadcast::Receiver<PositionBatch>, BBox)>,
+    /// The outbox's events, and a notice to send before them.
+    outbox: Option<Cursor>,
+    notice: Option<Event>,
     caller: Caller,
     driver: Option<Uuid>,
     stop: CancellationToken,
@@ -176,6 +129,9 @@ impl Subscription {
         if self.ended {
             return None;
         }
+        if let Some(notice) = self.notice.take() {
+            return Some(notice);
+        }
         loop {
             let jobs = async {
                 match self.jobs.as_mut() {
@@ -186,6 +142,12 @@ impl Subscription {
             let positions = async {
                 match self.positions.as_mut() {
                     Some((rx, _)) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let outbox = async {
+                match self.outbox.as_mut() {
+                    Some(cursor) => cursor.next().await,
                     None => std::future::pending().await,
                 }
             };
@@ -230,6 +192,14 @@ impl Subscription {
                     Err(RecvError::Lagged(n)) => return lagged(n),
                     Err(RecvError::Closed) => return None,
                 },
+                r = outbox => match r {
+                    Ok(e) => return Some(outbox::sse(&e)),
+                    // Closed: the client reconnects with Last-Event-ID and resumes exactly.
+                    Err(error) => {
+                        tracing::debug!(error = format!("{error:#}"), "event stream closed");
+                        return None;
+                    }
+                },
             }
         }
     }
@@ -253,19 +223,33 @@ fn lagged(missed: u64) -> Option<Event> {
 async fn stream(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let bbox = q.bbox.as_deref().map(BBox::parse).transpose()?;
-    let want_jobs = q.jobs.unwrap_or(true);
+    let want_jobs = q.jobs.unwrap_or(q.events.is_none());
     if bbox.is_some() && !caller.is_staff() {
         return Err(ApiError::forbidden("only staff may stream positions"));
     }
-    if !want_jobs && bbox.is_none() {
+    if !want_jobs && bbox.is_none() && q.events.is_none() {
         return Err(ApiError::invalid(
             "jobs",
-            "nothing to stream: jobs=false and no bbox",
+            "nothing to stream: jobs=false, no bbox and no events",
         ));
     }
+    if q.after.is_some() && q.events.is_none() {
+        return Err(ApiError::invalid(
+            "after",
+            "resumes events: give events too",
+        ));
+    }
+    let (outbox, notice) = match q.events.as_deref() {
+        Some(raw) => {
+            let (cursor, notice) = outbox::start(&state, &caller, raw, q.after, &headers).await?;
+            (Some(cursor), notice)
+        }
+        None => (None, None),
+    };
     let driver = if caller.role == Role::Driver {
         own_driver(&*state.pool.get().await?, &caller).await?
     } else {
@@ -289,6 +273,8 @@ async fn stream(
         _slot: slot,
         jobs: want_jobs.then(|| d.events.subscribe()),
         positions: bbox.map(|b| (d.positions.subscribe(), b)),
+        outbox,
+        notice,
         caller,
         driver,
         stop: d.stop.clone(),
@@ -299,121 +285,38 @@ async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
-/// One Server-Sent Event (`event:` name and `data:` JSON) of the stream: `job` (a
-/// [`JobEvent`]), `positions` (`{"items": [StreamPosition]}`), `lagged` (`{"missed": n}`: this
-/// client fell behind and missed n notifications), `resync` (`{"reason"}`: re-read the jobs
-/// you follow) or `end` (`{"reason"}`: the token expired or was revoked; the stream closes).
-fn event_schema(g: &mut SchemaGenerator) -> Schema {
-    let job = g.subschema_for::<JobEvent>();
-    let position = g.subschema_for::<StreamPosition>();
-    let event = |name: &str, data: serde_json::Value| {
-        serde_json::json!({
-            "type": "object",
-            "required": ["event", "data"],
-            "properties": {
-                "event": {"const": name},
-                "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data}
-            }
-        })
-    };
-    let one_of = serde_json::json!({"oneOf": [
-        event("job", job.to_value()),
-        event("positions", serde_json::json!({
-            "type": "object", "required": ["items"],
-            "properties": {"items": {"type": "array", "items": position.to_value()}}
-        })),
-        event("lagged", serde_json::json!({
-            "type": "object", "required": ["missed"],
-            "properties": {"missed": {"type": "integer", "minimum": 1}}
-        })),
-        event("resync", serde_json::json!({
-            "type": "object", "required": ["reason"],
-            "properties": {"reason": {"type": "string"}}
-        })),
-        event("end", serde_json::json!({
-            "type": "object", "required": ["reason"],
-            "properties": {"reason": {"enum": ["token_expired", "token_revoked"]}}
-        })),
-    ]});
-    Schema::try_from(one_of).expect("an object is a schema")
-}
-
 pub fn routes(r: Routes) -> Routes {
     r.add(
         RouteDoc {
             params: Some(params::<StreamQuery>),
             query: &[
-                ("jobs", "stream job transitions (default true)"),
+                (
+                    "jobs",
+                    "stream job transitions (default true without events, false with them)",
+                ),
                 (
                     "bbox",
                     "south,west,north,east: also stream positions inside this box (staff only)",
                 ),
+                (
+                    "events",
+                    "rental.*,job.offered: also stream these events (event `event`; staff only)",
+                ),
+                (
+                    "after",
+                    "resume the events after this id (Last-Event-ID takes precedence)",
+                ),
             ],
-            response: Some(event_schema),
+            response: Some(schema::event_schema),
             content_type: "text/event-stream",
             errors: &[422],
             ..RouteDoc::new(
                 "GET",
                 "/v1/stream",
-                "Server-Sent Events: job transitions (event `job`), positions in a box (event `positions`), `lagged` and `resync` (re-read the jobs you follow)",
+                "Server-Sent Events: job transitions (event `job`), positions in a box (event `positions`), the outbox's events from any id (event `event`), `lagged` and `resync`",
                 ANY,
             )
         },
         stream,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_documented_pattern_reads_what_parse_reads() {
-        let pattern = regex::Regex::new(BBOX_PATTERN).unwrap();
-        for s in [
-            "50,10,51,11",
-            " 50 , -10.5,51,11 ",
-            "1e1,0,20,1",
-            "+1,0,2,1",
-            "1.,0,2,1",
-            "1,\t2,3,4",
-            "1,2,3",
-            "a,b,c,d",
-        ] {
-            // In range and ordered, the syntax decides alone.
-            assert_eq!(pattern.is_match(s), BBox::parse(s).is_ok(), "{s:?}");
-        }
-    }
-
-    #[test]
-    fn bbox_parses_strictly_and_wraps_the_antimeridian() {
-        assert!(BBox::parse(" 50 , -10.5,51,11 ").is_ok());
-        let b = BBox::parse("50,10,51,11").unwrap();
-        assert!(b.contains(50.5, 10.5));
-        assert!(b.contains(50.0, 11.0));
-        assert!(!b.contains(49.9, 10.5));
-        assert!(!b.contains(50.5, 11.1));
-        let wrap = BBox::parse("-20,170,-10,-170").unwrap();
-        assert!(wrap.contains(-15.0, 179.9));
-        assert!(wrap.contains(-15.0, -179.9));
-        assert!(!wrap.contains(-15.0, 0.0));
-        for bad in [
-            "",
-            "1,2,3",
-            "1,2,3,4,5",
-            "a,b,c,d",
-            "51,10,50,11",
-            "0,0,91,1",
-            "0,-181,1,1",
-            "NaN,0,1,1",
-            "1e1,0,20,1",
-            "+1,0,2,1",
-            "inf,0,1,1",
-            "1.,0,2,1",
-            ".5,0,2,1",
-            "1,\t2,3,4",
-        ] {
-            assert_eq!(BBox::parse(bad).unwrap_err().status, 422, "{bad}");
-        }
-    }
 }
