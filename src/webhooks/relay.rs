@@ -27,6 +27,8 @@ pub const CHAIN: i32 = 8;
 
 pub struct Relay {
     deliverer: Arc<Deliverer>,
+    /// Woken when a queue's run ends, so its place is filled again at once.
+    freed: Arc<tokio::sync::Notify>,
     /// Free delivery places per subscription on this daemon.
     places: HashMap<Uuid, Arc<Semaphore>>,
 }
@@ -35,6 +37,7 @@ impl Relay {
     pub fn new(deliverer: Deliverer) -> Relay {
         Relay {
             deliverer: Arc::new(deliverer),
+            freed: Arc::new(tokio::sync::Notify::new()),
             places: HashMap::new(),
         }
     }
@@ -49,11 +52,18 @@ impl Relay {
     pub async fn run(mut self, stop: CancellationToken) {
         let mut failing = false;
         let mut pause = BUSY;
+        let mut woken = false;
         loop {
             match self.pass().await {
                 Ok(busy) => {
                     failing = false;
-                    pause = if busy { BUSY } else { (pause * 2).min(IDLE) };
+                    // Only a timed pass that found nothing slows the polling down; one woken
+                    // by a freed place says nothing about new events.
+                    pause = match (busy, woken) {
+                        (true, _) => BUSY,
+                        (false, true) => pause,
+                        (false, false) => (pause * 2).min(IDLE),
+                    };
                 }
                 Err(error) => {
                     if !failing {
@@ -66,10 +76,12 @@ impl Relay {
                     pause = IDLE;
                 }
             }
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
+            let freed = self.freed.clone();
+            woken = tokio::select! {
+                _ = tokio::time::sleep(pause) => false,
+                _ = freed.notified() => true,
                 _ = stop.cancelled() => return,
-            }
+            };
         }
     }
 
@@ -172,12 +184,13 @@ impl Relay {
             }
             let target = Arc::new(target);
             for (queue, chain) in chains {
-                let (d, target) = (d.clone(), target.clone());
+                let (d, target, freed) = (d.clone(), target.clone(), self.freed.clone());
                 // At most `free` queues were claimed, so a place is there for each.
                 let permit = places.clone().try_acquire_owned();
                 tokio::spawn(async move {
-                    let _permit = permit;
                     d.run(&target, &queue, Claim { token, until }, chain).await;
+                    drop(permit);
+                    freed.notify_one();
                 });
             }
         }
