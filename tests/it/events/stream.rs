@@ -10,26 +10,9 @@ use serde_json::json;
 use crate::common::api::{vehicle, Api};
 use crate::common::dispatch::{Sse, SseEvent};
 
-/// Event ids of `type` prefix `prefix` in the table, in order, once nothing is staged.
+/// Event ids of types starting with `prefix`, in order, once nothing is staged.
 async fn ids(db: &tokio_postgres::Client, prefix: &str) -> Vec<i64> {
-    crate::common::dispatch::eventually("staged events numbered", || async {
-        let n: i64 = db
-            .query_one("SELECT count(*) FROM event_outbox", &[])
-            .await
-            .unwrap()
-            .get(0);
-        (n == 0).then_some(())
-    })
-    .await;
-    db.query(
-        "SELECT id FROM events WHERE starts_with(type, $1) ORDER BY id",
-        &[&prefix],
-    )
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| r.get(0))
-    .collect()
+    super::numbered(db, prefix).await
 }
 
 /// The next `n` `event` events (other events are skipped).

@@ -16,6 +16,8 @@ use crate::common::api::{vehicle, Api, Client};
 use crate::common::dispatch::eventually;
 use crate::common::receiver::{Hit, Mode, Receiver};
 
+use super::numbered;
+
 /// The signature as docs/webhooks.md tells a receiver to compute it.
 fn expected_signature(secret: &str, hit: &Hit) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -27,28 +29,6 @@ fn expected_signature(secret: &str, hit: &Hit) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     format!("v1={hex}")
-}
-
-/// Ids of every numbered event whose type starts with `prefix`, once nothing is staged.
-async fn numbered(db: &tokio_postgres::Client, prefix: &str) -> BTreeSet<i64> {
-    eventually("staged events numbered", || async {
-        let staged: i64 = db
-            .query_one("SELECT count(*) FROM event_outbox", &[])
-            .await
-            .unwrap()
-            .get(0);
-        (staged == 0).then_some(())
-    })
-    .await;
-    db.query(
-        "SELECT id FROM events WHERE starts_with(type, $1) ORDER BY id",
-        &[&prefix],
-    )
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| r.get(0))
-    .collect()
 }
 
 /// Waits until `rx` has accepted every event of `ids`.
@@ -111,7 +91,7 @@ async fn deliveries_are_signed_retried_and_in_order_per_aggregate() {
         vehicle(a, v, n as u32 + 1).await;
     }
     churn(a, &names, 3).await;
-    let ids = numbered(&db, "vehicle.").await;
+    let ids: BTreeSet<i64> = numbered(&db, "vehicle.").await;
     assert_eq!(ids.len(), 4 + 4 * 6, "{ids:?}");
     accepted_all(&rx, &ids).await;
 
@@ -212,7 +192,7 @@ async fn two_daemons_share_the_deliveries_without_doubles_or_disorder() {
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let (left, right) = refs.split_at(4);
     tokio::join!(churn(a, left, 4), churn(&b, right, 4));
-    let ids = numbered(&db, "vehicle.").await;
+    let ids: BTreeSet<i64> = numbered(&db, "vehicle.").await;
     assert_eq!(ids.len(), 8 + 8 * 8);
     accepted_all(&rx, &ids).await;
 
@@ -253,7 +233,7 @@ async fn failing_past_the_retry_period_dead_letters_and_replay_sends_again() {
     let (hook, _) = subscribe(a, &rx.url("/down"), json!(["vehicle.registered"])).await;
     vehicle(a, "dl-1", 1).await;
     vehicle(a, "dl-2", 2).await;
-    let ids = numbered(&db, "vehicle.registered").await;
+    let ids: BTreeSet<i64> = numbered(&db, "vehicle.registered").await;
     let deliveries = |status: &'static str| {
         let (a, hook) = (a.clone(), hook.clone());
         async move {
@@ -342,7 +322,7 @@ async fn a_slow_receiver_holds_up_no_other_subscription() {
         vehicle(a, v, n as u32 + 1).await;
     }
     churn(a, &names, 2).await;
-    let ids = numbered(&db, "").await;
+    let ids: BTreeSet<i64> = numbered(&db, "").await;
     accepted_all(&fast, &ids).await;
     // The slow subscription holds both its places (two aggregates' first events are at its
     // receiver, unanswered) while the other got everything.
