@@ -1,6 +1,7 @@
 //! Prometheus metrics (`GET /metrics`). Counters are updated where the fact happens: received
 //! at decode, stored and rejected after the commit that made them durable.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use prometheus_client::encoding::text::encode;
@@ -55,7 +56,12 @@ pub struct Metrics {
     pub trips_redone: Counter,
     pub trips_pass_errors: Counter,
     pub webhook_deliveries: Family<Label, Counter>,
+    pub webhook_oldest_pending_seconds: Family<WebhookLabel, Gauge<f64, AtomicU64>>,
+    pub webhook_dead_letters: Family<WebhookLabel, Gauge>,
 }
+
+/// A subscription's id, the label of the per-webhook gauges.
+pub type WebhookLabel = [(&'static str, String); 1];
 
 /// The label of a reading kind.
 pub fn kind_label(kind: Kind) -> Label {
@@ -115,6 +121,8 @@ impl Metrics {
             trips_redone: Counter::default(),
             trips_pass_errors: Counter::default(),
             webhook_deliveries: Family::default(),
+            webhook_oldest_pending_seconds: Family::default(),
+            webhook_dead_letters: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -169,6 +177,17 @@ impl Metrics {
             "Webhook delivery attempts by outcome: delivered (2xx), retry (failed, tried again \
              later), dead (failed past webhooks.max_retry_hours: dead-lettered)",
             m.webhook_deliveries.clone(),
+        );
+        r.register(
+            "fleetd_webhook_oldest_pending_seconds",
+            "Per subscription: age of its oldest delivery not yet accepted (0: none), how far \
+             its receiver is behind",
+            m.webhook_oldest_pending_seconds.clone(),
+        );
+        r.register(
+            "fleetd_webhook_dead_letters",
+            "Per subscription: deliveries given up on (GET /v1/webhooks/{id}/deliveries?status=failed)",
+            m.webhook_dead_letters.clone(),
         );
         r.register(
             "fleetd_time_rules",

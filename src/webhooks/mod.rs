@@ -8,8 +8,10 @@
 //! - [`sign`]: the `fleetd-signature` header and new secrets.
 //! - [`deliver`]: the HTTP client and one claimed queue's deliveries.
 //! - [`relay`]: the loop that fans events out and claims queues.
+//! - [`gauges`]: each subscription's lag and dead letters, for `/metrics`.
 
 pub mod deliver;
+pub mod gauges;
 pub mod guard;
 pub mod relay;
 pub mod sign;

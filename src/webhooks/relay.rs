@@ -53,7 +53,16 @@ impl Relay {
         let mut failing = false;
         let mut pause = BUSY;
         let mut woken = false;
+        let mut gauged = tokio::time::Instant::now()
+            .checked_sub(super::gauges::EVERY)
+            .unwrap_or_else(tokio::time::Instant::now);
         loop {
+            if gauged.elapsed() >= super::gauges::EVERY {
+                gauged = tokio::time::Instant::now();
+                if let Err(error) = self.gauges().await {
+                    tracing::debug!(error = format!("{error:#}"), "webhook gauges not refreshed");
+                }
+            }
             match self.pass().await {
                 Ok(busy) => {
                     failing = false;
@@ -83,6 +92,12 @@ impl Relay {
                 _ = stop.cancelled() => return,
             };
         }
+    }
+
+    async fn gauges(&self) -> anyhow::Result<()> {
+        let d = &self.deliverer;
+        super::gauges::refresh(&**d.pool.get().await?, &d.clock, &d.metrics).await?;
+        Ok(())
     }
 
     /// One pass; returns whether it found anything to do.

@@ -268,6 +268,16 @@ async fn failing_past_the_retry_period_dead_letters_and_replay_sends_again() {
         (Some(0), Some(2))
     );
     assert!(rx.accepted().is_empty());
+    // The gauges say so too (refreshed every 5 s): two dead letters, nothing pending.
+    let dead = format!("fleetd_webhook_dead_letters{{webhook=\"{hook}\"}} 2");
+    let lag = format!("fleetd_webhook_oldest_pending_seconds{{webhook=\"{hook}\"}} 0");
+    eventually("the webhook gauges", || async {
+        let (_, _, m) = crate::common::http_get(api.daemon.addr, "/metrics", &[])
+            .await
+            .unwrap();
+        (m.contains(&dead) && m.contains(&lag)).then_some(())
+    })
+    .await;
 
     // The receiver is back: replay from the first event sends both again.
     rx.set(Mode::Ok);
@@ -315,8 +325,8 @@ async fn a_slow_receiver_holds_up_no_other_subscription() {
     let db = api.db.client().await;
     let slow = Receiver::start(Mode::Sleep(Duration::from_secs(3_600))).await;
     let fast = Receiver::start(Mode::Ok).await;
-    subscribe(a, &slow.url("/slow"), json!(["*"])).await;
-    subscribe(a, &fast.url("/fast"), json!(["*"])).await;
+    let (slow_hook, _) = subscribe(a, &slow.url("/slow"), json!(["*"])).await;
+    let (fast_hook, _) = subscribe(a, &fast.url("/fast"), json!(["*"])).await;
     let names = ["sl-1", "sl-2", "sl-3", "sl-4", "sl-5"];
     for (n, v) in names.iter().enumerate() {
         vehicle(a, v, n as u32 + 1).await;
@@ -331,6 +341,22 @@ async fn a_slow_receiver_holds_up_no_other_subscription() {
     })
     .await;
     assert!(slow.hits().is_empty());
+    // Its lag gauge grows with its oldest pending delivery; the healthy one's stays 0.
+    let (slow_id, fast_id) = (slow_hook, fast_hook);
+    eventually("the lag gauges", || async {
+        let (_, _, m) = crate::common::http_get(api.daemon.addr, "/metrics", &[])
+            .await
+            .unwrap();
+        let gauge = |id: &str| -> Option<f64> {
+            let prefix = format!("fleetd_webhook_oldest_pending_seconds{{webhook=\"{id}\"}} ");
+            m.lines()
+                .find_map(|l| l.strip_prefix(&prefix))?
+                .parse()
+                .ok()
+        };
+        (gauge(&slow_id)? > 0.0 && gauge(&fast_id)? == 0.0).then_some(())
+    })
+    .await;
     // The API is not held up either.
     vehicle(a, "sl-6", 6).await;
 }
