@@ -2,6 +2,7 @@
 
 mod outbox;
 mod stream;
+mod webhook_routes;
 mod webhooks;
 
 /// Ids of every numbered event whose type starts with `prefix`, in order, once the
