@@ -261,6 +261,16 @@ pub async fn start_on(
         metrics: metrics.clone(),
     };
     tokio::spawn(crate::webhooks::relay::Relay::new(deliverer).run(background.clone()));
+    if config.mqtt.publish_events {
+        let publisher = crate::events::mqtt::Publisher {
+            pg: pg.clone(),
+            broker: crate::events::mqtt::connection::Broker::new(&config).context("mqtt TLS")?,
+            metrics: metrics.clone(),
+            reconnect_min: Duration::from_millis(config.mqtt.reconnect_min_ms),
+            reconnect_max: Duration::from_millis(config.mqtt.reconnect_max_ms),
+        };
+        tokio::spawn(publisher.run(background.clone()));
+    }
 
     let events = crate::events::feed::Feed::new(pool.clone());
     tokio::spawn(events.clone().run(background.clone()));

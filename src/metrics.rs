@@ -58,6 +58,10 @@ pub struct Metrics {
     pub webhook_deliveries: Family<Label, Counter>,
     pub webhook_oldest_pending_seconds: Family<WebhookLabel, Gauge<f64, AtomicU64>>,
     pub webhook_dead_letters: Family<WebhookLabel, Gauge>,
+    pub events_mqtt_published: Counter,
+    pub events_mqtt_skipped: Family<Label, Counter>,
+    pub events_mqtt_publishing: Gauge,
+    pub events_mqtt_lag: Gauge,
 }
 
 /// A subscription's id, the label of the per-webhook gauges.
@@ -123,6 +127,10 @@ impl Metrics {
             webhook_deliveries: Family::default(),
             webhook_oldest_pending_seconds: Family::default(),
             webhook_dead_letters: Family::default(),
+            events_mqtt_published: Counter::default(),
+            events_mqtt_skipped: Family::default(),
+            events_mqtt_publishing: Gauge::default(),
+            events_mqtt_lag: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -188,6 +196,27 @@ impl Metrics {
             "fleetd_webhook_dead_letters",
             "Per subscription: deliveries given up on (GET /v1/webhooks/{id}/deliveries?status=failed)",
             m.webhook_dead_letters.clone(),
+        );
+        r.register(
+            "fleetd_events_mqtt_published",
+            "Events the broker acknowledged (mqtt.publish_events), on the publishing daemon",
+            m.events_mqtt_published.clone(),
+        );
+        r.register(
+            "fleetd_events_mqtt_skipped",
+            "Events never published on MQTT, by reason: expired (dropped by \
+             events.retention_days before their turn), too_large (over mqtt.max_packet_bytes)",
+            m.events_mqtt_skipped.clone(),
+        );
+        r.register(
+            "fleetd_events_mqtt_publishing",
+            "1 on the daemon that publishes the events on MQTT (one at a time), else 0",
+            m.events_mqtt_publishing.clone(),
+        );
+        r.register(
+            "fleetd_events_mqtt_lag",
+            "Events numbered but not yet acknowledged by the broker, on the publishing daemon",
+            m.events_mqtt_lag.clone(),
         );
         r.register(
             "fleetd_time_rules",
@@ -349,6 +378,9 @@ impl Metrics {
             ] {
                 let _ = family.get_or_create(&kind_label(kind));
             }
+        }
+        for reason in ["expired", "too_large"] {
+            let _ = m.events_mqtt_skipped.get_or_create(&[("reason", reason)]);
         }
         for outcome in ["delivered", "retry", "dead"] {
             let _ = m.webhook_deliveries.get_or_create(&[("outcome", outcome)]);

@@ -101,6 +101,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "trip_events",
         sql: include_str!("../migrations/0019_trip_events.sql"),
     },
+    Migration {
+        version: 20,
+        name: "event_publishers",
+        sql: include_str!("../migrations/0020_event_publishers.sql"),
+    },
 ];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).

@@ -102,7 +102,8 @@ pub async fn revoke_tracker(admin: &Admin, vehicle_id: &str) -> Result<(), Broke
 }
 
 /// What the daemon may do: subscribe to telemetry (plainly or in its share group) and to
-/// its canary topics, receive both, and publish its canary probes. Nothing else.
+/// its canary topics, receive both, and publish its canary probes and its events. Nothing
+/// else.
 pub fn daemon_acls(config: &Config) -> Vec<Value> {
     let prefix = &config.mqtt.topic_prefix;
     let group = &config.mqtt.share_group;
@@ -115,6 +116,11 @@ pub fn daemon_acls(config: &Config) -> Vec<Value> {
         acls.push(acl("publishClientReceive", filter));
     }
     acls.push(acl("publishClientSend", format!("{prefix}-canary/#")));
+    // The events, with `mqtt.publish_events`.
+    acls.push(acl(
+        "publishClientSend",
+        format!("{}/#", config.mqtt.events_prefix),
+    ));
     // The broker's counters, for /metrics.
     acls.push(acl("subscribePattern", "$SYS/broker/#".to_string()));
     acls.push(acl("publishClientReceive", "$SYS/broker/#".to_string()));
@@ -180,7 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn the_daemon_subscribes_to_telemetry_and_canaries_only() {
+    fn the_daemon_subscribes_to_telemetry_and_canaries_and_publishes_canaries_and_events() {
         let mut config = Config::default();
         config.mqtt.topic_prefix = "fleet".into();
         config.mqtt.share_group = "g".into();
@@ -213,6 +219,6 @@ mod tests {
             .filter(|(t, _)| t == "publishClientSend")
             .map(|(_, f)| f.as_str())
             .collect();
-        assert_eq!(sends, ["fleet-canary/#"]);
+        assert_eq!(sends, ["fleet-canary/#", "fleetd/events/#"]);
     }
 }

@@ -27,6 +27,11 @@ pub struct MqttConfig {
     pub share_group: String,
     /// Topic prefix: readings arrive on `{prefix}/{vehicle_id}/gps|obd`.
     pub topic_prefix: String,
+    /// Publish every event (docs/events.md) at QoS 1 to `{events_prefix}/{type}/{aggregate_id}`,
+    /// at least once and in id order; one daemon publishes at a time.
+    pub publish_events: bool,
+    /// Where events are published; outside `topic_prefix`, so fleetd never reads its own.
+    pub events_prefix: String,
     /// Keep-alive interval. A short one detects dead brokers sooner but costs pings.
     pub keep_alive_s: u64,
     /// Largest MQTT packet accepted. Keep it at or above the broker's `max_packet_size`:
@@ -60,6 +65,8 @@ impl Default for MqttConfig {
             connections: 1,
             share_group: "fleetd".into(),
             topic_prefix: "fleet".into(),
+            publish_events: false,
+            events_prefix: "fleetd/events".into(),
             keep_alive_s: 30,
             max_packet_bytes: 1 << 20,
             reconnect_min_ms: 100,

@@ -54,17 +54,21 @@ impl Config {
                 "1-20 characters of [A-Za-z0-9_-]",
             ));
         }
-        let prefix = &self.mqtt.topic_prefix;
-        if prefix.is_empty()
-            || prefix.len() > 128
-            || prefix.starts_with('/')
-            || prefix.ends_with('/')
-            || prefix.contains(['+', '#', '\0'])
-            || prefix.starts_with('$')
+        topic_prefix("mqtt.topic_prefix", &self.mqtt.topic_prefix)?;
+        topic_prefix("mqtt.events_prefix", &self.mqtt.events_prefix)?;
+        let (readings, events) = (&self.mqtt.topic_prefix, &self.mqtt.events_prefix);
+        let under =
+            |topic: &str, prefix: &str| topic == prefix || topic.starts_with(&format!("{prefix}/"));
+        if under(events, readings)
+            || under(events, &format!("{readings}-canary"))
+            || under(readings, events)
         {
             return Err(invalid(
-                "mqtt.topic_prefix",
-                "a non-empty topic without wildcards, '$' start or leading/trailing '/'",
+                "mqtt.events_prefix",
+                format!(
+                    "must lie outside mqtt.topic_prefix ({readings:?}) and its canary topics, \
+                     and not contain them: fleetd would read its own events as readings"
+                ),
             ));
         }
         self.validate_accounts()?;
@@ -402,6 +406,24 @@ pub(super) fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), Con
         return Err(invalid(
             key,
             format!("{value} is outside the allowed range {min}..={max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A topic prefix: non-empty, at most 128 bytes, without wildcards, NUL, a `$` start or a
+/// leading or trailing `/`.
+fn topic_prefix(key: &str, prefix: &str) -> Result<(), ConfigError> {
+    if prefix.is_empty()
+        || prefix.len() > 128
+        || prefix.starts_with('/')
+        || prefix.ends_with('/')
+        || prefix.contains(['+', '#', '\0'])
+        || prefix.starts_with('$')
+    {
+        return Err(invalid(
+            key,
+            "a non-empty topic without wildcards, '$' start or leading/trailing '/'",
         ));
     }
     Ok(())

@@ -6,6 +6,7 @@
 
 pub mod catalogue;
 pub mod feed;
+pub mod mqtt;
 pub mod pattern;
 pub mod sequencer;
 

@@ -13,6 +13,37 @@ fn invalid_values_name_key_and_env() {
         ("FLEETD_MQTT_TOPIC_PREFIX", "fleet/#", "mqtt.topic_prefix"),
         ("FLEETD_MQTT_TOPIC_PREFIX", "", "mqtt.topic_prefix"),
         ("FLEETD_MQTT_TOPIC_PREFIX", "/fleet", "mqtt.topic_prefix"),
+        (
+            "FLEETD_MQTT_EVENTS_PREFIX",
+            "events/+",
+            "mqtt.events_prefix",
+        ),
+        ("FLEETD_MQTT_EVENTS_PREFIX", "", "mqtt.events_prefix"),
+        (
+            "FLEETD_MQTT_EVENTS_PREFIX",
+            "$SYS/events",
+            "mqtt.events_prefix",
+        ),
+        ("FLEETD_MQTT_EVENTS_PREFIX", "events/", "mqtt.events_prefix"),
+        ("FLEETD_MQTT_EVENTS_PREFIX", "ev\u{0}", "mqtt.events_prefix"),
+        // Under the readings (fleetd would read its own events), or holding them.
+        ("FLEETD_MQTT_EVENTS_PREFIX", "fleet", "mqtt.events_prefix"),
+        (
+            "FLEETD_MQTT_EVENTS_PREFIX",
+            "fleet/events",
+            "mqtt.events_prefix",
+        ),
+        (
+            "FLEETD_MQTT_EVENTS_PREFIX",
+            "fleet-canary/e",
+            "mqtt.events_prefix",
+        ),
+        (
+            "FLEETD_MQTT_TOPIC_PREFIX",
+            "fleetd/events/in",
+            "mqtt.events_prefix",
+        ),
+        ("FLEETD_MQTT_PUBLISH_EVENTS", "maybe", "mqtt.publish_events"),
         ("FLEETD_MQTT_CLIENT_ID", "has space", "mqtt.client_id"),
         ("FLEETD_MQTT_CONNECTIONS", "0", "mqtt.connections"),
         (

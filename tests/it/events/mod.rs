@@ -1,5 +1,6 @@
 //! The event outbox (docs/events.md).
 
+mod mqtt;
 mod outbox;
 mod stream;
 mod webhook_routes;
