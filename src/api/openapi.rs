@@ -317,7 +317,12 @@ pub fn document(routes: &[RouteDoc]) -> Value {
             .insert(r.method.to_ascii_lowercase(), Value::Object(op));
     }
     let error_code = generator.subschema_for::<ErrorCode>();
+    let event_schemas = events::schemas(&mut generator);
     let mut schemas = generator.take_definitions(true);
+    for (name, schema) in event_schemas {
+        let clash = schemas.insert(name.clone(), schema);
+        assert!(clash.is_none(), "two component schemas named {name}");
+    }
     schemas.insert(
         "Error".into(),
         json!({
@@ -349,6 +354,9 @@ pub fn document(routes: &[RouteDoc]) -> Value {
         "security": [{"bearer": []}]
     })
 }
+
+pub mod events;
+pub mod payloads;
 
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 
 mod mqtt;
 mod outbox;
+mod schemas;
 mod stream;
 mod webhook_routes;
 mod webhooks;
