@@ -19,18 +19,50 @@
 # Each drill runs DRILL_RUNS times (default 3) and each run ends with an exact `fleet-sim verify`:
 # lost = 0, duplicated = 0, unexpected = 0.
 #
-#   scripts/drills.sh                          # all of them, 3 runs each
+# Event delivery drills (issue 15; `events` selects the three; not in the default list, which
+# stays the ingestion drills). While fleet-sim publishes (DRILL_EVENT_SIM_RATE readings/s,
+# default 1,000) and scripts/lib/event_traffic.py makes API state changes as the admin
+# (DRILL_EVENT_RATE requests/s, default 20: vehicles, breakdowns, rentals, maintenance,
+# dispatch jobs, a new aggregate every few requests), a webhook subscription to `*` delivers to
+# scripts/bench/webhook_receiver.py, which logs every delivery, and scripts/lib/sse_client.py
+# follows GET /v1/stream?events=* (resuming with Last-Event-ID after each disconnect):
+#   events_receiver_down  the receiver is down (killed, port closed) for DRILL_RECEIVER_DOWN_S
+#                  (default 600), then started again
+#   events_kill9   kill -9 fleetd while deliveries are in flight (it holds queue claims), and
+#                  start it again
+#   events_pgrestart  restart the PostgreSQL cluster (pg_ctlcluster restart), deliveries in flight
+# In these two the receiver answers each delivery DRILL_RECEIVER_DELAY_MS (default 100) late, so
+# that deliveries are in flight when the fault strikes.
+# Traffic runs 10 s before the fault and DRILL_EVENT_AFTER_S (default 30) after it. fleetd runs
+# with webhooks.retry_min_ms 1000 and retry_max_ms DRILL_RETRY_MAX_MS (default 10000, not
+# the 30 min default), so every queue is retried within 10 s of the receiver's return, and
+# webhooks.timeout_ms 2000, so the claims of a killed daemon expire after 26 s (timeout x 8
+# + 10 s) instead of 90 s. scripts/lib/event_verify.py then checks against the database that
+# every event numbered since the subscription was received at least once, with a valid
+# signature and the stored event's exact body (so duplicates are identical), each aggregate's
+# first receipts in id order, and that the stream client got every event exactly once in id
+# order. Its PASS/FAIL line counts events, receipts, duplicates, retried receipts, stream
+# reconnects and the max delay after recovery (fault end, or the event if later, to its
+# first receipt). Files in .run/drills/<drill>-<run>/.
+#
+#   scripts/drills.sh                          # the ingestion drills, 3 runs each
 #   DRILL_RUNS=1 scripts/drills.sh kill9 broker  # some, once
+#   DRILL_RUNS=1 scripts/drills.sh events      # the event drills, once
+#   DRILL_RUNS=1 DRILL_RECEIVER_DOWN_S=120 scripts/drills.sh events_receiver_down
 #   FLEETD_MQTT_SUBSCRIPTION=shared FLEETD_MQTT_CONNECTIONS=2 scripts/drills.sh pg_broker
 #                                              # the shared subscription: loses readings on
 #                                              # Mosquitto 2.0
-# Note: the pg* drills restart the machine's PostgreSQL cluster; run them on a dev machine.
+# Note: the pg* drills and events_pgrestart restart the machine's PostgreSQL cluster; run them
+# on a dev machine.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 PATH="/usr/sbin:/sbin:$PATH"
-DRILLS=("$@")
+DRILLS=()
+for d in "$@"; do
+  if [ "$d" = events ]; then DRILLS+=(events_receiver_down events_kill9 events_pgrestart); else DRILLS+=("$d"); fi
+done
 [ ${#DRILLS[@]} -gt 0 ] || DRILLS=(kill9 pgrestart broker pgdown pg_broker kill9_pg_broker broker_kill9)
 RUNS="${DRILL_RUNS:-3}"
 DB=fleetd_drill
@@ -39,7 +71,7 @@ HTTP=127.0.0.1:18081
 OUT="$REPO/.run/drills"
 RATE="${DRILL_RATE:-20000}"
 READINGS="${DRILL_READINGS:-600000}"
-PGVER=$(ls /etc/postgresql | sort -n | tail -1)
+PGVER=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -n | tail -1)
 mkdir -p "$OUT"
 
 say() { printf '[drill] %s\n' "$*"; }
@@ -53,21 +85,25 @@ PORT=$PB_PORT
 MQTT_URL="mqtt://127.0.0.1:$PORT"
 say "broker: $MQTT_URL (data in $OUT/broker)"
 cargo build --release --workspace --quiet
-FLEETD="$REPO/target/release/fleetd"
-SIM="$REPO/target/release/fleet-sim"
+FLEETD="${CARGO_TARGET_DIR:-$REPO/target}/release/fleetd"
+SIM="${CARGO_TARGET_DIR:-$REPO/target}/release/fleet-sim"
 
 FLEETD_PID=""
+FLEETD_ENV=()   # more FLEETD_* settings (the event drills')
 start_fleetd() {
   FLEETD_DATABASE_URL="$DB_URL" FLEETD_MQTT_URL="$MQTT_URL" FLEETD_HTTP_ADDR="$HTTP" FLEETD_REDIS_URL="" \
     FLEETD_MQTT_CLIENT_ID="drill" FLEETD_MQTT_TOPIC_PREFIX="drill" FLEETD_INGEST_UNKNOWN_VEHICLES=store \
     FLEETD_MQTT_RECONNECT_MIN_MS=2000 FLEETD_MQTT_RECONNECT_MAX_MS=2000 \
-    "$FLEETD" serve >> "$OUT/fleetd.log" 2>&1 &
+    env "${FLEETD_ENV[@]}" "$FLEETD" serve >> "$OUT/fleetd.log" 2>&1 &
   FLEETD_PID=$!
   for _ in $(seq 1 600); do curl -fsS "http://$HTTP/healthz" >/dev/null 2>&1 && return; sleep 0.1; done
   say "fleetd did not start"; tail -20 "$OUT/fleetd.log"; exit 1
 }
-stop_fleetd() { [ -n "$FLEETD_PID" ] && kill -TERM "$FLEETD_PID" 2>/dev/null && wait "$FLEETD_PID" || true; FLEETD_PID=""; }
-trap 'stop_fleetd; kill "$PB_PID" 2>/dev/null || true' EXIT
+stop_fleetd() {
+  if [ -n "$FLEETD_PID" ] && kill -TERM "$FLEETD_PID" 2>/dev/null; then wait "$FLEETD_PID" || true; fi
+  FLEETD_PID=""
+}
+trap 'stop_event_helpers; stop_fleetd; kill "$PB_PID" 2>/dev/null || true' EXIT
 pg() { pg_ctlcluster --skip-systemctl-redirect "$PGVER" main "$1"; }
 broker_restart() { # TERM (graceful: saves its database) or KILL (loses what came since the last save)
   kill "-$1" "$PB_PID"
@@ -85,11 +121,19 @@ drop_sessions() {
   wait "${pids[@]}" || true
 }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# shellcheck source=scripts/lib/event_drills.sh
+source "$REPO/scripts/lib/event_drills.sh"
 
 failed=0
 summary=()
 for drill in "${DRILLS[@]}"; do
  for run in $(seq 1 "$RUNS"); do
+  case "$drill" in
+    events_*)
+      event_drill "$drill" "$run" || failed=1
+      summary+=("$EVENT_LINE")
+      continue ;;
+  esac
   say "=== $drill, run $run of $RUNS: $READINGS readings at $RATE/s"
   psql -qX postgres://postgres@127.0.0.1:5432/postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
   drop_sessions

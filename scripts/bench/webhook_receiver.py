@@ -11,7 +11,15 @@ Control routes (the bench driver, not fleetd):
                 [seq, event_id, receipt time, attempt, signature ok]
   POST /_reset  forgets the receipts
 
-    python3 webhook_receiver.py PORT SECRET
+With RECEIPTS (a file, appended to, so that it outlives a restart of the receiver), every
+delivery is also written there as it is answered, one JSON object a line: seq, event_id,
+t, attempt, ok (the signature), type (fleetd-event-type), aggregate ("aggregate_type
+aggregate_id", from the body) and sha256 (of the raw body). The drills
+(scripts/drills.sh, events_*) read it. With DELAY_MS, each delivery is answered that long
+after it was logged (a receiver taking its time, so that deliveries are in flight when a
+drill strikes).
+
+    python3 webhook_receiver.py PORT SECRET [RECEIPTS [DELAY_MS]]
 """
 import asyncio
 import hashlib
@@ -23,6 +31,8 @@ import time
 SECRET = b""
 LOG = []          # [seq, event_id, t, attempt, ok]
 SEEN = set()
+RECEIPTS = None   # the file every delivery is appended to, when given
+DELAY_S = 0.0     # how long each delivery waits for its answer
 STATS = {"received": 0, "bad": 0, "connections": 0}
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
 
@@ -44,6 +54,20 @@ def control(method, path):
         STATS["received"] = STATS["bad"] = 0
         return reply(b"200 OK", b"{}")
     return reply(b"404 Not Found", b"{}")
+
+
+def record(event_id, t, headers, body, ok):
+    try:
+        e = json.loads(body)
+        aggregate = f"{e['aggregate_type']} {e['aggregate_id']}"
+    except (ValueError, KeyError, TypeError):
+        aggregate = None
+    RECEIPTS.write(json.dumps({
+        "seq": STATS["received"], "event_id": event_id, "t": t,
+        "attempt": int(headers.get(b"fleetd-delivery-attempt", b"0") or 0), "ok": ok,
+        "type": headers.get(b"fleetd-event-type", b"").decode(errors="replace"),
+        "aggregate": aggregate, "sha256": hashlib.sha256(body).hexdigest()}) + "\n")
+    RECEIPTS.flush()
 
 
 async def chunked(reader):
@@ -95,6 +119,10 @@ async def serve(reader, writer):
                 LOG.append([STATS["received"], event_id, t,
                             int(headers.get(b"fleetd-delivery-attempt", b"0") or 0), ok])
                 SEEN.add(event_id)
+                if RECEIPTS is not None:
+                    record(event_id, t, headers, body, ok)
+                if DELAY_S:
+                    await asyncio.sleep(DELAY_S)
                 writer.write(OK)
             if headers.get(b"connection", b"").lower() == b"close":
                 await writer.drain()
@@ -106,8 +134,12 @@ async def serve(reader, writer):
 
 
 async def main():
-    global SECRET
+    global SECRET, RECEIPTS, DELAY_S
     port, SECRET = int(sys.argv[1]), sys.argv[2].encode()
+    if len(sys.argv) > 3:
+        RECEIPTS = open(sys.argv[3], "a", encoding="utf-8")
+    if len(sys.argv) > 4:
+        DELAY_S = int(sys.argv[4]) / 1000
     server = await asyncio.start_server(serve, "127.0.0.1", port, backlog=512)
     print(f"listening on 127.0.0.1:{port}", file=sys.stderr, flush=True)
     async with server:

@@ -30,19 +30,13 @@ import time
 import urllib.parse
 import urllib.request
 
-WEIGHTS = [8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2]
-LETTERS = {"M": 4, "G": 7, "D": 4}
+sys.dont_write_bytecode = True     # no __pycache__ in the checkout
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from fleetd_api import vin  # noqa: E402
+
 TYPE = "vehicle.status_changed"
 WRITERS = 4          # connections the latency client spreads its writes over
 DRAIN_TIMEOUT_S = 120
-
-
-def vin(n):
-    """A VIN with a valid North American check digit, distinct for each n < 10**8."""
-    v = list("1M8GDM900" + str(n).zfill(8))
-    total = sum((int(c) if c.isdigit() else LETTERS[c]) * w for c, w in zip(v, WEIGHTS))
-    v[8] = "X" if total % 11 == 10 else str(total % 11)
-    return "".join(v)
 
 
 def env(name):

@@ -1,6 +1,7 @@
 //! A real HTTP receiver for webhook tests: it records every request (path, headers, body)
 //! and answers as told: 200, a fixed status, a failure on chosen first attempts, a redirect,
-//! or after a long sleep.
+//! or after a long sleep. It can also go down (its port closed, connections refused) and
+//! come back on the same port.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use tokio_util::sync::CancellationToken;
 
 /// How the receiver answers.
 #[derive(Debug, Clone)]
@@ -59,9 +61,14 @@ struct Shared {
     mode: Arc<Mutex<Mode>>,
 }
 
+/// The server while it is up: what stops it, and its task.
+type Serving = (CancellationToken, tokio::task::JoinHandle<()>);
+
 pub struct Receiver {
     pub addr: SocketAddr,
     shared: Shared,
+    /// `None` while down. A std lock: held only to swap the value, never across an await.
+    serving: Mutex<Option<Serving>>,
 }
 
 impl Receiver {
@@ -71,13 +78,38 @@ impl Receiver {
             hits: Arc::default(),
             mode: Arc::new(Mutex::new(mode)),
         };
-        let app = axum::Router::new()
-            .fallback(answer)
-            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver { addr, shared }
+        let serving = Mutex::new(Some(serve(listener, shared.clone())));
+        Receiver {
+            addr,
+            shared,
+            serving,
+        }
+    }
+
+    /// Goes down: stops listening (a connection is refused) and closes every connection
+    /// once its request in progress, if any, is answered. What it received is kept.
+    pub async fn down(&self) {
+        let (stop, task) = self.serving.lock().unwrap().take().expect("already down");
+        stop.cancel();
+        let abort = task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+
+    /// Comes back on the same port.
+    pub async fn up(&self) {
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        let serving = serve(listener, self.shared.clone());
+        assert!(
+            self.serving.lock().unwrap().replace(serving).is_none(),
+            "already up"
+        );
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -107,6 +139,19 @@ impl Receiver {
             .filter(|h| (200..300).contains(&h.answered))
             .collect()
     }
+}
+
+fn serve(listener: tokio::net::TcpListener, shared: Shared) -> Serving {
+    let app = axum::Router::new().fallback(answer).with_state(shared);
+    let stop = CancellationToken::new();
+    let signal = stop.clone().cancelled_owned();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .await
+            .unwrap()
+    });
+    (stop, task)
 }
 
 async fn answer(State(s): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {

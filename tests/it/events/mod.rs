@@ -1,5 +1,6 @@
 //! The event outbox (docs/events.md).
 
+mod drills;
 mod mqtt;
 mod outbox;
 mod schemas;

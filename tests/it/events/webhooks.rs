@@ -19,7 +19,7 @@ use crate::common::receiver::{Hit, Mode, Receiver};
 use super::numbered;
 
 /// The signature as docs/webhooks.md tells a receiver to compute it.
-fn expected_signature(secret: &str, hit: &Hit) -> String {
+pub(super) fn expected_signature(secret: &str, hit: &Hit) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{}.{}", hit.header("fleetd-timestamp"), hit.body).as_bytes());
     let hex: String = mac
@@ -40,7 +40,7 @@ async fn accepted_all(rx: &Receiver, ids: &BTreeSet<i64>) {
     .await;
 }
 
-async fn subscribe(a: &Client, url: &str, events: Value) -> (String, String) {
+pub(super) async fn subscribe(a: &Client, url: &str, events: Value) -> (String, String) {
     let r = a
         .post("/v1/webhooks", json!({ "url": url, "events": events }))
         .await;
