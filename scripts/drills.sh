@@ -25,7 +25,9 @@
 # (DRILL_EVENT_RATE requests/s, default 20: vehicles, breakdowns, rentals, maintenance,
 # dispatch jobs, a new aggregate every few requests), a webhook subscription to `*` delivers to
 # scripts/bench/webhook_receiver.py, which logs every delivery, and scripts/lib/sse_client.py
-# follows GET /v1/stream?events=* (resuming with Last-Event-ID after each disconnect):
+# follows GET /v1/stream?events=* (resuming with Last-Event-ID after each disconnect), and
+# fleetd publishes every event on the drill's broker (mqtt.publish_events, topics
+# drill-events/{type}/{aggregate_id}) to a persistent QoS 1 mosquitto_sub:
 #   events_receiver_down  the receiver is down (killed, port closed) for DRILL_RECEIVER_DOWN_S
 #                  (default 600), then started again
 #   events_kill9   kill -9 fleetd while deliveries are in flight (it holds queue claims), and

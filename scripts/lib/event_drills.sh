@@ -1,20 +1,24 @@
 # shellcheck shell=bash
 # The event delivery drills of scripts/drills.sh (events_receiver_down, events_kill9,
 # events_pgrestart; its header says what they do). Sourced by it after its own functions:
-# uses say, start_fleetd, stop_fleetd, pg, free_port and DB, DB_URL, HTTP, MQTT_URL, OUT, SIM,
+# uses say, start_fleetd, stop_fleetd, pg, free_port and DB, DB_URL, HTTP, MQTT_URL, PORT, OUT, SIM,
 # FLEETD_PID, FLEETD_ENV. Defines functions only; event_drill sets EVENT_LINE (the PASS/FAIL
 # line) and returns 1 on FAIL.
 
 EV_PASSWORD="drill-admin-password"
-EV_RECEIVER_PID="" EV_SSE_PID="" EV_TRAFFIC_PID="" EV_SIM_PID=""
+EV_RECEIVER_PID="" EV_SSE_PID="" EV_TRAFFIC_PID="" EV_SIM_PID="" EV_MQTT_PID=""
+# Where fleetd publishes the events on the drill's broker (outside its telemetry prefix).
+EV_TOPICS="drill-events"
 
 # stop_event_helpers: ends what an event drill started but fleetd (also on the way out).
 stop_event_helpers() {
   local pid
-  for pid in "$EV_TRAFFIC_PID" "$EV_SIM_PID" "$EV_SSE_PID" "$EV_RECEIVER_PID"; do
+  for pid in "$EV_TRAFFIC_PID" "$EV_SIM_PID" "$EV_SSE_PID" "$EV_RECEIVER_PID" "$EV_MQTT_PID"; do
     if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   done
-  EV_RECEIVER_PID="" EV_SSE_PID="" EV_TRAFFIC_PID="" EV_SIM_PID=""
+  EV_RECEIVER_PID="" EV_SSE_PID="" EV_TRAFFIC_PID="" EV_SIM_PID="" EV_MQTT_PID="" EV_MQTT_PID=""
+# Where fleetd publishes the events on the drill's broker (outside its telemetry prefix).
+EV_TOPICS="drill-events"
 }
 
 # ev_receiver_start DIR PORT SECRET DELAY_MS: the receiver, appending every delivery to
@@ -58,8 +62,18 @@ event_drill() {
   FLEETD_ENV=(FLEETD_JWT_SECRET="drill-jwt-secret-0123456789abcdef0123" FLEETD_ADMIN_PASSWORD="$EV_PASSWORD"
     FLEETD_HTTP_RATE_LIMIT_PER_MINUTE=0 FLEETD_HTTP_LOGIN_PER_MINUTE=0 FLEETD_WEBHOOKS_ALLOW_PRIVATE=true
     FLEETD_WEBHOOKS_RETRY_MIN_MS=1000 FLEETD_WEBHOOKS_RETRY_MAX_MS="${DRILL_RETRY_MAX_MS:-10000}"
-    FLEETD_WEBHOOKS_TIMEOUT_MS=2000)
+    FLEETD_WEBHOOKS_TIMEOUT_MS=2000 FLEETD_MQTT_PUBLISH_EVENTS=true FLEETD_MQTT_EVENTS_PREFIX="$EV_TOPICS")
+  # The third path: a persistent QoS 1 subscriber to the events fleetd publishes on the broker.
+  # shellcheck disable=SC2153 # PORT: the drill broker's, set by scripts/drills.sh
+  mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -c -i "ev-drill-$run" -t "$EV_TOPICS/#" -v \
+    > "$dir/mqtt.txt" 2>>"$dir/mqtt.log" &
+  EV_MQTT_PID=$!
   start_fleetd
+  # The publisher starts after the last event numbered when it first runs: wait for it.
+  for _ in $(seq 1 100); do
+    [ "$(psql -qtAX "$DB_URL" -c "SELECT count(*) FROM event_publishers" 2>/dev/null)" = 1 ] && break
+    sleep 0.1
+  done
   port=$(free_port)
   secret="whsec_drill_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
   ev_receiver_start "$dir" "$port" "$secret" "$delay_ms"
@@ -112,6 +126,7 @@ event_drill() {
   say "traffic: $(cat "$dir/traffic.json")"
   EVENT_LINE=$(python3 "$REPO/scripts/lib/event_verify.py" --db "$DB_URL" --after "$after" \
     --receipts "$dir/receipts.jsonl" --sse "$dir/stream.jsonl" --recovered "$recovered" \
+    --mqtt "$dir/mqtt.txt" --mqtt-prefix "$EV_TOPICS" \
     --wait "${DRILL_EVENT_WAIT_S:-900}" --label "$drill run $run" --json "$dir/verify.json") || rc=1
   [ -n "$EVENT_LINE" ] || EVENT_LINE="FAIL $drill run $run: the check did not run (see above)"
   say "$EVENT_LINE"
