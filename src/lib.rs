@@ -24,6 +24,9 @@
 //!   drivers, and the job events behind the push streams.
 //! - [`clock`]: the wall clock they share, virtual under `tokio::time::pause()` in tests.
 //!
+//! [`geofences`]: the geofence engine's pure core (shapes on the sphere, the fence index,
+//! each vehicle's membership and its transitions).
+//!
 //! [`timed`]: the rules that fire as time passes (shifts end, licences expire, no-shows).
 //!
 //! [`events`]: the transactional outbox every state change writes its events to (the API,
@@ -41,6 +44,7 @@ pub mod daemon;
 pub mod db;
 pub mod dispatch;
 pub mod events;
+pub mod geofences;
 pub mod ingest;
 pub mod limiter;
 pub mod live;

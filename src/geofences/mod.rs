@@ -1,0 +1,40 @@
+//! The geofence engine's pure core: fence shapes on the sphere, the index of fences, and each
+//! vehicle's membership state machine. Synchronous and free of I/O: the API, the storage and
+//! the stream wiring are built on it.
+//!
+//! # Layout
+//! - [`shape`]: [`Shape`] (a circle, or polygons with great-circle edges, PostGIS `geography`
+//!   semantics and its interior rule), [`Point`], and the predicates
+//!   [`Shape::contains`], [`Shape::distance_outside_m`], [`Shape::bounds`].
+//! - `geojson` reads a GeoJSON Polygon/MultiPolygon, `validate` checks and orients its rings
+//!   ([`ShapeError`] in `error` says what is wrong and where).
+//! - `ring`: one oriented ring and point location by the nearest boundary point;
+//!   `sphere`: the unit-sphere vector geometry under it; [`bounds`]: 3-D boxes of regions.
+//! - [`index`]: [`FenceIndex`], every [`Fence`] by id and in an R-tree of its bounds grown by
+//!   its hysteresis, and [`FenceIndex::evaluate`], the fences a vehicle is inside after a reading.
+//! - [`membership`]: [`Membership`], a vehicle's visits, and the step from a reading to its
+//!   [`Transition`]s (entered, exited, dwell), in timestamp order only.
+//!
+//! Like the live index, everything is done with unit vectors in 3-D: there is no seam at the
+//! antimeridian and no singularity at the poles.
+
+pub mod bounds;
+mod error;
+mod geojson;
+pub mod index;
+pub mod membership;
+mod ring;
+pub mod shape;
+mod sphere;
+mod validate;
+
+pub use bounds::Bounds;
+pub use error::{Loc, ShapeError};
+pub use index::{Fence, FenceError, FenceIndex, MAX_HYSTERESIS_M};
+pub use membership::{Membership, Step, Transition, Visit};
+pub use shape::{Point, Polygon, Shape, BOUNDARY_M, MAX_RADIUS_M, MAX_VERTICES, MIN_RADIUS_M};
+pub use sphere::destination;
+pub use validate::TOUCH_M;
+
+#[cfg(test)]
+mod tests;
