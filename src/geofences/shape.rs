@@ -88,8 +88,10 @@ impl Polygon {
             bounds: b,
             padded: b,
         };
+        // The region inside the outer ring, holes and all: a hole may be where the region
+        // would otherwise reach furthest (a hole around a pole).
         for axis in bounds::axis_points() {
-            if polygon.locate(axis).left {
+            if polygon.outer.locate(axis).left {
                 bounds::include(&mut polygon.bounds, axis);
             }
         }

@@ -11,6 +11,8 @@
 //! - [`dispatch`]: jobs, matching, live positions and `nearest`, the SSE stream, and dispatch
 //!   under contention; the matcher on virtual time.
 //! - [`events`]: the event outbox: every change's events, in commit order.
+//! - [`geofences`]: the geofence shapes against PostGIS `geography` (`ST_Covers`,
+//!   `ST_Distance` on the sphere).
 //! - [`ingest`]: the ingestion pipeline end to end, migrations and partitions, the delivery
 //!   guarantee under failure (reliability and the small drills) and the decoder's property
 //!   tests.
@@ -31,6 +33,7 @@ mod broker;
 mod common;
 mod dispatch;
 mod events;
+mod geofences;
 mod http_config;
 mod ingest;
 mod layout;

@@ -165,11 +165,19 @@ fn bounds_contain_the_region_and_the_margin() {
             (-90.0, 80.0),
         ]])),
         shape(square(-1.0, -1.0, 1.0, 1.0)),
+        // The pole is in the hole, yet the region reaches higher than the outer ring does.
+        shape(polygon(&[
+            &[(0.0, 80.0), (90.0, 80.0), (180.0, 80.0), (-90.0, 80.0)],
+            &[(0.0, 86.0), (120.0, 86.0), (-120.0, 86.0)],
+        ])),
         Shape::circle(p(-89.9, 10.0), 50_000.0).unwrap(),
         Shape::circle(p(0.0, 90.0), 1_000_000.0).unwrap(),
     ];
     // The square around (0, 0) contains the +x axis point, which no edge reaches.
     assert_eq!(shapes[2].bounds().1[0], 1.0);
+    let holed = &shapes[3];
+    assert!(holed.contains(p(85.0, 10.0)) && !holed.contains(p(89.0, 0.0)));
+    assert_eq!(holed.distance_outside_m(p(85.0, 10.0)), 0.0);
     for s in &shapes {
         let loose = s.bounds_expanded(1000.0);
         for i in 0..=360 {

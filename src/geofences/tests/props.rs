@@ -5,7 +5,8 @@
 //!
 //! Fences and readings gather around four sites: anywhere, the north pole, the south pole and
 //! the antimeridian, so that fences contain poles and cross ±180°. Fences are random
-//! star-shaped polygons (some with a hole, some MultiPolygons of two) and circles.
+//! star-shaped polygons (some with a hole, some of those around a pole; some MultiPolygons of
+//! two) and circles.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -41,8 +42,18 @@ fn star_ring(c: Point) -> impl Strategy<Value = Vec<(f64, f64)>> {
     })
 }
 
+/// A centre for a polygon: near a site, or within 50 m of a pole (so that a hole can hold
+/// the pole).
+fn centre() -> impl Strategy<Value = Point> {
+    let pole = (any::<bool>(), 0.0..360.0f64, 0.0..50.0f64).prop_map(|(north, b, d)| {
+        let (lat, lon) = destination(if north { 90.0 } else { -90.0 }, 0.0, b, d);
+        Point::new(lat, lon)
+    });
+    prop_oneof![4 => near(20_000.0), 1 => pole]
+}
+
 fn shape() -> impl Strategy<Value = Shape> {
-    let polygon = near(20_000.0).prop_flat_map(|c| {
+    let polygon = centre().prop_flat_map(|c| {
         (star_ring(c), any::<bool>(), 0.1..0.45f64).prop_map(move |(outer, hole, f)| {
             let mut rings = vec![closed(&outer)];
             if hole && outer.len() >= 5 {

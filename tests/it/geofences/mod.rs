@@ -1,0 +1,3 @@
+//! Geofences: the engine's shapes against PostGIS `geography`.
+
+mod geometry;
