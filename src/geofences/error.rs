@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::shape::{MAX_RADIUS_M, MAX_VERTICES, MIN_RADIUS_M};
+use super::limits::{MAX_RADIUS_M, MAX_VERTICES, MIN_RADIUS_M};
 
 /// Where in a shape something is wrong: the polygon (MultiPolygon only), the ring (0 is the
 /// outer ring, holes follow) and the vertex, as indexes into the GeoJSON `coordinates`.

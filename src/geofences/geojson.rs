@@ -9,7 +9,8 @@
 use serde_json::Value;
 
 use super::error::ShapeError;
-use super::shape::{Point, MAX_VERTICES};
+use super::limits::MAX_VERTICES;
+use super::point::Point;
 
 /// The rings of each polygon, as given (closing positions included).
 pub(crate) type RawPolygons = Vec<Vec<Vec<Point>>>;

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use rstar::{RTree, RTreeObject, AABB};
 use uuid::Uuid;
 
-use super::shape::{Point, Shape};
+use super::point::Point;
+use super::shape::Shape;
 
 /// The largest hysteresis, in metres.
 pub const MAX_HYSTERESIS_M: f64 = 100_000.0;

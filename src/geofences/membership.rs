@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::index::FenceIndex;
-use super::shape::Point;
+use super::point::Point;
 
 /// Microseconds per second: timestamps are microseconds since the Unix epoch.
 const MICROS: i64 = 1_000_000;

@@ -7,8 +7,9 @@
 //!   semantics and its interior rule), [`Point`], and the predicates
 //!   [`Shape::contains`], [`Shape::distance_outside_m`], [`Shape::bounds`].
 //! - `geojson` reads a GeoJSON Polygon/MultiPolygon, `validate` checks and orients its rings
-//!   ([`ShapeError`] in `error` says what is wrong and where).
-//! - `ring`: one oriented ring and point location by the nearest boundary point;
+//!   into [`Polygon`]s ([`ShapeError`] in `error` says what is wrong and where), against the
+//!   [`limits`] (sizes, radii, tolerances).
+//! - `polygon` and `ring`: oriented rings and point location by the nearest boundary point;
 //!   `sphere`: the unit-sphere vector geometry under it; [`bounds`]: 3-D boxes of regions.
 //! - [`index`]: [`FenceIndex`], every [`Fence`] by id and in an R-tree of its bounds grown by
 //!   its hysteresis, and [`FenceIndex::evaluate`], the fences a vehicle is inside after a reading.
@@ -22,7 +23,10 @@ pub mod bounds;
 mod error;
 mod geojson;
 pub mod index;
+pub mod limits;
 pub mod membership;
+mod point;
+mod polygon;
 mod ring;
 pub mod shape;
 mod sphere;
@@ -31,10 +35,12 @@ mod validate;
 pub use bounds::Bounds;
 pub use error::{Loc, ShapeError};
 pub use index::{Fence, FenceError, FenceIndex, MAX_HYSTERESIS_M};
+pub use limits::{BOUNDARY_M, MAX_RADIUS_M, MAX_VERTICES, MIN_RADIUS_M, TOUCH_M};
 pub use membership::{Membership, Step, Transition, Visit};
-pub use shape::{Point, Polygon, Shape, BOUNDARY_M, MAX_RADIUS_M, MAX_VERTICES, MIN_RADIUS_M};
+pub use point::Point;
+pub use polygon::Polygon;
+pub use shape::Shape;
 pub use sphere::destination;
-pub use validate::TOUCH_M;
 
 #[cfg(test)]
 mod tests;

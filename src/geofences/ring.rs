@@ -11,7 +11,7 @@
 //! the whole test is signs of `p·n`. No reference point, no ray, no special case at the
 //! antimeridian or the poles, and the distance the hysteresis needs comes out of the same pass.
 
-use super::shape::Point;
+use super::point::Point;
 use super::sphere::{self, arc_normal, dot, nearest_on_arc, Nearest, V3};
 use crate::live::geo;
 

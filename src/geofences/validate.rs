@@ -16,13 +16,12 @@ use rstar::{RTree, RTreeObject, AABB};
 use super::bounds::{self, Bounds};
 use super::error::{Loc, ShapeError};
 use super::geojson::RawPolygons;
+use super::limits::TOUCH_M;
+use super::point::Point;
+use super::polygon::Polygon;
 use super::ring::Ring;
-use super::shape::{Point, Polygon};
 use super::sphere::{self, arc_normal, chord2, crosses, nearest_on_arc, V3};
 use crate::live::geo;
-
-/// Two vertices closer than this are the same, and edges closer than this touch (metres).
-pub const TOUCH_M: f64 = 0.001;
 
 /// `cos 179°`: consecutive vertices whose dot product is at most this are too far apart.
 const MAX_EDGE_COS: f64 = -0.999_847_695_156_391_2;
