@@ -51,6 +51,10 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
    routed nowhere). Most generated URLs name hosts the SSRF guard rightly refuses (`http://0`
    is 0.0.0.0, `http://1` is 0.0.0.1) or do not parse as URLs at all.
 
+11. POST and PATCH /v1/geofences: a `geometry` becomes a one-degree square (generated
+   coordinates are almost never closed, simple rings); a PATCH giving only one of `center` and
+   `radius_m` gets the other (a polygon fence becomes a circle only with both).
+
 So no case of this run exercises these refusals (a negative case breaks the schema, not these
 rules); they are left to the integration tests (tests/it/) and the unit tests beside each rule
 (docs/http.md, "Fuzzing the API"). The accepting side is exercised, in the stateful phase with
@@ -368,6 +372,24 @@ def _keep_profile_role(body, user_id):
 WEBHOOK_URL = "http://192.0.2.1/fleetd-fuzz"
 
 
+# ---- 11. geofence areas ------------------------------------------------------------------------
+
+GEOFENCE_SQUARE = {
+    "type": "Polygon",
+    "coordinates": [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]],
+}
+
+
+def _fix_geofence(body, patch):
+    if isinstance(body.get("geometry"), dict):
+        body["geometry"] = json.loads(json.dumps(GEOFENCE_SQUARE))
+    if patch and body.get("geometry") is None:
+        if isinstance(body.get("center"), dict) and body.get("radius_m") is None:
+            body["radius_m"] = 100.0
+        elif body.get("radius_m") is not None and body.get("center") is None:
+            body["center"] = {"lat": 0.5, "lon": 0.5}
+
+
 # ---- the hooks ---------------------------------------------------------------------------------
 
 
@@ -398,6 +420,8 @@ def before_call(context, case, kwargs):
         if op in (("POST", "/v1/webhooks"), ("PATCH", "/v1/webhooks/{id}")):
             if isinstance(body.get("url"), str):
                 body["url"] = WEBHOOK_URL
+        if op in (("POST", "/v1/geofences"), ("PATCH", "/v1/geofences/{id}")):
+            _fix_geofence(body, op[0] == "PATCH")
         if op == ("PATCH", "/v1/users/{id}"):
             _keep_profile_role(body, (case.path_parameters or {}).get("id"))
         if op == ("POST", "/v1/drivers"):

@@ -106,6 +106,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "event_publishers",
         sql: include_str!("../migrations/0020_event_publishers.sql"),
     },
+    Migration {
+        version: 21,
+        name: "geofences",
+        sql: include_str!("../migrations/0021_geofences.sql"),
+    },
 ];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).

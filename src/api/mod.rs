@@ -30,6 +30,7 @@ pub mod dispatch;
 pub mod error;
 pub mod extract;
 pub mod fleet;
+pub mod geofences;
 pub mod maintenance;
 pub mod middleware;
 pub mod now;
@@ -118,6 +119,7 @@ pub fn table() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
     let r = reports::routes(r);
     let r = audit::routes::routes(r);
     let r = webhooks::routes(r);
+    let r = geofences::routes(r);
     (r.router, r.docs)
 }
 

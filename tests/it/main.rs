@@ -12,7 +12,7 @@
 //!   under contention; the matcher on virtual time.
 //! - [`events`]: the event outbox: every change's events, in commit order.
 //! - [`geofences`]: the geofence shapes against PostGIS `geography` (`ST_Covers`,
-//!   `ST_Distance` on the sphere).
+//!   `ST_Distance` on the sphere); `/v1/geofences`.
 //! - [`ingest`]: the ingestion pipeline end to end, migrations and partitions, the delivery
 //!   guarantee under failure (reliability and the small drills) and the decoder's property
 //!   tests.

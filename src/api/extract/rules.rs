@@ -149,6 +149,17 @@ pub fn vehicle_id(field: &str, id: &str) -> Result<(), ApiError> {
     }
 }
 
+/// For a `PATCH` field that `null` clears: tells "absent" (`None`, with `#[serde(default)]`)
+/// from "null" (`Some(None)`).
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Option::<T>::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use const_format::concatcp;
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::auth::{Caller, Role, STAFF};
@@ -88,16 +88,9 @@ pub struct UpdateDriver {
     pub licence_expiry: Option<NaiveDate>,
     pub duty_status: Option<DutyStatus>,
     /// `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::api::extract::double_option")]
     #[schemars(length(min = 1, max = 64), regex(pattern = VEHICLE_ID_PATTERN))]
     pub current_vehicle_id: Option<Option<String>>,
-}
-
-/// Tells "absent" (`None`) from "null" (`Some(None)`).
-fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
