@@ -128,6 +128,18 @@ fn assert_first_receipts_in_order(ids: &[i64]) {
     );
 }
 
+/// Registers vehicles `{prefix}-0` to `{prefix}-39`, 20 ms apart, in the background: a
+/// stream of events to break something in the middle of.
+fn register_40(admin: &crate::common::api::Client, prefix: &str) -> tokio::task::JoinHandle<()> {
+    let (admin, prefix) = (admin.clone(), prefix.to_string());
+    tokio::spawn(async move {
+        for n in 0..40u32 {
+            vehicle(&admin, &format!("{prefix}-{n}"), n + 1).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+}
+
 /// Waits until this daemon's publisher has taken the lock and recorded its cursor.
 async fn publishing(addr: std::net::SocketAddr) {
     eventually("the daemon publishes events", || async {
@@ -221,13 +233,7 @@ async fn a_broker_restart_loses_no_event() {
     let db = api.db.client().await;
     publishing(api.daemon.addr).await;
     let sub = Subscriber::start(&api.broker, prefix).await;
-    let admin = api.admin.clone();
-    let writer = tokio::spawn(async move {
-        for n in 0..40u32 {
-            vehicle(&admin, &format!("br-{n}"), n + 1).await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
+    let writer = register_40(&api.admin, "br");
     tokio::time::sleep(Duration::from_millis(300)).await;
     api.broker.restart();
     writer.await.unwrap();
@@ -268,13 +274,7 @@ async fn when_the_publishing_daemon_is_killed_another_carries_on() {
     );
     let sub = Subscriber::start(&api.broker, prefix).await;
 
-    let admin = api.admin.clone();
-    let writer = tokio::spawn(async move {
-        for n in 0..40u32 {
-            vehicle(&admin, &format!("ha-{n}"), n + 1).await;
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    });
+    let writer = register_40(&api.admin, "ha");
     tokio::time::sleep(Duration::from_millis(400)).await;
     first.kill9();
     publishing(second.addr).await;
