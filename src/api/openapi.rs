@@ -347,6 +347,7 @@ pub fn document(routes: &[RouteDoc]) -> Value {
             "description": "Fleet telemetry, registry, rentals and maintenance. Times are RFC 3339 UTC; money is integer minor units plus an ISO 4217 code."
         },
         "paths": paths,
+        "webhooks": events::webhooks(),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": schemas

@@ -62,6 +62,42 @@ pub fn schemas(generator: &mut SchemaGenerator) -> Map<String, Value> {
     out
 }
 
+/// OpenAPI 3.1's top-level `webhooks`: the request fleetd makes to a subscribed URL
+/// (docs/webhooks.md), so that a receiver's types come from the same document.
+pub fn webhooks() -> Value {
+    let header = |name: &str, description: &str, schema: Value| {
+        json!({ "name": name, "in": "header", "required": true,
+                "description": description, "schema": schema })
+    };
+    json!({
+        "event": {
+            "post": {
+                "summary": "An event delivered to a subscribed URL",
+                "description": "At least once; per subscription, each aggregate's events in id order. Verify `fleetd-signature` over the raw body before parsing it (docs/webhooks.md).",
+                "parameters": [
+                    header("fleetd-event-id", "The event's id: the same on every attempt (deduplicate on it).",
+                           json!({"type": "integer", "format": "int64", "minimum": 1})),
+                    header("fleetd-event-type", "The event's type.", json!({"type": "string"})),
+                    header("fleetd-timestamp", "Unix seconds when this attempt was signed.",
+                           json!({"type": "integer", "format": "int64"})),
+                    header("fleetd-signature", "`v1=` and the hex HMAC-SHA256, keyed with the subscription's secret, of `{fleetd-timestamp}.{raw body}`.",
+                           json!({"type": "string", "pattern": "^v1=[0-9a-f]{64}$"})),
+                    header("fleetd-delivery-attempt", "1 for the first attempt, then 2, 3, ….",
+                           json!({"type": "integer", "minimum": 1}))
+                ],
+                "requestBody": {
+                    "required": true,
+                    "content": {"application/json": {"schema": reference(UNION)}}
+                },
+                "responses": {
+                    "2XX": {"description": "Accepted. Anything else (another status, a timeout, a redirect, a refused connection) is a failure, retried with backoff for webhooks.max_retry_hours and then dead-lettered."}
+                },
+                "security": []
+            }
+        }
+    })
+}
+
 /// The fields of every event, in the order `event_body` writes them.
 fn envelope() -> Value {
     let types: Vec<&str> = Kind::ALL.into_iter().map(Kind::as_str).collect();

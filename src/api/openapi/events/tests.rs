@@ -146,3 +146,28 @@ fn the_docs_examples_are_payloads_of_their_types() {
         assert!(fits, "no type of {types:?} takes {example}");
     }
 }
+
+#[test]
+fn the_webhook_request_is_documented_with_the_event_union_and_its_headers() {
+    let doc = full_document();
+    let post = &doc["webhooks"]["event"]["post"];
+    assert_eq!(
+        post["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        format!("#/components/schemas/{UNION}")
+    );
+    let headers: Vec<&str> = post["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    // What src/webhooks/deliver.rs sends.
+    let sent = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/webhooks/deliver.rs"),
+    )
+    .unwrap();
+    for h in &headers {
+        assert!(sent.contains(&format!("\"{h}\"")), "{h} is not sent");
+    }
+    assert_eq!(headers.len(), 5);
+}
