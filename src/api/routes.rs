@@ -150,6 +150,15 @@ impl RouteDoc {
         }
     }
 
+    /// `DELETE` of one resource by id: 204, or 404.
+    pub fn delete(path: &'static str, summary: &'static str, roles: &'static [Role]) -> RouteDoc {
+        RouteDoc {
+            success: 204,
+            errors: &[404],
+            ..RouteDoc::new("DELETE", path, summary, roles)
+        }
+    }
+
     /// `method` with a body changing an existing resource.
     pub fn change<Req: schemars::JsonSchema, Resp: schemars::JsonSchema>(
         method: &'static str,

@@ -310,11 +310,7 @@ pub fn routes(r: Routes) -> Routes {
         update,
     )
     .add(
-        RouteDoc {
-            success: 204,
-            errors: &[404],
-            ..RouteDoc::new("DELETE", "/v1/geofences/{id}", "Delete a geofence", STAFF)
-        },
+        RouteDoc::delete("/v1/geofences/{id}", "Delete a geofence", STAFF),
         delete,
     )
 }

@@ -373,17 +373,12 @@ pub fn routes(r: Routes) -> Routes {
         update,
     )
     .add(
-        RouteDoc {
-            success: 204,
-            errors: &[404],
-            ..RouteDoc::new(
-                "DELETE",
-                "/v1/vehicles/{id}",
-                "Soft-delete a vehicle (409 vehicle_committed while it holds a commitment, \
+        RouteDoc::delete(
+            "/v1/vehicles/{id}",
+            "Soft-delete a vehicle (409 vehicle_committed while it holds a commitment, \
                  409 vehicle_in_use while a driver has it as their current vehicle)",
-                ADMIN,
-            )
-        }
+            ADMIN,
+        )
         .conflicts(&[ErrorCode::VehicleCommitted, ErrorCode::VehicleInUse]),
         delete,
     )

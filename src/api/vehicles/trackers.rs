@@ -234,18 +234,13 @@ pub fn routes(r: Routes) -> Routes {
         read,
     )
     .add(
-        RouteDoc {
-            success: 204,
-            errors: &[404],
-            ..RouteDoc::new(
-                "DELETE",
-                PATH,
-                "Revoke the vehicle's tracker account: the broker disconnects the tracker and \
+        RouteDoc::delete(
+            PATH,
+            "Revoke the vehicle's tracker account: the broker disconnects the tracker and \
                  refuses it from now on. Idempotent (204 whether or not it had one); 503 \
                  broker_unavailable as for issuing.",
-                STAFF,
-            )
-        },
+            STAFF,
+        ),
         delete,
     )
 }

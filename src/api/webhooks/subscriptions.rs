@@ -365,16 +365,11 @@ pub fn routes(r: Routes) -> Routes {
         update,
     )
     .add(
-        RouteDoc {
-            success: 204,
-            errors: &[404],
-            ..RouteDoc::new(
-                "DELETE",
-                "/v1/webhooks/{id}",
-                "Delete a webhook and its deliveries",
-                ADMIN,
-            )
-        },
+        RouteDoc::delete(
+            "/v1/webhooks/{id}",
+            "Delete a webhook and its deliveries",
+            ADMIN,
+        ),
         delete,
     )
 }
