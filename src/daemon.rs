@@ -230,6 +230,7 @@ pub async fn start_on(
                 retention: config.retention.clone(),
                 clock: clock.clone(),
                 metrics: metrics.clone(),
+                fences: Arc::new(crate::fencing::Engine::new()),
             }
             .run(background.clone()),
         );

@@ -25,7 +25,8 @@
 //! - [`clock`]: the wall clock they share, virtual under `tokio::time::pause()` in tests.
 //!
 //! [`geofences`]: the geofence engine's pure core (shapes on the sphere, the fence index,
-//! each vehicle's membership and its transitions).
+//! each vehicle's membership and its transitions); [`fencing`] runs it on the stored
+//! readings inside the trip segmenter's pass and raises the `geofence.*` events.
 //!
 //! [`timed`]: the rules that fire as time passes (shifts end, licences expire, no-shows).
 //!
@@ -44,6 +45,7 @@ pub mod daemon;
 pub mod db;
 pub mod dispatch;
 pub mod events;
+pub mod fencing;
 pub mod geofences;
 pub mod ingest;
 pub mod limiter;

@@ -111,6 +111,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "geofences",
         sql: include_str!("../migrations/0021_geofences.sql"),
     },
+    Migration {
+        version: 22,
+        name: "geofence_members",
+        sql: include_str!("../migrations/0022_geofence_members.sql"),
+    },
 ];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).

@@ -35,10 +35,13 @@ pub enum Kind {
     TripDiscarded,
     StopCompleted,
     StopDiscarded,
+    GeofenceEntered,
+    GeofenceExited,
+    GeofenceDwell,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 30] = [
+    pub const ALL: [Kind; 33] = [
         Kind::VehicleRegistered,
         Kind::VehicleStatusChanged,
         Kind::VehicleDecommissioned,
@@ -69,6 +72,9 @@ impl Kind {
         Kind::TripDiscarded,
         Kind::StopCompleted,
         Kind::StopDiscarded,
+        Kind::GeofenceEntered,
+        Kind::GeofenceExited,
+        Kind::GeofenceDwell,
     ];
 
     /// The type's name, `{aggregate}.{what happened}`.
@@ -104,6 +110,9 @@ impl Kind {
             Kind::TripDiscarded => "trip.discarded",
             Kind::StopCompleted => "stop.completed",
             Kind::StopDiscarded => "stop.discarded",
+            Kind::GeofenceEntered => "geofence.entered",
+            Kind::GeofenceExited => "geofence.exited",
+            Kind::GeofenceDwell => "geofence.dwell",
         }
     }
 

@@ -14,6 +14,7 @@ use rstar::{RTree, RTreeObject, AABB};
 use uuid::Uuid;
 
 use super::point::Point;
+use super::selector::{Selector, Subject};
 use super::shape::Shape;
 
 /// The largest hysteresis, in metres.
@@ -27,8 +28,8 @@ pub enum FenceError {
     Hysteresis { got: f64 },
 }
 
-/// A fence as the engine sees it. Whatever else a fence has (name, selector, speed limit)
-/// can be added here or kept beside it by id.
+/// A fence as the engine sees it. Whatever else a fence has (name, speed limit) is kept
+/// beside it by id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fence {
     pub id: Uuid,
@@ -37,6 +38,8 @@ pub struct Fence {
     pub hysteresis_m: f64,
     /// Inside for at least this many seconds raises one `Dwell` per visit.
     pub dwell_s: Option<u32>,
+    /// The vehicles it applies to.
+    pub selector: Selector,
 }
 
 impl Fence {
@@ -47,6 +50,7 @@ impl Fence {
             shape,
             hysteresis_m: 0.0,
             dwell_s: None,
+            selector: Selector::all(),
         }
     }
 
@@ -61,6 +65,11 @@ impl Fence {
 
     pub fn with_dwell(mut self, dwell_s: Option<u32>) -> Fence {
         self.dwell_s = dwell_s;
+        self
+    }
+
+    pub fn with_selector(mut self, selector: Selector) -> Fence {
+        self.selector = selector;
         self
     }
 
@@ -170,15 +179,40 @@ impl FenceIndex {
 
     /// The fences a vehicle is inside after a reading at `p`, sorted, given the fences it was
     /// inside before (see [`Fence::inside_after`]). Every fence in `inside_before` is checked
-    /// by id; a fence that is no longer in the index is left.
+    /// by id; a fence that is no longer in the index is left. Selectors are not consulted:
+    /// see [`evaluate_for`](Self::evaluate_for).
     pub fn evaluate(&self, p: Point, inside_before: &[Uuid]) -> Vec<Uuid> {
+        self.evaluate_where(p, inside_before, |_| true)
+    }
+
+    /// [`evaluate`](Self::evaluate) for one vehicle: only the fences whose selector applies
+    /// to it; a fence it was inside that no longer applies is left.
+    pub fn evaluate_for(
+        &self,
+        p: Point,
+        inside_before: &[Uuid],
+        subject: Subject<'_>,
+    ) -> Vec<Uuid> {
+        self.evaluate_where(p, inside_before, |f| f.selector.applies(subject))
+    }
+
+    fn evaluate_where(
+        &self,
+        p: Point,
+        inside_before: &[Uuid],
+        applies: impl Fn(&Fence) -> bool,
+    ) -> Vec<Uuid> {
         let mut out: Vec<Uuid> = inside_before
             .iter()
-            .filter(|id| self.get(**id).is_some_and(|f| f.inside_after(p, true)))
+            .filter(|id| {
+                self.get(**id)
+                    .is_some_and(|f| applies(f) && f.inside_after(p, true))
+            })
             .copied()
             .collect();
         for fence in self.candidates(p) {
-            if !inside_before.contains(&fence.id) && fence.inside_after(p, false) {
+            if !inside_before.contains(&fence.id) && applies(fence) && fence.inside_after(p, false)
+            {
                 out.push(fence.id);
             }
         }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::index::FenceIndex;
 use super::point::Point;
+use super::selector::Subject;
 
 /// Microseconds per second: timestamps are microseconds since the Unix epoch.
 const MICROS: i64 = 1_000_000;
@@ -79,19 +80,48 @@ impl Membership {
     ///
     /// A fence deleted from the index while the vehicle was inside ends the visit without an
     /// `Exited` (the deletion is the event); a fence whose shape changed is evaluated as it is
-    /// now, its visit kept (hysteresis applies).
+    /// now, its visit kept (hysteresis applies). Selectors are not consulted: see
+    /// [`apply_for`](Self::apply_for).
     pub fn apply(&mut self, fences: &FenceIndex, ts: i64, p: Point) -> Vec<Transition> {
+        self.step(fences, ts, |before| fences.evaluate(p, before), |_| true)
+    }
+
+    /// [`apply`](Self::apply) for one vehicle: only the fences whose selector applies to it.
+    /// A fence whose selector stops applying ends the visit without an `Exited`, as a
+    /// deleted one does.
+    pub fn apply_for(
+        &mut self,
+        fences: &FenceIndex,
+        ts: i64,
+        p: Point,
+        subject: Subject<'_>,
+    ) -> Vec<Transition> {
+        self.step(
+            fences,
+            ts,
+            |before| fences.evaluate_for(p, before, subject),
+            |id| fences.get(id).is_some_and(|f| f.selector.applies(subject)),
+        )
+    }
+
+    fn step(
+        &mut self,
+        fences: &FenceIndex,
+        ts: i64,
+        evaluate: impl FnOnce(&[Uuid]) -> Vec<Uuid>,
+        watched: impl Fn(Uuid) -> bool,
+    ) -> Vec<Transition> {
         if self.last_ts.is_some_and(|last| ts <= last) {
             return Vec::new();
         }
         self.last_ts = Some(ts);
         let before: Vec<Uuid> = self.visits.keys().copied().collect();
-        let after = fences.evaluate(p, &before);
+        let after = evaluate(&before);
         let mut out = Vec::new();
         for id in &before {
             if after.binary_search(id).is_err() {
                 self.visits.remove(id);
-                if fences.get(*id).is_some() {
+                if fences.get(*id).is_some() && watched(*id) {
                     out.push(Transition::Exited { fence: *id, ts });
                 }
             }

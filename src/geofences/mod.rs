@@ -14,7 +14,8 @@
 //! - [`index`]: [`FenceIndex`], every [`Fence`] by id and in an R-tree of its bounds grown by
 //!   its hysteresis, and [`FenceIndex::evaluate`], the fences a vehicle is inside after a reading.
 //! - [`membership`]: [`Membership`], a vehicle's visits, and the step from a reading to its
-//!   [`Transition`]s (entered, exited, dwell), in timestamp order only.
+//!   [`Transition`]s (entered, exited, dwell), in timestamp order only; [`selector`]: which
+//!   vehicles a fence applies to.
 //!
 //! Like the live index, everything is done with unit vectors in 3-D: there is no seam at the
 //! antimeridian and no singularity at the poles.
@@ -28,6 +29,7 @@ pub mod membership;
 mod point;
 mod polygon;
 mod ring;
+pub mod selector;
 pub mod shape;
 mod sphere;
 mod validate;
@@ -39,6 +41,7 @@ pub use limits::{BOUNDARY_M, MAX_RADIUS_M, MAX_VERTICES, MIN_RADIUS_M, TOUCH_M};
 pub use membership::{Membership, Step, Transition, Visit};
 pub use point::Point;
 pub use polygon::Polygon;
+pub use selector::{Selector, Subject};
 pub use shape::Shape;
 pub use sphere::destination;
 

@@ -6,6 +6,10 @@
 //! that commit out of order within that delay (two daemons, one broker redelivery) are
 //! simply fed in order; a reading later than that re-segments from the last settled segment
 //! before it.
+//!
+//! The same settled readings then go, in the same transaction, through the geofence engine
+//! ([`crate::fencing`]), which raises `geofence.*` events for those newer than the last it
+//! evaluated.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +27,7 @@ use super::store::{self, at, State};
 use super::{Fix, Params};
 use crate::clock::Clock;
 use crate::config::{RetentionConfig, TripsConfig};
+use crate::fencing::{self, Track};
 use crate::metrics::Metrics;
 
 /// Marks folded per statement.
@@ -36,6 +41,8 @@ pub struct Segmenter {
     pub retention: RetentionConfig,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
+    /// The geofences, evaluated on the same readings.
+    pub fences: Arc<fencing::Engine>,
 }
 
 /// How often rollups past their retention are deleted.
@@ -48,6 +55,9 @@ pub struct PassReport {
     pub vehicles: usize,
     pub segments: usize,
     pub redone: usize,
+    /// Readings evaluated against the geofences, and the events they raised.
+    pub fence_readings: usize,
+    pub fence_events: usize,
 }
 
 impl Segmenter {
@@ -141,6 +151,7 @@ impl Segmenter {
     ) -> anyhow::Result<()> {
         let p = Params::new(&self.config);
         let mut done = Vec::with_capacity(claimed.len());
+        let mut tracks: Vec<Track> = Vec::new();
         let mut continuing: Vec<(State, Machine)> = Vec::new();
         for st in claimed {
             let mut dirty = st.dirty_from.map(|d| d.timestamp_micros());
@@ -164,7 +175,9 @@ impl Segmenter {
                     Start::Continue(m) => continuing.push((st, *m)),
                     Start::Redo { decided_from } => {
                         report.redone += 1;
-                        done.push(self.redo(tx, st, decided_from, horizon).await?);
+                        let (d, fixes) = self.redo(tx, st, decided_from, horizon).await?;
+                        tracks.push(track(&d.st.vehicle_id, due(&fixes, horizon)));
+                        done.push(d);
                     }
                 },
             }
@@ -190,6 +203,7 @@ impl Segmenter {
                         .await?;
                 }
                 let new = incremental::run(&p, &mut m, due(&fixes, horizon), horizon);
+                tracks.push(track(&st.vehicle_id, due(&fixes, horizon)));
                 done.push(Done {
                     next: after_horizon(&fixes, horizon),
                     st,
@@ -199,17 +213,21 @@ impl Segmenter {
             }
         }
         report.segments += finish::finish(tx, &self.config, done, horizon).await?;
+        let fenced = self.fences.evaluate(&**tx, &tracks).await?;
+        report.fence_readings += fenced.readings;
+        report.fence_events += fenced.events;
         Ok(())
     }
 
-    /// Re-segments a vehicle from the last segment settled before `from`.
+    /// Re-segments a vehicle from the last segment settled before `from`; also returns the
+    /// readings it read from there on.
     async fn redo(
         &self,
         tx: &Transaction<'_>,
         st: State,
         from: i64,
         horizon: i64,
-    ) -> anyhow::Result<Done> {
+    ) -> anyhow::Result<(Done, Vec<Fix>)> {
         let p = Params::new(&self.config);
         let anchor = segments::anchor(&**tx, &st.vehicle_id, at(from)).await?;
         let (mut m, mut fixes) = match anchor {
@@ -232,12 +250,13 @@ impl Segmenter {
         let new = incremental::run(&p, &mut m, due(&fixes, horizon), horizon);
         let keep: Vec<DateTime<Utc>> = new.iter().map(|s| at(s.start.ts_us)).collect();
         segments::drop_from(&**tx, &st.vehicle_id, at(from), &keep).await?;
-        Ok(Done {
+        let done = Done {
             next: after_horizon(&fixes, horizon),
             st,
             machine: m,
             new,
-        })
+        };
+        Ok((done, fixes))
     }
 
     /// Sets each reading's ignition from the latest OBD `rpm` at or before it (within
@@ -264,6 +283,23 @@ fn after_horizon(fixes: &[Fix], horizon: i64) -> Option<DateTime<Utc>> {
         .iter()
         .find(|f| f.ts_us > horizon)
         .map(|f| at(f.ts_us))
+}
+
+/// A vehicle's readings for the geofence engine.
+fn track(vehicle: &str, fixes: &[Fix]) -> Track {
+    let readings = fixes
+        .iter()
+        .map(|f| fencing::Reading {
+            ts_us: f.ts_us,
+            lat: f.lat,
+            lon: f.lon,
+            speed_kmh: f.speed_kmh,
+        })
+        .collect();
+    Track {
+        vehicle_id: vehicle.to_string(),
+        readings,
+    }
 }
 
 /// The readings at or before the horizon.

@@ -1,6 +1,7 @@
 //! `/v1/geofences` (staff): create, list (by tag), read, change and delete fences. Each
-//! write notifies `fleetd_geofences` (a trigger, migrations/0021_geofences.sql), so every
-//! daemon's engine follows.
+//! write notifies `fleetd_geofences` (migrations/0021_geofences.sql) and moves
+//! `geofence_version` (migrations/0022_geofence_members.sql), which every daemon's engine
+//! checks before it evaluates readings.
 
 use std::sync::Arc;
 

@@ -100,6 +100,9 @@ pub fn payload(kind: Kind, g: &mut SchemaGenerator) -> Value {
             segment(g, "stop", stop)
         }
         StopDiscarded => discarded(g, "stop"),
+        GeofenceEntered => geofence(g, "entered the fence (`entered_at` is `ts`)"),
+        GeofenceExited => geofence(g, "left the fence (`entered_at`: when the visit began)"),
+        GeofenceDwell => geofence(g, "had been inside for the fence's `dwell_s`"),
     }
 }
 
@@ -217,6 +220,27 @@ fn discarded(g: &mut SchemaGenerator, what: &str) -> Value {
             (&format!("{what}_id"), sub::<i64>(g)),
             ("vehicle_id", sub::<String>(g)),
             ("start_ts", sub::<DateTime<Utc>>(g)),
+        ],
+    )
+}
+
+/// `geofence.*`: the fence, the vehicle and the reading at which it `what`.
+fn geofence(g: &mut SchemaGenerator, what: &str) -> Value {
+    let degrees = |min: f64, max: f64| json!({"type": "number", "minimum": min, "maximum": max});
+    object(
+        &format!("A vehicle's reading (at `ts`, `lat`, `lon`, `speed_kmh`) at which it {what}."),
+        vec![
+            ("geofence_id", sub::<Uuid>(g)),
+            ("geofence_name", sub::<String>(g)),
+            ("vehicle_id", sub::<String>(g)),
+            ("ts", sub::<DateTime<Utc>>(g)),
+            ("lat", degrees(-90.0, 90.0)),
+            ("lon", degrees(-180.0, 180.0)),
+            (
+                "speed_kmh",
+                json!({"type": ["number", "null"], "minimum": 0}),
+            ),
+            ("entered_at", sub::<DateTime<Utc>>(g)),
         ],
     )
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{shape, square};
-use crate::geofences::{Fence, FenceIndex, Membership, Point, Shape, Transition};
+use crate::geofences::{
+    Fence, FenceIndex, Membership, Point, Selector, Shape, Subject, Transition,
+};
 use crate::live::geo::EARTH_RADIUS_M;
 
 const S: i64 = 1_000_000;
@@ -165,6 +167,36 @@ fn fences_replaced_or_deleted_mid_visit() {
     assert_eq!(m.apply(&fences, 5 * S, Point::new(10.5, 10.5)), []);
     assert_eq!(m.inside().count(), 0);
     assert_eq!(fences.candidates(Point::new(10.5, 10.5)).count(), 0);
+}
+
+#[test]
+fn a_selector_that_stops_applying_ends_the_visit_silently() {
+    let only = |ids: &[&str]| Selector {
+        vehicle_types: Default::default(),
+        vehicle_ids: ids.iter().map(|s| s.to_string()).collect(),
+    };
+    let fence = |sel| Fence::new(id(1), shape(square(0.0, 0.0, 1.0, 1.0))).with_selector(sel);
+    let mut fences = index(vec![fence(only(&["a"]))]);
+    let (a, b) = ("a", "b");
+    let van = |v| Subject {
+        vehicle_id: v,
+        vehicle_type: Some("van"),
+    };
+    let inside = Point::new(0.5, 0.5);
+    let (mut ma, mut mb) = (Membership::default(), Membership::default());
+    assert_eq!(ma.apply_for(&fences, S, inside, van(a)).len(), 1);
+    assert_eq!(mb.apply_for(&fences, S, inside, van(b)), []);
+    // Now for `b` only: `a` leaves without an exit, `b` enters.
+    fences.insert(Arc::new(fence(only(&["b"]))));
+    assert_eq!(ma.apply_for(&fences, 2 * S, inside, van(a)), []);
+    assert_eq!(ma.inside().count(), 0);
+    assert_eq!(
+        mb.apply_for(&fences, 2 * S, inside, van(b)),
+        [Transition::Entered {
+            fence: id(1),
+            ts: 2 * S
+        }]
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{closed, star};
 use crate::geofences::{
-    bounds, destination, Fence, FenceIndex, Membership, Point, Shape, Transition,
+    bounds, destination, Fence, FenceIndex, Membership, Point, Selector, Shape, Subject, Transition,
 };
 
 const SITES: [(f64, f64); 4] = [(10.0, 20.0), (89.8, 0.0), (-89.9, 100.0), (-30.0, 179.95)];
@@ -76,20 +76,38 @@ fn shape() -> impl Strategy<Value = Shape> {
     prop_oneof![3 => geojson, 1 => circle]
 }
 
+/// Vehicle `v` is "v{v}", of type "t{v % 2}".
+fn subject(v: usize) -> (String, String) {
+    (format!("v{v}"), format!("t{}", v % 2))
+}
+
+/// Every vehicle (most often), a type, some ids, or both.
+fn selector() -> impl Strategy<Value = Selector> {
+    let set = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
+    prop_oneof![
+        3 => Just(Selector::all()),
+        1 => Just(Selector { vehicle_types: set(&["t0"]), vehicle_ids: set(&[]) }),
+        1 => Just(Selector { vehicle_types: set(&[]), vehicle_ids: set(&["v1", "v2"]) }),
+        1 => Just(Selector { vehicle_types: set(&["t1"]), vehicle_ids: set(&["v0"]) }),
+    ]
+}
+
 fn fences() -> impl Strategy<Value = Vec<Fence>> {
     let fence = (
         shape(),
         prop::sample::select(vec![0.0, 10.0, 500.0, 5_000.0]),
         prop::option::of(0u32..30),
+        selector(),
     );
     prop::collection::vec(fence, 1..8).prop_map(|fs| {
         fs.into_iter()
             .enumerate()
-            .map(|(i, (s, h, dwell))| {
+            .map(|(i, (s, h, dwell, selector))| {
                 Fence::new(Uuid::from_u128(i as u128 + 1), s)
                     .with_hysteresis(h)
                     .unwrap()
                     .with_dwell(dwell)
+                    .with_selector(selector)
             })
             .collect()
     })
@@ -111,9 +129,17 @@ fn engine(fences: &[Fence], arrivals: &[Reading], restart: &[bool]) -> Vec<(usiz
     let mut out = Vec::new();
     for (k, &(v, ts, p)) in arrivals.iter().enumerate() {
         let state = states.entry(v).or_default();
-        let step = state.next(&index, ts * S, p);
-        out.extend(step.transitions.into_iter().map(|t| (v, t)));
-        *state = step.state;
+        let (id, kind) = subject(v);
+        let subject = Subject {
+            vehicle_id: &id,
+            vehicle_type: Some(&kind),
+        };
+        out.extend(
+            state
+                .apply_for(&index, ts * S, p, subject)
+                .into_iter()
+                .map(|t| (v, t)),
+        );
         if restart[k % restart.len()] {
             let json = serde_json::to_string(&*state).unwrap();
             *state = serde_json::from_str(&json).unwrap();
@@ -123,7 +149,7 @@ fn engine(fences: &[Fence], arrivals: &[Reading], restart: &[bool]) -> Vec<(usiz
 }
 
 /// The reference: per vehicle, readings sorted by `ts` (the first of each `ts` kept), every
-/// fence tested.
+/// fence that applies to the vehicle tested.
 fn brute_force(fences: &[Fence], readings: &[Reading]) -> Vec<(usize, Transition)> {
     let mut per: BTreeMap<usize, BTreeMap<i64, Point>> = BTreeMap::new();
     for &(v, ts, p) in readings {
@@ -133,10 +159,16 @@ fn brute_force(fences: &[Fence], readings: &[Reading]) -> Vec<(usize, Transition
     for (v, track) in per {
         // fence → (entered_at, dwelled)
         let mut inside: BTreeMap<Uuid, (i64, bool)> = BTreeMap::new();
+        let (id, kind) = subject(v);
+        let applies = |f: &Fence| {
+            f.selector.is_all()
+                || f.selector.vehicle_ids.contains(&id)
+                || f.selector.vehicle_types.contains(&kind)
+        };
         for (ts, p) in track {
             let ts = ts * S;
             let (mut exits, mut enters, mut dwells) = (vec![], vec![], vec![]);
-            for f in fences {
+            for f in fences.iter().filter(|f| applies(f)) {
                 let was = inside.contains_key(&f.id);
                 let now = if was {
                     f.shape.distance_outside_m(p) <= f.hysteresis_m

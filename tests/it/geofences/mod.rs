@@ -1,4 +1,6 @@
-//! Geofences: the engine's shapes against PostGIS `geography`, and `/v1/geofences`.
+//! Geofences: the engine's shapes against PostGIS `geography`, `/v1/geofences`, and the
+//! engine on the stream.
 
 mod geometry;
 mod routes;
+mod stream;

@@ -261,5 +261,10 @@ async fn routes_refuse_bad_input_and_non_staff() {
             "forbidden",
             "create",
         );
+        let nil = uuid::Uuid::nil();
+        let inside = c.get(&format!("/v1/geofences/{nil}/vehicles")).await;
+        is(&inside, 403, "forbidden", "who is inside");
+        let within = c.get("/v1/vehicles/v1/geofences").await;
+        is(&within, 403, "forbidden", "a vehicle's fences");
     }
 }

@@ -1,6 +1,6 @@
 //! The events background work emits, against the served schemas: the time rules (a shift
 //! that ended, a rental never collected) and the segmenter (trips and stops written, revised
-//! by late OBD, and dropped by a re-decision).
+//! by late OBD, and dropped by a re-decision; geofences entered, dwelt in and left).
 
 use std::collections::BTreeSet;
 
@@ -22,6 +22,9 @@ pub const SEGMENTER: &[&str] = &[
     "trip.discarded",
     "stop.completed",
     "stop.discarded",
+    "geofence.entered",
+    "geofence.exited",
+    "geofence.dwell",
 ];
 
 fn set(types: &[&str]) -> BTreeSet<String> {
@@ -92,6 +95,14 @@ async fn the_segmenter_emits_what_its_schemas_say() {
     })
     .await;
     vehicle(&api.admin, "tp-1", 1).await;
+    // Around the start, where the vehicle stays 10 minutes then leaves, and the end.
+    let end_lat = 52.0 + 6_000.0 / 111_195.0;
+    for (lat, name) in [(52.0, "start"), (end_lat, "end")] {
+        let body = json!({"name": name, "center": {"lat": lat, "lon": 13.0}, "radius_m": 300,
+                          "dwell_s": 60});
+        let r = api.admin.post("/v1/geofences", body).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
     let db = api.db.client().await;
     let start_ms = now_ms() - 1_860_000;
     let publisher = Publisher::connect(&api.broker).await;
@@ -106,6 +117,13 @@ async fn the_segmenter_emits_what_its_schemas_say() {
                      WHERE type IN ('trip.completed', 'stop.completed')";
     eventually("a trip and a stop", || async {
         (count(&db, written).await + count(&db, numbered).await >= 2).then_some(())
+    })
+    .await;
+    let fences = "SELECT count(DISTINCT type)
+                    FROM (SELECT type FROM event_outbox UNION ALL SELECT type FROM events) e
+                   WHERE type LIKE 'geofence.%'";
+    eventually("entered, dwell and exited", || async {
+        (count(&db, fences).await >= 3).then_some(())
     })
     .await;
 

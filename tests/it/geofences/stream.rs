@@ -1,0 +1,633 @@
+//! The engine on the stream: readings published over MQTT to two daemons sharing the
+//! subscription, shuffled, replayed and late, raise exactly the events (and leave exactly the
+//! memberships) of a brute-force replay of each vehicle's stored readings in timestamp order
+//! against every fence; and a daemon killed with -9 in the middle of a visit neither repeats
+//! nor loses a transition.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use fleetd::config::SubscriptionMode;
+use fleetd::geofences::{Fence, Point, Selector, Shape};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::common::api::{Client, ADMIN_PASSWORD, SECRET};
+use crate::common::dispatch::seed_fleet;
+use crate::common::{config, count, wait_count, Broker, InProcess, Publisher, TestDb};
+
+const S: i64 = 1_000_000;
+const A: (f64, f64) = (48.85, 2.35);
+/// On the antimeridian.
+const B: (f64, f64) = (-16.8, 179.999);
+
+/// A fence as the API takes it, and as the reference evaluates it.
+struct Def {
+    body: Value,
+    fence: Fence,
+}
+
+fn square(lon0: f64, lat0: f64, lon1: f64, lat1: f64) -> Vec<[f64; 2]> {
+    vec![
+        [lon0, lat0],
+        [lon1, lat0],
+        [lon1, lat1],
+        [lon0, lat1],
+        [lon0, lat0],
+    ]
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// A circle and a holed square around A, a circle and a square across the antimeridian at
+/// B; with hysteresis, dwell and selectors.
+fn defs() -> Vec<Def> {
+    let holed = json!({"type": "Polygon", "coordinates": [
+        square(A.1 - 0.006, A.0 - 0.004, A.1 + 0.006, A.0 + 0.004),
+        square(A.1 - 0.002, A.0 - 0.001, A.1 + 0.002, A.0 + 0.001),
+    ]});
+    let across = json!({"type": "Polygon", "coordinates": [
+        square(179.996, B.0 - 0.003, -179.997, B.0 + 0.003),
+    ]});
+    let circle = |(lat, lon): (f64, f64), r: f64| Shape::circle(Point::new(lat, lon), r).unwrap();
+    let fence = |shape: Shape, h: f64, dwell: Option<u32>, sel: Selector| {
+        Fence::new(Uuid::nil(), shape)
+            .with_hysteresis(h)
+            .unwrap()
+            .with_dwell(dwell)
+            .with_selector(sel)
+    };
+    vec![
+        Def {
+            body: json!({"name": "a-circle", "center": {"lat": A.0, "lon": A.1}, "radius_m": 300,
+                         "hysteresis_m": 40, "dwell_s": 5}),
+            fence: fence(circle(A, 300.0), 40.0, Some(5), Selector::all()),
+        },
+        Def {
+            body: json!({"name": "a-holed", "geometry": holed.clone(),
+                         "selector": {"vehicle_ids": ["gf-0", "gf-1"]}}),
+            fence: fence(
+                Shape::from_geojson(&holed).unwrap(),
+                0.0,
+                None,
+                Selector {
+                    vehicle_types: set(&[]),
+                    vehicle_ids: set(&["gf-0", "gf-1"]),
+                },
+            ),
+        },
+        Def {
+            body: json!({"name": "b-across", "geometry": across.clone(), "hysteresis_m": 20,
+                         "dwell_s": 10, "selector": {"vehicle_types": ["van"]}}),
+            fence: fence(
+                Shape::from_geojson(&across).unwrap(),
+                20.0,
+                Some(10),
+                Selector {
+                    vehicle_types: set(&["van"]),
+                    vehicle_ids: set(&[]),
+                },
+            ),
+        },
+        Def {
+            body: json!({"name": "b-circle", "center": {"lat": B.0, "lon": B.1}, "radius_m": 250}),
+            fence: fence(circle(B, 250.0), 0.0, None, Selector::all()),
+        },
+    ]
+}
+
+/// A small xorshift, so that a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// `(vehicle, ts µs, lat, lon)`.
+type Reading = (String, i64, f64, f64);
+
+/// Each vehicle wanders about its site (gf-0 and gf-2 at A, gf-1 and gf-3 at B), up to 700 m
+/// out: a step of up to 60 m every 500 ms from `from` (µs) for `secs`, and now and then a
+/// jump to anywhere in that range.
+fn wander(rng: &mut Rng, from: i64, secs: i64) -> Vec<Reading> {
+    let mut out = Vec::new();
+    for v in 0..4 {
+        let site = if v % 2 == 0 { A } else { B };
+        let mut at = site;
+        for k in 0..secs * 2 {
+            let (from_here, reach) = if rng.next() < 0.15 {
+                (site, 700.0)
+            } else {
+                (at, 60.0)
+            };
+            at = fleetd::geofences::destination(
+                from_here.0,
+                from_here.1,
+                rng.next() * 360.0,
+                rng.next() * reach,
+            );
+            out.push((format!("gf-{v}"), from + k * S / 2, at.0, at.1));
+        }
+    }
+    out
+}
+
+/// Publishes `readings` shuffled, in messages of 1 to 6 readings of one vehicle.
+async fn publish_shuffled(p: &Publisher, rng: &mut Rng, readings: &[Reading]) -> usize {
+    let mut order: Vec<&Reading> = readings.iter().collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, (rng.next() * (i + 1) as f64) as usize);
+    }
+    let mut by_vehicle: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    for r in order {
+        by_vehicle
+            .entry(&r.0)
+            .or_default()
+            .push(json!({"ts": r.1 / 1_000, "lat": r.2, "lon": r.3}));
+    }
+    let mut messages = Vec::new();
+    for (v, items) in by_vehicle {
+        let mut rest = &items[..];
+        while !rest.is_empty() {
+            let n = (1 + (rng.next() * 6.0) as usize).min(rest.len());
+            messages.push((
+                format!("fleet/{v}/gps"),
+                serde_json::to_vec(&rest[..n]).unwrap(),
+            ));
+            rest = &rest[n..];
+        }
+    }
+    for i in (1..messages.len()).rev() {
+        messages.swap(i, (rng.next() * (i + 1) as f64) as usize);
+    }
+    for (topic, body) in &messages {
+        p.publish(topic, body.clone()).await;
+    }
+    messages.len()
+}
+
+/// Each vehicle's stored readings, sorted.
+async fn stored(db: &tokio_postgres::Client) -> BTreeMap<String, Vec<(i64, Point)>> {
+    let rows = db
+        .query(
+            "SELECT vehicle_id, ts, ST_Y(position), ST_X(position) FROM gps_readings
+              ORDER BY vehicle_id, ts",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut out: BTreeMap<String, Vec<(i64, Point)>> = BTreeMap::new();
+    for r in &rows {
+        let ts: DateTime<Utc> = r.get(1);
+        out.entry(r.get(0))
+            .or_default()
+            .push((ts.timestamp_micros(), Point::new(r.get(2), r.get(3))));
+    }
+    out
+}
+
+/// An event as compared: (ts µs, type, fence name, entered_at µs).
+type Ev = (i64, String, String, i64);
+/// Who is inside: (vehicle, fence name, entered_at µs).
+type Members = BTreeSet<(String, String, i64)>;
+
+/// The reference: every fence tested at each reading, in timestamp order, skipping
+/// `late` readings; the events per vehicle and who is inside at the end.
+fn replay(
+    fences: &[(String, Fence)],
+    types: &BTreeMap<String, String>,
+    readings: &BTreeMap<String, Vec<(i64, Point)>>,
+    late: &BTreeSet<(String, i64)>,
+) -> (BTreeMap<String, Vec<Ev>>, Members) {
+    let mut events: BTreeMap<String, Vec<Ev>> = BTreeMap::new();
+    let mut members = BTreeSet::new();
+    for (v, track) in readings {
+        let mut inside: BTreeMap<&str, (i64, bool)> = BTreeMap::new();
+        let applies = |f: &Fence| {
+            f.selector.is_all()
+                || f.selector.vehicle_ids.contains(v)
+                || types
+                    .get(v)
+                    .is_some_and(|t| f.selector.vehicle_types.contains(t))
+        };
+        for &(ts, p) in track {
+            if late.contains(&(v.clone(), ts)) {
+                continue;
+            }
+            for (name, f) in fences.iter().filter(|(_, f)| applies(f)) {
+                let was = inside.get(name.as_str()).copied();
+                let now = match was {
+                    Some(_) => f.shape.distance_outside_m(p) <= f.hysteresis_m,
+                    None => f.shape.contains(p),
+                };
+                let out = events.entry(v.clone()).or_default();
+                match (was, now) {
+                    (Some((entered, _)), false) => {
+                        inside.remove(name.as_str());
+                        out.push((ts, "geofence.exited".into(), name.clone(), entered));
+                    }
+                    (None, true) => {
+                        inside.insert(name, (ts, false));
+                        out.push((ts, "geofence.entered".into(), name.clone(), ts));
+                    }
+                    _ => {}
+                }
+                if let (Some(visit), Some(d)) = (inside.get_mut(name.as_str()), f.dwell_s) {
+                    if !visit.1 && ts - visit.0 >= i64::from(d) * S {
+                        visit.1 = true;
+                        out.push((ts, "geofence.dwell".into(), name.clone(), visit.0));
+                    }
+                }
+            }
+        }
+        for (name, (entered, _)) in inside {
+            members.insert((v.clone(), name.to_string(), entered));
+        }
+    }
+    for evs in events.values_mut() {
+        evs.sort();
+    }
+    (events, members)
+}
+
+/// The `geofence.*` events numbered so far, per vehicle, sorted as [`replay`] sorts.
+async fn raised(db: &tokio_postgres::Client) -> BTreeMap<String, Vec<Ev>> {
+    let rows = db
+        .query(
+            "SELECT type, payload FROM events WHERE type LIKE 'geofence.%' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let us = |v: &Value| {
+        DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .timestamp_micros()
+    };
+    let mut out: BTreeMap<String, Vec<Ev>> = BTreeMap::new();
+    for r in &rows {
+        let p: Value = r.get(1);
+        out.entry(p["vehicle_id"].as_str().unwrap().to_string())
+            .or_default()
+            .push((
+                us(&p["ts"]),
+                r.get(0),
+                p["geofence_name"].as_str().unwrap().to_string(),
+                us(&p["entered_at"]),
+            ));
+    }
+    for evs in out.values_mut() {
+        evs.sort();
+    }
+    out
+}
+
+/// Who the database says is inside, by fence name.
+async fn members(db: &tokio_postgres::Client) -> Members {
+    let rows = db
+        .query(
+            "SELECT m.vehicle_id, g.name, m.entered_at FROM geofence_members m
+               JOIN geofences g ON g.id = m.geofence_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            let at: DateTime<Utc> = r.get(2);
+            (r.get(0), r.get(1), at.timestamp_micros())
+        })
+        .collect()
+}
+
+/// Who the API says is inside, asked both ways (a page of 1 vehicle at a time for fences).
+async fn answered(admin: &Client) -> Members {
+    let us = |v: &Value| {
+        DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .timestamp_micros()
+    };
+    let r = admin.get("/v1/geofences").await;
+    let mut by_fence = BTreeSet::new();
+    for f in r.json()["items"].as_array().unwrap() {
+        let (id, name) = (f["id"].as_str().unwrap(), f["name"].as_str().unwrap());
+        let mut cursor = String::new();
+        loop {
+            let r = admin
+                .get(&format!(
+                    "/v1/geofences/{id}/vehicles?limit=1&cursor={cursor}"
+                ))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            let page = r.json();
+            for m in page["items"].as_array().unwrap() {
+                let v = m["vehicle_id"].as_str().unwrap().to_string();
+                by_fence.insert((v, name.to_string(), us(&m["entered_at"])));
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_string(),
+                None => break,
+            }
+        }
+    }
+    let mut by_vehicle = BTreeSet::new();
+    for v in 0..4 {
+        let r = admin.get(&format!("/v1/vehicles/gf-{v}/geofences")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        for m in r.json().as_array().unwrap() {
+            let name = m["name"].as_str().unwrap().to_string();
+            by_vehicle.insert((format!("gf-{v}"), name, us(&m["entered_at"])));
+        }
+    }
+    assert_eq!(by_fence, by_vehicle);
+    // Unknown fences and vehicles, and bad pages.
+    let nil = Uuid::nil();
+    for (path, status) in [
+        (format!("/v1/geofences/{nil}/vehicles"), 404),
+        ("/v1/geofences/x/vehicles".to_string(), 404),
+        ("/v1/vehicles/nobody/geofences".to_string(), 404),
+        (format!("/v1/geofences/{nil}/vehicles?limit=0"), 422),
+        (format!("/v1/geofences/{nil}/vehicles?cursor=%00"), 422),
+    ] {
+        let r = admin.get(&path).await;
+        assert_eq!(r.status, status, "{path}: {}", r.body);
+    }
+    by_fence
+}
+
+/// Waits until the segmenter has taken every reading due and the sequencer has numbered
+/// every event.
+async fn settled(db: &tokio_postgres::Client) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let q = "SELECT (SELECT count(*) FROM segment_marks)
+                  + (SELECT count(*) FROM segment_state WHERE dirty_from IS NOT NULL)
+                  + (SELECT count(*) FROM event_outbox)";
+    while count(db, q).await > 0 {
+        assert!(Instant::now() < deadline, "the engine never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_brute_force_replay() {
+    let db = TestDb::create().await;
+    let broker = Broker::start();
+    // The segmenter takes readings up to the daemons' clock: standing at t0 while a round
+    // is published, it sees none until the clock moves, then all of them at once in order.
+    // Whole seconds, so that readings published in milliseconds are stored as generated.
+    let t0 = DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
+    let (clock, hand) = fleetd::clock::Clock::manual(t0);
+    let mut cfg = config(&db, &broker);
+    cfg.mqtt.subscription = SubscriptionMode::Shared;
+    cfg.trips.settle_s = 0;
+    cfg.trips.interval_ms = 100;
+    cfg.trips.batch_vehicles = 3;
+    cfg.jwt.secret = fleetd::config::Secret::new(SECRET);
+    cfg.admin.password = fleetd::config::Secret::new(ADMIN_PASSWORD);
+    let a = InProcess::start_on(cfg.clone(), clock.clone()).await;
+    let mut cfg_b = cfg.clone();
+    cfg_b.mqtt.client_id = format!("{}b", cfg.mqtt.client_id);
+    let b = InProcess::start_on(cfg_b, clock.clone()).await;
+    let client = db.client().await;
+    seed_fleet(&client, "gf", 4, None).await;
+    client
+        .execute(
+            "UPDATE vehicles SET type = 'van' WHERE id IN ('gf-2', 'gf-3')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let types: BTreeMap<String, String> = client
+        .query("SELECT id, type FROM vehicles", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let admin = Client::anonymous(a.addr)
+        .login("admin", ADMIN_PASSWORD)
+        .await;
+    let mut fences = Vec::new();
+    for d in defs() {
+        let r = admin.post("/v1/geofences", d.body.clone()).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        fences.push((d.body["name"].as_str().unwrap().to_string(), d.fence));
+    }
+
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let publisher = Publisher::connect(&broker).await;
+    let t0_us = t0.timestamp_micros();
+    // Round 1: a minute of readings, shuffled.
+    let first = wander(&mut rng, t0_us + S, 60);
+    let mut sent = publish_shuffled(&publisher, &mut rng, &first).await;
+    publisher.wait_acked(sent).await;
+    wait_count(
+        &client,
+        "SELECT count(*) FROM gps_readings",
+        first.len() as i64,
+    )
+    .await;
+    hand.advance(chrono::Duration::seconds(120));
+    settled(&client).await;
+
+    // Round 2: the next minute, with a fifth of round 1 again (replays) and readings between
+    // round 1's (late: stored, never evaluated).
+    let mut second = wander(&mut rng, t0_us + 61 * S, 60);
+    second.extend(first.iter().filter(|_| rng.next() < 0.2).cloned());
+    let late: Vec<Reading> = wander(&mut rng, t0_us + S + S / 4, 59)
+        .into_iter()
+        .filter(|_| rng.next() < 0.1)
+        .collect();
+    second.extend(late.iter().cloned());
+    sent += publish_shuffled(&publisher, &mut rng, &second).await;
+    publisher.wait_acked(sent).await;
+    let total = (first.len() * 2 + late.len()) as i64;
+    wait_count(&client, "SELECT count(*) FROM gps_readings", total).await;
+    hand.advance(chrono::Duration::seconds(120));
+    settled(&client).await;
+
+    let late: BTreeSet<(String, i64)> = late.into_iter().map(|r| (r.0, r.1)).collect();
+    let (want, inside) = replay(&fences, &types, &stored(&client).await, &late);
+    let got = raised(&client).await;
+    let n: usize = want.values().map(Vec::len).sum();
+    assert!(
+        n > 100,
+        "the walk should cross boundaries often: {n} events"
+    );
+    for kind in ["geofence.entered", "geofence.exited", "geofence.dwell"] {
+        assert!(want.values().flatten().any(|e| e.1 == kind), "no {kind}");
+    }
+    assert_eq!(got, want);
+    assert_eq!(members(&client).await, inside);
+    assert_eq!(answered(&admin).await, inside);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// One vehicle drives into a fence and stays; the only daemon is killed with -9 while the
+/// visit is on (readings of it in flight), restarted, and the vehicle leaves: one
+/// `geofence.entered`, one `geofence.dwell` and one `geofence.exited`, each delivered to a
+/// webhook receiver, and nobody left inside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_visit_neither_repeats_nor_loses_a_transition() {
+    use crate::common::receiver::{Mode, Receiver};
+    use crate::common::{now_ms, ChildDaemon};
+
+    let db = TestDb::create().await;
+    let broker = Broker::start();
+    let cfg = config(&db, &broker);
+    let extra = [
+        ("FLEETD_TRIPS_SETTLE_S", "0"),
+        ("FLEETD_TRIPS_INTERVAL_MS", "100"),
+        ("FLEETD_JWT_SECRET", SECRET),
+        ("FLEETD_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("FLEETD_WEBHOOKS_ALLOW_PRIVATE", "true"),
+        ("FLEETD_WEBHOOKS_RETRY_MIN_MS", "50"),
+        ("FLEETD_WEBHOOKS_RETRY_MAX_MS", "200"),
+    ];
+    let child = ChildDaemon::start_with(&cfg, &extra).await;
+    let client = db.client().await;
+    seed_fleet(&client, "kv", 1, None).await;
+    let admin = Client::anonymous(child.addr)
+        .login("admin", ADMIN_PASSWORD)
+        .await;
+    let r = admin
+        .post(
+            "/v1/geofences",
+            json!({"name": "yard", "center": {"lat": A.0, "lon": A.1}, "radius_m": 200,
+                   "dwell_s": 2}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let fence = r.json()["id"].as_str().unwrap().to_string();
+    let rx = Receiver::start(Mode::Ok).await;
+    let r = admin
+        .post(
+            "/v1/webhooks",
+            json!({"url": rx.url("/fences"), "events": ["geofence.*"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // 1 reading a second: 10 outside (1 km east), 30 inside, 10 outside again.
+    let start = now_ms() - 120_000;
+    let reading = |k: i64| {
+        let east = if (10..40).contains(&k) { 0.0 } else { 1_000.0 };
+        let (lat, lon) = fleetd::geofences::destination(A.0, A.1, 90.0, east);
+        json!([{"ts": start + k * 1_000, "lat": lat, "lon": lon}])
+    };
+    let publisher = Publisher::connect(&broker).await;
+    let mut sent = 0;
+    for k in 0..20 {
+        publisher
+            .publish("fleet/kv-0/gps", serde_json::to_vec(&reading(k)).unwrap())
+            .await;
+        sent += 1;
+    }
+    publisher.wait_acked(sent).await;
+    let entered = "SELECT count(*) FROM event_outbox WHERE type = 'geofence.entered'
+                   UNION ALL SELECT count(*) FROM events WHERE type = 'geofence.entered'";
+    crate::common::dispatch::eventually("entered", || async {
+        let n: i64 = client
+            .query(entered, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, i64>(0))
+            .sum();
+        (n > 0).then_some(())
+    })
+    .await;
+    // More of the visit, and the kill while it is being stored and evaluated.
+    for k in 20..30 {
+        publisher
+            .publish("fleet/kv-0/gps", serde_json::to_vec(&reading(k)).unwrap())
+            .await;
+        sent += 1;
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    child.kill9();
+    // The rest while it is down: the broker keeps them for the daemon's session.
+    for k in 30..50 {
+        publisher
+            .publish("fleet/kv-0/gps", serde_json::to_vec(&reading(k)).unwrap())
+            .await;
+        sent += 1;
+    }
+    publisher.wait_acked(sent).await;
+    let _child = ChildDaemon::start_with(&cfg, &extra).await;
+    wait_count(&client, "SELECT count(*) FROM gps_readings", 50).await;
+    settled(&client).await;
+
+    let types: Vec<String> = client
+        .query(
+            "SELECT type FROM events WHERE type LIKE 'geofence.%' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        types,
+        ["geofence.entered", "geofence.dwell", "geofence.exited"]
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM geofence_members").await,
+        0
+    );
+    let delivered = crate::common::dispatch::eventually("three deliveries", || async {
+        let hits = rx.accepted();
+        let ids: BTreeSet<i64> = hits.iter().map(|h| h.event_id()).collect();
+        (ids.len() >= 3).then_some(hits)
+    })
+    .await;
+    let mut seen = BTreeMap::new();
+    for h in delivered {
+        let body = h.json();
+        assert_eq!(body["aggregate_id"], fence.as_str());
+        assert_eq!(body["payload"]["vehicle_id"], "kv-0");
+        seen.insert(h.event_id(), body["type"].as_str().unwrap().to_string());
+    }
+    let kinds: Vec<&str> = seen.values().map(String::as_str).collect();
+    assert_eq!(
+        kinds,
+        ["geofence.entered", "geofence.dwell", "geofence.exited"]
+    );
+    let ts = |k: i64| {
+        DateTime::from_timestamp_millis(start + k * 1_000)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    };
+    let payloads: Vec<Value> = client
+        .query(
+            "SELECT payload FROM events WHERE type LIKE 'geofence.%' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let at: Vec<(&str, &str)> = payloads
+        .iter()
+        .map(|p| (p["ts"].as_str().unwrap(), p["entered_at"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        at,
+        [
+            (ts(10).as_str(), ts(10).as_str()),
+            (ts(12).as_str(), ts(10).as_str()),
+            (ts(40).as_str(), ts(10).as_str())
+        ]
+    );
+}
