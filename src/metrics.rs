@@ -55,6 +55,8 @@ pub struct Metrics {
     pub trips_segments: Counter,
     pub trips_redone: Counter,
     pub trips_pass_errors: Counter,
+    pub geofence_readings: Counter,
+    pub geofence_events: Counter,
     pub webhook_deliveries: Family<Label, Counter>,
     pub webhook_oldest_pending_seconds: Family<WebhookLabel, Gauge<f64, AtomicU64>>,
     pub webhook_dead_letters: Family<WebhookLabel, Gauge>,
@@ -124,6 +126,8 @@ impl Metrics {
             trips_segments: Counter::default(),
             trips_redone: Counter::default(),
             trips_pass_errors: Counter::default(),
+            geofence_readings: Counter::default(),
+            geofence_events: Counter::default(),
             webhook_deliveries: Family::default(),
             webhook_oldest_pending_seconds: Family::default(),
             webhook_dead_letters: Family::default(),
@@ -179,6 +183,16 @@ impl Metrics {
             "fleetd_trips_pass_errors",
             "Segmenter passes that failed (retried at the next interval)",
             m.trips_pass_errors.clone(),
+        );
+        r.register(
+            "fleetd_geofence_readings",
+            "Readings evaluated against the geofences (in the segmenter's pass)",
+            m.geofence_readings.clone(),
+        );
+        r.register(
+            "fleetd_geofence_events",
+            "geofence.entered, geofence.exited and geofence.dwell events raised",
+            m.geofence_events.clone(),
         );
         r.register(
             "fleetd_webhook_deliveries",

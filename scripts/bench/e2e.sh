@@ -25,6 +25,15 @@
 #                                  # ingest is timed, it also waits for the segmenter to catch up
 #                                  # and reports that time, the trips and stops derived and
 #                                  # fleetd_trips_lag_seconds (commit to trips/rollups) p50/p99.
+#   scripts/bench/e2e.sh --fences "0 10000" --readings 1000000 --repeat 3 [--shapes single]
+#                                  # fleetd with no geofences vs N polygon fences of 50 vertices
+#                                  # (random stars 200 m to 2 km across, over fleet-sim's region),
+#                                  # interleaved, each repeated (implies --fleetd-only). After the
+#                                  # ingest is timed it waits for the segmenter (and with it the
+#                                  # fence engine) to catch up, and reports that time, the
+#                                  # geofence events raised and the commit-to-event lag
+#                                  # (fleetd_trips_lag_seconds: fences are evaluated in the
+#                                  # segmenter's transaction).
 #
 # For each payload shape (single-reading JSON, JSON batches of 100) it measures, in one run:
 #   broker   the broker's own QoS 1 pass-through: fleet-sim → Mosquitto → a counting subscriber
@@ -50,6 +59,7 @@ FLEETD_ONLY=0
 SECURITY=""
 SHAPES="single batch100"
 TRIPS=""
+FENCES=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) READINGS=100000 ;;
@@ -60,12 +70,16 @@ while [ $# -gt 0 ]; do
     --security) SECURITY="$2"; FLEETD_ONLY=1; shift ;;
     --shapes) SHAPES="$2"; shift ;;
     --trips) TRIPS="$2"; FLEETD_ONLY=1; shift ;;
+    --fences) FENCES="$2"; FLEETD_ONLY=1; shift ;;
     *) echo "usage: $0 [--quick] [--readings N] [--modes \"plain:1 shared:2\"] [--repeat N] [--fleetd-only] [--security \"off tls on\"] [--shapes \"single batch100\"]" >&2; exit 2 ;;
   esac
   shift
 done
 for tr in $TRIPS; do
   case "$tr" in off | on) ;; *) echo "--trips: off or on, not $tr" >&2; exit 2 ;; esac
+done
+for n in $FENCES; do
+  case "$n" in *[!0-9]* | "") echo "--fences: counts of fences, not $n" >&2; exit 2 ;; esac
 done
 for sec in $SECURITY; do
   case "$sec" in off | tls | on) ;; *) echo "--security: off, tls or on, not $sec" >&2; exit 2 ;; esac
@@ -169,15 +183,36 @@ links() {
   VERIFY_DB=$DB_URL BROKER_PID=$MOSQ_PID LINK_PREFIX="" DROP=("$PORT")
 }
 
-run_fleetd() { # shape format batch [mode connections [security [trips]]]
-  local shape=$1 format=$2 batch=$3 mode=${4:-plain} conns=${5:-1} sec=${6:-} trips=${7:-}
+# N random star polygons of 50 vertices, 100 m to 1 km from centre to vertex, over fleet-sim's
+# default region (52.35..52.68 N, 13.08..13.76 E), as the API would store them.
+seed_fences() { # n
+  psql_q "INSERT INTO geofences (id, name, geojson, area, created_at, updated_at)
+    SELECT gen_random_uuid(), 'bench-' || f.g, f.j, ST_GeomFromGeoJSON(f.j::text)::geography, now(), now()
+      FROM (SELECT g, jsonb_build_object('type', 'Polygon', 'coordinates', jsonb_build_array(
+                   (SELECT jsonb_agg(jsonb_build_array(c.lon + r * sin(a) / cos(radians(c.lat)), c.lat + r * cos(a))
+                                     ORDER BY k)
+                      FROM (SELECT k, radians(360.0 * (k % 50) / 50) AS a,
+                                   (100 + random() * 900) / 111195.0 AS r
+                              FROM generate_series(0, 50) k) v))) AS j
+              FROM generate_series(1, $1) g,
+                   LATERAL (SELECT 52.35 + random() * 0.33 + g * 0 AS lat,
+                                   13.08 + random() * 0.68 AS lon) c) f" >/dev/null
+  # Close each ring exactly: its last position repeats its first.
+  psql_q "UPDATE geofences SET geojson = jsonb_set(geojson, '{coordinates,0,50}', geojson->'coordinates'->0->0),
+                               area = ST_GeomFromGeoJSON(jsonb_set(geojson, '{coordinates,0,50}', geojson->'coordinates'->0->0)::text)::geography" >/dev/null
+}
+
+run_fleetd() { # shape format batch [mode connections [security [trips [fences]]]]
+  local shape=$1 format=$2 batch=$3 mode=${4:-plain} conns=${5:-1} sec=${6:-} trips=${7:-} fences=${8:-}
   local path="fleetd" id="e2e$RANDOM" prefix="e2e$shape$RANDOM"
   [ "$mode:$conns" = "plain:1" ] || path="fleetd-$mode$conns"
   [ -z "$sec" ] || path="$path-sec-$sec"
   [ -z "$trips" ] || path="$path-trips-$trips"
+  [ -z "$fences" ] || path="$path-fences-$fences"
   links "$sec"
   [ -z "$LINK_PREFIX" ] || prefix=$LINK_PREFIX
   reset_db
+  [ "${fences:-0}" -eq 0 ] || seed_fences "$fences"
   env "${FENV[@]}" FLEETD_HTTP_ADDR="$HTTP" \
     FLEETD_MQTT_CLIENT_ID="$id" FLEETD_MQTT_TOPIC_PREFIX="$prefix" FLEETD_INGEST_UNKNOWN_VEHICLES=store \
     FLEETD_MQTT_SUBSCRIPTION="$mode" FLEETD_MQTT_CONNECTIONS="$conns" \
@@ -202,8 +237,8 @@ run_fleetd() { # shape format batch [mode connections [security [trips]]]
   done
   local t1; t1=$(now)
   local metrics; metrics=$(curl -s "http://$HTTP/metrics")
-  local catchup=null segs=null lag50=null lag99=null
-  if [ "$trips" = on ]; then
+  local catchup=null segs=null lag50=null lag99=null fevents=null
+  if [ "$trips" = on ] || [ -n "$fences" ]; then
     # Until every mark is folded and no vehicle has readings older than trips.settle_s (5 s)
     # left to segment.
     for _ in $(seq 1 12000); do
@@ -217,7 +252,9 @@ run_fleetd() { # shape format batch [mode connections [security [trips]]]
     local tm; tm=$(curl -s "http://$HTTP/metrics")
     lag50="\"$(quantile 0.5 fleetd_trips_lag_seconds <<<"$tm")\""
     lag99="\"$(quantile 0.99 fleetd_trips_lag_seconds <<<"$tm")\""
-    say "$path $shape: segmenter caught up ${catchup}s after the last commit; trips/stops $segs; lag p50<=$lag50 p99<=$lag99"
+    fevents=$(psql_q "SELECT (SELECT count(*) FROM events WHERE type LIKE 'geofence.%')
+                           + (SELECT count(*) FROM event_outbox WHERE type LIKE 'geofence.%')")
+    say "$path $shape: segmenter caught up ${catchup}s after the last commit; trips/stops $segs; geofence events $fevents; lag p50<=$lag50 p99<=$lag99"
   fi
   local cpu=$(( $(cpu_ticks $pid) - c0 )) mcpu=$(( $(cpu_ticks "$BROKER_PID") - m0 )) rss; rss=$(peak_rss_kb $pid)
   kill -TERM $pid; wait $pid || true
@@ -230,7 +267,7 @@ run_fleetd() { # shape format batch [mode connections [security [trips]]]
   lost=$(json_get 'd["lost"]["gps"] + d["lost"]["obd"]' <<<"$verify" || echo null)
   dup=$(json_get 'd["duplicated"]["gps"] + d["duplicated"]["obd"]' <<<"$verify" || echo null)
   say "$path $shape: $stored readings in ${secs}s = ${rate}/s, p50<=${p50}s p99<=${p99}s, cpu ${cpu} ticks, broker cpu ${mcpu} ticks, peak rss ${rss} kB, lost ${lost:-?} dup ${dup:-?}"
-  record "{\"shape\":\"$shape\",\"path\":\"$path\",\"readings\":$stored,\"seconds\":$secs,\"readings_per_s\":$rate,\"latency_p50_le_s\":\"$p50\",\"latency_p99_le_s\":\"$p99\",\"fleetd_cpu_s\":$(printf %d.%02d $((cpu / 100)) $((cpu % 100))),\"broker_cpu_s\":$(printf %d.%02d $((mcpu / 100)) $((mcpu % 100))),\"fleetd_peak_rss_kb\":$rss,\"lost\":${lost:-null},\"duplicated\":${dup:-null},\"trips_catchup_s\":$catchup,\"trips_stops\":$segs,\"trips_lag_p50_le_s\":$lag50,\"trips_lag_p99_le_s\":$lag99}"
+  record "{\"shape\":\"$shape\",\"path\":\"$path\",\"readings\":$stored,\"seconds\":$secs,\"readings_per_s\":$rate,\"latency_p50_le_s\":\"$p50\",\"latency_p99_le_s\":\"$p99\",\"fleetd_cpu_s\":$(printf %d.%02d $((cpu / 100)) $((cpu % 100))),\"broker_cpu_s\":$(printf %d.%02d $((mcpu / 100)) $((mcpu % 100))),\"fleetd_peak_rss_kb\":$rss,\"lost\":${lost:-null},\"duplicated\":${dup:-null},\"trips_catchup_s\":$catchup,\"trips_stops\":$segs,\"trips_lag_p50_le_s\":$lag50,\"trips_lag_p99_le_s\":$lag99,\"geofence_events\":$fevents}"
 }
 
 run_naive() { # shape format batch
@@ -268,7 +305,9 @@ for spec in "single json 1" "batch100 json-batch 100"; do
     for m in $MODES; do
       for sec in ${SECURITY:-""}; do
         for tr in ${TRIPS:-""}; do
-          run_fleetd "$1" "$2" "$3" "${m%%:*}" "${m##*:}" "$sec" "$tr"
+          for fn in ${FENCES:-""}; do
+            run_fleetd "$1" "$2" "$3" "${m%%:*}" "${m##*:}" "$sec" "$tr" "$fn"
+          done
         done
       done
     done
@@ -327,6 +366,25 @@ if trips:
             print(f"{shape:<10} {path:<20} {m:>10.0f} {ratio(m, off) if off else '-':>6} "
                   f"{str(last.get('trips_catchup_s') or '-'):>10} {str(last.get('trips_lag_p50_le_s') or '-'):>9} "
                   f"{str(last.get('trips_lag_p99_le_s') or '-'):>9} {str(last.get('trips_stops') or '-'):>12}  "
+                  f"[{' '.join(f'{x:.0f}' for x in q)}]")
+fenced = [p for p in paths if "-fences-" in p]
+if fenced:
+    print("\ngeofences: none vs N polygon fences of 50 vertices (median of the repeats)")
+    print(f"{'shape':<10} {'path':<22} {'readings/s':>10} {'vs 0':>6} {'catch-up s':>10} "
+          f"{'lag p50<=':>9} {'lag p99<=':>9} {'events':>8}  runs")
+    for shape in ("single", "batch100"):
+        mine = [r for r in rows if r.get("shape") == shape]
+        for path in fenced:
+            runs = [r for r in mine if r["path"] == path]
+            if not runs: continue
+            q = [float(r["readings_per_s"]) for r in runs]
+            m = statistics.median(q)
+            zq = [float(r["readings_per_s"]) for r in mine if r["path"] == path.rsplit("-fences-", 1)[0] + "-fences-0"]
+            zero = statistics.median(zq) if zq else None
+            last = runs[-1]
+            print(f"{shape:<10} {path:<22} {m:>10.0f} {ratio(m, zero) if zero else '-':>6} "
+                  f"{str(last.get('trips_catchup_s') or '-'):>10} {str(last.get('trips_lag_p50_le_s') or '-'):>9} "
+                  f"{str(last.get('trips_lag_p99_le_s') or '-'):>9} {str(last.get('geofence_events') or '-'):>8}  "
                   f"[{' '.join(f'{x:.0f}' for x in q)}]")
 secured = [p for p in paths if "-sec-" in p]
 if secured:

@@ -134,6 +134,10 @@ impl Segmenter {
             self.metrics
                 .trips_redone
                 .inc_by((report.redone - before.redone) as u64);
+            let fenced = report.fence_readings - before.fence_readings;
+            self.metrics.geofence_readings.inc_by(fenced as u64);
+            let raised = report.fence_events - before.fence_events;
+            self.metrics.geofence_events.inc_by(raised as u64);
             report.vehicles += n;
             if (n as i64) < batch {
                 break;

@@ -468,6 +468,10 @@ async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_brute_force_rep
     assert_eq!(got, want);
     assert_eq!(members(&client).await, inside);
     assert_eq!(answered(&admin).await, inside);
+    // The daemons counted what they raised.
+    let counted = |addr| crate::common::metric(addr, "fleetd_geofence_events_total", "");
+    let (ca, cb) = (counted(a.addr).await, counted(b.addr).await);
+    assert_eq!((ca + cb) as usize, n, "{ca} + {cb}");
     a.shutdown().await;
     b.shutdown().await;
 }
