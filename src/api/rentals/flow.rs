@@ -124,7 +124,7 @@ async fn activate(
         VehicleStatus::Rented,
     )
     .await?;
-    record_odometer(&tx, &cur.vehicle_id, req.odometer_km, "rental_out").await?;
+    record_odometer(&tx, &cur.vehicle_id, req.odometer_km, "rental_out", now).await?;
     tx.execute(HAND_OVER, &[&id, &req.odometer_km, &now])
         .await?;
     changed(&tx, &caller, id, Event::RentalActivated).await
@@ -183,7 +183,7 @@ async fn complete(
         returned_at,
     )?;
     add_charges(&tx, id, &cur.currency, &added).await?;
-    record_odometer(&tx, &cur.vehicle_id, req.odometer_km, "rental_in").await?;
+    record_odometer(&tx, &cur.vehicle_id, req.odometer_km, "rental_in", now).await?;
     tx.execute(TAKE_BACK, &[&id, &req.odometer_km, &returned_at])
         .await?;
     commitments::release(&tx, Kind::Rental, id).await?;

@@ -15,6 +15,7 @@ use crate::api::auth::{Caller, Role, STAFF};
 use crate::api::error::{ApiError, ErrorCode, ODOMETER_COLUMN};
 use crate::api::extract::{int_range, ApiJson};
 use crate::api::middleware::txn::Db;
+use crate::api::now::Now;
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::cas::compare_and_set;
 use crate::api::state::AppState;
@@ -28,8 +29,10 @@ const TRANSITION: &str = "WITH old AS (SELECT id, status FROM vehicles
 const STATUS: &str = "SELECT status FROM vehicles WHERE id = $1 AND deleted_at IS NULL";
 const LOCK: &str = "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
 const EXISTS: &str = "SELECT 1 FROM vehicles WHERE id = $1 AND deleted_at IS NULL";
+/// Recorded at the API's clock (`$4`), as every time the API's rules compare against.
 const ADD_ODOMETER: &str =
-    "INSERT INTO odometer_readings (vehicle_id, reading_km, source) VALUES ($1, $2, $3)";
+    "INSERT INTO odometer_readings (vehicle_id, reading_km, source, recorded_at)
+                            VALUES ($1, $2, $3, $4)";
 /// User `$1`'s driver profile at the wheel of `$2`; shared-locked so the driver cannot
 /// hand the vehicle over while the reading is written.
 const DRIVING: &str = "SELECT 1 FROM drivers
@@ -139,6 +142,7 @@ async fn set_status(
 /// refusing is 403 rather than a 404 that would pretend it does not exist.
 async fn odometer(
     caller: Caller,
+    Now(now): Now,
     db: Db,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<OdometerReading>,
@@ -156,7 +160,7 @@ async fn odometer(
         ));
     }
     // The trigger names the column; this route's body calls it `reading_km`.
-    record_odometer(&tx, &id, req.reading_km, "api")
+    record_odometer(&tx, &id, req.reading_km, "api", now)
         .await
         .map_err(|e| e.renaming_field(ODOMETER_COLUMN, "reading_km"))?;
     let row = tx.query_one(GET, &[&id]).await?;
@@ -179,17 +183,20 @@ pub async fn ensure_driverless(tx: &tokio_postgres::Client, id: &str) -> Result<
     }
 }
 
-/// Records a reading; the database refuses one below the current odometer (422).
+/// Records a reading taken at `at` (the request's [`Now`]: preventive maintenance reads the
+/// odometer at a job's completion from these times); the database refuses one below the
+/// current odometer (422).
 pub async fn record_odometer(
     tx: &tokio_postgres::Client,
     id: &str,
     km: i64,
     source: &str,
+    at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), ApiError> {
     tx.query_opt(EXISTS, &[&id])
         .await?
         .ok_or_else(|| ApiError::not_found("vehicle"))?;
-    tx.execute(ADD_ODOMETER, &[&id, &km, &source]).await?;
+    tx.execute(ADD_ODOMETER, &[&id, &km, &source, &at]).await?;
     Ok(())
 }
 
