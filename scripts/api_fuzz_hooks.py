@@ -55,6 +55,13 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
    coordinates are almost never closed, simple rings); a PATCH giving only one of `center` and
    `radius_m` gets the other (a polygon fence becomes a circle only with both).
 
+12. POST and PATCH /v1/maintenance-schedules: a lead not shorter than its interval
+   (`lead_km` < `every_km`, `lead_days` < 28 × `every_months`) is cut to one less, and one
+   without its interval becomes 0, on the schedule as it will be (a PATCH over the schedule
+   the hooks last saw); a PATCH clearing the last interval keeps it. A `vehicle_id` is a
+   reference (6). POST /v1/maintenance: a `schedule_id` that is not a schedule the hooks saw
+   applying to the job's vehicle (its own, or its type's) is dropped (the field is optional).
+
 So no case of this run exercises these refusals (a negative case breaks the schema, not these
 rules); they are left to the integration tests (tests/it/) and the unit tests beside each rule
 (docs/http.md, "Fuzzing the API"). The accepting side is exercised, in the stateful phase with
@@ -84,7 +91,8 @@ if _fixtures_path:
         _FIXTURES = json.load(f)
 
 # Rows the server issued, by collection: id -> the last JSON object seen for it.
-_SEEN = {c: {} for c in ("users", "customers", "drivers", "vehicles", "pricing-plans", "rentals")}
+_SEEN = {c: {} for c in ("users", "customers", "drivers", "vehicles", "pricing-plans", "rentals",
+                         "maintenance-schedules")}
 _CURSORS = set()
 _PROFILED_USERS = set()  # user ids that have a driver or customer profile
 
@@ -390,6 +398,45 @@ def _fix_geofence(body, patch):
             body["center"] = {"lat": 0.5, "lon": 0.5}
 
 
+# ---- 12. maintenance schedules -------------------------------------------------------------------
+
+
+def _fix_schedule(body, known):
+    known = known or {}
+    merged = dict(known)
+    # null clears an interval; on any other field it counts as absent (keeps the value).
+    merged.update({k: v for k, v in body.items() if v is not None or k in ("every_km", "every_months")})
+    if merged.get("every_km") is None and merged.get("every_months") is None:
+        for key in ("every_km", "every_months"):
+            if key in body and known.get(key) is not None:
+                del body[key]
+                merged[key] = known[key]
+                break
+    for lead, every, days_per in (("lead_km", "every_km", 1), ("lead_days", "every_months", 28)):
+        interval, value = merged.get(every), merged.get(lead) or 0
+        if not _is_number(value) or (interval is not None and not _is_number(interval)):
+            continue
+        if interval is None:
+            if value > 0:
+                body[lead] = 0
+        elif value >= interval * days_per:
+            body[lead] = int(interval * days_per - 1)
+
+
+def _fix_job_schedule(body):
+    schedule = _SEEN["maintenance-schedules"].get(body.get("schedule_id"))
+    if body.get("schedule_id") is None:
+        return
+    vehicle = _SEEN["vehicles"].get(body.get("vehicle_id")) or {}
+    if schedule and (
+        schedule.get("vehicle_id") == body.get("vehicle_id")
+        or (schedule.get("vehicle_type") is not None
+            and schedule.get("vehicle_type") == vehicle.get("type"))
+    ):
+        return
+    del body["schedule_id"]
+
+
 # ---- the hooks ---------------------------------------------------------------------------------
 
 
@@ -448,6 +495,14 @@ def before_call(context, case, kwargs):
             _fit_driver_licence(body)
         elif op == ("POST", "/v1/maintenance"):
             _replace_ref(body, "vehicle_id", "vehicles", "vehicle")
+            _fix_job_schedule(body)
+        elif op == ("POST", "/v1/maintenance-schedules"):
+            _replace_ref(body, "vehicle_id", "vehicles", "vehicle")
+            _fix_schedule(body, None)
+        elif op == ("PATCH", "/v1/maintenance-schedules/{id}"):
+            _replace_ref(body, "vehicle_id", "vehicles", "vehicle")
+            known = _SEEN["maintenance-schedules"].get((case.path_parameters or {}).get("id"))
+            _fix_schedule(body, known)
         elif op == ("POST", "/v1/vehicles/{id}/odometer"):
             _raise_reading(body, "reading_km", _vehicle_reading((case.path_parameters or {}).get("id")))
         elif op[1].startswith("/v1/rentals/{id}/"):

@@ -28,6 +28,9 @@
 //! each vehicle's membership and its transitions); [`fencing`] runs it on the stored
 //! readings inside the trip segmenter's pass and raises the `geofence.*` events.
 //!
+//! [`maintenance`]: preventive maintenance, when each schedule falls due for each vehicle (the
+//! rule, pure, and the fleet-wide due list from one query).
+//!
 //! [`timed`]: the rules that fire as time passes (shifts end, licences expire, no-shows).
 //!
 //! [`events`]: the transactional outbox every state change writes its events to (the API,
@@ -50,6 +53,7 @@ pub mod geofences;
 pub mod ingest;
 pub mod limiter;
 pub mod live;
+pub mod maintenance;
 pub mod metrics;
 pub mod migrate;
 pub mod retry;

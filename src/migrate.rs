@@ -116,6 +116,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "geofence_members",
         sql: include_str!("../migrations/0022_geofence_members.sql"),
     },
+    Migration {
+        version: 23,
+        name: "maintenance_schedules",
+        sql: include_str!("../migrations/0023_maintenance_schedules.sql"),
+    },
 ];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).

@@ -20,7 +20,7 @@
 //!   and `fleet`; everything on `auth`): [`auth`] (tokens, passwords, users, the
 //!   [`auth::Caller`] extractor), [`vehicles`] (registry, status, VIN), [`fleet`] (drivers,
 //!   assignments, customers), [`rentals`] (pricing, booking, the rental flow, the ledger,
-//!   availability), [`maintenance`] (jobs and their flow), [`dispatch`] (dispatch jobs, live
+//!   availability), [`maintenance`] (jobs and their flow, preventive schedules and what is due), [`dispatch`] (dispatch jobs, live
 //!   positions and nearest drivers, the Server-Sent Events stream), [`webhooks`] (event
 //!   subscriptions, their deliveries and replay).
 

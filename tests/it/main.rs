@@ -17,6 +17,8 @@
 //!   guarantee under failure (reliability and the small drills) and the decoder's property
 //!   tests.
 //! - [`live`]: the live index's property tests and the Redis write-through.
+//! - [`maintenance`]: preventive maintenance schedules and what is due, on a manual clock; the
+//!   due list's SQL against the reference rule on random fleets.
 //! - [`http_config`]: the HTTP basics and start-up configuration errors, through the binary.
 //! - [`layout`]: the source tree's dependencies run one way (no import cycles).
 //!
@@ -38,4 +40,5 @@ mod http_config;
 mod ingest;
 mod layout;
 mod live;
+mod maintenance;
 mod trips;

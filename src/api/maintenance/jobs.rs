@@ -14,6 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::schedules;
 use crate::api::auth::{Caller, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{
@@ -58,6 +59,9 @@ pub struct Job {
     pub parts: Vec<Part>,
     /// Labour plus parts, in minor units (once completed).
     pub total_cost: Option<i64>,
+    /// The preventive maintenance schedule this job serves; completing it restarts that
+    /// schedule's count for the vehicle.
+    pub schedule_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -71,6 +75,9 @@ pub struct Schedule {
     pub description: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    /// A preventive maintenance schedule that applies to the vehicle (its own or its
+    /// type's): completing the job restarts the schedule's count for the vehicle.
+    pub schedule_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -98,7 +105,7 @@ crate::text_enum! {
 }
 
 pub const COLUMNS: &str = "id, vehicle_id, description, starts_at, ends_at, status, started_at, \
-                       completed_at, labour_cost, currency, created_at";
+                       completed_at, labour_cost, currency, schedule_id, created_at";
 /// Late at `$6` (now): not started by its start, or not completed by its end.
 const OVERDUE: &str = "((status = 'scheduled' AND starts_at < $6) \
                        OR (status = 'in_progress' AND ends_at < $6))";
@@ -106,8 +113,8 @@ const OVERDUE: &str = "((status = 'scheduled' AND starts_at < $6) \
 const PARTS_OF: &str = "SELECT job_id, part_name, quantity, unit_cost FROM maintenance_parts
                         WHERE job_id = ANY($1) ORDER BY job_id, id";
 const INSERT: &str = concatcp!(
-    "INSERT INTO maintenance_jobs (id, vehicle_id, description, starts_at, ends_at)
-     VALUES ($1, $2, $3, $4, $5) RETURNING ",
+    "INSERT INTO maintenance_jobs (id, vehicle_id, description, starts_at, ends_at, schedule_id)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
     COLUMNS
 );
 /// A page after id `$1`; `$4`: overdue ones only (at `$6`).
@@ -186,6 +193,7 @@ fn job(row: &tokio_postgres::Row, parts: Vec<Part>) -> Job {
         currency: row.get::<_, Option<String>>("currency"),
         parts,
         total_cost,
+        schedule_id: row.get("schedule_id"),
         created_at: row.get("created_at"),
     }
 }
@@ -201,6 +209,9 @@ async fn schedule(
     let id = Uuid::new_v4();
     let tx = db.tx().await?;
     commitments::lock_vehicle(&tx, &req.vehicle_id).await?;
+    if let Some(schedule) = req.schedule_id {
+        schedules::applies(&tx, schedule, &req.vehicle_id).await?;
+    }
     let row = tx
         .query_one(
             INSERT,
@@ -210,6 +221,7 @@ async fn schedule(
                 &description,
                 &req.starts_at,
                 &req.ends_at,
+                &req.schedule_id,
             ],
         )
         .await?;
