@@ -27,7 +27,8 @@
 #   FLEETD_FUZZ_BIN      a fleetd binary to test instead of building one (`cargo build --bin
 #                        fleetd`); scripts/test.sh passes the one `cargo test` built
 # Before the run it creates fixture rows through the API as the admin (a pricing plan, a
-# customer user and customer, a driver user and driver, a vehicle; .run/fuzz/fixtures.json).
+# customer user and customer, a driver user and driver, a vehicle, a geofence;
+# .run/fuzz/fixtures.json).
 # scripts/api_fuzz_hooks.py edits valid-data cases only, for the rules a JSON Schema cannot
 # express: a fresh Idempotency-Key each, time windows ordered and clamped, licence_expiry not
 # past, returned_at now, odometer readings not below the known reading, VIN check digits,
@@ -267,15 +268,19 @@ spare_user_id=$(api_post /v1/users "{\"username\":\"fuzz-spare-$RUN_ID\",\"passw
 vehicle_id=$(api_post /v1/vehicles "{\"id\":\"fuzz-fixture-$RUN_ID\",\"plate\":\"FUZZ-$RUN_ID\",
   \"vin\":\"1M8GDM9AXKP042788\",\"make\":\"Volvo\",\"model\":\"FH16\",\"year\":2021,\"type\":\"truck\",
   \"seats\":2,\"load_kg\":18000,\"specs\":{}}")
+# A fence with a speed limit, for alert rules whose scope needs one.
+geofence_id=$(api_post /v1/geofences '{"name":"fuzz fixture","center":{"lat":0.5,"lon":0.5},
+  "radius_m":1000,"speed_limit_kmh":50}')
 jq -n --arg plan "$plan_id" --arg cu "$customer_user_id" --arg c "$customer_id" \
   --arg du "$driver_user_id" --arg d "$driver_id" --arg v "$vehicle_id" \
-  --arg admin "$admin_id" --arg spare "$spare_user_id" '{
+  --arg admin "$admin_id" --arg spare "$spare_user_id" --arg g "$geofence_id" '{
     admin: {id: $admin, role: "admin"}, spare_user: {id: $spare, role: "dispatcher"},
     plan: {id: $plan, currency: "EUR"},
     customer_user: {id: $cu, role: "customer"}, customer: {id: $c, user_id: $cu},
     driver_user: {id: $du, role: "driver"},
     driver: {id: $d, user_id: $du, licence_expiry: "9999-12-31"},
-    vehicle: {id: $v, odometer_km: 0}
+    vehicle: {id: $v, odometer_km: 0},
+    geofence: {id: $g, speed_limit_kmh: 50}
   }' >"$OUT_DIR/fixtures.json"
 cat "$OUT_DIR/fixtures.json"
 

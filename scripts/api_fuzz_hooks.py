@@ -62,6 +62,13 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
    reference (6). POST /v1/maintenance: a `schedule_id` that is not a schedule the hooks saw
    applying to the job's vehicle (its own, or its type's) is dropped (the field is optional).
 
+13. POST and PATCH /v1/alert-rules: `scope.geofence_ids` the hooks do not know become the
+   fixture geofence (which has a speed limit); a scope is fitted to the rule's kind (no scope
+   for `licence_expiring`, no fences for `offline` and `maintenance_due`, the fixture fence
+   for `geofence` and for `speeding` without `limit_kmh`). A PATCH's `params` become valid
+   parameters of the rule's kind when the hooks know the rule (they are checked against it),
+   and are dropped when they do not.
+
 So no case of this run exercises these refusals (a negative case breaks the schema, not these
 rules); they are left to the integration tests (tests/it/) and the unit tests beside each rule
 (docs/http.md, "Fuzzing the API"). The accepting side is exercised, in the stateful phase with
@@ -92,12 +99,14 @@ if _fixtures_path:
 
 # Rows the server issued, by collection: id -> the last JSON object seen for it.
 _SEEN = {c: {} for c in ("users", "customers", "drivers", "vehicles", "pricing-plans", "rentals",
-                         "maintenance-schedules")}
+                         "maintenance-schedules",
+                         "geofences", "alert-rules")}
 _CURSORS = set()
 _PROFILED_USERS = set()  # user ids that have a driver or customer profile
 
 for _coll, _key in (("users", "customer_user"), ("users", "driver_user"), ("customers", "customer"),
-                    ("drivers", "driver"), ("vehicles", "vehicle"), ("pricing-plans", "plan")):
+                    ("drivers", "driver"), ("vehicles", "vehicle"), ("pricing-plans", "plan"),
+                    ("geofences", "geofence")):
     if _key in _FIXTURES:
         _SEEN[_coll][_FIXTURES[_key]["id"]] = _FIXTURES[_key]
 for _key in ("customer_user", "driver_user"):
@@ -437,6 +446,72 @@ def _fix_job_schedule(body):
     del body["schedule_id"]
 
 
+# ---- 13. alert rules ---------------------------------------------------------------------------
+
+# Valid parameters of each kind, for a PATCH of a rule whose kind the hooks know.
+ALERT_PARAMS = {
+    "speeding": {"limit_kmh": 90.0, "min_duration_s": 10},
+    "dtc": {"families": ["P"]},
+    "low_fuel": {"below_pct": 10.0},
+    "fuel_drop": {"drop_pct": 10.0, "within_s": 600},
+    "overheat": {"coolant_c": 110.0, "min_duration_s": 60},
+    "offline": {"after_min": 15},
+    "geofence": {"on": "both"},
+    "maintenance_due": {},
+    "licence_expiring": {"within_days": 30},
+}
+
+
+def _fit_alert_scope(body, kind, params):
+    scope = body.get("scope")
+    if not isinstance(scope, dict):
+        return
+    fixture = _fixture_id("geofence")
+    fences = scope.get("geofence_ids")
+    if isinstance(fences, list):
+        known = [f for f in fences if _known("geofences", f) and f != fixture]
+        if len(known) < len(fences) and fixture is not None:
+            known.append(fixture)
+        scope["geofence_ids"] = known
+    if kind == "licence_expiring":
+        for key in ("vehicle_types", "vehicle_ids", "geofence_ids"):
+            if key in scope:
+                scope[key] = []
+    elif kind in ("offline", "maintenance_due"):
+        if "geofence_ids" in scope:
+            scope["geofence_ids"] = []
+    elif fixture is not None and (
+        kind == "geofence"
+        or (kind == "speeding" and isinstance(params, dict) and params.get("limit_kmh") is None)
+    ):
+        # Only fences known to have a speed limit: the fixture's.
+        scope["geofence_ids"] = [fixture]
+
+
+def _fix_alert_rule(body, rule_id):
+    if rule_id is None:
+        kind = body.get("kind")
+        params = body.get("params", {})
+        if kind in ("geofence", "speeding") and not isinstance(body.get("scope"), dict):
+            if kind == "geofence" or (isinstance(params, dict) and params.get("limit_kmh") is None):
+                body["scope"] = {}
+        _fit_alert_scope(body, kind, params)
+        return
+    rule = _SEEN["alert-rules"].get(rule_id)
+    if rule is None:
+        body.pop("params", None)
+        body.pop("scope", None)
+        return
+    kind = rule.get("kind")
+    if isinstance(body.get("params"), dict) and kind in ALERT_PARAMS:
+        body["params"] = json.loads(json.dumps(ALERT_PARAMS[kind]))
+    params = body.get("params") if isinstance(body.get("params"), dict) else rule.get("params")
+    if kind in ("geofence", "speeding") and body.get("params") is not None:
+        if not isinstance(body.get("scope"), dict):
+            body["scope"] = rule.get("scope") or {}
+    _fit_alert_scope(body, kind, params)
+
+
 # ---- the hooks ---------------------------------------------------------------------------------
 
 
@@ -469,6 +544,10 @@ def before_call(context, case, kwargs):
                 body["url"] = WEBHOOK_URL
         if op in (("POST", "/v1/geofences"), ("PATCH", "/v1/geofences/{id}")):
             _fix_geofence(body, op[0] == "PATCH")
+        if op == ("POST", "/v1/alert-rules"):
+            _fix_alert_rule(body, None)
+        elif op == ("PATCH", "/v1/alert-rules/{id}"):
+            _fix_alert_rule(body, (case.path_parameters or {}).get("id"))
         if op == ("PATCH", "/v1/users/{id}"):
             _keep_profile_role(body, (case.path_parameters or {}).get("id"))
         if op == ("POST", "/v1/drivers"):

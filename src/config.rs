@@ -84,6 +84,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub rentals: RentalsConfig,
     pub rules: RulesConfig,
+    pub alerts: AlertsConfig,
     pub trips: TripsConfig,
     pub retention: RetentionConfig,
     pub reports: ReportsConfig,
@@ -400,6 +401,7 @@ impl Default for JwtConfig {
     }
 }
 
+mod alerts;
 mod broker;
 mod env;
 mod events;
@@ -410,6 +412,7 @@ mod trips;
 mod validate;
 mod webhooks;
 
+pub use alerts::AlertsConfig;
 pub use broker::{BrokerConfig, TRACKER_PREFIX};
 pub use events::EventsConfig;
 pub use pipeline::{IngestConfig, MqttConfig, PartitionConfig, SubscriptionMode, UnknownVehicles};

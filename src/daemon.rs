@@ -9,6 +9,7 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::alerts::AlertTimer;
 use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::{Config, UnknownVehicles};
@@ -36,6 +37,8 @@ pub struct Daemon {
     pub dispatch: Arc<Dispatch>,
     /// The rules that fire with time (also run every `rules.interval_s`).
     pub time_rules: Arc<TimeRules>,
+    /// The time-based alert rules (also run every `alerts.interval_s`).
+    pub alerts: Arc<AlertTimer>,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -253,6 +256,12 @@ pub async fn start_on(
         Duration::from_secs(config.rules.interval_s),
         background.clone(),
     ));
+    let alerts = Arc::new(AlertTimer::new(
+        pool.clone(),
+        clock.clone(),
+        Duration::from_secs(config.alerts.interval_s),
+    ));
+    tokio::spawn(alerts.clone().run(background.clone()));
     tokio::spawn(crate::events::sequencer::Sequencer::new(pool.clone()).run(background.clone()));
     let deliverer = crate::webhooks::deliver::Deliverer {
         pool: pool.clone(),
@@ -358,6 +367,7 @@ pub async fn start_on(
         live,
         dispatch,
         time_rules,
+        alerts,
         task,
     })
 }

@@ -33,6 +33,9 @@
 //!
 //! [`timed`]: the rules that fire as time passes (shifts end, licences expire, no-shows).
 //!
+//! [`alerts`]: alert rules, the alerts they raise (one unresolved per rule and subject, each
+//! transition an event) and the timer of the time-based rules.
+//!
 //! [`events`]: the transactional outbox every state change writes its events to (the API,
 //! the dispatcher, the time rules); it depends on nothing else of fleetd. [`webhooks`]
 //! delivers its events to subscribed URLs.
@@ -40,6 +43,7 @@
 //! Dependencies run one way: [`api`] → [`dispatch`] → [`live`] → [`ingest`]
 //! (`tests/it/layout.rs` checks that no folder or module uses one that uses it back).
 
+pub mod alerts;
 pub mod api;
 pub mod broker;
 pub mod clock;

@@ -121,6 +121,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "maintenance_schedules",
         sql: include_str!("../migrations/0023_maintenance_schedules.sql"),
     },
+    Migration {
+        version: 24,
+        name: "alerts",
+        sql: include_str!("../migrations/0024_alerts.sql"),
+    },
 ];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).

@@ -22,8 +22,10 @@
 //!   assignments, customers), [`rentals`] (pricing, booking, the rental flow, the ledger,
 //!   availability), [`maintenance`] (jobs and their flow, preventive schedules and what is due), [`dispatch`] (dispatch jobs, live
 //!   positions and nearest drivers, the Server-Sent Events stream), [`webhooks`] (event
-//!   subscriptions, their deliveries and replay).
+//!   subscriptions, their deliveries and replay), [`geofences`], [`alerts`] (alert rules and
+//!   alerts).
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod dispatch;
@@ -120,6 +122,7 @@ pub fn table() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
     let r = audit::routes::routes(r);
     let r = webhooks::routes(r);
     let r = geofences::routes(r);
+    let r = alerts::routes(r);
     (r.router, r.docs)
 }
 

@@ -38,10 +38,14 @@ pub enum Kind {
     GeofenceEntered,
     GeofenceExited,
     GeofenceDwell,
+    // Alerts (docs/alerts.md).
+    AlertOpened,
+    AlertAcknowledged,
+    AlertResolved,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 33] = [
+    pub const ALL: [Kind; 36] = [
         Kind::VehicleRegistered,
         Kind::VehicleStatusChanged,
         Kind::VehicleDecommissioned,
@@ -75,6 +79,10 @@ impl Kind {
         Kind::GeofenceEntered,
         Kind::GeofenceExited,
         Kind::GeofenceDwell,
+        // Alerts.
+        Kind::AlertOpened,
+        Kind::AlertAcknowledged,
+        Kind::AlertResolved,
     ];
 
     /// The type's name, `{aggregate}.{what happened}`.
@@ -113,6 +121,10 @@ impl Kind {
             Kind::GeofenceEntered => "geofence.entered",
             Kind::GeofenceExited => "geofence.exited",
             Kind::GeofenceDwell => "geofence.dwell",
+            // Alerts.
+            Kind::AlertOpened => "alert.opened",
+            Kind::AlertAcknowledged => "alert.acknowledged",
+            Kind::AlertResolved => "alert.resolved",
         }
     }
 

@@ -4,6 +4,8 @@
 //!
 //! - [`common`]: the harness (databases, brokers, daemons, MQTT publisher, HTTP client,
 //!   API/dispatch/error-status fixtures).
+//! - [`alerts`]: alert rules and alerts: the routes, one alert per rule and subject under
+//!   concurrency, clear times, the time-based rules on a manual clock and two timers.
 //! - [`api`]: the `/v1` API against a real daemon and PostgreSQL: auth, the fleet registry,
 //!   commitments, rentals and their windows and contention, idempotency keys, and every
 //!   error status of the registry and rental routes.
@@ -30,6 +32,7 @@
 //! the working directory, a global tracing subscriber, signal handlers): the daemon in-process
 //! installs none, and child daemons get their settings through `Command::envs`.
 
+mod alerts;
 mod api;
 mod broker;
 mod common;

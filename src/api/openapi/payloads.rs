@@ -13,6 +13,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use crate::alerts::Alert;
 use crate::api::fleet::assignments::Assignment;
 use crate::api::fleet::drivers::DutyStatus;
 use crate::api::maintenance::jobs::Job as MaintenanceJob;
@@ -103,6 +104,10 @@ pub fn payload(kind: Kind, g: &mut SchemaGenerator) -> Value {
         GeofenceEntered => geofence(g, "entered the fence (`entered_at` is `ts`)"),
         GeofenceExited => geofence(g, "left the fence (`entered_at`: when the visit began)"),
         GeofenceDwell => geofence(g, "had been inside for the fence's `dwell_s`"),
+        // Alerts.
+        AlertOpened => alert(g, "open"),
+        AlertAcknowledged => alert(g, "acknowledged"),
+        AlertResolved => alert(g, "resolved"),
     }
 }
 
@@ -170,6 +175,15 @@ fn maintenance(g: &mut SchemaGenerator, status: &str) -> Value {
     object(
         "The maintenance job as `GET /v1/maintenance/{id}` answers it, right after the change.",
         vec![("job", j)],
+    )
+}
+
+/// `alert.*`: the alert right after the transition, in `status`.
+fn alert(g: &mut SchemaGenerator, status: &str) -> Value {
+    let a = narrowed(sub::<Alert>(g), "status", status);
+    object(
+        "The alert as `GET /v1/alerts/{id}` answers it, right after the change.",
+        vec![("alert", a)],
     )
 }
 

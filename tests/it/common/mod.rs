@@ -223,6 +223,8 @@ pub struct InProcess {
     pub dispatch: std::sync::Arc<fleetd::dispatch::Dispatch>,
     /// The time rules, for tests that run a pass after moving the clock.
     pub time_rules: std::sync::Arc<fleetd::timed::TimeRules>,
+    /// The time-based alert rules' timer, for tests that run a pass after moving the clock.
+    pub alerts: std::sync::Arc<fleetd::alerts::AlertTimer>,
     daemon: Option<fleetd::daemon::Daemon>,
 }
 
@@ -251,6 +253,7 @@ impl InProcess {
             live: daemon.live.clone(),
             dispatch: daemon.dispatch.clone(),
             time_rules: daemon.time_rules.clone(),
+            alerts: daemon.alerts.clone(),
             daemon: Some(daemon),
         };
         d.wait_ready().await;

@@ -141,6 +141,7 @@ fn covered_by_the_flows() {
         .iter()
         .chain(background::TIME_RULES)
         .chain(background::SEGMENTER)
+        .chain(background::ALERTS)
         .copied()
         .chain(NOT_PRODUCED.iter().map(|(t, _)| *t))
         .collect();

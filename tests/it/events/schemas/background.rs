@@ -1,6 +1,8 @@
 //! The events background work emits, against the served schemas: the time rules (a shift
-//! that ended, a rental never collected) and the segmenter (trips and stops written, revised
-//! by late OBD, and dropped by a re-decision; geofences entered, dwelt in and left).
+//! that ended, a rental never collected), the segmenter (trips and stops written, revised
+//! by late OBD, and dropped by a re-decision; geofences entered, dwelt in and left) and the
+//! alert timer (a licence alert opened, acknowledged through the API, and resolved once the
+//! licence is renewed).
 
 use std::collections::BTreeSet;
 
@@ -26,6 +28,9 @@ pub const SEGMENTER: &[&str] = &[
     "geofence.exited",
     "geofence.dwell",
 ];
+
+/// What the alert timer and the alert routes emit.
+pub const ALERTS: &[&str] = &["alert.opened", "alert.acknowledged", "alert.resolved"];
 
 fn set(types: &[&str]) -> BTreeSet<String> {
     types.iter().map(|t| t.to_string()).collect()
@@ -158,5 +163,52 @@ async fn the_segmenter_emits_what_its_schemas_say() {
     let seen = validate_all(&served(&api).await, &bodies(&db).await);
     let want = &set(SEGMENTER) | &set(&["vehicle.registered"]);
     assert_eq!(seen, want);
+    api.daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alerts_emit_what_their_schemas_say() {
+    let now = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let (api, hand) = Api::start_at(now).await;
+    let a = &api.admin;
+    let (_, user) = a.user("lena", "driver").await;
+    let expiry = (now + Duration::days(3)).date_naive().to_string();
+    let r = a
+        .post(
+            "/v1/drivers",
+            json!({"user_id": user, "name": "Lena", "licence_number": "L-lena",
+                   "licence_expiry": expiry}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let d = r.json()["id"].as_str().unwrap().to_string();
+    let r = a
+        .post(
+            "/v1/alert-rules",
+            json!({"name": "licences", "kind": "licence_expiring",
+                   "params": {"within_days": 14}, "clear_s": 0}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    api.daemon.alerts.pass().await.unwrap();
+    let alerts = a.get("/v1/alerts?status=open").await.json();
+    let alert = alerts["items"][0]["id"].as_str().unwrap().to_string();
+    let r = a
+        .post(&format!("/v1/alerts/{alert}/acknowledge"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = a
+        .patch(
+            &format!("/v1/drivers/{d}"),
+            json!({"licence_expiry": "2099-01-01"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    hand.advance(Duration::minutes(5));
+    api.daemon.alerts.pass().await.unwrap();
+
+    let db = api.db.client().await;
+    let seen = validate_all(&served(&api).await, &bodies(&db).await);
+    assert_eq!(seen, set(ALERTS));
     api.daemon.shutdown().await;
 }
