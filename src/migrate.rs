@@ -126,6 +126,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "alerts",
         sql: include_str!("../migrations/0024_alerts.sql"),
     },
+    Migration {
+        version: 25,
+        name: "alert_states",
+        sql: include_str!("../migrations/0025_alert_states.sql"),
+    },
 ];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).

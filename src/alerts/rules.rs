@@ -55,6 +55,11 @@ const UPSERT: &str = "INSERT INTO alert_rules AS r (id, name, kind, params, vehi
         geofence_ids = EXCLUDED.geofence_ids, clear_s = EXCLUDED.clear_s,
         enabled = EXCLUDED.enabled, updated_at = EXCLUDED.updated_at";
 const DELETE: &str = "DELETE FROM alert_rules WHERE id = $1";
+const ENABLED: &str = const_format::concatcp!(
+    "SELECT ",
+    COLUMNS,
+    " FROM alert_rules WHERE enabled AND kind = ANY($1) ORDER BY id"
+);
 /// Geofences of `$1` that exist, and their speed limits.
 const FENCES: &str = "SELECT id, speed_limit_kmh FROM geofences WHERE id = ANY($1)";
 
@@ -197,6 +202,24 @@ pub async fn list(
         &[&after, &fetch, &kind.map(RuleKind::as_str), &enabled],
     )
     .await
+}
+
+/// The enabled rules of `kinds`, by id; a row that no longer reads is left out with a
+/// warning (it was checked when written).
+pub async fn enabled(
+    c: &impl GenericClient,
+    kinds: &[RuleKind],
+) -> Result<Vec<Rule>, tokio_postgres::Error> {
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let rows = c.query(ENABLED, &[&kinds]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Rule::from_row(r)
+                .map_err(|e| tracing::warn!(rule = %r.get::<_, Uuid>("id"), error = %e, "alert rule left out"))
+                .ok()
+        })
+        .collect())
 }
 
 /// Deletes the rule `id`; whether it existed.

@@ -56,6 +56,34 @@ pub struct Report {
     pub events: usize,
 }
 
+/// What the alert rules need of an evaluation: the fences, and per vehicle who it was inside
+/// before the pass and after each reading.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    pub report: Report,
+    /// The fences evaluated against; `None` when no reading was.
+    pub fences: Option<Arc<Snapshot>>,
+    pub timelines: Vec<Timeline>,
+}
+
+/// One vehicle's fences over a pass.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timeline {
+    pub vehicle_id: String,
+    /// The fences it was inside before the pass, sorted.
+    pub before: Vec<uuid::Uuid>,
+    /// Per reading of its track, in order.
+    pub steps: Vec<FenceStep>,
+}
+
+/// The fences a vehicle is inside after a reading (sorted), and the transitions it caused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FenceStep {
+    pub ts_us: i64,
+    pub inside: Vec<uuid::Uuid>,
+    pub transitions: Vec<Transition>,
+}
+
 impl Default for Engine {
     fn default() -> Self {
         Engine::new()
@@ -96,15 +124,15 @@ impl Engine {
         &self,
         c: &impl GenericClient,
         tracks: &[Track],
-    ) -> Result<Report, tokio_postgres::Error> {
+    ) -> Result<Evaluation, tokio_postgres::Error> {
         let tracks: Vec<&Track> = tracks.iter().filter(|t| !t.readings.is_empty()).collect();
         if tracks.is_empty() {
-            return Ok(Report::default());
+            return Ok(Evaluation::default());
         }
         let fences = self.fences(c).await?;
         // Without fences there are no visits either (they go with their fence).
         if fences.is_empty() {
-            return Ok(Report::default());
+            return Ok(Evaluation::default());
         }
         let vehicles: Vec<&str> = tracks.iter().map(|t| t.vehicle_id.as_str()).collect();
         let mut saved = store::load(c, &vehicles).await?;
@@ -112,6 +140,7 @@ impl Engine {
         let mut report = Report::default();
         let mut staged = Vec::new();
         let mut states: Vec<(&str, Membership, Membership)> = Vec::with_capacity(tracks.len());
+        let mut timelines = Vec::with_capacity(tracks.len());
         for t in &tracks {
             let before = saved.remove(&t.vehicle_id).unwrap_or_default();
             let mut m = before.clone();
@@ -119,15 +148,27 @@ impl Engine {
                 vehicle_id: &t.vehicle_id,
                 vehicle_type: types.get(&t.vehicle_id).map(String::as_str),
             };
+            let mut timeline = Timeline {
+                vehicle_id: t.vehicle_id.clone(),
+                before: before.inside().collect(),
+                steps: Vec::with_capacity(t.readings.len()),
+            };
             for r in &t.readings {
                 report.readings += 1;
                 let entered: HashMap<_, _> =
                     m.visits.iter().map(|(id, v)| (*id, v.entered_at)).collect();
                 let p = Point::new(r.lat, r.lon);
-                for tr in m.apply_for(&fences.index, r.ts_us, p, subject) {
-                    staged.push(event(&fences, &t.vehicle_id, r, tr, &entered));
+                let transitions = m.apply_for(&fences.index, r.ts_us, p, subject);
+                for tr in &transitions {
+                    staged.push(event(&fences, &t.vehicle_id, r, *tr, &entered));
                 }
+                timeline.steps.push(FenceStep {
+                    ts_us: r.ts_us,
+                    inside: m.inside().collect(),
+                    transitions,
+                });
             }
+            timelines.push(timeline);
             states.push((&t.vehicle_id, before, m));
         }
         let changes: Vec<(&str, &Membership, &Membership)> =
@@ -135,7 +176,11 @@ impl Engine {
         store::save(c, &changes).await?;
         store::emit(c, &staged).await?;
         report.events = staged.len();
-        Ok(report)
+        Ok(Evaluation {
+            report,
+            fences: Some(fences),
+            timelines,
+        })
     }
 }
 

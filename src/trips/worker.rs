@@ -9,7 +9,8 @@
 //!
 //! The same settled readings then go, in the same transaction, through the geofence engine
 //! ([`crate::fencing`]), which raises `geofence.*` events for those newer than the last it
-//! evaluated.
+//! evaluated, and with the OBD readings through the reading-driven alert rules
+//! ([`crate::alerts::stream`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ use super::rollup;
 use super::segments;
 use super::store::{self, at, State};
 use super::{Fix, Params};
+use crate::alerts;
 use crate::clock::Clock;
 use crate::config::{RetentionConfig, TripsConfig};
 use crate::fencing::{self, Track};
@@ -58,6 +60,9 @@ pub struct PassReport {
     /// Readings evaluated against the geofences, and the events they raised.
     pub fence_readings: usize,
     pub fence_events: usize,
+    /// Alerts the reading-driven rules opened and resolved.
+    pub alerts_opened: usize,
+    pub alerts_resolved: usize,
 }
 
 impl Segmenter {
@@ -154,6 +159,11 @@ impl Segmenter {
         report: &mut PassReport,
     ) -> anyhow::Result<()> {
         let p = Params::new(&self.config);
+        let obd_from: Vec<(String, DateTime<Utc>)> = claimed
+            .iter()
+            .filter_map(|st| Some((st.vehicle_id.clone(), st.obd_dirty_from?)))
+            .filter(|(_, from)| from.timestamp_micros() <= horizon)
+            .collect();
         let mut done = Vec::with_capacity(claimed.len());
         let mut tracks: Vec<Track> = Vec::new();
         let mut continuing: Vec<(State, Machine)> = Vec::new();
@@ -218,8 +228,12 @@ impl Segmenter {
         }
         report.segments += finish::finish(tx, &self.config, done, horizon).await?;
         let fenced = self.fences.evaluate(&**tx, &tracks).await?;
-        report.fence_readings += fenced.readings;
-        report.fence_events += fenced.events;
+        report.fence_readings += fenced.report.readings;
+        report.fence_events += fenced.report.events;
+        let alerted =
+            alerts::stream::evaluate(&**tx, &tracks, &fenced, &obd_from, at(horizon)).await?;
+        report.alerts_opened += alerted.opened;
+        report.alerts_resolved += alerted.resolved;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! sharing the work ([`timer`]).
 
 mod lifecycle;
+mod readings;
 mod routes;
 mod timer;
 
