@@ -3,6 +3,8 @@
 //!
 //! - `licence_expiring`: drivers (not deleted) whose `licence_expiry` is at most
 //!   `within_days` after the instant's UTC date, expired ones included.
+//! - `maintenance_due`: vehicles with a maintenance schedule due or overdue
+//!   ([`crate::maintenance`]), all such schedules in the details.
 //! - `offline`: vehicles with a driver on duty (`available` or `busy`) at the wheel
 //!   (`drivers.current_vehicle_id`) and no GPS or OBD reading stamped after `after_min`
 //!   minutes before the instant. Each probe is the readings' primary key `(vehicle_id, ts)`
@@ -76,6 +78,59 @@ pub async fn in_condition(
                 })
                 .collect())
         }
+        Params::MaintenanceDue(_) => maintenance_due(c, rule, at).await,
         _ => Ok(Vec::new()),
     }
+}
+
+/// `maintenance_due`: the vehicles in scope with a schedule due or overdue at `at`
+/// ([`crate::maintenance::due_list`]), each with every such schedule, most urgent first.
+async fn maintenance_due(
+    c: &impl GenericClient,
+    rule: &Rule,
+    at: DateTime<Utc>,
+) -> Result<Vec<(Subject, Value)>, tokio_postgres::Error> {
+    let due = crate::maintenance::due_list(c, at, &crate::maintenance::DueFilter::due_or_overdue())
+        .await?;
+    let types: std::collections::HashMap<String, String> = if rule.scope.vehicle_types.is_empty() {
+        Default::default()
+    } else {
+        c.query(
+            "SELECT id, type FROM vehicles WHERE type = ANY($1)",
+            &[&rule.scope.vehicle_types],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+    };
+    let mut by_vehicle: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for d in due {
+        let in_scope = (rule.scope.vehicle_types.is_empty() || types.contains_key(&d.vehicle_id))
+            && (rule.scope.vehicle_ids.is_empty()
+                || rule.scope.vehicle_ids.contains(&d.vehicle_id));
+        if !in_scope {
+            continue;
+        }
+        by_vehicle
+            .entry(d.vehicle_id.clone())
+            .or_default()
+            .push(json!({
+                "schedule_id": d.schedule_id,
+                "name": d.schedule_name,
+                "status": d.status,
+                "odometer_km": d.odometer_km,
+                "due_at_km": d.due_at_km,
+                "due_on": d.due_on,
+                "km_remaining": d.km_remaining,
+                "days_remaining": d.days_remaining,
+            }));
+    }
+    Ok(by_vehicle
+        .into_iter()
+        .map(|(vehicle, schedules)| {
+            let details = json!({"vehicle_id": vehicle, "schedules": schedules});
+            (Subject::vehicle(vehicle), details)
+        })
+        .collect())
 }

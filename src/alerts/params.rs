@@ -64,7 +64,10 @@ impl RuleKind {
 
     /// Whether the daemons' timer evaluates it (the others come from readings or schedules).
     pub fn is_timed(self) -> bool {
-        matches!(self, RuleKind::Offline | RuleKind::LicenceExpiring)
+        matches!(
+            self,
+            RuleKind::Offline | RuleKind::LicenceExpiring | RuleKind::MaintenanceDue
+        )
     }
 }
 

@@ -27,7 +27,7 @@ const NEXT: &str = concatcp!(
     "SELECT id, name, kind, params, vehicle_types, vehicle_ids, geofence_ids, clear_s,
             enabled, created_at, updated_at
        FROM alert_rules
-      WHERE enabled AND kind IN ('offline', 'licence_expiring')
+      WHERE enabled AND kind IN ('offline', 'licence_expiring', 'maintenance_due')
         AND (evaluated_at IS NULL OR evaluated_at <= $1::timestamptz - make_interval(secs => $2::float8))
       ORDER BY evaluated_at NULLS FIRST, id
       LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED"

@@ -221,3 +221,102 @@ async fn two_timers_open_each_alert_once() {
     assert_eq!(events_of(&db, "alert.opened").await.len(), 6);
     api.daemon.shutdown().await;
 }
+
+/// `maintenance_due`: a vehicle in scope whose schedule falls due opens an alert naming the
+/// schedule; a vehicle out of scope does not; completing the linked job resolves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_falling_due_opens_and_its_completed_job_resolves() {
+    let now = second(Utc::now());
+    let (api, hand) = Api::start_at(now).await;
+    let a = &api.admin;
+    for (id, n, kind) in [("md-1", 1, "truck"), ("md-2", 2, "van")] {
+        let mut body = crate::common::api::vehicle_body(id, n);
+        body["type"] = json!(kind);
+        let r = a.post("/v1/vehicles", body).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let at = json!({"reading_km": 100});
+        let r = a.post(&format!("/v1/vehicles/{id}/odometer"), at).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let mut schedules = Vec::new();
+    for v in ["md-1", "md-2"] {
+        let r = a
+            .post(
+                "/v1/maintenance-schedules",
+                json!({"name": "Oil", "vehicle_id": v, "every_km": 5000, "lead_km": 500}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        schedules.push(r.json()["id"].as_str().unwrap().to_string());
+    }
+    create_rule(
+        a,
+        json!({"name": "service due", "kind": "maintenance_due",
+               "scope": {"vehicle_types": ["truck"]}, "clear_s": 0}),
+    )
+    .await;
+    let db = api.db.client().await;
+    api.daemon.alerts.pass().await.unwrap();
+    assert!(alert_of(&db, "md-1").await.is_none(), "nothing due yet");
+
+    hand.advance(Duration::minutes(5));
+    let a = &api
+        .anonymous()
+        .login("admin", crate::common::api::ADMIN_PASSWORD)
+        .await;
+    for v in ["md-1", "md-2"] {
+        let r = a
+            .post(
+                &format!("/v1/vehicles/{v}/odometer"),
+                json!({"reading_km": 4_650}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    api.daemon.alerts.pass().await.unwrap();
+    let (status, n, details) = alert_of(&db, "md-1").await.expect("md-1 is due");
+    assert_eq!((status.as_str(), n), ("open", 1));
+    assert_eq!(
+        details["schedules"][0]["schedule_id"],
+        schedules[0].as_str()
+    );
+    assert_eq!(details["schedules"][0]["status"], "due");
+    assert_eq!(details["schedules"][0]["km_remaining"], 450);
+    assert!(
+        alert_of(&db, "md-2").await.is_none(),
+        "a van is out of scope"
+    );
+
+    // Serviced: a job linked to the schedule, completed.
+    hand.advance(Duration::minutes(5));
+    let a = &api
+        .anonymous()
+        .login("admin", crate::common::api::ADMIN_PASSWORD)
+        .await;
+    let start = (now + Duration::minutes(10)).to_rfc3339();
+    let end = (now + Duration::hours(2)).to_rfc3339();
+    let r = a
+        .post(
+            "/v1/maintenance",
+            json!({"vehicle_id": "md-1", "description": "oil", "starts_at": start,
+                   "ends_at": end, "schedule_id": schedules[0]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let job = r.json()["id"].as_str().unwrap().to_string();
+    let r = a
+        .post(&format!("/v1/maintenance/{job}/start"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let done = json!({"labour_cost": 100, "currency": "EUR"});
+    let r = a
+        .post(&format!("/v1/maintenance/{job}/complete"), done)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    hand.advance(Duration::minutes(5));
+    api.daemon.alerts.pass().await.unwrap();
+    let (status, _, _) = alert_of(&db, "md-1").await.unwrap();
+    assert_eq!(status, "resolved");
+    assert_eq!(count(&db, "SELECT count(*) FROM alerts").await, 1);
+    api.daemon.shutdown().await;
+}
