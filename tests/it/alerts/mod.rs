@@ -3,6 +3,7 @@
 //! transitions ([`lifecycle`]), and the time-based rules on a manual clock, two timers
 //! sharing the work ([`timer`]).
 
+mod exact;
 mod lifecycle;
 mod readings;
 mod routes;

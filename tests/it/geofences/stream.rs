@@ -2,7 +2,7 @@
 //! subscription, shuffled, replayed and late, raise exactly the events (and leave exactly the
 //! memberships) of a brute-force replay of each vehicle's stored readings in timestamp order
 //! against every fence; and a daemon killed with -9 in the middle of a visit neither repeats
-//! nor loses a transition.
+//! nor loses a transition (nor an alert on it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -512,6 +512,11 @@ async fn kill_9_mid_visit_neither_repeats_nor_loses_a_transition() {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let fence = r.json()["id"].as_str().unwrap().to_string();
+    // And an alert rule on its crossings, resolved at the next reading.
+    let rule = json!({"name": "yard", "kind": "geofence", "params": {"on": "both"},
+                      "scope": {"geofence_ids": [fence]}, "clear_s": 0});
+    let r = admin.post("/v1/alert-rules", rule).await;
+    assert_eq!(r.status, 201, "{}", r.body);
     let rx = Receiver::start(Mode::Ok).await;
     let r = admin
         .post(
@@ -589,6 +594,19 @@ async fn kill_9_mid_visit_neither_repeats_nor_loses_a_transition() {
         count(&client, "SELECT count(*) FROM geofence_members").await,
         0
     );
+    // One alert per crossing, each resolved by the reading after it.
+    let alerts: Vec<(String, i32, String)> = client
+        .query(
+            "SELECT details->>'crossing', count, status FROM alerts ORDER BY opened_at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let resolved = |c: &str| (c.to_string(), 1, "resolved".to_string());
+    assert_eq!(alerts, [resolved("entered"), resolved("exited")]);
     let delivered = crate::common::dispatch::eventually("three deliveries", || async {
         let hits = rx.accepted();
         let ids: BTreeSet<i64> = hits.iter().map(|h| h.event_id()).collect();
