@@ -27,13 +27,16 @@
 #                                  # fleetd_trips_lag_seconds (commit to trips/rollups) p50/p99.
 #   scripts/bench/e2e.sh --fences "0 10000" --readings 1000000 --repeat 3 [--shapes single]
 #                                  # fleetd with no geofences vs N polygon fences of 50 vertices
-#                                  # (random stars 200 m to 2 km across, over fleet-sim's region),
+#                                  # (random stars 200 m to 2 km across, over fleet-sim's region)
+#                                  # and the six reading-driven alert rules over the whole fleet,
 #                                  # interleaved, each repeated (implies --fleetd-only). After the
 #                                  # ingest is timed it waits for the segmenter (and with it the
 #                                  # fence engine) to catch up, and reports that time, the
 #                                  # geofence events raised and the commit-to-event lag
 #                                  # (fleetd_trips_lag_seconds: fences are evaluated in the
 #                                  # segmenter's transaction).
+#   --rate R    fleet-sim sends R readings/s (its --rate) instead of --max-rate
+#   --settle S  fleetd's trips.settle_s (default 5)
 #
 # For each payload shape (single-reading JSON, JSON batches of 100) it measures, in one run:
 #   broker   the broker's own QoS 1 pass-through: fleet-sim → Mosquitto → a counting subscriber
@@ -60,6 +63,8 @@ SECURITY=""
 SHAPES="single batch100"
 TRIPS=""
 FENCES=""
+RATE=""
+SETTLE=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) READINGS=100000 ;;
@@ -71,6 +76,8 @@ while [ $# -gt 0 ]; do
     --shapes) SHAPES="$2"; shift ;;
     --trips) TRIPS="$2"; FLEETD_ONLY=1; shift ;;
     --fences) FENCES="$2"; FLEETD_ONLY=1; shift ;;
+    --rate) RATE="$2"; shift ;;
+    --settle) SETTLE="$2"; shift ;;
     *) echo "usage: $0 [--quick] [--readings N] [--modes \"plain:1 shared:2\"] [--repeat N] [--fleetd-only] [--security \"off tls on\"] [--shapes \"single batch100\"]" >&2; exit 2 ;;
   esac
   shift
@@ -200,6 +207,18 @@ seed_fences() { # n
   # Close each ring exactly: its last position repeats its first.
   psql_q "UPDATE geofences SET geojson = jsonb_set(geojson, '{coordinates,0,50}', geojson->'coordinates'->0->0),
                                area = ST_GeomFromGeoJSON(jsonb_set(geojson, '{coordinates,0,50}', geojson->'coordinates'->0->0)::text)::geography" >/dev/null
+  # The reading-driven alert rules, over the whole fleet (the geofence rule over 10 fences).
+  psql_q "INSERT INTO alert_rules (id, name, kind, params, vehicle_types, vehicle_ids, geofence_ids,
+                                   clear_s, enabled, created_at, updated_at)
+    SELECT gen_random_uuid(), k, k, p::jsonb, '{}', '{}',
+           CASE WHEN k = 'geofence' THEN (SELECT array_agg(id) FROM (SELECT id FROM geofences LIMIT 10) f)
+                ELSE '{}' END, 300, true, now(), now()
+      FROM (VALUES ('speeding', '{\"limit_kmh\": 110, \"min_duration_s\": 10}'),
+                   ('overheat', '{\"coolant_c\": 105, \"min_duration_s\": 30}'),
+                   ('low_fuel', '{\"below_pct\": 10}'),
+                   ('fuel_drop', '{\"drop_pct\": 10, \"within_s\": 600}'),
+                   ('dtc', '{}'),
+                   ('geofence', '{\"on\": \"both\"}')) AS r(k, p)" >/dev/null
 }
 
 run_fleetd() { # shape format batch [mode connections [security [trips [fences]]]]
@@ -216,14 +235,14 @@ run_fleetd() { # shape format batch [mode connections [security [trips [fences]]
   env "${FENV[@]}" FLEETD_HTTP_ADDR="$HTTP" \
     FLEETD_MQTT_CLIENT_ID="$id" FLEETD_MQTT_TOPIC_PREFIX="$prefix" FLEETD_INGEST_UNKNOWN_VEHICLES=store \
     FLEETD_MQTT_SUBSCRIPTION="$mode" FLEETD_MQTT_CONNECTIONS="$conns" \
-    FLEETD_TRIPS_ENABLED="$([ "$trips" = off ] && echo false || echo true)" \
+    FLEETD_TRIPS_ENABLED="$([ "$trips" = off ] && echo false || echo true)" FLEETD_TRIPS_SETTLE_S="$SETTLE" \
     "$FLEETD" serve > "$OUT/fleetd-$shape.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 300); do curl -fsS "http://$HTTP/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   local c0 m0; c0=$(cpu_ticks $pid); m0=$(cpu_ticks "$BROKER_PID")
   local t0; t0=$(now)
   "$SIM" run "${SIM_LINK[@]}" --prefix "$prefix" --vehicles 2000 --format "$format" --batch "$batch" \
-    --max-rate --readings "$READINGS" --qos 1 --quiet --json --manifest "$OUT/manifest-$shape.jsonl" \
+    $(if [ -n "$RATE" ]; then echo "--rate $RATE"; else echo --max-rate; fi) --readings "$READINGS" --qos 1 --quiet --json --manifest "$OUT/manifest-$shape.jsonl" \
     > "$OUT/fleetd-sim-$shape.json" 2>"$OUT/fleetd-sim-$shape.err" || say "fleet-sim: $(tail -3 "$OUT/fleetd-sim-$shape.err")"
   local want; want=$(head -1 "$OUT/manifest-$shape.jsonl" | json_get 'd["expected"]["gps"] + d["expected"]["obd"]')
   local stored=0 last=-1 still=0
@@ -254,7 +273,9 @@ run_fleetd() { # shape format batch [mode connections [security [trips [fences]]
     lag99="\"$(quantile 0.99 fleetd_trips_lag_seconds <<<"$tm")\""
     fevents=$(psql_q "SELECT (SELECT count(*) FROM events WHERE type LIKE 'geofence.%')
                            + (SELECT count(*) FROM event_outbox WHERE type LIKE 'geofence.%')")
-    say "$path $shape: segmenter caught up ${catchup}s after the last commit; trips/stops $segs; geofence events $fevents; lag p50<=$lag50 p99<=$lag99"
+    local alerts; alerts=$(psql_q "SELECT coalesce(string_agg(kind || ':' || n, ' '), '-')
+                                     FROM (SELECT kind, count(*) n FROM alerts GROUP BY kind ORDER BY kind) a")
+    say "$path $shape: segmenter caught up ${catchup}s after the last commit; trips/stops $segs; geofence events $fevents; alerts $alerts; lag p50<=$lag50 p99<=$lag99"
   fi
   local cpu=$(( $(cpu_ticks $pid) - c0 )) mcpu=$(( $(cpu_ticks "$BROKER_PID") - m0 )) rss; rss=$(peak_rss_kb $pid)
   kill -TERM $pid; wait $pid || true
