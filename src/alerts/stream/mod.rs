@@ -115,7 +115,7 @@ pub async fn evaluate(
         .map(|t| (t.vehicle_id.as_str(), t))
         .collect();
     let types = if rules.iter().any(|r| !r.scope.vehicle_types.is_empty()) {
-        sql::types(c, &vehicles).await?
+        crate::fencing::store::types(c, &vehicles).await?
     } else {
         HashMap::new()
     };

@@ -1,5 +1,5 @@
 //! The SQL of the reading-driven evaluation: OBD readings due, the conditions' states, the
-//! alerts not yet resolved, vehicles' types and fences, and sightings counted in one statement.
+//! alerts not yet resolved, vehicles' fences, and sightings counted in one statement.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -146,20 +146,6 @@ pub async fn seen(
     )
     .await?;
     Ok(())
-}
-
-/// The type of each registered vehicle among `vehicles`.
-pub async fn types(
-    c: &impl GenericClient,
-    vehicles: &[&str],
-) -> Result<HashMap<String, String>, Db> {
-    let rows = c
-        .query(
-            "SELECT id, type FROM vehicles WHERE id = ANY($1) AND deleted_at IS NULL",
-            &[&vehicles],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// The fences each of `vehicles` is inside now.

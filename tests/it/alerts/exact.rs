@@ -5,31 +5,18 @@
 //! timestamp order, the late ones left out, with the alerts' rules applied by hand.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use fleetd::alerts::readings::{Condition, Sample, State, Verdict};
-use fleetd::config::SubscriptionMode;
 use serde_json::{json, Value};
 
-use crate::common::api::{Client, ADMIN_PASSWORD, SECRET};
 use crate::common::dispatch::seed_fleet;
-use crate::common::{config, count, wait_count, Broker, InProcess, Publisher, TestDb};
+use crate::common::pass::{Pair, Rng};
+use crate::common::{wait_count, Publisher};
 
 const S: i64 = 1_000_000;
 const VEHICLES: usize = 4;
 const CODES: [&str; 4] = ["P0300", "P0171", "C1234", "U0100"];
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// One reading: vehicle, ts (µs), and its JSON as published.
 #[derive(Clone)]
@@ -87,9 +74,7 @@ fn drive(rng: &mut Rng, from: i64, secs: i64, offset_us: i64) -> Vec<Reading> {
 
 async fn publish_shuffled(p: &Publisher, rng: &mut Rng, readings: &[Reading]) -> usize {
     let mut order: Vec<&Reading> = readings.iter().collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, (rng.next() * (i + 1) as f64) as usize);
-    }
+    rng.shuffle(&mut order);
     let mut messages = Vec::new();
     for chunk in order.chunks(5) {
         for r in chunk {
@@ -233,44 +218,15 @@ async fn stored(db: &tokio_postgres::Client) -> BTreeMap<(String, String), Vec<A
     out
 }
 
-async fn settled(db: &tokio_postgres::Client) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let q = "SELECT (SELECT count(*) FROM segment_marks)
-                  + (SELECT count(*) FROM segment_state
-                      WHERE dirty_from IS NOT NULL OR obd_dirty_from IS NOT NULL)
-                  + (SELECT count(*) FROM event_outbox)";
-    while count(db, q).await > 0 {
-        assert!(Instant::now() < deadline, "the pass never caught up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_sequential_run() {
-    let db = TestDb::create().await;
-    let broker = Broker::start();
-    let t0 = DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
-    let (clock, hand) = fleetd::clock::Clock::manual(t0);
-    let mut cfg = config(&db, &broker);
-    cfg.mqtt.subscription = SubscriptionMode::Shared;
-    cfg.trips.settle_s = 0;
-    cfg.trips.interval_ms = 100;
-    cfg.trips.batch_vehicles = 3;
-    cfg.jwt.secret = fleetd::config::Secret::new(SECRET);
-    cfg.admin.password = fleetd::config::Secret::new(ADMIN_PASSWORD);
-    let a = InProcess::start_on(cfg.clone(), clock.clone()).await;
-    let mut cfg_b = cfg.clone();
-    cfg_b.mqtt.client_id = format!("{}b", cfg.mqtt.client_id);
-    let b = InProcess::start_on(cfg_b, clock.clone()).await;
-    let client = db.client().await;
+    let pair = Pair::start().await;
+    let client = pair.db.client().await;
     seed_fleet(&client, "ax", VEHICLES as i32, None).await;
-    let admin = Client::anonymous(a.addr)
-        .login("admin", ADMIN_PASSWORD)
-        .await;
     let mut conditions = Vec::new();
     for (kind, params, clear_s) in rules() {
         let body = json!({"name": kind, "kind": kind, "params": params, "clear_s": clear_s});
-        let r = admin.post("/v1/alert-rules", body).await;
+        let r = pair.admin.post("/v1/alert-rules", body).await;
         assert_eq!(r.status, 201, "{}", r.body);
         let rule = super::load(&client, r.json()["id"].as_str().unwrap()).await;
         conditions.push((
@@ -281,15 +237,14 @@ async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_sequential_run(
     }
 
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let publisher = Publisher::connect(&broker).await;
-    let t0_us = t0.timestamp_micros();
+    let publisher = Publisher::connect(&pair.broker).await;
+    let t0_us = pair.t0.timestamp_micros();
     let first = drive(&mut rng, t0_us + S, 90, 0);
     let mut sent = publish_shuffled(&publisher, &mut rng, &first).await;
     publisher.wait_acked(sent).await;
     let rows = "SELECT (SELECT count(*) FROM gps_readings) + (SELECT count(*) FROM obd_readings)";
     wait_count(&client, rows, first.len() as i64).await;
-    hand.advance(chrono::Duration::seconds(200));
-    settled(&client).await;
+    pair.run(chrono::Duration::seconds(200)).await;
 
     // Round 2: the next 90 s, a fifth of round 1 again, and late readings between round 1's.
     let mut second = drive(&mut rng, t0_us + 91 * S, 90, 0);
@@ -302,8 +257,7 @@ async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_sequential_run(
     sent += publish_shuffled(&publisher, &mut rng, &second).await;
     publisher.wait_acked(sent).await;
     wait_count(&client, rows, (first.len() * 2 + late.len()) as i64).await;
-    hand.advance(chrono::Duration::seconds(200));
-    settled(&client).await;
+    pair.run(chrono::Duration::seconds(200)).await;
 
     let late: BTreeSet<(String, i64, bool)> = late
         .iter()
@@ -322,6 +276,5 @@ async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_sequential_run(
         let got: i64 = client.query_one(q, &[&kind]).await.unwrap().get(0);
         assert_eq!(got as usize, n, "{kind}");
     }
-    a.shutdown().await;
-    b.shutdown().await;
+    pair.shutdown().await;
 }

@@ -5,6 +5,7 @@ pub mod api;
 mod broker;
 pub mod dispatch;
 pub mod errors;
+pub mod pass;
 pub mod receiver;
 pub mod shipped;
 pub mod tls;

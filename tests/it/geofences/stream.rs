@@ -5,17 +5,17 @@
 //! nor loses a transition (nor an alert on it).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use fleetd::config::SubscriptionMode;
 use fleetd::geofences::{Fence, Point, Selector, Shape};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::common::api::{Client, ADMIN_PASSWORD, SECRET};
 use crate::common::dispatch::seed_fleet;
-use crate::common::{config, count, wait_count, Broker, InProcess, Publisher, TestDb};
+use crate::common::pass::{settled, Pair, Rng};
+use crate::common::{config, count, wait_count, Broker, Publisher, TestDb};
 
 const S: i64 = 1_000_000;
 const A: (f64, f64) = (48.85, 2.35);
@@ -99,18 +99,6 @@ fn defs() -> Vec<Def> {
     ]
 }
 
-/// A small xorshift, so that a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// `(vehicle, ts µs, lat, lon)`.
 type Reading = (String, i64, f64, f64);
 
@@ -143,9 +131,7 @@ fn wander(rng: &mut Rng, from: i64, secs: i64) -> Vec<Reading> {
 /// Publishes `readings` shuffled, in messages of 1 to 6 readings of one vehicle.
 async fn publish_shuffled(p: &Publisher, rng: &mut Rng, readings: &[Reading]) -> usize {
     let mut order: Vec<&Reading> = readings.iter().collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, (rng.next() * (i + 1) as f64) as usize);
-    }
+    rng.shuffle(&mut order);
     let mut by_vehicle: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for r in order {
         by_vehicle
@@ -165,9 +151,7 @@ async fn publish_shuffled(p: &Publisher, rng: &mut Rng, readings: &[Reading]) ->
             rest = &rest[n..];
         }
     }
-    for i in (1..messages.len()).rev() {
-        messages.swap(i, (rng.next() * (i + 1) as f64) as usize);
-    }
+    rng.shuffle(&mut messages);
     for (topic, body) in &messages {
         p.publish(topic, body.clone()).await;
     }
@@ -363,40 +347,10 @@ async fn answered(admin: &Client) -> Members {
     by_fence
 }
 
-/// Waits until the segmenter has taken every reading due and the sequencer has numbered
-/// every event.
-async fn settled(db: &tokio_postgres::Client) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let q = "SELECT (SELECT count(*) FROM segment_marks)
-                  + (SELECT count(*) FROM segment_state WHERE dirty_from IS NOT NULL)
-                  + (SELECT count(*) FROM event_outbox)";
-    while count(db, q).await > 0 {
-        assert!(Instant::now() < deadline, "the engine never caught up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_brute_force_replay() {
-    let db = TestDb::create().await;
-    let broker = Broker::start();
-    // The segmenter takes readings up to the daemons' clock: standing at t0 while a round
-    // is published, it sees none until the clock moves, then all of them at once in order.
-    // Whole seconds, so that readings published in milliseconds are stored as generated.
-    let t0 = DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
-    let (clock, hand) = fleetd::clock::Clock::manual(t0);
-    let mut cfg = config(&db, &broker);
-    cfg.mqtt.subscription = SubscriptionMode::Shared;
-    cfg.trips.settle_s = 0;
-    cfg.trips.interval_ms = 100;
-    cfg.trips.batch_vehicles = 3;
-    cfg.jwt.secret = fleetd::config::Secret::new(SECRET);
-    cfg.admin.password = fleetd::config::Secret::new(ADMIN_PASSWORD);
-    let a = InProcess::start_on(cfg.clone(), clock.clone()).await;
-    let mut cfg_b = cfg.clone();
-    cfg_b.mqtt.client_id = format!("{}b", cfg.mqtt.client_id);
-    let b = InProcess::start_on(cfg_b, clock.clone()).await;
-    let client = db.client().await;
+    let pair = Pair::start().await;
+    let (client, admin, t0) = (pair.db.client().await, &pair.admin, pair.t0);
     seed_fleet(&client, "gf", 4, None).await;
     client
         .execute(
@@ -412,9 +366,6 @@ async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_brute_force_rep
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let admin = Client::anonymous(a.addr)
-        .login("admin", ADMIN_PASSWORD)
-        .await;
     let mut fences = Vec::new();
     for d in defs() {
         let r = admin.post("/v1/geofences", d.body.clone()).await;
@@ -423,7 +374,7 @@ async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_brute_force_rep
     }
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let publisher = Publisher::connect(&broker).await;
+    let publisher = Publisher::connect(&pair.broker).await;
     let t0_us = t0.timestamp_micros();
     // Round 1: a minute of readings, shuffled.
     let first = wander(&mut rng, t0_us + S, 60);
@@ -435,8 +386,7 @@ async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_brute_force_rep
         first.len() as i64,
     )
     .await;
-    hand.advance(chrono::Duration::seconds(120));
-    settled(&client).await;
+    pair.run(chrono::Duration::seconds(120)).await;
 
     // Round 2: the next minute, with a fifth of round 1 again (replays) and readings between
     // round 1's (late: stored, never evaluated).
@@ -451,8 +401,7 @@ async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_brute_force_rep
     publisher.wait_acked(sent).await;
     let total = (first.len() * 2 + late.len()) as i64;
     wait_count(&client, "SELECT count(*) FROM gps_readings", total).await;
-    hand.advance(chrono::Duration::seconds(120));
-    settled(&client).await;
+    pair.run(chrono::Duration::seconds(120)).await;
 
     let late: BTreeSet<(String, i64)> = late.into_iter().map(|r| (r.0, r.1)).collect();
     let (want, inside) = replay(&fences, &types, &stored(&client).await, &late);
@@ -467,13 +416,12 @@ async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_brute_force_rep
     }
     assert_eq!(got, want);
     assert_eq!(members(&client).await, inside);
-    assert_eq!(answered(&admin).await, inside);
+    assert_eq!(answered(admin).await, inside);
     // The daemons counted what they raised.
     let counted = |addr| crate::common::metric(addr, "fleetd_geofence_events_total", "");
-    let (ca, cb) = (counted(a.addr).await, counted(b.addr).await);
+    let (ca, cb) = (counted(pair.a.addr).await, counted(pair.b.addr).await);
     assert_eq!((ca + cb) as usize, n, "{ca} + {cb}");
-    a.shutdown().await;
-    b.shutdown().await;
+    pair.shutdown().await;
 }
 
 /// One vehicle drives into a fence and stays; the only daemon is killed with -9 while the
