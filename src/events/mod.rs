@@ -39,6 +39,32 @@ pub async fn emit(
     Ok(())
 }
 
+/// Stages `events` (kind, aggregate id, payload) in the current transaction, in order, in
+/// one statement: as [`emit`] each, but a few times cheaper per event than a call of
+/// `fleetd_emit` per row, for passes that stage thousands.
+pub async fn emit_all(
+    c: &impl GenericClient,
+    events: &[(Kind, String, serde_json::Value)],
+) -> Result<(), tokio_postgres::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    let aggregates: Vec<&str> = events.iter().map(|e| e.0.aggregate()).collect();
+    let ids: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
+    let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.2).collect();
+    c.execute(
+        "INSERT INTO event_outbox (type, aggregate_type, aggregate_id, payload, version)
+         SELECT u.t, u.a, u.i, u.p, $5
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY
+                AS u(t, a, i, p, n)
+          ORDER BY u.n",
+        &[&types, &aggregates, &ids, &payloads, &VERSION],
+    )
+    .await?;
+    Ok(())
+}
+
 /// `driver.duty_changed` when `from` and `to` differ: `{driver_id, from, to}`.
 pub async fn duty_changed(
     c: &impl GenericClient,

@@ -15,7 +15,7 @@
 pub mod snapshot;
 pub mod store;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -56,8 +56,8 @@ pub struct Report {
     pub events: usize,
 }
 
-/// What the alert rules need of an evaluation: the fences, and per vehicle who it was inside
-/// before the pass and after each reading.
+/// What the alert rules need of an evaluation: the fences, and per vehicle which of the
+/// fences they watch it was inside before the pass and after each reading.
 #[derive(Debug, Default)]
 pub struct Evaluation {
     pub report: Report,
@@ -70,13 +70,14 @@ pub struct Evaluation {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Timeline {
     pub vehicle_id: String,
-    /// The fences it was inside before the pass, sorted.
+    /// The watched fences it was inside before the pass, sorted.
     pub before: Vec<uuid::Uuid>,
     /// Per reading of its track, in order.
     pub steps: Vec<FenceStep>,
 }
 
-/// The fences a vehicle is inside after a reading (sorted), and the transitions it caused.
+/// The watched fences a vehicle is inside after a reading (sorted), and the transitions of
+/// watched fences it caused.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FenceStep {
     pub ts_us: i64,
@@ -119,11 +120,13 @@ impl Engine {
     }
 
     /// Evaluates each track (each vehicle's readings in timestamp order, the vehicle owned by
-    /// the caller's transaction), saves the memberships and stages the events in `c`.
+    /// the caller's transaction), saves the memberships and stages the events in `c`. The
+    /// timelines follow the `watched` fences only (none: no timelines).
     pub async fn evaluate(
         &self,
         c: &impl GenericClient,
         tracks: &[Track],
+        watched: &BTreeSet<uuid::Uuid>,
     ) -> Result<Evaluation, tokio_postgres::Error> {
         let tracks: Vec<&Track> = tracks.iter().filter(|t| !t.readings.is_empty()).collect();
         if tracks.is_empty() {
@@ -148,10 +151,11 @@ impl Engine {
                 vehicle_id: &t.vehicle_id,
                 vehicle_type: types.get(&t.vehicle_id).map(String::as_str),
             };
+            let watching = |id: &uuid::Uuid| watched.contains(id);
             let mut timeline = Timeline {
                 vehicle_id: t.vehicle_id.clone(),
-                before: before.inside().collect(),
-                steps: Vec::with_capacity(t.readings.len()),
+                before: before.inside().filter(watching).collect(),
+                steps: Vec::new(),
             };
             for r in &t.readings {
                 report.readings += 1;
@@ -162,19 +166,31 @@ impl Engine {
                 for tr in &transitions {
                     staged.push(event(&fences, &t.vehicle_id, r, *tr, &entered));
                 }
-                timeline.steps.push(FenceStep {
-                    ts_us: r.ts_us,
-                    inside: m.inside().collect(),
-                    transitions,
-                });
+                if !watched.is_empty() {
+                    let fence = |t: &Transition| match *t {
+                        Transition::Entered { fence, .. }
+                        | Transition::Exited { fence, .. }
+                        | Transition::Dwell { fence, .. } => fence,
+                    };
+                    timeline.steps.push(FenceStep {
+                        ts_us: r.ts_us,
+                        inside: m.inside().filter(watching).collect(),
+                        transitions: transitions
+                            .into_iter()
+                            .filter(|t| watched.contains(&fence(t)))
+                            .collect(),
+                    });
+                }
             }
-            timelines.push(timeline);
+            if !watched.is_empty() {
+                timelines.push(timeline);
+            }
             states.push((&t.vehicle_id, before, m));
         }
         let changes: Vec<(&str, &Membership, &Membership)> =
             states.iter().map(|(v, b, a)| (*v, b, a)).collect();
         store::save(c, &changes).await?;
-        store::emit(c, &staged).await?;
+        crate::events::emit_all(c, &staged).await?;
         report.events = staged.len();
         Ok(Evaluation {
             report,
@@ -213,10 +229,10 @@ fn event(
         ),
     };
     let name = fences.info.get(&fence).map_or("", |i| i.name.as_str());
-    Staged {
-        kind: kind.as_str(),
-        fence,
-        payload: json!({
+    (
+        kind,
+        fence.to_string(),
+        json!({
             "geofence_id": fence,
             "geofence_name": name,
             "vehicle_id": vehicle,
@@ -227,5 +243,5 @@ fn event(
             "speed_kmh": r.speed_kmh.and_then(|v| v.to_string().parse::<f64>().ok()),
             "entered_at": rfc3339(entered_at),
         }),
-    }
+    )
 }

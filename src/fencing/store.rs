@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
-use uuid::Uuid;
 
+use crate::events::Kind;
 use crate::geofences::{Membership, Visit};
 
 type Db = tokio_postgres::Error;
@@ -129,26 +129,5 @@ pub async fn save(
     Ok(())
 }
 
-/// One event to stage.
-pub struct Staged {
-    pub kind: &'static str,
-    pub fence: Uuid,
-    pub payload: serde_json::Value,
-}
-
-/// Stages `events` in order, in one statement.
-pub async fn emit(c: &impl GenericClient, events: &[Staged]) -> Result<(), Db> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let kinds: Vec<&str> = events.iter().map(|e| e.kind).collect();
-    let ids: Vec<String> = events.iter().map(|e| e.fence.to_string()).collect();
-    let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
-    c.execute(
-        "SELECT fleetd_emit(u.t, u.a, u.p, $4)
-           FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS u(t, a, p, n)",
-        &[&kinds, &ids, &payloads, &crate::events::VERSION],
-    )
-    .await?;
-    Ok(())
-}
+/// One event to stage: its kind, its fence, its payload.
+pub type Staged = (Kind, String, serde_json::Value);

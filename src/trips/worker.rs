@@ -227,11 +227,14 @@ impl Segmenter {
             }
         }
         report.segments += finish::finish(tx, &self.config, done, horizon).await?;
-        let fenced = self.fences.evaluate(&**tx, &tracks).await?;
+        let rules = alerts::stream::rules(&**tx).await?;
+        let watched = alerts::stream::watched(&rules);
+        let fenced = self.fences.evaluate(&**tx, &tracks, &watched).await?;
         report.fence_readings += fenced.report.readings;
         report.fence_events += fenced.report.events;
+        let (from, until) = (&obd_from, at(horizon));
         let alerted =
-            alerts::stream::evaluate(&**tx, &tracks, &fenced, &obd_from, at(horizon)).await?;
+            alerts::stream::evaluate(&**tx, &rules, &tracks, &fenced, from, until).await?;
         report.alerts_opened += alerted.opened;
         report.alerts_resolved += alerted.resolved;
         Ok(())

@@ -62,21 +62,31 @@ fn rfc3339(us: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// Judges the pass's readings (`tracks`, evaluated against the fences as `fenced` says, and
-/// each vehicle's OBD readings from its `obd_from` to `horizon`) by every enabled
-/// reading-driven rule.
+/// The enabled reading-driven rules.
+pub async fn rules(c: &impl GenericClient) -> Result<Vec<Rule>, tokio_postgres::Error> {
+    rules::enabled(c, &KINDS).await
+}
+
+/// The fences `rules` look at: what the fence engine's timelines must follow.
+pub fn watched(rules: &[Rule]) -> BTreeSet<Uuid> {
+    rules
+        .iter()
+        .flat_map(|r| r.scope.geofence_ids.iter().copied())
+        .collect()
+}
+
+/// Judges the pass's readings (`tracks`, evaluated against the fences as `fenced` says, its
+/// timelines following [`watched`]`(rules)`, and each vehicle's OBD readings from its
+/// `obd_from` to `horizon`) by `rules`, the enabled reading-driven rules ([`rules`]).
 pub async fn evaluate(
     c: &impl GenericClient,
+    rules: &[Rule],
     tracks: &[Track],
     fenced: &Evaluation,
     obd_from: &[(String, DateTime<Utc>)],
     horizon: DateTime<Utc>,
 ) -> Result<Report, tokio_postgres::Error> {
-    if tracks.iter().all(|t| t.readings.is_empty()) && obd_from.is_empty() {
-        return Ok(Report::default());
-    }
-    let rules = rules::enabled(c, &KINDS).await?;
-    if rules.is_empty() {
+    if rules.is_empty() || (tracks.iter().all(|t| t.readings.is_empty()) && obd_from.is_empty()) {
         return Ok(Report::default());
     }
     let gps_rules = rules
@@ -162,7 +172,7 @@ pub async fn evaluate(
             None => members.remove(v).unwrap_or_default(),
         };
         let kind = types.get(v).map(String::as_str);
-        for rule in &rules {
+        for rule in rules {
             let by_vehicle = (rule.scope.vehicle_types.is_empty()
                 || kind.is_some_and(|k| rule.scope.vehicle_types.iter().any(|t| t == k)))
                 && (rule.scope.vehicle_ids.is_empty()

@@ -1,7 +1,8 @@
 //! Two daemons sharing a subscription and a manual clock, for exact tests of what the trip
 //! segmenter's pass derives (geofence events, alerts): standing at `t0` while a round of
 //! readings stamped after it is published, the pass takes none; once the clock moves past
-//! them, all of them, in each vehicle's time order, whatever order they arrived in.
+//! them, all of them, in each vehicle's time order, whatever order they arrived in. (So the
+//! clock must not move past the first reading of the next round.)
 
 use std::time::{Duration, Instant};
 

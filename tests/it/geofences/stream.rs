@@ -386,7 +386,9 @@ async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_brute_force_rep
         first.len() as i64,
     )
     .await;
-    pair.run(chrono::Duration::seconds(120)).await;
+    // Up to round 1's last reading (t0 + 60.5 s), not to round 2's first (t0 + 61 s): round 2
+    // then waits for the next move, whatever order it arrives in.
+    pair.run(chrono::Duration::milliseconds(60_500)).await;
 
     // Round 2: the next minute, with a fifth of round 1 again (replays) and readings between
     // round 1's (late: stored, never evaluated).
