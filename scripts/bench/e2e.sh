@@ -256,7 +256,7 @@ run_fleetd() { # shape format batch [mode connections [security [trips [fences]]
   done
   local t1; t1=$(now)
   local metrics; metrics=$(curl -s "http://$HTTP/metrics")
-  local catchup=null segs=null lag50=null lag99=null fevents=null
+  local catchup=null segs=null lag50=null lag99=null fevents=null elat=-
   if [ "$trips" = on ] || [ -n "$fences" ]; then
     # Until every mark is folded and no vehicle has readings older than trips.settle_s (5 s)
     # left to segment.
@@ -275,7 +275,18 @@ run_fleetd() { # shape format batch [mode connections [security [trips [fences]]
                            + (SELECT count(*) FROM event_outbox WHERE type LIKE 'geofence.%')")
     local alerts; alerts=$(psql_q "SELECT coalesce(string_agg(kind || ':' || n, ' '), '-')
                                      FROM (SELECT kind, count(*) n FROM alerts GROUP BY kind ORDER BY kind) a")
-    say "$path $shape: segmenter caught up ${catchup}s after the last commit; trips/stops $segs; geofence events $fevents; alerts $alerts; lag p50<=$lag50 p99<=$lag99"
+    # Each geofence event's staging (occurred_at, in the pass's transaction) minus the arrival
+    # of the reading that caused it (received_at, before its commit): an upper bound of
+    # commit to event, exact per event.
+    elat=$(psql_q "SELECT coalesce(round(percentile_cont(0.5) WITHIN GROUP (ORDER BY x)::numeric, 3)
+                                   || '/' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY x)::numeric, 3), '-')
+                     FROM (SELECT extract(epoch FROM e.occurred_at - g.received_at) AS x
+                             FROM (SELECT occurred_at, payload FROM events WHERE type LIKE 'geofence.%'
+                                   UNION ALL
+                                   SELECT occurred_at, payload FROM event_outbox WHERE type LIKE 'geofence.%') e
+                             JOIN gps_readings g ON g.vehicle_id = e.payload->>'vehicle_id'
+                                                AND g.ts = (e.payload->>'ts')::timestamptz) l")
+    say "$path $shape: segmenter caught up ${catchup}s after the last commit; trips/stops $segs; geofence events $fevents (reading to event p50/p99 ${elat}s); alerts $alerts; lag p50<=$lag50 p99<=$lag99"
   fi
   local cpu=$(( $(cpu_ticks $pid) - c0 )) mcpu=$(( $(cpu_ticks "$BROKER_PID") - m0 )) rss; rss=$(peak_rss_kb $pid)
   kill -TERM $pid; wait $pid || true
