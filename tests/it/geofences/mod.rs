@@ -2,5 +2,6 @@
 //! engine on the stream.
 
 mod geometry;
+mod restart;
 mod routes;
 mod stream;
