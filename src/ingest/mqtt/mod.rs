@@ -107,8 +107,19 @@ impl Connection {
         let mut probe = Probe::start(false, 0);
         let mut failures = 0u32;
         let mut connected_before = false;
+        let mut disconnecting = false;
         loop {
-            let event = eventloop.poll().await;
+            let event = if disconnecting {
+                // The DISCONNECT (and the PUBACKs before it) are written; wait for the broker
+                // to close the connection, so that closing it here cannot reset it before
+                // they are read (unread bytes in a closed socket's buffer make Linux send RST).
+                match tokio::time::timeout(DISCONNECT_GRACE, eventloop.poll()).await {
+                    Ok(Err(_)) | Err(_) => return,
+                    Ok(Ok(_)) => continue,
+                }
+            } else {
+                eventloop.poll().await
+            };
             let stopping = self.intake.is_cancelled();
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
@@ -164,7 +175,7 @@ impl Connection {
                 Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                     set_down();
                     tracing::info!(client_id, "mqtt disconnected");
-                    return;
+                    disconnecting = true;
                 }
                 Ok(_) => {}
                 Err(error) => {
@@ -279,6 +290,9 @@ fn subscribe(client: &AsyncClient, topics: &Topics, probe: &Probe) -> Result<(),
     }
     Ok(())
 }
+
+/// How long to wait, after sending DISCONNECT, for the broker to close the connection.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(1);
 
 /// Sends PUBACKs as the tracker releases them; after `drained`, sends what is left, then a
 /// DISCONNECT so the event loop ends.
