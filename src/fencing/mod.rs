@@ -15,7 +15,7 @@
 pub mod snapshot;
 pub mod store;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -157,10 +157,13 @@ impl Engine {
                 before: before.inside().filter(watching).collect(),
                 steps: Vec::new(),
             };
+            // When each visit began, before the reading (an exit's `entered_at`): one buffer
+            // reused for every reading.
+            let mut entered: Vec<(uuid::Uuid, i64)> = Vec::new();
             for r in &t.readings {
                 report.readings += 1;
-                let entered: HashMap<_, _> =
-                    m.visits.iter().map(|(id, v)| (*id, v.entered_at)).collect();
+                entered.clear();
+                entered.extend(m.visits.iter().map(|(id, v)| (*id, v.entered_at)));
                 let p = Point::new(r.lat, r.lon);
                 let transitions = m.apply_for(&fences.index, r.ts_us, p, subject);
                 for tr in &transitions {
@@ -213,20 +216,18 @@ fn event(
     vehicle: &str,
     r: &Reading,
     t: Transition,
-    entered: &HashMap<uuid::Uuid, i64>,
+    entered: &[(uuid::Uuid, i64)],
 ) -> Staged {
+    // Sorted by fence id (a membership's visits are a BTreeMap).
+    let began = |fence: uuid::Uuid, ts: i64| {
+        entered
+            .binary_search_by_key(&fence, |e| e.0)
+            .map_or(ts, |i| entered[i].1)
+    };
     let (kind, fence, entered_at) = match t {
         Transition::Entered { fence, ts } => (Kind::GeofenceEntered, fence, ts),
-        Transition::Exited { fence, ts } => (
-            Kind::GeofenceExited,
-            fence,
-            entered.get(&fence).copied().unwrap_or(ts),
-        ),
-        Transition::Dwell { fence, ts } => (
-            Kind::GeofenceDwell,
-            fence,
-            entered.get(&fence).copied().unwrap_or(ts),
-        ),
+        Transition::Exited { fence, ts } => (Kind::GeofenceExited, fence, began(fence, ts)),
+        Transition::Dwell { fence, ts } => (Kind::GeofenceDwell, fence, began(fence, ts)),
     };
     let name = fences.info.get(&fence).map_or("", |i| i.name.as_str());
     (

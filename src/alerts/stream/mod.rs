@@ -167,9 +167,10 @@ pub async fn evaluate(
         }
         items.extend(obd.get(v).into_iter().flatten().map(Item::Obd));
         items.sort_by_key(Item::ts);
-        let before: BTreeSet<Uuid> = match timelines.get(v) {
-            Some(tl) => tl.before.iter().copied().collect(),
-            None => members.remove(v).unwrap_or_default(),
+        // The watched fences the vehicle is inside, sorted.
+        let before: Vec<Uuid> = match timelines.get(v) {
+            Some(tl) => tl.before.clone(),
+            None => members.remove(v).unwrap_or_default().into_iter().collect(),
         };
         let kind = types.get(v).map(String::as_str);
         for rule in rules {
@@ -189,12 +190,10 @@ pub async fn evaluate(
             let key = (rule.id, v.to_string());
             let mut state = states.remove(&key).unwrap_or_default();
             let start = state.clone();
-            let mut inside = &before;
-            let mut owned;
+            let mut inside: &[Uuid] = &before;
             for item in &items {
                 if let Item::Gps(_, Some(step)) = item {
-                    owned = step.inside.iter().copied().collect::<BTreeSet<Uuid>>();
-                    inside = &owned;
+                    inside = &step.inside;
                 }
                 let sample = match item {
                     Item::Gps(r, _) if condition.reads_gps() => Sample::Gps {
@@ -206,7 +205,11 @@ pub async fn evaluate(
                     _ => continue,
                 };
                 let in_fences = rule.scope.geofence_ids.is_empty()
-                    || rule.scope.geofence_ids.iter().any(|f| inside.contains(f));
+                    || rule
+                        .scope
+                        .geofence_ids
+                        .iter()
+                        .any(|f| inside.binary_search(f).is_ok());
                 let verdict = if by_vehicle && in_fences {
                     condition.step(&mut state, &sample)
                 } else if state.last_ts.is_none_or(|last| sample.ts() > last) {
@@ -242,13 +245,13 @@ pub async fn evaluate(
 
 /// The speed limit where the vehicle is: the rule's own, else the lowest limit of the
 /// rule's fences it is inside.
-fn limit(rule: &Rule, inside: &BTreeSet<Uuid>, limits: &HashMap<Uuid, f64>) -> Option<f64> {
+fn limit(rule: &Rule, inside: &[Uuid], limits: &HashMap<Uuid, f64>) -> Option<f64> {
     match &rule.params {
         Params::Speeding(p) => p.limit_kmh.or_else(|| {
             rule.scope
                 .geofence_ids
                 .iter()
-                .filter(|f| inside.contains(f))
+                .filter(|f| inside.binary_search(f).is_ok())
                 .filter_map(|f| limits.get(f).copied())
                 .reduce(f64::min)
         }),
