@@ -85,6 +85,7 @@ pub struct Config {
     pub rentals: RentalsConfig,
     pub rules: RulesConfig,
     pub alerts: AlertsConfig,
+    pub console: ConsoleConfig,
     pub trips: TripsConfig,
     pub retention: RetentionConfig,
     pub reports: ReportsConfig,
@@ -403,6 +404,7 @@ impl Default for JwtConfig {
 
 mod alerts;
 mod broker;
+mod console;
 mod env;
 mod events;
 mod pipeline;
@@ -414,6 +416,7 @@ mod webhooks;
 
 pub use alerts::AlertsConfig;
 pub use broker::{BrokerConfig, TRACKER_PREFIX};
+pub use console::ConsoleConfig;
 pub use events::EventsConfig;
 pub use pipeline::{IngestConfig, MqttConfig, PartitionConfig, SubscriptionMode, UnknownVehicles};
 pub use reports::ReportsConfig;

@@ -310,7 +310,8 @@ pub async fn start_on(
     let http_addr = listener.local_addr()?;
     tracing::info!(%http_addr, "http listening");
     let separate = !config.http.internal_addr.is_empty();
-    let app = api::router(state.clone(), config.http.max_body_bytes, !separate);
+    let site = crate::web::router(&config, api::file_not_found);
+    let app = api::router(state.clone(), config.http.max_body_bytes, !separate, site);
     let http_stop = CancellationToken::new();
     let limits = api::serve::Limits {
         max_connections: config.http.max_connections as usize,

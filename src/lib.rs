@@ -40,6 +40,9 @@
 //! the dispatcher, the time rules); it depends on nothing else of fleetd. [`webhooks`]
 //! delivers its events to subscribed URLs.
 //!
+//! [`web`]: the operator's console and Swagger UI, static files embedded in the binary and
+//! served with a strict Content-Security-Policy; the API's router merges them in.
+//!
 //! Dependencies run one way: [`api`] → [`dispatch`] → [`live`] → [`ingest`]
 //! (`tests/it/layout.rs` checks that no folder or module uses one that uses it back).
 
@@ -65,5 +68,6 @@ pub mod timed;
 pub mod tls;
 pub mod trips;
 pub mod vehicle_id;
+pub mod web;
 pub mod webhooks;
 pub mod wire;

@@ -65,8 +65,15 @@ use routes::{RouteDoc, Routes};
 
 /// The whole router: the probes and `GET /openapi.json` outside the API's middleware, the
 /// `/v1` API behind it, request ids on everything, the 404/405 envelopes, the body limit.
-/// `/readyz` and `/metrics` only when `with_internal` (no `http.internal_addr`).
-pub fn router(state: Arc<AppState>, max_body_bytes: usize, with_internal: bool) -> Router {
+/// `/readyz` and `/metrics` only when `with_internal` (no `http.internal_addr`). `site`: the
+/// console's and Swagger UI's static files ([`crate::web::router`]), outside the API's
+/// middleware like the probes.
+pub fn router(
+    state: Arc<AppState>,
+    max_body_bytes: usize,
+    with_internal: bool,
+    site: Router<Arc<AppState>>,
+) -> Router {
     let outside = probes::unversioned(Routes::new(), with_internal);
     let (api, api_docs) = table();
     let mut document = openapi::document(&all_docs(&outside, &api_docs));
@@ -90,6 +97,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize, with_internal: bool) 
     outside
         .router
         .merge(api)
+        .merge(site)
         .fallback(probes::not_found)
         .method_not_allowed_fallback(probes::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -124,6 +132,12 @@ pub fn table() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
     let r = geofences::routes(r);
     let r = alerts::routes(r);
     (r.router, r.docs)
+}
+
+/// The answer for a console or Swagger UI path that names no file (the API's 404 envelope).
+pub fn file_not_found() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ApiError::not_found("file").into_response()
 }
 
 /// What `GET /openapi.json` documents: `outside` (routes served without the API's

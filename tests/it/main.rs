@@ -36,6 +36,7 @@ mod alerts;
 mod api;
 mod broker;
 mod common;
+mod console;
 mod dispatch;
 mod events;
 mod geofences;

@@ -16,10 +16,14 @@
 //! revoked (logout, the user disabled, deleted or changed), it sends `end`
 //! (`{"reason": "token_expired" | "token_revoked"}`) and closes; reconnect with a new token.
 //! A user holds at most `http.max_streams_per_user` streams per daemon (one more is 429).
+//!
+//! [`snapshot`]: `GET /v1/positions`, every vehicle's position at once, where a map starts
+//! before it follows the `positions` events.
 
 pub mod bbox;
 pub mod outbox;
 mod schema;
+pub mod snapshot;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -286,7 +290,7 @@ async fn stream(
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add(
+    snapshot::routes(r).add(
         RouteDoc {
             params: Some(params::<StreamQuery>),
             query: &[

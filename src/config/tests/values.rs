@@ -63,6 +63,48 @@ fn invalid_values_name_key_and_env() {
         ("FLEETD_ALERTS_INTERVAL_S", "4", "alerts.interval_s"),
         ("FLEETD_ALERTS_INTERVAL_S", "3601", "alerts.interval_s"),
         ("FLEETD_ALERTS_INTERVAL_S", "-1", "alerts.interval_s"),
+        ("FLEETD_CONSOLE_ENABLED", "yes", "console.enabled"),
+        ("FLEETD_CONSOLE_TILE_MAX_ZOOM", "0", "console.tile_max_zoom"),
+        (
+            "FLEETD_CONSOLE_TILE_MAX_ZOOM",
+            "23",
+            "console.tile_max_zoom",
+        ),
+        (
+            "FLEETD_CONSOLE_TILE_URL",
+            "tiles/{z}/{x}/{y}.png",
+            "console.tile_url",
+        ),
+        (
+            "FLEETD_CONSOLE_TILE_URL",
+            "https://t.example/{z}/{x}.png",
+            "console.tile_url",
+        ),
+        (
+            "FLEETD_CONSOLE_TILE_URL",
+            "ftp://t.example/{z}/{x}/{y}",
+            "console.tile_url",
+        ),
+        (
+            "FLEETD_CONSOLE_TILE_URL",
+            "https://t.example/{z}/{x}/{y}; script-src *",
+            "console.tile_url",
+        ),
+        (
+            "FLEETD_CONSOLE_TILE_URL",
+            "https://t.example/{z}/{x}/{y}.png'",
+            "console.tile_url",
+        ),
+        (
+            "FLEETD_CONSOLE_TILE_URL",
+            "https://u:p@t.example/{z}/{x}/{y}",
+            "console.tile_url",
+        ),
+        (
+            "FLEETD_CONSOLE_TILE_ATTRIBUTION",
+            "a\nb",
+            "console.tile_attribution",
+        ),
         ("FLEETD_TRIPS_MIN_SPEED_KMH", "0", "trips.min_speed_kmh"),
         ("FLEETD_TRIPS_MIN_SPEED_KMH", "NaN", "trips.min_speed_kmh"),
         ("FLEETD_TRIPS_MIN_SPEED_KMH", "inf", "trips.min_speed_kmh"),

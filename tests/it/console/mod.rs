@@ -1,0 +1,6 @@
+//! The operator's console (`/console`) and Swagger UI (`/docs`): the embedded files and their
+//! headers ([`files`]), the map's snapshot `GET /v1/positions` ([`snapshot`]), and the console
+//! itself in a real browser.
+
+mod files;
+mod snapshot;

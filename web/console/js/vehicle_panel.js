@@ -1,0 +1,133 @@
+// The selected vehicle: latest position, speed, OBD values, driver, open alerts, and today's
+// trips and stops with the day's path and a replay slider.
+"use strict";
+
+import { el, $, facts, ago, clock, shortId } from "./dom.js";
+import { stateOf } from "./vehicles.js";
+import { loadTrack, drawDay } from "./track.js";
+
+function startOfToday() {
+  const d = new Date();
+  d.setHours(0, 0, 0, 0);
+  return d;
+}
+
+export class VehiclePanel {
+  constructor(api, map, store, layer, alerts) {
+    this.api = api;
+    this.map = map;
+    this.store = store;
+    this.layer = layer;
+    this.alerts = alerts;
+    this.root = $("vehicle-panel");
+    this.id = null;
+    this.day = null;
+    this.renderer = L.canvas({ padding: 0.3 });
+    this.generation = 0;
+    // Performance of the last day drawn (read by the bench script).
+    this.lastTrack = null;
+  }
+
+  hide() {
+    this.clearDay();
+    this.id = null;
+    this.layer.selected = null;
+    this.layer.schedule();
+    this.root.hidden = true;
+    this.root.replaceChildren();
+    $("hint").hidden = false;
+  }
+
+  clearDay() {
+    if (this.day) {
+      if (this.day.replay.stop) this.day.replay.stop();
+      this.day.group.remove();
+      this.day = null;
+    }
+  }
+
+  async show(id) {
+    const generation = ++this.generation;
+    this.clearDay();
+    this.id = id;
+    this.layer.selected = id;
+    this.layer.schedule();
+    $("hint").hidden = true;
+    this.root.hidden = false;
+    this.root.replaceChildren(el("h2", { text: `Vehicle ${id}` }), el("p", { class: "muted", text: "loading…" }));
+    const enc = encodeURIComponent(id);
+    const from = startOfToday();
+    const to = new Date(Date.now() + 60000);
+    const window = `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
+    const [position, alerts, trips, stops] = await Promise.all([
+      this.api.get(`/v1/vehicles/${enc}/position`).catch(() => null),
+      this.api.all(`/v1/alerts?vehicle_id=${enc}`, 200).catch(() => []),
+      this.api.all(`/v1/vehicles/${enc}/trips?${window}`, 1000).catch(() => []),
+      this.api.all(`/v1/vehicles/${enc}/stops?${window}`, 1000).catch(() => []),
+    ]);
+    if (generation !== this.generation) return;
+    this.position = position;
+    this.openAlerts = alerts.filter((a) => a.status !== "resolved");
+    this.trips = trips;
+    this.stops = stops;
+    this.render();
+    const started = performance.now();
+    const track = await loadTrack(this.api, id, from.toISOString(), to.toISOString()).catch(() => null);
+    if (generation !== this.generation || !track) return;
+    const loaded = performance.now();
+    this.day = drawDay(this.map, track, trips, stops, this.renderer);
+    this.root.append(this.day.replay);
+    // Wait for the canvas to paint before stopping the clock.
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      this.lastTrack = { points: track.length, loadMs: loaded - started, totalMs: performance.now() - started };
+      this.root.dataset.trackPoints = String(track.length);
+    }));
+  }
+
+  // Re-renders the live part when the selected vehicle moved.
+  refresh() {
+    if (this.id && !this.root.hidden && this.position !== undefined) this.render();
+  }
+
+  render() {
+    const v = this.store.byId.get(this.id);
+    const p = this.position;
+    const obd = p && p.obd ? p.obd : {};
+    const now = Date.now();
+    const state = v ? stateOf(v, now, this.store.settings) : "unknown";
+    const rows = [
+      ["State", state],
+      ["Plate", v && v.plate],
+      ["Type", v && v.type],
+      ["Position", v ? `${v.lat.toFixed(5)}, ${v.lon.toFixed(5)}` : null],
+      ["Reported", v ? `${clock(v.tsMs)} (${ago(now - v.tsMs)})` : null],
+      ["Speed", v && v.speed_kmh != null ? `${v.speed_kmh.toFixed(0)} km/h` : null],
+      ["Heading", v && v.heading_deg != null ? `${v.heading_deg.toFixed(0)}°` : null],
+      ["Driver", v && v.driver_id ? shortId(v.driver_id) : p && p.driver_id ? shortId(p.driver_id) : null],
+      ["Job", v && v.job_id ? `${shortId(v.job_id)} (${v.job_state})` : null],
+      ["RPM", obd.rpm],
+      ["Coolant", obd.coolant_c != null ? `${obd.coolant_c} °C` : null],
+      ["Fuel", obd.fuel_pct != null ? `${obd.fuel_pct} %` : null],
+      ["Odometer", obd.odometer_km != null ? `${obd.odometer_km} km` : null],
+      ["DTC", obd.dtc && obd.dtc.length ? obd.dtc.join(" ") : null],
+    ];
+    const close = el("button", { type: "button", id: "vehicle-close", text: "Close" });
+    close.addEventListener("click", () => this.hide());
+    const alerts = el("ul", { class: "list", id: "vehicle-alerts" });
+    for (const a of this.openAlerts) alerts.append(this.alerts.item(a));
+    if (!this.openAlerts.length) alerts.append(el("li", { class: "muted", text: "No open alerts." }));
+    const trips = el("ul", { class: "list", id: "vehicle-trips" });
+    for (const t of this.trips) {
+      trips.append(el("li", { "data-trip-id": String(t.id), text: `${clock(Date.parse(t.start.ts))}–${clock(Date.parse(t.end.ts))} · ${(t.distance_m / 1000).toFixed(1)} km · max ${t.max_speed_kmh.toFixed(0)} km/h` }));
+    }
+    if (!this.trips.length) trips.append(el("li", { class: "muted", text: "No trips today." }));
+    const replay = this.day ? this.day.replay : null;
+    this.root.replaceChildren(
+      el("div", { class: "row" }, el("h2", { text: `Vehicle ${this.id}` }), close),
+      facts(rows),
+      el("h2", { text: "Open alerts" }), alerts,
+      el("h2", { text: `Today: ${this.trips.length} trips, ${this.stops.length} stops` }), trips,
+    );
+    if (replay) this.root.append(replay);
+  }
+}
