@@ -262,6 +262,11 @@ pub async fn start_on(
         Duration::from_secs(config.alerts.interval_s),
     ));
     tokio::spawn(alerts.clone().run(background.clone()));
+    tokio::spawn(crate::alerts::gauges::run(
+        pool.clone(),
+        metrics.clone(),
+        background.clone(),
+    ));
     tokio::spawn(crate::events::sequencer::Sequencer::new(pool.clone()).run(background.clone()));
     let deliverer = crate::webhooks::deliver::Deliverer {
         pool: pool.clone(),

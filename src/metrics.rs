@@ -50,6 +50,7 @@ pub struct Metrics {
     pub redis_errors: Counter,
     pub dispatch_offers: Counter,
     pub nearest_truncated: Counter,
+    pub nearest_seconds: Histogram,
     pub time_rules: Family<Label, Counter>,
     pub trips_lag_seconds: Histogram,
     pub trips_segments: Counter,
@@ -64,6 +65,8 @@ pub struct Metrics {
     pub events_mqtt_skipped: Family<Label, Counter>,
     pub events_mqtt_publishing: Gauge,
     pub events_mqtt_lag: Gauge,
+    pub alerts_open: Family<Label, Gauge>,
+    pub alerts_acknowledged: Family<Label, Gauge>,
 }
 
 /// A subscription's id, the label of the per-webhook gauges.
@@ -121,6 +124,8 @@ impl Metrics {
             redis_errors: Counter::default(),
             dispatch_offers: Counter::default(),
             nearest_truncated: Counter::default(),
+            // 10 µs to ~0.3 s: a query examines up to dispatch.max_candidates_examined.
+            nearest_seconds: Histogram::new(exponential_buckets(0.00001, 2.0, 16)),
             time_rules: Family::default(),
             trips_lag_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 14)),
             trips_segments: Counter::default(),
@@ -135,6 +140,8 @@ impl Metrics {
             events_mqtt_skipped: Family::default(),
             events_mqtt_publishing: Gauge::default(),
             events_mqtt_lag: Gauge::default(),
+            alerts_open: Family::default(),
+            alerts_acknowledged: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -162,6 +169,22 @@ impl Metrics {
             "fleetd_dispatch_nearest_truncated",
             "Nearest queries (API and matcher) stopped at dispatch.max_candidates_examined",
             m.nearest_truncated.clone(),
+        );
+        r.register(
+            "fleetd_dispatch_nearest_seconds",
+            "GET /v1/dispatch/nearest: time the live index took to answer (the matcher's \
+             queries are not included)",
+            m.nearest_seconds.clone(),
+        );
+        r.register(
+            "fleetd_alerts_open",
+            "Alerts open (neither acknowledged nor resolved) in the database, by kind",
+            m.alerts_open.clone(),
+        );
+        r.register(
+            "fleetd_alerts_acknowledged",
+            "Alerts acknowledged but not resolved in the database, by kind",
+            m.alerts_acknowledged.clone(),
         );
         r.register(
             "fleetd_trips_lag_seconds",

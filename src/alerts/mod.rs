@@ -3,10 +3,12 @@
 //! timer of the time-based rules ([`timer`] over [`conditions`]). The HTTP side is
 //! `api::alerts`. The reading-based kinds (speeding, dtc, fuel, overheat, geofence) are
 //! judged reading by reading by [`readings`] and raised by [`stream`] in the trip
-//! segmenter's pass, through [`store::raise`] and [`store::clear`].
+//! segmenter's pass, through [`store::raise`] and [`store::clear`]. [`gauges`] counts the
+//! unresolved alerts for `/metrics`.
 
 pub mod conditions;
 pub mod error;
+pub mod gauges;
 pub mod model;
 pub mod params;
 pub mod readings;

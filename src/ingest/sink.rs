@@ -141,6 +141,18 @@ pub struct Writer {
 impl Writer {
     /// Writes batches until `input` is closed and drained, or the abort token fires.
     pub async fn run(self, input: async_channel::Receiver<Batch>) {
+        // Every action at 0 from the start, so that dashboards see the series before a failure.
+        for action in [
+            Action::Deduplicate,
+            Action::CreatePartitions,
+            Action::Backoff,
+            Action::Isolate,
+        ] {
+            let _ = self
+                .metrics
+                .db_errors
+                .get_or_create(&[("action", action_label(action))]);
+        }
         while let Ok(batch) = input.recv().await {
             self.metrics.writer_queue_depth.set(input.len() as i64);
             if self.abort.is_cancelled() {

@@ -245,6 +245,7 @@ async fn nearest(
 ) -> Result<Json<Nearest>, ApiError> {
     let req = requirements(q.vehicle_type.as_deref(), q.min_seats, q.min_load_kg)?;
     let config = &state.dispatch.config;
+    let started = std::time::Instant::now();
     let found = state
         .dispatch
         .nearest(
@@ -256,6 +257,10 @@ async fn nearest(
             &req,
         )
         .map_err(live_error)?;
+    state
+        .metrics
+        .nearest_seconds
+        .observe(started.elapsed().as_secs_f64());
     if found.truncated {
         state.metrics.nearest_truncated.inc();
     }

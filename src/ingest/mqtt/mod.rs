@@ -99,6 +99,13 @@ impl Connection {
     async fn poll_loop(&self, client: AsyncClient, mut eventloop: EventLoop, client_id: &str) {
         let label = [("connection", client_id.to_string())];
         let gauge = self.metrics.mqtt_connected.get_or_create(&label).clone();
+        // The connection's counters at 0 from the start, so that dashboards see them before
+        // the first loss.
+        let _ = self.metrics.mqtt_session_lost.get_or_create(&label);
+        let _ = self
+            .metrics
+            .mqtt_subscription_recreated
+            .get_or_create(&label);
         let set_down = || {
             gauge.set(0);
             self.session.disconnected();
