@@ -1,4 +1,4 @@
-//! `fleetd serve | migrate | check-config | broker setup | broker sessions`.
+//! `fleetd serve | migrate | check-config | broker setup | broker sessions | healthcheck`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +44,16 @@ enum Command {
     /// Administer the MQTT broker: accounts (needs broker.admin_username) and sessions.
     #[command(subcommand)]
     Broker(BrokerCommand),
+    /// GET a daemon's /healthz over plain HTTP/1.1 (a container's HEALTHCHECK, without
+    /// curl): exit 0 on 200, 1 otherwise with the reason. Reads no configuration.
+    Healthcheck {
+        /// The URL to GET (http:// only).
+        #[arg(long, default_value = fleetd::healthcheck::DEFAULT_URL)]
+        url: String,
+        /// Give up after this many milliseconds (connecting, sending, reading the status).
+        #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        timeout_ms: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -67,6 +77,10 @@ enum BrokerCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before the configuration: a probe must not fail on the daemon's settings, nor log.
+    if let Some(Command::Healthcheck { url, timeout_ms }) = &cli.command {
+        return healthcheck(url, *timeout_ms);
+    }
     init_logging(cli.log_format);
     let (config, warnings) = match Config::load(cli.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
@@ -94,6 +108,7 @@ fn main() -> ExitCode {
             print!("{}", config.redacted_toml());
             Ok(())
         }
+        Command::Healthcheck { .. } => unreachable!("answered before the configuration"),
         Command::Migrate => runtime.block_on(migrate(config)),
         Command::Serve => runtime.block_on(serve(config)),
         Command::Broker(BrokerCommand::Setup) => runtime.block_on(broker_setup(config)),
@@ -112,6 +127,16 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "fleetd failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn healthcheck(url: &str, timeout_ms: u64) -> ExitCode {
+    match fleetd::healthcheck::check(url, std::time::Duration::from_millis(timeout_ms)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("fleetd healthcheck: {error}");
             ExitCode::FAILURE
         }
     }

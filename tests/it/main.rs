@@ -21,8 +21,8 @@
 //! - [`live`]: the live index's property tests and the Redis write-through.
 //! - [`maintenance`]: preventive maintenance schedules and what is due, on a manual clock; the
 //!   due list's SQL against the reference rule on random fleets.
-//! - [`monitoring`]: the Grafana dashboard against a running daemon's `/metrics`, and the
-//!   metrics added for it.
+//! - [`monitoring`]: the Grafana dashboard against a running daemon's `/metrics`, the metrics
+//!   added for it, and `fleetd healthcheck` (the container's probe).
 //! - [`http_config`]: the HTTP basics and start-up configuration errors, through the binary.
 //! - [`layout`]: the source tree's dependencies run one way (no import cycles).
 //!

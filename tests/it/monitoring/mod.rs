@@ -1,10 +1,12 @@
 //! What operators watch the daemon with: the Grafana dashboard `docs/grafana/fleetd.json` is a
 //! well-formed dashboard whose every query names a metric a running daemon exposes
 //! ([`dashboard`]); the metrics added for it follow the database and the routes
-//! ([`gauges`]).
+//! ([`gauges`]); `fleetd healthcheck`, the container's probe, against a live daemon, a
+//! closed port and a malformed URL ([`healthcheck`]).
 
 mod dashboard;
 mod gauges;
+mod healthcheck;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
