@@ -13,7 +13,10 @@
 #     restarted when this checkout started it with another configuration; the same broker
 #     over TLS on 127.0.0.1:${FLEETD_MQTTS_PORT:-8884};
 #   - build prerequisites: gcc, libc6-dev, pkg-config, ca-certificates, curl, jq, openssl; cargo
-#     via rustup.
+#     via rustup;
+#   - Chromium and its WebDriver (chromium, chromium-driver: /usr/bin/chromium,
+#     /usr/bin/chromedriver) and a font (fonts-dejavu-core), for the browser tests
+#     (tests/it/browser/); nothing is started, each test runs its own.
 # Idempotent: what is installed and running is left as it is, so a second run only checks.
 # Works without systemd (containers, CI). Needs root (or password-less sudo) only to install
 # packages or to create, configure or start the PostgreSQL cluster.
@@ -131,6 +134,28 @@ ensure_build_tools() {
   if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
   fi
+}
+
+# ---- Chromium, for the browser tests ---------------------------------------------------------
+# Debian's packages only: the tests block every non-loopback request, and a browser fetched
+# by a downloader (Chrome for Testing, say) would be a network dependency of the suite. The
+# driver must come from the same source build as the browser (chromedriver refuses another
+# major version), which two packages from one archive guarantee. (Ubuntu's chromium packages
+# install a snap instead, which containers cannot run.)
+ensure_browser() {
+  local missing=() browser driver
+  have chromium || missing+=(chromium)
+  have chromedriver || missing+=(chromium-driver)
+  pkg_installed fonts-dejavu-core || missing+=(fonts-dejavu-core)  # text in screenshots
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
+  fi
+  browser=$(chromium --version 2>/dev/null | awk '{ print $2 }' || true)
+  driver=$(chromedriver --version 2>/dev/null | awk '{ print $2 }' || true)
+  [ -n "$browser" ] || die "chromium is installed but 'chromium --version' fails"
+  [ -n "$driver" ] || die "chromium-driver is installed but 'chromedriver --version' fails"
+  STATUS+=("$(printf '%-10s ok  %-45s %s, chromedriver %s' chromium "$browser" \
+    "$(command -v chromium)" "$driver")")
 }
 
 # ---- PostgreSQL + PostGIS --------------------------------------------------------------------
@@ -470,6 +495,7 @@ main() {
   ensure_postgres
   ensure_redis
   ensure_mosquitto
+  ensure_browser
   check_cargo
   print_status
 }

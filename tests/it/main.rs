@@ -3,12 +3,14 @@
 //! and its own Mosquitto on a free port; the daemon runs in-process or as a child process.
 //!
 //! - [`common`]: the harness (databases, brokers, daemons, MQTT publisher, HTTP client,
-//!   API/dispatch/error-status fixtures).
+//!   API/dispatch/error-status fixtures, a headless browser).
 //! - [`alerts`]: alert rules and alerts: the routes, one alert per rule and subject under
 //!   concurrency, clear times, the time-based rules on a manual clock and two timers.
 //! - [`api`]: the `/v1` API against a real daemon and PostgreSQL: auth, the fleet registry,
 //!   commitments, rentals and their windows and contention, idempotency keys, and every
 //!   error status of the registry and rental routes.
+//! - [`browser`]: the browser harness (headless Chromium over WebDriver) against the daemon:
+//!   pages load, every non-loopback request is blocked, a failure leaves a screenshot.
 //! - [`broker`]: trackers' accounts at a secured Mosquitto, provisioned through the API.
 //! - [`dispatch`]: jobs, matching, live positions and `nearest`, the SSE stream, and dispatch
 //!   under contention; the matcher on virtual time.
@@ -37,6 +39,7 @@
 mod alerts;
 mod api;
 mod broker;
+mod browser;
 mod common;
 mod console;
 mod dispatch;

@@ -1,8 +1,10 @@
 //! Test harness: a fresh PostgreSQL database and a private Mosquitto per test, the daemon
-//! in-process or as a child process, a real MQTT publisher and a tiny HTTP client.
+//! in-process or as a child process, a real MQTT publisher and a tiny HTTP client; a headless
+//! Chromium driven over WebDriver ([`browser`]).
 
 pub mod api;
 mod broker;
+pub mod browser;
 pub mod dispatch;
 pub mod errors;
 pub mod pass;
