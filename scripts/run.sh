@@ -8,6 +8,9 @@
 #   scripts/run.sh --vehicles 500 --duration 60s     # arguments go to fleet-sim as they are
 #   FLEETD_KEEP_RUNNING=1 scripts/run.sh             # leave fleetd running afterwards
 #
+# It prints the operator's console URL (/console, a live map of the simulated fleet) and its
+# login when fleetd is ready, and again when it is left running.
+#
 # The broker refuses anonymous clients (docs/security.md): `fleetd broker setup` creates the
 # daemon's account, and `fleet-sim provision` issues every simulated vehicle's tracker its own
 # account through the API (kept in .run/trackers-{id prefix}.jsonl, so later runs reuse them);
@@ -159,6 +162,11 @@ print_counts() {
   fi
 }
 
+# Where to look: the live map and the API reference, and how to sign in.
+console_banner() {
+  say "console: $BASE_URL/console ($LOGIN_HINT); API reference: $BASE_URL/docs"
+}
+
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
   local rc=$?
@@ -170,6 +178,7 @@ cleanup() {
   if [ -n "$FLEETD_PID" ]; then
     if [ "$LEAVE_RUNNING" -eq 1 ] && alive "$FLEETD_PID"; then
       say "fleetd left running: pid $FLEETD_PID, $BASE_URL, log ${LOG#"$REPO"/}; stop it with: kill $FLEETD_PID"
+      console_banner
     else
       stop_pid "$FLEETD_PID" fleetd
       local status=0
@@ -224,9 +233,13 @@ export FLEETD_HTTP_RATE_LIMIT_BURST="${FLEETD_HTTP_RATE_LIMIT_BURST:-1000}"
 if [ -z "${FLEETD_JWT_SECRET:-}" ]; then
   FLEETD_JWT_SECRET=$(secret jwt_secret)
 fi
+LOGIN_HINT="user admin, the password in FLEETD_ADMIN_PASSWORD"
 if [ -z "${FLEETD_ADMIN_PASSWORD:-}" ]; then
   FLEETD_ADMIN_PASSWORD=$(secret admin_password)
   say "admin password (user admin): see ${RUN_DIR#"$REPO"/}/admin_password"
+  # Generated for this checkout and kept in .run/ (mode 600): shown so that the console's
+  # login is at hand.
+  LOGIN_HINT="user admin, password $FLEETD_ADMIN_PASSWORD"
 fi
 export FLEETD_JWT_SECRET FLEETD_ADMIN_PASSWORD
 # The broker's accounts: the daemon's own, and the administrator services.sh created, with
@@ -271,6 +284,7 @@ until curl -fsS -o /dev/null --max-time 2 "$BASE_URL/readyz" 2>/dev/null; do
   sleep 0.5
 done
 say "fleetd is ready: $BASE_URL (metrics $BASE_URL/metrics, API $BASE_URL/openapi.json)"
+console_banner
 if [ "$KEEP_RUNNING" = 1 ]; then
   LEAVE_RUNNING=1
 fi
@@ -335,5 +349,8 @@ sim_rc=0
 "$SIM_BIN" "${sim_args[@]}" || sim_rc=$?
 if [ "$sim_rc" -ne 0 ]; then
   say "fleet-sim exited with status $sim_rc"
+fi
+if [ "$LEAVE_RUNNING" -ne 1 ]; then
+  say "to keep the console up after the simulation: FLEETD_KEEP_RUNNING=1 scripts/run.sh"
 fi
 exit "$sim_rc"

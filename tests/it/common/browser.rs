@@ -224,6 +224,22 @@ impl Browser {
         }
     }
 
+    /// A real mouse click (pointer down and up) at viewport point (`x`, `y`) in CSS pixels:
+    /// what a user's click on a map is, where no element stands for the spot.
+    pub async fn click_at(&self, x: f64, y: f64) {
+        let body = json!({"actions": [{
+            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [
+                {"type": "pointerMove", "duration": 0, "x": x.round() as i64, "y": y.round() as i64, "origin": "viewport"},
+                {"type": "pointerDown", "button": 0},
+                {"type": "pointerUp", "button": 0}
+            ]
+        }]});
+        self.must("POST", "/actions", body, "clicking").await;
+        self.must("DELETE", "/actions", Value::Null, "releasing the mouse")
+            .await;
+    }
+
     /// Saves a PNG of the viewport to `path` (folders created).
     pub async fn screenshot(&self, path: &Path) {
         let session = self.session.clone();

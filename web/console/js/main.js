@@ -168,7 +168,7 @@ async function start(api, settings) {
   };
   for (const id of ["filter-text", "filter-type", "filter-state"]) $(id).addEventListener("input", apply);
 
-  // What tests and the bench script read (nothing here changes state).
+  // What tests and the bench script read (nothing here changes fleetd's state).
   window.fleetdConsole = {
     map,
     vehicleCount: () => store.byId.size,
@@ -179,6 +179,14 @@ async function start(api, settings) {
     },
     job: (id) => (dispatch.jobs.has(id) ? dispatch.jobs.get(id).job : null),
     lastTrack: () => panel.lastTrack,
+    // The vehicle layer's drawing time since the last call.
+    drawStats: () => {
+      const s = layer.stats;
+      layer.stats = { draws: 0, totalMs: 0, maxMs: 0 };
+      return { draws: s.draws, meanMs: s.draws ? s.totalMs / s.draws : 0, maxMs: s.maxMs };
+    },
+    // As a click on the vehicle's dot.
+    select: (id) => select(id),
     streamState: () => $("stream-status").dataset.state,
   };
   document.body.dataset.ready = "true";

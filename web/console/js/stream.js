@@ -14,7 +14,7 @@ export class SseParser {
   push(text) {
     this.buffer += text;
     let end;
-    while ((end = this.boundary()) >= 0) {
+    while ((end = this.boundary()) !== null) {
       const block = this.buffer.slice(0, end.index);
       this.buffer = this.buffer.slice(end.index + end.length);
       this.block(block);
@@ -23,7 +23,7 @@ export class SseParser {
 
   boundary() {
     const m = /\r\n\r\n|\n\n|\r\r/.exec(this.buffer);
-    return m ? { index: m.index, length: m[0].length } : -1;
+    return m ? { index: m.index, length: m[0].length } : null;
   }
 
   block(block) {

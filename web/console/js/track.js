@@ -72,7 +72,7 @@ export function drawDay(map, track, trips, stops, renderer) {
 function replayControls(map, group, track, renderer) {
   const wrap = el("div", { class: "replay", id: "replay" });
   if (!track.length) {
-    wrap.append(el("span", { class: "muted", text: "No readings today." }));
+    wrap.append(el("span", { class: "muted", text: "No readings that day." }));
     return wrap;
   }
   const marker = L.circleMarker([track.lat[0], track.lon[0]], {

@@ -1,5 +1,5 @@
-// The selected vehicle: latest position, speed, OBD values, driver, open alerts, and today's
-// trips and stops with the day's path and a replay slider.
+// The selected vehicle: latest position, speed, OBD values, driver, open alerts, and a day's
+// (today by default, any other picked) trips and stops with the day's path and a replay slider.
 "use strict";
 
 import { el, $, facts, ago, clock, shortId } from "./dom.js";
@@ -12,6 +12,12 @@ function startOfToday() {
   return d;
 }
 
+// "2026-12-07" for a local date.
+function isoDay(d) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
 export class VehiclePanel {
   constructor(api, map, store, layer, alerts) {
     this.api = api;
@@ -21,7 +27,7 @@ export class VehiclePanel {
     this.alerts = alerts;
     this.root = $("vehicle-panel");
     this.id = null;
-    this.day = null;
+    this.drawn = null;
     this.renderer = L.canvas({ padding: 0.3 });
     this.generation = 0;
     // Performance of the last day drawn (read by the bench script).
@@ -39,15 +45,17 @@ export class VehiclePanel {
   }
 
   clearDay() {
-    if (this.day) {
-      if (this.day.replay.stop) this.day.replay.stop();
-      this.day.group.remove();
-      this.day = null;
+    if (this.drawn) {
+      if (this.drawn.replay.stop) this.drawn.replay.stop();
+      this.drawn.group.remove();
+      this.drawn = null;
     }
   }
 
-  async show(id) {
+  // Shows vehicle `id` and its day starting at local midnight `dayStart` (default: today).
+  async show(id, dayStart = startOfToday()) {
     const generation = ++this.generation;
+    this.dayStart = dayStart;
     this.clearDay();
     this.id = id;
     this.layer.selected = id;
@@ -56,8 +64,10 @@ export class VehiclePanel {
     this.root.hidden = false;
     this.root.replaceChildren(el("h2", { text: `Vehicle ${id}` }), el("p", { class: "muted", text: "loading…" }));
     const enc = encodeURIComponent(id);
-    const from = startOfToday();
-    const to = new Date(Date.now() + 60000);
+    const from = dayStart;
+    const end = new Date(dayStart);
+    end.setDate(end.getDate() + 1);
+    const to = new Date(Math.min(end.getTime(), Date.now() + 60000));
     const window = `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
     const [position, alerts, trips, stops] = await Promise.all([
       this.api.get(`/v1/vehicles/${enc}/position`).catch(() => null),
@@ -75,8 +85,8 @@ export class VehiclePanel {
     const track = await loadTrack(this.api, id, from.toISOString(), to.toISOString()).catch(() => null);
     if (generation !== this.generation || !track) return;
     const loaded = performance.now();
-    this.day = drawDay(this.map, track, trips, stops, this.renderer);
-    this.root.append(this.day.replay);
+    this.drawn = drawDay(this.map, track, trips, stops, this.renderer);
+    this.root.append(this.drawn.replay);
     // Wait for the canvas to paint before stopping the clock.
     requestAnimationFrame(() => requestAnimationFrame(() => {
       this.lastTrack = { points: track.length, loadMs: loaded - started, totalMs: performance.now() - started };
@@ -116,17 +126,22 @@ export class VehiclePanel {
     const alerts = el("ul", { class: "list", id: "vehicle-alerts" });
     for (const a of this.openAlerts) alerts.append(this.alerts.item(a));
     if (!this.openAlerts.length) alerts.append(el("li", { class: "muted", text: "No open alerts." }));
+    const day = el("input", { type: "date", id: "vehicle-day", value: isoDay(this.dayStart), max: isoDay(new Date()), "aria-label": "Day" });
+    day.addEventListener("change", () => {
+      const [y, m, d] = day.value.split("-").map(Number);
+      if (y && m && d) this.show(this.id, new Date(y, m - 1, d));
+    });
     const trips = el("ul", { class: "list", id: "vehicle-trips" });
     for (const t of this.trips) {
       trips.append(el("li", { "data-trip-id": String(t.id), text: `${clock(Date.parse(t.start.ts))}–${clock(Date.parse(t.end.ts))} · ${(t.distance_m / 1000).toFixed(1)} km · max ${t.max_speed_kmh.toFixed(0)} km/h` }));
     }
-    if (!this.trips.length) trips.append(el("li", { class: "muted", text: "No trips today." }));
-    const replay = this.day ? this.day.replay : null;
+    if (!this.trips.length) trips.append(el("li", { class: "muted", text: "No trips that day." }));
+    const replay = this.drawn ? this.drawn.replay : null;
     this.root.replaceChildren(
       el("div", { class: "row" }, el("h2", { text: `Vehicle ${this.id}` }), close),
       facts(rows),
       el("h2", { text: "Open alerts" }), alerts,
-      el("h2", { text: `Today: ${this.trips.length} trips, ${this.stops.length} stops` }), trips,
+      el("div", { class: "row" }, el("h2", { text: `${this.trips.length} trips, ${this.stops.length} stops on` }), day), trips,
     );
     if (replay) this.root.append(replay);
   }

@@ -102,6 +102,8 @@ export function vehicleLayer(store) {
       this.frame = 0;
       this.shown = 0;
       this.zoom = null;
+      // Time spent drawing, for the bench script.
+      this.stats = { draws: 0, totalMs: 0, maxMs: 0 };
     },
 
     onAdd(map) {
@@ -129,6 +131,7 @@ export function vehicleLayer(store) {
 
     draw() {
       this.frame = 0;
+      const started = performance.now();
       const map = this.map;
       const size = map.getSize();
       const ratio = window.devicePixelRatio || 1;
@@ -185,6 +188,10 @@ export function vehicleLayer(store) {
         ctx.stroke();
       }
       this.shown = shown;
+      const ms = performance.now() - started;
+      this.stats.draws++;
+      this.stats.totalMs += ms;
+      this.stats.maxMs = Math.max(this.stats.maxMs, ms);
       this.fire("drawn", { shown });
     },
 

@@ -1,0 +1,96 @@
+// The browser half of scripts/bench/console.sh: signs in to the console in Debian's headless
+// Chromium (driven by playwright-core), waits for the simulated fleet, then per round measures
+// the frame rate while panning the live map, and the time to load and draw one vehicle's
+// 86,400-reading day. Prints one JSON document.
+//
+//   node console_browser.js BASE_URL USER PASSWORD VEHICLES ROUNDS PAN_SECONDS DAY
+"use strict";
+
+const { chromium } = require("playwright-core");
+
+const [base, user, password, vehiclesArg, roundsArg, panArg, day] = process.argv.slice(2);
+const vehicles = Number(vehiclesArg);
+const rounds = Number(roundsArg);
+const panSeconds = Number(panArg);
+
+function log(...args) {
+  console.error("[console-bench]", ...args);
+}
+
+async function pan(page, seconds) {
+  return page.evaluate((seconds) => new Promise((resolve) => {
+    const c = window.fleetdConsole;
+    c.drawStats();
+    let frames = 0;
+    let dir = 1;
+    const t0 = performance.now();
+    let last = t0;
+    let worst = 0;
+    const step = (now) => {
+      frames++;
+      worst = Math.max(worst, now - last);
+      last = now;
+      c.map.panBy([dir * 4, dir * 2], { animate: false });
+      if (frames % 120 === 0) dir = -dir;
+      if (now - t0 < seconds * 1000) {
+        requestAnimationFrame(step);
+      } else {
+        const s = c.drawStats();
+        resolve({ fps: frames / ((now - t0) / 1000), worst_frame_ms: worst, frames,
+          layer_draws: s.draws, layer_draw_mean_ms: s.meanMs, layer_draw_max_ms: s.maxMs,
+          vehicles_shown: c.shown() });
+      }
+    };
+    requestAnimationFrame(step);
+  }), seconds);
+}
+
+async function loadDay(page) {
+  await page.evaluate(() => document.getElementById("vehicle-close") && document.getElementById("vehicle-close").click());
+  await page.evaluate(() => window.fleetdConsole.select("day-1"));
+  await page.waitForSelector("#vehicle-day");
+  await page.fill("#vehicle-day", day);
+  await page.dispatchEvent("#vehicle-day", "change");
+  await page.waitForFunction(() => {
+    const t = window.fleetdConsole.lastTrack();
+    return t && t.points === 86400;
+  }, null, { timeout: 60000 });
+  return page.evaluate(() => window.fleetdConsole.lastTrack());
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--disable-dev-shm-usage"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  page.on("pageerror", (e) => log("page error:", e.message));
+  await page.goto(`${base}/console`);
+  await page.fill("#login-username", user);
+  await page.fill("#login-password", password);
+  await page.click("#login-submit");
+  await page.waitForSelector("body[data-ready=true]", { timeout: 60000 });
+  log(`waiting for ${vehicles} live vehicles on the map`);
+  await page.waitForFunction((n) => window.fleetdConsole.vehicleCount() >= n, vehicles, { timeout: 300000, polling: 1000 });
+  // Fit the fleet's region (the first snapshot may have come before most vehicles).
+  await page.evaluate(() => {
+    const c = window.fleetdConsole;
+    c.map.setView([52.515, 13.42], 11, { animate: false });
+  });
+  const results = [];
+  for (let r = 1; r <= rounds; r++) {
+    const panning = await pan(page, panSeconds);
+    const track = await loadDay(page);
+    const round = { round: r, vehicles: await page.evaluate(() => window.fleetdConsole.vehicleCount()), panning, track };
+    log(JSON.stringify(round));
+    results.push(round);
+  }
+  await page.screenshot({ path: process.env.SCREENSHOT || ".run/console-bench/console.png" });
+  await browser.close();
+  console.log(JSON.stringify({ vehicles, pan_seconds: panSeconds, rounds: results }, null, 2));
+})().catch((e) => {
+  log("failed:", e.message);
+  process.exit(1);
+});
