@@ -37,7 +37,8 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
    A staff caller (the run's admin) must name the customer of a rental: a missing or null
    `customer_id` becomes the fixture customer.
 7. Cursors: a `cursor` the server did not issue (in a `next_cursor`) is dropped.
-8. GET /v1/stream: `jobs=false` without `bbox` or `events` becomes `jobs=true`; a bbox's
+8. GET /v1/stream (and GET /v1/positions, for its bbox): `jobs=false` without `bbox` or
+   `events` becomes `jobs=true`; a bbox's
    latitudes and longitudes are clamped into range, and one with south > north
    gets the two swapped; `after` becomes 0 (an id that always exists) with `events`, and is
    dropped without them.
@@ -65,9 +66,10 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
 13. POST and PATCH /v1/alert-rules: `scope.geofence_ids` the hooks do not know become the
    fixture geofence (which has a speed limit); a scope is fitted to the rule's kind (no scope
    for `licence_expiring`, no fences for `offline` and `maintenance_due`, the fixture fence
-   for `geofence` and for `speeding` without `limit_kmh`). A PATCH's `params` become valid
-   parameters of the rule's kind when the hooks know the rule (they are checked against it),
-   and are dropped when they do not.
+   for `geofence` and for `speeding` without `limit_kmh`); a DELETE of the fixture geofence
+   goes to an id that names nothing (404), so that the fixture outlives the run. A PATCH's
+   `params` become valid parameters of the rule's kind when the hooks know the rule (they are
+   checked against it), and are dropped when they do not.
 
 So no case of this run exercises these refusals (a negative case breaks the schema, not these
 rules); they are left to the integration tests (tests/it/) and the unit tests beside each rule
@@ -346,6 +348,11 @@ def _fix_stream(query):
             del query["after"]
         else:
             query["after"] = 0
+    _fix_bbox(query)
+
+
+def _fix_bbox(query):
+    bbox = query.get("bbox") or None  # an empty parameter is an absent one
     if isinstance(bbox, str):
         parts = bbox.split(",")
         if len(parts) == 4:
@@ -372,6 +379,14 @@ def _spare_the_admin(case):
     spare = _fixture_id("spare_user")
     if isinstance(params, dict) and spare and params.get("id") == _fixture_id("admin"):
         params["id"] = spare
+
+
+def _spare_the_fixture_fence(case):
+    # The alert rules' scopes fall back on the fixture geofence (13): a DELETE aimed at it goes
+    # to an id that names nothing (404) instead, so that it outlives the run.
+    params = case.path_parameters
+    if isinstance(params, dict) and params.get("id") == _fixture_id("geofence"):
+        params["id"] = str(uuid.uuid4())
 
 
 def _keep_profile_role(body, user_id):
@@ -535,8 +550,10 @@ def before_call(context, case, kwargs):
                 _fix_window(container, *window[1:])
         if op[1].startswith("/v1/users/{id}"):
             _spare_the_admin(case)
+        if op == ("DELETE", "/v1/geofences/{id}"):
+            _spare_the_fixture_fence(case)
         if body is None:
-            if op == ("GET", "/v1/stream") and query is not None:
+            if op in (("GET", "/v1/stream"), ("GET", "/v1/positions")) and query is not None:
                 _fix_stream(query)
             return
         if op in (("POST", "/v1/webhooks"), ("PATCH", "/v1/webhooks/{id}")):
