@@ -13,8 +13,7 @@
 //! Around it: [`config`], [`db`] (pools), [`tls`] (rustls for the broker, PostgreSQL and
 //! Redis links), [`migrate`], [`metrics`], [`api`] (the HTTP server: probes, the error envelope
 //! and the `/v1` API), [`broker`] (the broker's tracker and daemon accounts, and the daemon's
-//! sessions: `fleetd broker sessions`), [`daemon`] (start-up and shutdown) and
-//! [`healthcheck`] (`fleetd healthcheck`, a container's probe of `/healthz`).
+//! sessions: `fleetd broker sessions`) and [`daemon`] (start-up and shutdown).
 //! `ingest::reading` and [`wire`] are the data types and binary format.
 //!
 //! Dispatch, fed by the writers after each commit:
@@ -58,7 +57,6 @@ pub mod dispatch;
 pub mod events;
 pub mod fencing;
 pub mod geofences;
-pub mod healthcheck;
 pub mod ingest;
 pub mod limiter;
 pub mod live;

@@ -48,7 +48,7 @@ enum Command {
     /// curl): exit 0 on 200, 1 otherwise with the reason. Reads no configuration.
     Healthcheck {
         /// The URL to GET (http:// only).
-        #[arg(long, default_value = fleetd::healthcheck::DEFAULT_URL)]
+        #[arg(long, default_value = fleetd::api::healthcheck::DEFAULT_URL)]
         url: String,
         /// Give up after this many milliseconds (connecting, sending, reading the status).
         #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
@@ -133,7 +133,7 @@ fn main() -> ExitCode {
 }
 
 fn healthcheck(url: &str, timeout_ms: u64) -> ExitCode {
-    match fleetd::healthcheck::check(url, std::time::Duration::from_millis(timeout_ms)) {
+    match fleetd::api::healthcheck::check(url, std::time::Duration::from_millis(timeout_ms)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("fleetd healthcheck: {error}");

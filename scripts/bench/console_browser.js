@@ -17,32 +17,48 @@ function log(...args) {
   console.error("[console-bench]", ...args);
 }
 
+// Drags the map back and forth with the mouse for `seconds` (as a user pans: "move" events
+// during the drag, "moveend" at its end) while the page counts its animation frames.
 async function pan(page, seconds) {
-  return page.evaluate((seconds) => new Promise((resolve) => {
+  await page.evaluate(() => {
     const c = window.fleetdConsole;
     c.drawStats();
-    let frames = 0;
-    let dir = 1;
-    const t0 = performance.now();
-    let last = t0;
-    let worst = 0;
+    window.benchFrames = { frames: 0, worst: 0, last: performance.now(), start: performance.now(), on: true };
     const step = (now) => {
-      frames++;
-      worst = Math.max(worst, now - last);
-      last = now;
-      c.map.panBy([dir * 4, dir * 2], { animate: false });
-      if (frames % 120 === 0) dir = -dir;
-      if (now - t0 < seconds * 1000) {
-        requestAnimationFrame(step);
-      } else {
-        const s = c.drawStats();
-        resolve({ fps: frames / ((now - t0) / 1000), worst_frame_ms: worst, frames,
-          layer_draws: s.draws, layer_draw_mean_ms: s.meanMs, layer_draw_max_ms: s.maxMs,
-          vehicles_shown: c.shown() });
-      }
+      const f = window.benchFrames;
+      if (!f.on) return;
+      f.frames++;
+      f.worst = Math.max(f.worst, now - f.last);
+      f.last = now;
+      requestAnimationFrame(step);
     };
     requestAnimationFrame(step);
-  }), seconds);
+  });
+  const box = await page.locator("#map").boundingBox();
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2;
+  const t0 = Date.now();
+  let dir = 1;
+  while (Date.now() - t0 < seconds * 1000) {
+    await page.mouse.move(cx - dir * 150, cy - dir * 80);
+    await page.mouse.down();
+    // 300 px in 60 steps: a drag of about a second.
+    for (let i = 1; i <= 60; i++) {
+      await page.mouse.move(cx - dir * 150 + dir * 5 * i, cy - dir * 80 + dir * (8 / 3) * i);
+    }
+    await page.mouse.up();
+    dir = -dir;
+  }
+  return page.evaluate(() => {
+    const f = window.benchFrames;
+    f.on = false;
+    const elapsed = (performance.now() - f.start) / 1000;
+    const c = window.fleetdConsole;
+    const s = c.drawStats();
+    return { fps: f.frames / elapsed, worst_frame_ms: f.worst, frames: f.frames,
+      layer_draws: s.draws, layer_draw_mean_ms: s.meanMs, layer_draw_max_ms: s.maxMs,
+      vehicles_shown: c.shown() };
+  });
 }
 
 async function loadDay(page) {

@@ -12,7 +12,8 @@
 //! - [`request_id`]: `x-request-id` on every answer; [`middleware`]: the rate limit, one
 //!   transaction per request and `Idempotency-Key`s.
 //! - [`probes`]: `/healthz`, `/readyz` (its database check: [`readiness`]), `/metrics`, and
-//!   the 404/405 answers.
+//!   the 404/405 answers; [`healthcheck`]: `fleetd healthcheck`, the client side of `/healthz`
+//!   (a container's probe).
 //! - [`serve`]: the accept loop, with connection limits and the header-read timeout.
 //! - [`rules`]: rules several domains share: vehicle commitments (the exclusion constraint's
 //!   409) and compare-and-set status transitions.
@@ -33,6 +34,7 @@ pub mod error;
 pub mod extract;
 pub mod fleet;
 pub mod geofences;
+pub mod healthcheck;
 pub mod maintenance;
 pub mod middleware;
 pub mod now;

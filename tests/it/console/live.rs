@@ -136,6 +136,32 @@ async fn the_console_loads_offline_signs_in_and_follows_the_live_fleet() {
         b.find("#vehicle-count").await.text().await,
         "12 vehicles (1 shown)"
     );
+
+    // A vehicle's day: every reading stored since the browser's local midnight, drawn.
+    b.execute("window.fleetdConsole.select('veh-3')", &[]).await;
+    let drawn = b
+        .wait_for(
+            "document.getElementById('vehicle-panel').dataset.trackPoints",
+            WAIT,
+        )
+        .await;
+    let midnight = b
+        .execute(
+            "const d = new Date(); d.setHours(0, 0, 0, 0); return d.getTime();",
+            &[],
+        )
+        .await;
+    let since = chrono::DateTime::from_timestamp_millis(midnight.as_i64().unwrap()).unwrap();
+    let stored: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM gps_readings WHERE vehicle_id = 'veh-3' AND ts >= $1",
+            &[&since],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(drawn, stored.to_string());
+    b.find("#replay-slider").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

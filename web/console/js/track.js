@@ -6,24 +6,44 @@
 import { el, clock } from "./dom.js";
 
 const PAGE = 10000;
+// The window is read in slices fetched at once (a browser opens up to 6 connections to one
+// host): a day at one reading a second is 12 slices of 7,200 readings, one page each.
+const SLICE_MS = 2 * 3600 * 1000;
+
+// Every reading of [fromMs, toMs), oldest first, as pages of the track route.
+async function loadSlice(api, id, fromMs, toMs) {
+  const points = [];
+  let cursor = null;
+  do {
+    const q = new URLSearchParams({ from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), limit: String(PAGE) });
+    if (cursor) q.set("cursor", cursor);
+    const page = await api.get(`/v1/vehicles/${encodeURIComponent(id)}/track?${q}`);
+    points.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return points;
+}
 
 // Every reading of the window, oldest first, in flat typed arrays.
 export async function loadTrack(api, id, fromIso, toIso) {
-  const lat = [], lon = [], ts = [], speed = [];
-  let cursor = null;
-  do {
-    const q = new URLSearchParams({ from: fromIso, to: toIso, limit: String(PAGE) });
-    if (cursor) q.set("cursor", cursor);
-    const page = await api.get(`/v1/vehicles/${encodeURIComponent(id)}/track?${q}`);
-    for (const p of page.items) {
-      lat.push(p.lat);
-      lon.push(p.lon);
-      ts.push(Date.parse(p.ts));
-      speed.push(p.speed_kmh);
+  const from = Date.parse(fromIso);
+  const to = Date.parse(toIso);
+  const slices = [];
+  for (let t = from; t < to; t += SLICE_MS) slices.push(loadSlice(api, id, t, Math.min(t + SLICE_MS, to)));
+  const pages = await Promise.all(slices);
+  const n = pages.reduce((sum, p) => sum + p.length, 0);
+  const track = { lat: new Float64Array(n), lon: new Float64Array(n), ts: new Float64Array(n), speed: new Array(n), length: n };
+  let i = 0;
+  for (const page of pages) {
+    for (const p of page) {
+      track.lat[i] = p.lat;
+      track.lon[i] = p.lon;
+      track.ts[i] = Date.parse(p.ts);
+      track.speed[i] = p.speed_kmh;
+      i++;
     }
-    cursor = page.next_cursor;
-  } while (cursor);
-  return { lat: Float64Array.from(lat), lon: Float64Array.from(lon), ts: Float64Array.from(ts), speed, length: lat.length };
+  }
+  return track;
 }
 
 // The index of the last reading at or before `ms` (binary search), or -1.
