@@ -57,7 +57,8 @@ async function pan(page, seconds) {
     const s = c.drawStats();
     return { fps: f.frames / elapsed, worst_frame_ms: f.worst, frames: f.frames,
       layer_draws: s.draws, layer_draw_mean_ms: s.meanMs, layer_draw_max_ms: s.maxMs,
-      vehicles_shown: c.shown() };
+      positions_applied: s.updateItems, applying_ms_per_s: s.updateMs / elapsed,
+      drawing_ms_per_s: (s.meanMs * s.draws) / elapsed, vehicles_shown: c.shown() };
   });
 }
 
@@ -104,8 +105,21 @@ async function loadDay(page) {
     results.push(round);
   }
   await page.screenshot({ path: process.env.SCREENSHOT || ".run/console-bench/console.png" });
+  // The same panning with the fleet silent (fleet-sim stopped): what the live updates and
+  // the load of ingesting them cost the frame rate.
+  let silent = null;
+  if (process.env.SIM_PID) {
+    process.kill(Number(process.env.SIM_PID), "SIGTERM");
+    await page.waitForTimeout(5000);
+    silent = [];
+    for (let r = 1; r <= rounds; r++) {
+      const panning = await pan(page, panSeconds);
+      log(JSON.stringify({ silent_round: r, panning }));
+      silent.push({ round: r, panning });
+    }
+  }
   await browser.close();
-  console.log(JSON.stringify({ vehicles, pan_seconds: panSeconds, rounds: results }, null, 2));
+  console.log(JSON.stringify({ vehicles, pan_seconds: panSeconds, rounds: results, silent }, null, 2));
 })().catch((e) => {
   log("failed:", e.message);
   process.exit(1);

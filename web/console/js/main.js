@@ -105,13 +105,20 @@ async function start(api, settings) {
   fences.reload();
   alerts.reload();
 
+  // Time spent applying the stream's positions (read by the bench script).
+  let updates = { ms: 0, items: 0 };
   const stream = new Stream(api, `bbox=${WORLD}&jobs=true&events=alert.*`, {
     onOpen: async () => {
       // What happened while (dis)connecting: the positions, jobs and alerts as they are now.
       await Promise.all([snapshot().catch(() => 0), dispatch.reload(), alerts.reload()]);
     },
     onEvent: (name, data) => {
-      if (name === "positions") store.update(data.items);
+      if (name === "positions") {
+        const started = performance.now();
+        store.update(data.items);
+        updates.ms += performance.now() - started;
+        updates.items += data.items.length;
+      }
       else if (name === "job") dispatch.event(data);
       else if (name === "event") alerts.reload();
       else if (name === "lagged" || name === "resync") {
@@ -179,11 +186,13 @@ async function start(api, settings) {
     },
     job: (id) => (dispatch.jobs.has(id) ? dispatch.jobs.get(id).job : null),
     lastTrack: () => panel.lastTrack,
-    // The vehicle layer's drawing time since the last call.
+    // The vehicle layer's drawing time, and the time applying positions, since the last call.
     drawStats: () => {
       const s = layer.stats;
+      const u = updates;
       layer.stats = { draws: 0, totalMs: 0, maxMs: 0 };
-      return { draws: s.draws, meanMs: s.draws ? s.totalMs / s.draws : 0, maxMs: s.maxMs };
+      updates = { ms: 0, items: 0 };
+      return { draws: s.draws, meanMs: s.draws ? s.totalMs / s.draws : 0, maxMs: s.maxMs, updateMs: u.ms, updateItems: u.items };
     },
     // As a click on the vehicle's dot.
     select: (id) => select(id),
