@@ -8,6 +8,18 @@ use crate::common::api::Api;
 use crate::common::dispatch::*;
 use crate::common::*;
 
+/// Clicks the element `css` finds, found and clicked in one step: the list re-renders as alerts
+/// are seen again, and an element found first could be replaced before the click.
+async fn click(b: &crate::common::browser::Browser, css: &str) {
+    let clicked = b
+        .wait_for(
+            &format!("(e => e && (e.click(), true))(document.querySelector('{css}'))"),
+            WAIT,
+        )
+        .await;
+    assert_eq!(clicked, true);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_is_listed_acknowledged_and_resolved_from_the_panel() {
     let api = Api::start_with(|c| c.alerts.interval_s = 5).await;
@@ -54,10 +66,7 @@ async fn an_alert_is_listed_acknowledged_and_resolved_from_the_panel() {
     )
     .await;
 
-    b.find(&format!("{item} .alert-acknowledge"))
-        .await
-        .click()
-        .await;
+    click(&b, &format!("{item} .alert-acknowledge")).await;
     b.wait_for(
         &format!("document.querySelector('{item}')?.dataset.status === 'acknowledged'"),
         WAIT,
@@ -66,10 +75,7 @@ async fn an_alert_is_listed_acknowledged_and_resolved_from_the_panel() {
     let stored = api.admin.get(&format!("/v1/alerts/{id}")).await.json();
     assert_eq!(stored["status"], "acknowledged");
 
-    b.find(&format!("{item} .alert-resolve"))
-        .await
-        .click()
-        .await;
+    click(&b, &format!("{item} .alert-resolve")).await;
     b.wait_for(&format!("!document.querySelector('{item}')"), WAIT)
         .await;
     let stored = api.admin.get(&format!("/v1/alerts/{id}")).await.json();

@@ -43,9 +43,20 @@ export class AlertsPanel {
     return this.loading;
   }
 
+  // Keyed: an alert whose status and count did not change keeps its element, so a reload
+  // never swaps a button from under the pointer.
   render() {
     this.count.textContent = String(this.items.length);
-    this.list.replaceChildren(...this.items.map((a) => this.item(a)));
+    const previous = this.rendered || new Map();
+    this.rendered = new Map();
+    const items = this.items.map((a) => {
+      const key = `${a.status}/${a.count}`;
+      const kept = previous.get(a.id);
+      const li = kept && kept.key === key ? kept.li : this.item(a);
+      this.rendered.set(a.id, { key, li });
+      return li;
+    });
+    this.list.replaceChildren(...items);
     if (!this.items.length) this.list.append(el("li", { class: "muted", text: "No open alerts." }));
   }
 

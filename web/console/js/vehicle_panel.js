@@ -36,6 +36,7 @@ export class VehiclePanel {
 
   hide() {
     this.clearDay();
+    this.factsEl = null;
     this.id = null;
     this.layer.selected = null;
     this.layer.schedule();
@@ -56,6 +57,7 @@ export class VehiclePanel {
   async show(id, dayStart = startOfToday()) {
     const generation = ++this.generation;
     this.dayStart = dayStart;
+    this.factsEl = null;
     this.clearDay();
     this.id = id;
     this.layer.selected = id;
@@ -94,18 +96,23 @@ export class VehiclePanel {
     }));
   }
 
-  // Re-renders the live part when the selected vehicle moved.
+  // Re-renders the live facts when the selected vehicle moved (only them: the day picker and
+  // the buttons stay as they are under the user's hands).
   refresh() {
-    if (this.id && !this.root.hidden && this.position !== undefined) this.render();
+    if (this.id && !this.root.hidden && this.factsEl) {
+      const next = facts(this.rows());
+      this.factsEl.replaceWith(next);
+      this.factsEl = next;
+    }
   }
 
-  render() {
+  rows() {
     const v = this.store.byId.get(this.id);
     const p = this.position;
     const obd = p && p.obd ? p.obd : {};
     const now = Date.now();
     const state = v ? stateOf(v, now, this.store.settings) : "unknown";
-    const rows = [
+    return [
       ["State", state],
       ["Plate", v && v.plate],
       ["Type", v && v.type],
@@ -121,6 +128,9 @@ export class VehiclePanel {
       ["Odometer", obd.odometer_km != null ? `${obd.odometer_km} km` : null],
       ["DTC", obd.dtc && obd.dtc.length ? obd.dtc.join(" ") : null],
     ];
+  }
+
+  render() {
     const close = el("button", { type: "button", id: "vehicle-close", text: "Close" });
     close.addEventListener("click", () => this.hide());
     const alerts = el("ul", { class: "list", id: "vehicle-alerts" });
@@ -137,9 +147,10 @@ export class VehiclePanel {
     }
     if (!this.trips.length) trips.append(el("li", { class: "muted", text: "No trips that day." }));
     const replay = this.drawn ? this.drawn.replay : null;
+    this.factsEl = facts(this.rows());
     this.root.replaceChildren(
       el("div", { class: "row" }, el("h2", { text: `Vehicle ${this.id}` }), close),
-      facts(rows),
+      this.factsEl,
       el("h2", { text: "Open alerts" }), alerts,
       el("div", { class: "row" }, el("h2", { text: `${this.trips.length} trips, ${this.stops.length} stops on` }), day), trips,
     );
