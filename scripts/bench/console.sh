@@ -7,6 +7,9 @@
 #
 #   scripts/bench/console.sh                     # 10,000 vehicles, 3 rounds
 #   scripts/bench/console.sh --vehicles 2000 --rounds 1
+#   scripts/bench/console.sh --pin     # the browser on CPU 1, the broker, fleetd and fleet-sim on
+#                                      # CPU 0 (taskset; PostgreSQL is the system's, unpinned): a
+#                                      # dispatcher's browser does not share its cores with the fleet
 #
 # What it runs, all on this machine: the services (scripts/services.sh, which installs Debian's
 # chromium), a private anonymous Mosquitto, release builds of fleetd and fleet-sim, a fresh
@@ -23,11 +26,13 @@ PATH="/usr/sbin:/sbin:$PATH"
 VEHICLES=10000
 ROUNDS=3
 PAN_S=10
+PIN=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --vehicles) VEHICLES=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --pan-s) PAN_S=$2; shift 2 ;;
+    --pin) PIN=1; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -50,6 +55,12 @@ if [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
   (cd "$NODE_DIR" && npm init -y >/dev/null && npm install --no-audit --no-fund --silent "playwright-core@$PLAYWRIGHT_VERSION")
 fi
 
+# With --pin: the fleet's side on CPU 0, the browser on CPU 1.
+FLEET_CPU=() BROWSER_CPU=()
+if [ "$PIN" = 1 ]; then
+  FLEET_CPU=(taskset -c 0) BROWSER_CPU=(taskset -c 1)
+fi
+
 # shellcheck source=scripts/lib/mosquitto.sh
 source "$REPO/scripts/lib/mosquitto.sh"
 FLEETD_PID="" SIM_PID="" PB_PID=""
@@ -61,6 +72,7 @@ cleanup() {
 }
 trap cleanup EXIT
 private_broker "$OUT/broker" anonymous >&2
+[ "$PIN" = 1 ] && taskset -p -c 0 "$PB_PID" >/dev/null
 MQTT_URL="mqtt://127.0.0.1:$PB_PORT"
 
 say "building release binaries"
@@ -74,7 +86,7 @@ FLEETD_DATABASE_URL="$DB_URL" FLEETD_MQTT_URL="$MQTT_URL" FLEETD_HTTP_ADDR="$HTT
   FLEETD_REDIS_URL="" FLEETD_JWT_SECRET="console-bench-secret-console-bench-secret" \
   FLEETD_ADMIN_PASSWORD="$PASSWORD" FLEETD_INGEST_UNKNOWN_VEHICLES=store \
   FLEETD_HTTP_RATE_LIMIT_PER_MINUTE=0 FLEETD_MQTT_CLIENT_ID="console-bench-$$" \
-  "$FLEETD" serve >"$OUT/fleetd.log" 2>&1 &
+  "${FLEET_CPU[@]}" "$FLEETD" serve >"$OUT/fleetd.log" 2>&1 &
 FLEETD_PID=$!
 for _ in $(seq 1 240); do
   curl -fsS -o /dev/null "http://$HTTP/readyz" 2>/dev/null && break
@@ -98,9 +110,9 @@ SQL
   || { say "day-1 has not 86,400 readings"; exit 1; }
 
 say "fleet-sim: $VEHICLES vehicles at 1 Hz"
-"$SIM" run --mqtt-url "$MQTT_URL" --vehicles "$VEHICLES" --gps-hz 1 --obd-hz 0 --duration 1h \
+"${FLEET_CPU[@]}" "$SIM" run --mqtt-url "$MQTT_URL" --vehicles "$VEHICLES" --gps-hz 1 --obd-hz 0 --duration 1h \
   --quiet >"$OUT/sim.log" 2>&1 &
 SIM_PID=$!
 
-SIM_PID="$SIM_PID" NODE_PATH="$NODE_DIR/node_modules" node scripts/bench/console_browser.js \
+SIM_PID="$SIM_PID" NODE_PATH="$NODE_DIR/node_modules" "${BROWSER_CPU[@]}" node scripts/bench/console_browser.js \
   "http://$HTTP" admin "$PASSWORD" "$VEHICLES" "$ROUNDS" "$PAN_S" "$DAY" | tee "$OUT/results.json"
