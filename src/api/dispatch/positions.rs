@@ -18,7 +18,7 @@ use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
 use crate::dispatch::Requirements;
-use crate::live::LiveError;
+use crate::live::{LiveError, Position};
 
 /// Readings of one vehicle in a window, oldest first, after the cursor's `ts` (if any: no
 /// sentinel time, since PostgreSQL refuses timestamps as early as chrono's minimum).
@@ -37,9 +37,10 @@ pub const TRACK_MAX_LIMIT: i64 = 10_000;
 pub const DEFAULT_K: usize = 10;
 pub const DEFAULT_RADIUS_M: f64 = 5_000.0;
 
-/// A vehicle's latest known position.
+/// Where a vehicle is, from the live index: the fields the position route and the live map's
+/// snapshot (`GET /v1/positions`) share.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct LivePosition {
+pub struct Whereabouts {
     pub vehicle_id: String,
     pub lat: f64,
     pub lon: f64,
@@ -51,6 +52,29 @@ pub struct LivePosition {
     pub heading_deg: Option<f32>,
     /// The driver at the wheel, if any.
     pub driver_id: Option<Uuid>,
+}
+
+impl Whereabouts {
+    /// Vehicle `vehicle_id` at live position `p`, aged by the daemon's time `now_us`.
+    pub fn of(state: &AppState, vehicle_id: String, p: Position, now_us: i64) -> Whereabouts {
+        Whereabouts {
+            driver_id: state.dispatch.roster.driver_of(&vehicle_id),
+            vehicle_id,
+            lat: p.lat,
+            lon: p.lon,
+            ts: time(p.ts),
+            age_s: (now_us - p.ts).max(0) as f64 / 1e6,
+            speed_kmh: p.speed_kmh,
+            heading_deg: p.heading_deg,
+        }
+    }
+}
+
+/// A vehicle's latest known position.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LivePosition {
+    #[serde(flatten)]
+    pub at: Whereabouts,
     /// The latest OBD-II values received (absent when none since the daemon started).
     pub obd: Option<crate::api::trips::obd::ObdReading>,
 }
@@ -168,17 +192,9 @@ async fn position(
         .live
         .position(&id)
         .ok_or_else(|| ApiError::not_found("position for this vehicle"))?;
-    let now = state.clock.now_us();
     let obd = state.obd.get(&id).as_ref().map(Into::into);
     Ok(Json(LivePosition {
-        driver_id: state.dispatch.roster.driver_of(&id),
-        vehicle_id: id,
-        lat: p.lat,
-        lon: p.lon,
-        ts: time(p.ts),
-        age_s: (now - p.ts).max(0) as f64 / 1e6,
-        speed_kmh: p.speed_kmh,
-        heading_deg: p.heading_deg,
+        at: Whereabouts::of(&state, id, p, state.clock.now_us()),
         obd,
     }))
 }

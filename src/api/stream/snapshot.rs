@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::{BBox, BBOX_PATTERN};
 use crate::api::auth::{Caller, STAFF};
+use crate::api::dispatch::positions::Whereabouts;
 use crate::api::error::ApiError;
 use crate::api::extract::ApiQuery;
 use crate::api::middleware::txn::Db;
@@ -40,20 +41,11 @@ pub struct MapQuery {
     pub bbox: Option<String>,
 }
 
-/// One vehicle on the map.
+/// One vehicle on the map: where it is, and what the registry and dispatch say of it.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct MapVehicle {
-    pub vehicle_id: String,
-    pub lat: f64,
-    pub lon: f64,
-    /// The reading's time.
-    pub ts: DateTime<Utc>,
-    /// Seconds since `ts` (0 for a reading stamped in the future).
-    pub age_s: f64,
-    pub speed_kmh: Option<f32>,
-    pub heading_deg: Option<f32>,
-    /// The driver at the wheel, if any.
-    pub driver_id: Option<Uuid>,
+    #[serde(flatten)]
+    pub at: Whereabouts,
     /// From the registry; absent for a vehicle that reports but is not registered.
     pub plate: Option<String>,
     #[serde(rename = "type")]
@@ -111,7 +103,6 @@ async fn fleet_map(
             .collect::<Vec<_>>()
     });
     positions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let roster = &state.dispatch.roster;
     let items = positions
         .into_iter()
         .map(|(id, p)| {
@@ -121,19 +112,12 @@ async fn fleet_map(
                 .and_then(|r| r.job.clone())
                 .map_or((None, None), |(j, s)| (Some(j), Some(s)));
             MapVehicle {
-                driver_id: roster.driver_of(&id),
-                lat: p.lat,
-                lon: p.lon,
-                ts: DateTime::from_timestamp_micros(p.ts).unwrap_or_default(),
-                age_s: (now - p.ts).max(0) as f64 / 1e6,
-                speed_kmh: p.speed_kmh,
-                heading_deg: p.heading_deg,
                 plate: reg.as_ref().map(|r| r.plate.clone()),
                 vehicle_type: reg.as_ref().map(|r| r.vehicle_type.clone()),
                 status: reg.map(|r| r.status),
                 job_id,
                 job_state,
-                vehicle_id: id,
+                at: Whereabouts::of(&state, id, p, now),
             }
         })
         .collect();
