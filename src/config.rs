@@ -76,6 +76,7 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub broker: BrokerConfig,
     pub ingest: IngestConfig,
+    pub jetstream: JetStreamConfig,
     pub partitions: PartitionConfig,
     pub http: HttpConfig,
     pub redis: RedisConfig,
@@ -407,6 +408,7 @@ mod broker;
 mod console;
 mod env;
 mod events;
+mod jetstream;
 mod pipeline;
 mod reports;
 mod rules;
@@ -418,6 +420,7 @@ pub use alerts::AlertsConfig;
 pub use broker::{BrokerConfig, TRACKER_PREFIX};
 pub use console::ConsoleConfig;
 pub use events::EventsConfig;
+pub use jetstream::{IngestSource, JetStreamConfig};
 pub use pipeline::{IngestConfig, MqttConfig, PartitionConfig, SubscriptionMode, UnknownVehicles};
 pub use reports::ReportsConfig;
 pub use rules::{RentalsConfig, RulesConfig};

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::alerts::AlertTimer;
 use crate::api::{self, AppState};
 use crate::clock::Clock;
-use crate::config::{Config, UnknownVehicles};
+use crate::config::{Config, IngestSource, UnknownVehicles};
 use crate::dispatch::listen::Listener;
 use crate::dispatch::matcher::Matcher;
 use crate::dispatch::Dispatch;
@@ -154,6 +154,20 @@ pub async fn start_on(
         obd: Some(obd.clone()),
     };
 
+    // Several nodes: each shares its committed positions so every live index sees the fleet.
+    let share = (config.ingest.source == IngestSource::Jetstream).then(|| {
+        crate::live::cluster::Sharing {
+            config: config.jetstream.clone(),
+            index: live.clone(),
+            fanout: feed::Fanout {
+                redis: None,
+                ..fanout.clone()
+            },
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+        }
+        .spawn(background.clone())
+    });
     let known = (config.ingest.unknown_vehicles == UnknownVehicles::Reject).then(|| {
         let known = KnownVehicles::new();
         tokio::spawn(crate::ingest::registry::listen(
@@ -168,7 +182,16 @@ pub async fn start_on(
         ingest_pool,
         partitions.clone(),
         metrics.clone(),
-        Some(feed::on_commit(live.clone(), fanout, clock.clone())),
+        Some(match share {
+            None => feed::on_commit(live.clone(), fanout, clock.clone()),
+            Some(share) => {
+                let local = feed::on_commit(live.clone(), fanout, clock.clone());
+                Arc::new(move |group: &[crate::ingest::decoders::Encoded]| {
+                    local(group);
+                    share.offer(group);
+                })
+            }
+        }),
         known,
     )
     .context("starting the ingestion pipeline")?;

@@ -18,6 +18,8 @@ type Label = [(&'static str, &'static str); 1];
 /// Every metric fleetd exports.
 pub struct Metrics {
     registry: Registry,
+    /// `ingest.source = "jetstream"` and the live index's sharing between nodes.
+    pub jetstream: crate::ingest::jetstream::metrics::JetStreamMetrics,
     pub messages_received: Counter,
     pub readings_received: Family<Label, Counter>,
     pub readings_stored: Family<Label, Counter>,
@@ -143,8 +145,10 @@ impl Metrics {
             alerts_open: Family::default(),
             alerts_acknowledged: Family::default(),
             registry: Registry::default(),
+            jetstream: Default::default(),
         };
         let r = &mut registry;
+        m.jetstream.register(r);
         r.register(
             "fleetd_redis_positions_written",
             "Vehicle status hashes written to Redis",

@@ -67,14 +67,17 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::V
         .readiness
         .database(&state.pool, &state.metrics.readiness_checks)
         .await;
-    let mqtt_ok = state.pipeline.mqtt_connected();
-    if !db_ok || !mqtt_ok {
+    let (source, source_ok) = state.pipeline.source_connected();
+    if !db_ok || !source_ok {
         let mut down = Vec::new();
         if !db_ok {
             down.push("postgresql");
         }
-        if !mqtt_ok {
-            down.push("mqtt broker");
+        if !source_ok {
+            down.push(match source {
+                "jetstream" => "nats",
+                _ => "mqtt broker",
+            });
         }
         return Err(ApiError::unavailable(format!(
             "not ready: {} unreachable",
@@ -83,7 +86,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::V
     }
     Ok(Json(json!({
         "status": "ready",
-        "checks": { "postgresql": "ok", "mqtt": "ok" },
+        "checks": { "postgresql": "ok", source: "ok" },
         "mqtt_sessions": state.pipeline.mqtt_sessions(),
     })))
 }

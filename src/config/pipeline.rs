@@ -111,6 +111,9 @@ impl TryFrom<String> for SubscriptionMode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
+    /// Where readings come from: `mqtt` (a subscription on `mqtt.url`) or `jetstream` (the
+    /// shared consumer of `[jetstream]`, for several fleetd nodes).
+    pub source: super::IngestSource,
     /// How far in the future a reading's `ts` may be (clock skew allowance).
     pub max_future_s: u64,
     /// Raw retention: older readings are rejected and older day partitions dropped.
@@ -176,6 +179,7 @@ impl TryFrom<String> for UnknownVehicles {
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
+            source: super::IngestSource::Mqtt,
             max_future_s: 300,
             retention_days: 30,
             decoders: 0,

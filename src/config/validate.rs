@@ -75,6 +75,7 @@ impl Config {
         self.validate_rules()?;
         self.validate_alerts()?;
         self.validate_console()?;
+        self.validate_jetstream()?;
         self.validate_trips()?;
         self.validate_reports()?;
         self.validate_events()?;

@@ -1,4 +1,5 @@
-//! Acknowledgement tracking for one MQTT connection.
+//! Acknowledgement tracking for one MQTT connection, and the token that carries a message's
+//! acknowledgement (MQTT or JetStream) through the pipeline.
 //!
 //! Every QoS ≥ 1 message is registered in arrival order; its [`AckToken`] travels with the
 //! data and is resolved by the writer after the commit that made it durable. MQTT wants
@@ -16,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use rumqttc::QoS;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
+
+use super::jetstream::acker::Acks;
 
 /// One connection's unacknowledged messages.
 #[derive(Default)]
@@ -70,7 +73,7 @@ impl InFlight {
             resolved: false,
         });
         AckToken {
-            target: Some((Arc::clone(self), s.generation, seq)),
+            target: Some(Target::Mqtt(Arc::clone(self), s.generation, seq)),
             _permit: permit,
         }
     }
@@ -136,8 +139,16 @@ impl InFlight {
 /// Holds the message's share of the in-flight memory budget until dropped.
 #[must_use = "an ack token dropped unresolved leaves the message unacknowledged"]
 pub struct AckToken {
-    target: Option<(Arc<InFlight>, u64, u64)>,
+    target: Option<Target>,
     _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Whom a token acknowledges to.
+enum Target {
+    /// An MQTT connection's tracker: its generation and the message's sequence number.
+    Mqtt(Arc<InFlight>, u64, u64),
+    /// A JetStream delivery: its reply subject, acknowledged through the source's acker.
+    JetStream(Arc<Acks>, async_nats::Subject),
 }
 
 impl AckToken {
@@ -149,10 +160,36 @@ impl AckToken {
         }
     }
 
+    /// A JetStream delivery's token: [`resolve`](Self::resolve) acknowledges it, dropping it
+    /// unresolved asks the servers to deliver it again at once (to this node or another).
+    pub fn jetstream(
+        acks: Arc<Acks>,
+        reply: async_nats::Subject,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Self {
+        acks.taken();
+        AckToken {
+            target: Some(Target::JetStream(acks, reply)),
+            _permit: permit,
+        }
+    }
+
     /// The message is durable (committed or recorded as rejected): it may be acknowledged.
-    pub fn resolve(self) {
-        if let Some((inflight, generation, seq)) = &self.target {
-            inflight.resolve(*generation, *seq);
+    pub fn resolve(mut self) {
+        match self.target.take() {
+            Some(Target::Mqtt(inflight, generation, seq)) => inflight.resolve(generation, seq),
+            Some(Target::JetStream(acks, reply)) => acks.settle(reply, true),
+            None => {}
+        }
+    }
+}
+
+impl Drop for AckToken {
+    fn drop(&mut self) {
+        // An MQTT message left unresolved blocks the acks after it until the broker
+        // redelivers; a JetStream one is handed back.
+        if let Some(Target::JetStream(acks, reply)) = self.target.take() {
+            acks.settle(reply, false);
         }
     }
 }
@@ -160,7 +197,8 @@ impl AckToken {
 impl std::fmt::Debug for AckToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.target {
-            Some((_, g, s)) => write!(f, "AckToken(gen {g}, seq {s})"),
+            Some(Target::Mqtt(_, g, s)) => write!(f, "AckToken(gen {g}, seq {s})"),
+            Some(Target::JetStream(_, reply)) => write!(f, "AckToken({reply})"),
             None => f.write_str("AckToken(detached)"),
         }
     }

@@ -1,5 +1,6 @@
 //! The ingestion pipeline, wired in one place, downstream first:
-//! MQTT connections → decode queue → decoder threads → batcher → writer queue → writers.
+//! MQTT connections (or the JetStream consumer) → decode queue → decoder threads → batcher →
+//! writer queue → writers.
 //!
 //! Every queue is bounded by config. Shutdown cancels at the edge (no new messages), closes
 //! the decode queue so each stage drains into the next and exits when its input closes,
@@ -11,6 +12,7 @@ pub mod copy;
 pub mod decode;
 pub mod decoders;
 pub mod inflight;
+pub mod jetstream;
 pub mod mqtt;
 pub mod partitions;
 pub mod reading;
@@ -27,7 +29,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, IngestSource};
 use crate::metrics::Metrics;
 use batcher::Limits;
 use decoders::Message;
@@ -53,7 +55,24 @@ pub struct Pipeline {
     connections: Vec<JoinHandle<()>>,
     inflight: Vec<Arc<InFlight>>,
     sessions: Vec<Arc<SessionState>>,
+    jetstream: Option<JetStreamState>,
     metrics: Arc<Metrics>,
+}
+
+/// The JetStream source's state as readiness and metrics see it.
+#[derive(Clone)]
+struct JetStreamState {
+    /// Set once the client exists (it connects in the background).
+    client: Arc<std::sync::OnceLock<async_nats::Client>>,
+    acks: Arc<jetstream::acker::Acks>,
+}
+
+impl JetStreamState {
+    fn connected(&self) -> bool {
+        self.client
+            .get()
+            .is_some_and(|c| c.connection_state() == async_nats::connection::State::Connected)
+    }
 }
 
 impl Pipeline {
@@ -139,7 +158,29 @@ impl Pipeline {
             .map_err(|e| std::io::Error::other(format!("mqtt TLS: {e}")))?;
         let mut inflight = Vec::new();
         let mut sessions = Vec::new();
-        let connections = (0..config.mqtt.connections as usize)
+        let jetstream = (config.ingest.source == IngestSource::Jetstream).then(|| {
+            let (acks, ack_rx) = jetstream::acker::Acks::new();
+            let state = JetStreamState {
+                client: Arc::default(),
+                acks: acks.clone(),
+            };
+            let source = jetstream::Source {
+                config: config.clone(),
+                decode_queue: decode_tx.clone(),
+                budget: budget.clone(),
+                acks,
+                metrics: metrics.clone(),
+                intake: intake.clone(),
+            };
+            let task = tokio::spawn(source.serve(state.client.clone(), ack_rx, drained.clone()));
+            (state, task)
+        });
+        let mqtt_connections = match jetstream {
+            Some(_) => 0,
+            None => config.mqtt.connections as usize,
+        };
+        let (jetstream, jetstream_task) = jetstream.unzip();
+        let connections = (0..mqtt_connections)
             .map(|index| {
                 let c = Connection {
                     index,
@@ -160,6 +201,7 @@ impl Pipeline {
                 sessions.push(c.session.clone());
                 tokio::spawn(c.run())
             })
+            .chain(jetstream_task)
             .collect();
 
         Ok(Pipeline {
@@ -176,6 +218,7 @@ impl Pipeline {
             connections,
             inflight,
             sessions,
+            jetstream,
             metrics,
         })
     }
@@ -192,6 +235,7 @@ impl Pipeline {
     ) -> std::io::Result<Pipeline> {
         let mut config = config.clone();
         config.mqtt.connections = 0;
+        config.ingest.source = IngestSource::Mqtt;
         Pipeline::start(&config, pool, partitions, metrics, None, known)
     }
 
@@ -206,6 +250,7 @@ impl Pipeline {
         PipelineStatus {
             sessions: self.sessions.clone(),
             inflight: self.inflight.clone(),
+            jetstream: self.jetstream.clone(),
             decode_queue: self.decode_tx.clone(),
             writer_queue: self.writer_queue.clone(),
             budget: self.budget.clone(),
@@ -253,7 +298,8 @@ impl Pipeline {
                 tracing::warn!("mqtt connection did not disconnect in time");
             }
         }
-        let pending: usize = self.inflight.iter().map(|f| f.pending()).sum();
+        let pending: usize = self.inflight.iter().map(|f| f.pending()).sum::<usize>()
+            + self.jetstream.as_ref().map_or(0, |j| j.acks.pending());
         if pending > 0 {
             tracing::warn!(
                 messages = pending,
@@ -269,6 +315,7 @@ impl Pipeline {
 pub struct PipelineStatus {
     sessions: Vec<Arc<SessionState>>,
     inflight: Vec<Arc<InFlight>>,
+    jetstream: Option<JetStreamState>,
     decode_queue: async_channel::Sender<Message>,
     writer_queue: async_channel::Sender<batcher::Batch>,
     budget: Arc<Semaphore>,
@@ -277,9 +324,13 @@ pub struct PipelineStatus {
 }
 
 impl PipelineStatus {
-    /// True while every MQTT connection is up.
-    pub fn mqtt_connected(&self) -> bool {
-        self.sessions.iter().all(|s| s.is_connected())
+    /// The source's name (`mqtt` or `jetstream`) and whether it is connected: every MQTT
+    /// connection, or the NATS client.
+    pub fn source_connected(&self) -> (&'static str, bool) {
+        match &self.jetstream {
+            Some(j) => ("jetstream", j.connected()),
+            None => ("mqtt", self.sessions.iter().all(|s| s.is_connected())),
+        }
     }
 
     /// Each connection's session and the last check of what the broker kept of it.
@@ -296,8 +347,13 @@ impl PipelineStatus {
             .budget_total
             .saturating_sub(self.budget.available_permits());
         m.in_flight_bytes.set(used as i64);
-        m.in_flight_messages
-            .set(self.inflight.iter().map(|f| f.pending()).sum::<usize>() as i64);
+        let jetstream_pending = self.jetstream.as_ref().map_or(0, |j| j.acks.pending());
+        m.in_flight_messages.set(
+            (self.inflight.iter().map(|f| f.pending()).sum::<usize>() + jetstream_pending) as i64,
+        );
+        if let Some(j) = &self.jetstream {
+            m.jetstream.connected.set(i64::from(j.connected()));
+        }
         let oldest = self
             .inflight
             .iter()

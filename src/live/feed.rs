@@ -20,6 +20,7 @@ use super::redis::RedisFeed;
 use super::{LiveIndex, Position, SharedLiveIndex};
 use crate::clock::Clock;
 use crate::ingest::decoders::Encoded;
+use crate::ingest::reading::ObdReading;
 use crate::ingest::sink::OnCommit;
 
 /// The newest stored reading per vehicle within the last `days` days: served by the
@@ -82,42 +83,59 @@ pub struct Fanout {
     pub obd: Option<Arc<LatestObd>>,
 }
 
-/// The writers' on-commit hook: each committed message's newest GPS fix goes into the index
-/// (stamped no later than `clock`'s now);
-/// those that became their vehicle's position also go to Redis and the push streams.
-/// Out-of-order readings therefore never move anything backwards, here or downstream.
+/// The writers' on-commit hook: each committed message's newest GPS fix and OBD values go
+/// into the index ([`apply`]). (With several nodes the daemon also hands each group to
+/// [`super::cluster::Share`].)
 pub fn on_commit(index: SharedLiveIndex, fanout: Fanout, clock: Clock) -> OnCommit {
     Arc::new(move |group: &[Encoded]| {
-        if let Some(obd) = &fanout.obd {
-            obd.offer(
-                group
-                    .iter()
-                    .filter_map(|m| Some((m.vehicle_id.as_deref()?, m.latest_obd.as_ref()?))),
-            );
-        }
-        let now = clock.now_us();
-        let fixes = group
-            .iter()
-            .filter_map(|m| m.latest_gps.as_ref())
-            .map(|(id, r)| (id.as_ref(), not_after(Position::from(r), now)));
-        let streaming = fanout.stream.as_ref().filter(|s| s.receiver_count() > 0);
-        if fanout.redis.is_none() && streaming.is_none() {
-            index.upsert_many(fixes);
-            return;
-        }
-        let mut applied: Vec<(&str, Position)> = Vec::new();
-        index.upsert_many_applied(fixes, |id, p| applied.push((id, p)));
-        if applied.is_empty() {
-            return;
-        }
-        if let Some(stream) = streaming {
-            let batch: PositionBatch = applied.iter().map(|&(id, p)| (Arc::from(id), p)).collect();
-            let _ = stream.send(batch);
-        }
-        if let Some(redis) = &fanout.redis {
-            redis.offer(applied);
-        }
+        apply(
+            &index,
+            &fanout,
+            &clock,
+            group.iter().filter_map(|m| {
+                let (id, r) = m.latest_gps.as_ref()?;
+                Some((id.as_ref(), Position::from(r)))
+            }),
+            group
+                .iter()
+                .filter_map(|m| Some((m.vehicle_id.as_deref()?, m.latest_obd.as_ref()?))),
+        );
     })
+}
+
+/// Puts committed fixes (each stamped no later than `clock`'s now) and OBD values into the
+/// index; the fixes that became their vehicle's position also go to Redis and the push
+/// streams. Out-of-order readings therefore never move anything backwards, here or
+/// downstream.
+pub fn apply<'a>(
+    index: &SharedLiveIndex,
+    fanout: &Fanout,
+    clock: &Clock,
+    fixes: impl Iterator<Item = (&'a str, Position)>,
+    obd: impl Iterator<Item = (&'a str, &'a ObdReading)>,
+) {
+    if let Some(latest) = &fanout.obd {
+        latest.offer(obd);
+    }
+    let now = clock.now_us();
+    let fixes = fixes.map(|(id, p)| (id, not_after(p, now)));
+    let streaming = fanout.stream.as_ref().filter(|s| s.receiver_count() > 0);
+    if fanout.redis.is_none() && streaming.is_none() {
+        index.upsert_many(fixes);
+        return;
+    }
+    let mut applied: Vec<(&str, Position)> = Vec::new();
+    index.upsert_many_applied(fixes, |id, p| applied.push((id, p)));
+    if applied.is_empty() {
+        return;
+    }
+    if let Some(stream) = streaming {
+        let batch: PositionBatch = applied.iter().map(|&(id, p)| (Arc::from(id), p)).collect();
+        let _ = stream.send(batch);
+    }
+    if let Some(redis) = &fanout.redis {
+        redis.offer(applied);
+    }
 }
 
 /// Drops vehicles silent for longer than `horizon` from the index (and their latest OBD

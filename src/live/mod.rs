@@ -19,6 +19,7 @@
 //! [`Eligibility`], so there is one source of truth for it, and marks which vehicles are
 //! dispatchable at all ([`LiveIndex::set_dispatchable`]), a hint that only narrows the search.
 
+pub mod cluster;
 pub mod feed;
 pub mod geo;
 pub mod index;

@@ -1,6 +1,7 @@
 //! The configuration's tests: loading, environment overrides, secrets, modes; the value
 //! ranges in [`values`], TLS settings in [`tls`].
 
+mod jetstream;
 mod tls;
 mod values;
 
