@@ -20,6 +20,8 @@
 //! - [`ingest`]: the ingestion pipeline end to end, migrations and partitions, the delivery
 //!   guarantee under failure (reliability and the small drills) and the decoder's property
 //!   tests.
+//! - [`jetstream`]: private NATS servers (one node or a three-node cluster) with JetStream and
+//!   the MQTT listener: MQTT topics as NATS subjects, and what a tracker's PUBACK is worth.
 //! - [`live`]: the live index's property tests and the Redis write-through.
 //! - [`maintenance`]: preventive maintenance schedules and what is due, on a manual clock; the
 //!   due list's SQL against the reference rule on random fleets.
@@ -47,6 +49,7 @@ mod events;
 mod geofences;
 mod http_config;
 mod ingest;
+mod jetstream;
 mod layout;
 mod live;
 mod maintenance;

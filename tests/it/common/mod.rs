@@ -7,6 +7,7 @@ mod broker;
 pub mod browser;
 pub mod dispatch;
 pub mod errors;
+pub mod nats;
 pub mod pass;
 pub mod receiver;
 pub mod shipped;
