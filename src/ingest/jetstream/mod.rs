@@ -159,8 +159,8 @@ impl Source {
             m.pending
                 .set(i64::try_from(info.pending).unwrap_or(i64::MAX));
         }
-        let (message, _) = delivery.split();
-        let Some(reply) = message.reply.clone() else {
+        let mut message = delivery.message;
+        let Some(reply) = message.reply.take() else {
             return; // not a JetStream delivery: nothing to acknowledge, nothing to store
         };
         let permit = tokio::select! {

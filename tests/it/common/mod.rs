@@ -358,11 +358,12 @@ pub struct Publisher {
 
 impl Publisher {
     pub async fn connect(broker: &Broker) -> Publisher {
-        let mut o = MqttOptions::new(
-            format!("pub{:x}", rand::random::<u32>()),
-            "127.0.0.1",
-            broker.port,
-        );
+        Publisher::connect_port(broker.port).await
+    }
+
+    /// To any MQTT listener on this machine (nats-server's, say).
+    pub async fn connect_port(port: u16) -> Publisher {
+        let mut o = MqttOptions::new(format!("pub{:x}", rand::random::<u32>()), "127.0.0.1", port);
         o.set_max_packet_size(2 << 20, 2 << 20).set_inflight(1000);
         let (client, mut eventloop) = AsyncClient::new(o, 1000);
         let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -3,10 +3,13 @@
 //! ([`crate::common::nats::NatsCluster`]) and check what NATS itself does before fleetd reads
 //! anything: the topic-to-subject mapping, and what a tracker's PUBACK is worth.
 //!
+//! - [`ingest`]: fleetd reading from the stream: ack after commit, a node killed, every
+//!   node's live index.
 //! - [`harness`]: one node and a three-node cluster start, carry MQTT to NATS subjects, and a
 //!   killed node rejoins; a `.` in a vehicle id.
 
 mod harness;
+mod ingest;
 
 use std::time::Duration;
 
