@@ -108,6 +108,17 @@ pub struct DatabaseConfig {
     pub ingest_pool_size: u32,
     /// How long to wait for a connection before counting the attempt as failed.
     pub connect_timeout_ms: u64,
+    /// A streaming replica of `url` that the read-heavy routes read instead (docs/replica.md),
+    /// with the same TLS settings syntax; the password is redacted in logs. Empty: none.
+    /// Takes read load off the primary at the price of answers up to `replica_max_lag_ms`
+    /// old.
+    pub replica_url: Secret,
+    /// Connections to the replica. Only those routes use them, so fewer than `pool_size`.
+    pub replica_pool_size: u32,
+    /// How far behind the primary the replica may be and still be read; further behind (or
+    /// unreachable) the routes read the primary. Lower: fresher answers, more reads on the
+    /// primary when the replica falls behind under load.
+    pub replica_max_lag_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -117,6 +128,9 @@ impl Default for DatabaseConfig {
             pool_size: 8,
             ingest_pool_size: 0,
             connect_timeout_ms: 5_000,
+            replica_url: Secret::default(),
+            replica_pool_size: 4,
+            replica_max_lag_ms: 10_000,
         }
     }
 }
@@ -378,17 +392,24 @@ impl Config {
                 *s = Secret::new("***")
             }
         };
-        if let Ok(mut u) = url::Url::parse(c.database.url.expose()) {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-                c.database.url = Secret::new(u.to_string());
-            }
-        }
+        c.database.url = redact_password(&c.database.url);
+        c.database.replica_url = redact_password(&c.database.replica_url);
         redact(&mut c.jwt.secret);
         redact(&mut c.admin.password);
         redact(&mut c.mqtt.password);
         redact(&mut c.broker.admin_password);
         toml::to_string(&c).unwrap_or_default()
+    }
+}
+
+/// A connection URL with its password (if any) replaced by `***`.
+fn redact_password(url: &Secret) -> Secret {
+    match url::Url::parse(url.expose()) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            Secret::new(u.to_string())
+        }
+        _ => url.clone(),
     }
 }
 
@@ -410,6 +431,7 @@ mod env;
 mod events;
 mod jetstream;
 mod pipeline;
+mod replica;
 mod reports;
 mod rules;
 mod trips;

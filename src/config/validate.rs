@@ -33,6 +33,7 @@ impl Config {
             1,
             600_000,
         )?;
+        self.validate_replica()?;
 
         let broker = self.mqtt_endpoint()?;
         tls_files("mqtt", broker.tls, self.mqtt_tls_files())?;

@@ -2,6 +2,7 @@
 //! ranges in [`values`], TLS settings in [`tls`].
 
 mod jetstream;
+mod replica;
 mod tls;
 mod values;
 

@@ -14,6 +14,7 @@ fn pool(db: &TestDb) -> deadpool_postgres::Pool {
         pool_size: 4,
         ingest_pool_size: 4,
         connect_timeout_ms: 5_000,
+        ..Default::default()
     })
     .unwrap()
 }
