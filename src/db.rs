@@ -22,6 +22,12 @@ pub enum DbError {
     /// Its TLS settings name a file that is missing or unusable.
     #[error("database.url: {0}")]
     Tls(#[from] TlsError),
+    /// `database.replica_url` is not a PostgreSQL connection string.
+    #[error("database.replica_url: {0}")]
+    ReplicaUrl(String),
+    /// The replica's TLS settings name a file that is missing or unusable.
+    #[error("database.replica_url: {0}")]
+    ReplicaTls(TlsError),
     /// The pool builder refused its settings.
     #[error("building the connection pool: {0}")]
     Build(#[from] deadpool_postgres::BuildError),
@@ -66,6 +72,28 @@ pub fn pool(config: &DatabaseConfig) -> Result<Pool, DbError> {
     build(config, config.pool_size, "fleetd")
 }
 
+/// `database.replica_url` with its TLS settings, read as `database.url` is; `None` without a
+/// replica.
+pub fn replica_target(config: &DatabaseConfig) -> Result<Option<PgTarget>, DbError> {
+    if config.replica_url.is_empty() {
+        return Ok(None);
+    }
+    PgTarget::new(config.replica_url.expose())
+        .map(Some)
+        .map_err(|e| match e {
+            DbError::Url(reason) => DbError::ReplicaUrl(reason),
+            DbError::Tls(e) => DbError::ReplicaTls(e),
+            other => other,
+        })
+}
+
+/// Builds the replica's pool (`database.replica_pool_size`, application name
+/// `fleetd-replica`), lazily like the others, so a replica that is down does not stop the
+/// start.
+pub fn replica_pool(config: &DatabaseConfig, target: PgTarget) -> Result<Pool, DbError> {
+    build_on(config, target, config.replica_pool_size, "fleetd-replica")
+}
+
 /// Builds ingestion's own pool, likewise lazily: `database.ingest_pool_size`, or when that
 /// is 0 one connection per writer and one for the partition manager.
 pub fn ingest_pool(config: &DatabaseConfig, writers: usize) -> Result<Pool, DbError> {
@@ -77,7 +105,15 @@ pub fn ingest_pool(config: &DatabaseConfig, writers: usize) -> Result<Pool, DbEr
 }
 
 fn build(config: &DatabaseConfig, size: u32, name: &str) -> Result<Pool, DbError> {
-    let target = PgTarget::new(config.url.expose())?;
+    build_on(config, PgTarget::new(config.url.expose())?, size, name)
+}
+
+fn build_on(
+    config: &DatabaseConfig,
+    target: PgTarget,
+    size: u32,
+    name: &str,
+) -> Result<Pool, DbError> {
     let mut pg = target.config;
     let timeout = Duration::from_millis(config.connect_timeout_ms);
     pg.connect_timeout(timeout);

@@ -10,7 +10,8 @@
 //! - `ingest::sink`: COPY writers; [`retry`] decides what an error means; `ingest::partitions`
 //!   keeps the day partitions.
 //!
-//! Around it: [`config`], [`db`] (pools), [`tls`] (rustls for the broker, PostgreSQL and
+//! Around it: [`config`], [`db`] (pools), [`replica`] (the optional read replica and its
+//! lag monitor), [`tls`] (rustls for the broker, PostgreSQL and
 //! Redis links), [`migrate`], [`metrics`], [`api`] (the HTTP server: probes, the error envelope
 //! and the `/v1` API), [`broker`] (the broker's tracker and daemon accounts, and the daemon's
 //! sessions: `fleetd broker sessions`) and [`daemon`] (start-up and shutdown).
@@ -63,6 +64,7 @@ pub mod live;
 pub mod maintenance;
 pub mod metrics;
 pub mod migrate;
+pub mod replica;
 pub mod retry;
 pub mod timed;
 pub mod tls;

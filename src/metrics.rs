@@ -69,6 +69,7 @@ pub struct Metrics {
     pub events_mqtt_lag: Gauge,
     pub alerts_open: Family<Label, Gauge>,
     pub alerts_acknowledged: Family<Label, Gauge>,
+    pub replica: Arc<crate::replica::metrics::ReplicaMetrics>,
 }
 
 /// A subscription's id, the label of the per-webhook gauges.
@@ -144,11 +145,13 @@ impl Metrics {
             events_mqtt_lag: Gauge::default(),
             alerts_open: Family::default(),
             alerts_acknowledged: Family::default(),
+            replica: Default::default(),
             registry: Registry::default(),
             jetstream: Default::default(),
         };
         let r = &mut registry;
         m.jetstream.register(r);
+        m.replica.register(r);
         r.register(
             "fleetd_redis_positions_written",
             "Vehicle status hashes written to Redis",
