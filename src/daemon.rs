@@ -312,6 +312,18 @@ pub async fn start_on(
 
     let events = crate::events::feed::Feed::new(pool.clone());
     tokio::spawn(events.clone().run(background.clone()));
+    let replica = crate::replica::Replica::new(&config.database, metrics.replica.clone())?;
+    if let Some(replica) = &replica {
+        tokio::spawn(
+            crate::replica::monitor::Monitor {
+                replica: replica.clone(),
+                primary: pool.clone(),
+                api_role,
+                connect_timeout: Duration::from_millis(config.database.connect_timeout_ms),
+            }
+            .run(background.clone()),
+        );
+    }
     let state = Arc::new(AppState {
         pool,
         pg: pg.clone(),
@@ -325,6 +337,7 @@ pub async fn start_on(
         dispatch: dispatch.clone(),
         events,
         readiness: Default::default(),
+        replica,
     });
     state.api.as_api_role.store(api_role, Ordering::Relaxed);
     tokio::spawn(api::auth::accounts::listen(

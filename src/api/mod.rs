@@ -10,7 +10,8 @@
 //!   [`extract`] (JSON and query parsing with 400/422), [`pagination`], [`now`] (the
 //!   request's time from the application clock, which rules pass to SQL instead of `now()`).
 //! - [`request_id`]: `x-request-id` on every answer; [`middleware`]: the rate limit, one
-//!   transaction per request and `Idempotency-Key`s.
+//!   transaction per request and `Idempotency-Key`s; [`reads`]: the read-heavy routes'
+//!   transaction, on the read replica when it is usable.
 //! - [`probes`]: `/healthz`, `/readyz` (its database check: [`readiness`]), `/metrics`, and
 //!   the 404/405 answers; [`healthcheck`]: `fleetd healthcheck`, the client side of `/healthz`
 //!   (a container's probe).
@@ -42,6 +43,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod probes;
 pub mod readiness;
+pub mod reads;
 pub mod rentals;
 pub mod reports;
 pub mod request_id;

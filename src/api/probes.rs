@@ -3,6 +3,9 @@
 //! and the answers for unknown routes and methods. With `http.internal_addr`, `/readyz` and
 //! `/metrics` are served there instead ([`internal`]), `/healthz` on both.
 //!
+//! The read replica (`database.replica_url`) is reported in `/readyz`'s `checks.replica` but
+//! never fails it: it is optional, and its routes read the primary without it.
+//!
 //! `/readyz` asks PostgreSQL at most once a second ([`super::readiness`]), whoever calls it and
 //! how often: concurrent callers wait for the one query in flight and share its answer.
 
@@ -84,11 +87,26 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::V
             down.join(" and ")
         )));
     }
+    let mut checks = json!({ "postgresql": "ok", source: "ok" });
+    if let Some(replica) = &state.replica {
+        checks["replica"] = replica_check(replica);
+    }
     Ok(Json(json!({
         "status": "ready",
-        "checks": { "postgresql": "ok", source: "ok" },
+        "checks": checks,
         "mqtt_sessions": state.pipeline.mqtt_sessions(),
     })))
+}
+
+/// The read replica, for information only: it is optional, and its routes read the primary
+/// when it is not usable, so it never makes the daemon unready.
+fn replica_check(replica: &crate::replica::Replica) -> serde_json::Value {
+    let (state, lag) = replica.status();
+    json!({
+        "state": state.name(),
+        "in_use": replica.usable(),
+        "lag_s": lag.map(|l| l.as_secs_f64()),
+    })
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

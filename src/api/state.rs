@@ -39,6 +39,8 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// `/readyz`'s last PostgreSQL check.
     pub readiness: super::readiness::Readiness,
+    /// The read replica of `database.replica_url`, if any ([`super::reads`]).
+    pub replica: Option<Arc<crate::replica::Replica>>,
 }
 
 /// What the API needs besides the database pool.

@@ -1,6 +1,7 @@
 //! Live positions and dispatch queries: `GET /v1/vehicles/{id}/position` and
 //! `GET /v1/dispatch/nearest` answer from memory (the live index and the driver roster, no
-//! SQL); `GET /v1/vehicles/{id}/track` reads stored readings.
+//! SQL); `GET /v1/vehicles/{id}/track` reads stored readings (on the read replica while it
+//! is usable: [`crate::api::reads`]).
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use crate::api::auth::{Caller, STAFF};
 use crate::api::error::ApiError;
 use crate::api::extract::{text, ApiQuery, TEXT_PATTERN};
 use crate::api::pagination::{Page, Paged};
+use crate::api::reads::{As, Reads};
 use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
 use crate::dispatch::Requirements;
@@ -200,8 +202,8 @@ async fn position(
 }
 
 async fn track(
-    State(state): State<Arc<AppState>>,
     _: Caller,
+    reads: Reads,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<TrackQuery>,
 ) -> Result<Json<Paged<TrackPoint>>, ApiError> {
@@ -233,10 +235,15 @@ async fn track(
                 .ok_or_else(|| ApiError::invalid("cursor", "not a cursor"))
         })
         .transpose()?;
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(TRACK, &[&id, &q.from, &q.to, &after, &page.fetch()])
-        .await?;
+    let rows = loop {
+        let tx = reads.begin(As::Daemon).await?;
+        let answer = tx
+            .query(TRACK, &[&id, &q.from, &q.to, &after, &page.fetch()])
+            .await;
+        if let Some(answer) = reads.settle(tx, answer.map_err(ApiError::from)) {
+            break answer?;
+        }
+    };
     let points = rows
         .iter()
         .map(|r| TrackPoint {

@@ -48,6 +48,15 @@ impl Scope {
     /// The statements that open a transaction in this scope. Only a UUID and a role name
     /// are formatted in, never client text.
     pub fn begin_sql(&self) -> String {
+        self.begin_as("BEGIN")
+    }
+
+    /// [`Scope::begin_sql`] for a read-only transaction (the replica's routes).
+    pub fn begin_read_only_sql(&self) -> String {
+        self.begin_as("BEGIN READ ONLY")
+    }
+
+    fn begin_as(&self, begin: &str) -> String {
         let (user, role) = match self.caller {
             Some((user, role)) => (user.to_string(), role.as_str()),
             None => (String::new(), "anonymous"),
@@ -58,7 +67,7 @@ impl Scope {
             ""
         };
         format!(
-            "BEGIN; {set_role}SET LOCAL fleetd.user_id = '{user}'; SET LOCAL fleetd.role = '{role}'"
+            "{begin}; {set_role}SET LOCAL fleetd.user_id = '{user}'; SET LOCAL fleetd.role = '{role}'"
         )
     }
 }
@@ -83,12 +92,40 @@ impl Drop for Slot {
 impl Slot {
     /// The open transaction's connection, begun on first use.
     pub async fn begin(&mut self, pool: &Pool) -> Result<&tokio_postgres::Client, ApiError> {
+        let sql = self.scope.begin_sql();
+        self.begin_with(pool, &sql).await
+    }
+
+    /// The open transaction's connection, begun on first use with `sql` on `pool` (the
+    /// replica's routes: read-only, on the replica or the primary).
+    pub async fn begin_with(
+        &mut self,
+        pool: &Pool,
+        sql: &str,
+    ) -> Result<&tokio_postgres::Client, ApiError> {
         if self.conn.is_none() {
             let conn = pool.get().await?;
-            conn.batch_execute(&self.scope.begin_sql()).await?;
+            if let Err(e) = conn.batch_execute(sql).await {
+                // Half begun: never back into the pool.
+                drop(Object::take(conn));
+                return Err(e.into());
+            }
             self.conn = Some(conn);
         }
         Ok(self.client().expect("just begun"))
+    }
+
+    /// Whose transaction this is.
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// Closes the connection without ending its transaction (PostgreSQL rolls it back): the
+    /// replica failed a read that is run again on the primary.
+    pub fn discard(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(Object::take(conn));
+        }
     }
 
     pub fn client(&self) -> Option<&tokio_postgres::Client> {

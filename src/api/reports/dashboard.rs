@@ -1,7 +1,8 @@
 //! `GET /v1/reports/dashboard`: the fleet at a glance (docs/reports.md). Vehicles by state
 //! now (from the live index and the registry), rentals active, this month's revenue and
 //! maintenance cost (the `monthly_vehicle_stats` materialized view) and use (the daily
-//! rollups). Cached for `reports.dashboard_cache_s`; the answer says how old it is.
+//! rollups). Cached for `reports.dashboard_cache_s`; the answer says how old it is. Its
+//! queries read the read replica while it is usable ([`crate::api::reads`]).
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use serde::Serialize;
 use super::cache::Entry;
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
+use crate::api::reads::{As, Reads};
 use crate::api::state::AppState;
 
 /// Vehicles by what they are doing now.
@@ -78,8 +80,11 @@ const MONEY: &str = "SELECT currency, sum(revenue)::bigint, sum(maintenance_cost
 const USE: &str = "SELECT coalesce(sum(distance_m), 0), coalesce(sum(moving_s), 0)
                      FROM vehicle_daily WHERE day >= $1";
 
-async fn compute(state: &AppState, now: DateTime<Utc>) -> Result<Dashboard, ApiError> {
-    let client = state.pool.get().await?;
+async fn compute(
+    state: &AppState,
+    client: &tokio_postgres::Client,
+    now: DateTime<Utc>,
+) -> Result<Dashboard, ApiError> {
     let c = client.query_one(COUNTS, &[]).await?;
     let mut v = VehicleCounts {
         registered: c.get(0),
@@ -151,13 +156,20 @@ async fn compute(state: &AppState, now: DateTime<Utc>) -> Result<Dashboard, ApiE
 pub async fn dashboard(
     State(state): State<Arc<AppState>>,
     _: Caller,
+    reads: Reads,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let now = state.clock.now();
     let cache = &state.api.reports.cache;
     let entry = match cache.get(now).await {
         Some(e) => e,
         None => {
-            let d = compute(&state, now).await?;
+            let d = loop {
+                let tx = reads.begin(As::Daemon).await?;
+                let answer = compute(&state, &tx, now).await;
+                if let Some(answer) = reads.settle(tx, answer) {
+                    break answer?;
+                }
+            };
             let body = serde_json::to_value(&d).map_err(ApiError::internal)?;
             let e = Entry { at: now, body };
             cache.put(e.clone()).await;

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use crate::api::extract::ApiQuery;
-use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
+use crate::api::reads::{As, Reads};
 
 /// Hourly rollups answer windows up to this long, daily ones up to ten years.
 pub const HOURLY_DAYS: i64 = 31;
@@ -110,7 +110,7 @@ fn field(s: &str) -> String {
 pub async fn fleet(
     _: Caller,
     headers: HeaderMap,
-    db: Db,
+    reads: Reads,
     ApiQuery(q): ApiQuery<FleetQuery>,
 ) -> Result<Response, ApiError> {
     if q.to <= q.from {
@@ -129,9 +129,22 @@ pub async fn fleet(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/csv"));
     let page = Page::new(q.limit, q.cursor.as_deref())?;
-    let tx = db.tx().await?;
+    let rows = loop {
+        let tx = reads.begin(As::Caller).await?;
+        let answer = if csv {
+            tx.query(&sql(hourly, false), &[&q.from, &q.to]).await
+        } else {
+            tx.query(
+                &sql(hourly, true),
+                &[&q.from, &q.to, &page.after_or_min(), &page.fetch()],
+            )
+            .await
+        };
+        if let Some(answer) = reads.settle(tx, answer.map_err(ApiError::from)) {
+            break answer?;
+        }
+    };
     if csv {
-        let rows = tx.query(&sql(hourly, false), &[&q.from, &q.to]).await?;
         let mut out = String::from(
             "vehicle_id,plate,type,distance_m,trips,driving_s,idle_s,fuel_used_pct,readings,utilisation\n",
         );
@@ -160,12 +173,6 @@ pub async fn fleet(
         );
         return Ok(resp);
     }
-    let rows = tx
-        .query(
-            &sql(hourly, true),
-            &[&q.from, &q.to, &page.after_or_min(), &page.fetch()],
-        )
-        .await?;
     let items = rows.iter().map(|r| usage(r, window_s)).collect();
     let paged: Paged<VehicleUsage> = page.finish(items, |u: &VehicleUsage| u.vehicle_id.clone());
     Ok(Json(paged).into_response())

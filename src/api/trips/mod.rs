@@ -1,6 +1,7 @@
 //! Trips and stops (docs/trips.md): `GET /v1/vehicles/{id}/trips`, `GET /v1/trips/{id}` and
 //! `GET /v1/vehicles/{id}/stops`. Staff see every vehicle's; a driver sees those of the
-//! vehicle they are driving.
+//! vehicle they are driving. These, the summaries and the OBD history read the read replica
+//! while it is usable ([`crate::api::reads`]).
 
 use axum::extract::Path;
 use axum::Json;
@@ -10,8 +11,8 @@ use crate::api::auth::roles::Role;
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use crate::api::extract::ApiQuery;
-use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
+use crate::api::reads::{As, Reads};
 use crate::api::routes::{params, RouteDoc, Routes};
 
 pub mod model;
@@ -88,7 +89,7 @@ fn cursor_time(page: &Page) -> Result<Option<DateTime<Utc>>, ApiError> {
 
 async fn vehicle_trips(
     caller: Caller,
-    db: Db,
+    reads: Reads,
     Path(id): Path<String>,
     ApiQuery(w): ApiQuery<Window>,
 ) -> Result<Json<Paged<Trip>>, ApiError> {
@@ -96,40 +97,61 @@ async fn vehicle_trips(
         return Err(ApiError::not_found("vehicle"));
     }
     let (page, after) = window(&w)?;
-    let tx = db.tx().await?;
-    may_see(&tx, &caller, &id).await?;
     let sql = format!(
         "SELECT {TRIP_COLUMNS} FROM trips
           WHERE vehicle_id = $1 AND end_ts >= $2 AND start_ts < $3
             AND ($4::timestamptz IS NULL OR start_ts > $4)
           ORDER BY start_ts LIMIT $5"
     );
-    let rows = tx
-        .query(&sql, &[&id, &w.from, &w.to, &after, &page.fetch()])
-        .await?;
+    let rows = loop {
+        let tx = reads.begin(As::Caller).await?;
+        let answer: Result<_, ApiError> = async {
+            may_see(&tx, &caller, &id).await?;
+            Ok(tx
+                .query(&sql, &[&id, &w.from, &w.to, &after, &page.fetch()])
+                .await?)
+        }
+        .await;
+        if let Some(answer) = reads.settle(tx, answer) {
+            break answer?;
+        }
+    };
     let trips = rows.iter().map(model::trip).collect();
     Ok(Json(page.finish(trips, |t: &Trip| {
         t.start.ts.timestamp_micros().to_string()
     })))
 }
 
-async fn one_trip(caller: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Trip>, ApiError> {
+async fn one_trip(
+    caller: Caller,
+    reads: Reads,
+    Path(id): Path<String>,
+) -> Result<Json<Trip>, ApiError> {
     let id: i64 = id.parse().map_err(|_| ApiError::not_found("trip"))?;
-    let tx = db.tx().await?;
     let sql = format!("SELECT {TRIP_COLUMNS}, ST_AsGeoJSON(path)::jsonb FROM trips WHERE id = $1");
-    let row = tx
-        .query_opt(&sql, &[&id])
-        .await?
-        .ok_or_else(|| ApiError::not_found("trip"))?;
-    let mut trip = model::trip(&row);
-    may_see(&tx, &caller, &trip.vehicle_id).await?;
-    trip.path = row.get(17);
+    let trip = loop {
+        let tx = reads.begin(As::Caller).await?;
+        let answer: Result<_, ApiError> = async {
+            let row = tx
+                .query_opt(&sql, &[&id])
+                .await?
+                .ok_or_else(|| ApiError::not_found("trip"))?;
+            let mut trip = model::trip(&row);
+            may_see(&tx, &caller, &trip.vehicle_id).await?;
+            trip.path = row.get(17);
+            Ok(trip)
+        }
+        .await;
+        if let Some(answer) = reads.settle(tx, answer) {
+            break answer?;
+        }
+    };
     Ok(Json(trip))
 }
 
 async fn vehicle_stops(
     caller: Caller,
-    db: Db,
+    reads: Reads,
     Path(id): Path<String>,
     ApiQuery(w): ApiQuery<Window>,
 ) -> Result<Json<Paged<Stop>>, ApiError> {
@@ -137,17 +159,25 @@ async fn vehicle_stops(
         return Err(ApiError::not_found("vehicle"));
     }
     let (page, after) = window(&w)?;
-    let tx = db.tx().await?;
-    may_see(&tx, &caller, &id).await?;
     let sql = format!(
         "SELECT {STOP_COLUMNS} FROM stops
           WHERE vehicle_id = $1 AND end_ts >= $2 AND start_ts < $3
             AND ($4::timestamptz IS NULL OR start_ts > $4)
           ORDER BY start_ts LIMIT $5"
     );
-    let rows = tx
-        .query(&sql, &[&id, &w.from, &w.to, &after, &page.fetch()])
-        .await?;
+    let rows = loop {
+        let tx = reads.begin(As::Caller).await?;
+        let answer: Result<_, ApiError> = async {
+            may_see(&tx, &caller, &id).await?;
+            Ok(tx
+                .query(&sql, &[&id, &w.from, &w.to, &after, &page.fetch()])
+                .await?)
+        }
+        .await;
+        if let Some(answer) = reads.settle(tx, answer) {
+            break answer?;
+        }
+    };
     let stops = rows.iter().map(model::stop).collect();
     Ok(Json(page.finish(stops, |s: &Stop| {
         s.start_ts.timestamp_micros().to_string()

@@ -10,8 +10,8 @@ use super::may_see;
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use crate::api::extract::ApiQuery;
-use crate::api::middleware::txn::Db;
 use crate::api::pagination::{Page, Paged};
+use crate::api::reads::{As, Reads};
 
 /// The longest window one request may ask for, and the page sizes (as for tracks).
 pub const MAX_DAYS: i64 = 31;
@@ -67,7 +67,7 @@ const OBD: &str = "
 
 pub async fn obd(
     caller: Caller,
-    db: Db,
+    reads: Reads,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ObdQuery>,
 ) -> Result<Json<Paged<ObdReading>>, ApiError> {
@@ -85,11 +85,19 @@ pub async fn obd(
     }
     let page = Page::within(q.limit, q.cursor.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = super::cursor_time(&page)?;
-    let tx = db.tx().await?;
-    may_see(&tx, &caller, &id).await?;
-    let rows = tx
-        .query(OBD, &[&id, &q.from, &q.to, &after, &page.fetch()])
-        .await?;
+    let rows = loop {
+        let tx = reads.begin(As::Caller).await?;
+        let answer: Result<_, ApiError> = async {
+            may_see(&tx, &caller, &id).await?;
+            Ok(tx
+                .query(OBD, &[&id, &q.from, &q.to, &after, &page.fetch()])
+                .await?)
+        }
+        .await;
+        if let Some(answer) = reads.settle(tx, answer) {
+            break answer?;
+        }
+    };
     let items = rows
         .iter()
         .map(|r| ObdReading {

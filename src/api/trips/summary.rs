@@ -13,7 +13,7 @@ use super::model::Place;
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use crate::api::extract::ApiQuery;
-use crate::api::middleware::txn::Db;
+use crate::api::reads::{As, Reads};
 
 /// Hourly buckets cover at most this many days, daily ones ten years.
 pub const MAX_HOURLY_DAYS: i64 = 31;
@@ -98,7 +98,7 @@ fn place(r: &tokio_postgres::Row, at: usize) -> Option<Place> {
 
 pub async fn summary(
     caller: Caller,
-    db: Db,
+    reads: Reads,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<SummaryQuery>,
 ) -> Result<Json<Summary>, ApiError> {
@@ -119,8 +119,6 @@ pub async fn summary(
             format!("the window may be at most {max} days with bucket={bucket:?}").to_lowercase(),
         ));
     }
-    let tx = db.tx().await?;
-    may_see(&tx, &caller, &id).await?;
     let sql = match bucket {
         Bucket::Hour => format!(
             "SELECT hour, {COLUMNS} FROM vehicle_hourly
@@ -133,7 +131,17 @@ pub async fn summary(
               ORDER BY day"
         ),
     };
-    let rows = tx.query(&sql, &[&id, &q.from, &q.to]).await?;
+    let rows = loop {
+        let tx = reads.begin(As::Caller).await?;
+        let answer: Result<_, ApiError> = async {
+            may_see(&tx, &caller, &id).await?;
+            Ok(tx.query(&sql, &[&id, &q.from, &q.to]).await?)
+        }
+        .await;
+        if let Some(answer) = reads.settle(tx, answer) {
+            break answer?;
+        }
+    };
     let items: Vec<Rollup> = rows
         .iter()
         .map(|r| Rollup {
