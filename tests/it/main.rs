@@ -27,6 +27,9 @@
 //!   due list's SQL against the reference rule on random fleets.
 //! - [`monitoring`]: the Grafana dashboard against a running daemon's `/metrics`, the metrics
 //!   added for it, and `fleetd healthcheck` (the container's probe).
+//! - [`replica`]: the read replica: which routes read it, its lag limit, and the fallback to
+//!   the primary when it is behind, killed or absent, on a primary and replica of the test's
+//!   own.
 //! - [`http_config`]: the HTTP basics and start-up configuration errors, through the binary.
 //! - [`layout`]: the source tree's dependencies run one way (no import cycles).
 //!
@@ -54,4 +57,5 @@ mod layout;
 mod live;
 mod maintenance;
 mod monitoring;
+mod replica;
 mod trips;

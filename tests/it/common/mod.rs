@@ -1,6 +1,7 @@
 //! Test harness: a fresh PostgreSQL database and a private Mosquitto per test, the daemon
 //! in-process or as a child process, a real MQTT publisher and a tiny HTTP client; a headless
-//! Chromium driven over WebDriver ([`browser`]).
+//! Chromium driven over WebDriver ([`browser`]); a PostgreSQL primary and streaming replica of
+//! the test's own ([`replica`]).
 
 pub mod api;
 mod broker;
@@ -10,6 +11,7 @@ pub mod errors;
 pub mod nats;
 pub mod pass;
 pub mod receiver;
+pub mod replica;
 pub mod shipped;
 pub mod tls;
 
@@ -139,8 +141,13 @@ pub fn wait_port(port: u16) {
 /// (`ingest.unknown_vehicles = "store"`): the pipeline's tests publish for vehicles they never
 /// register. [`api::Api`] daemons keep the default, `reject`.
 pub fn config(db: &TestDb, broker: &Broker) -> Config {
+    config_for(&db.url, broker)
+}
+
+/// [`config`] for the database at `url` (a server of the test's own, say).
+pub fn config_for(url: &str, broker: &Broker) -> Config {
     let mut c = Config::default();
-    c.database.url = Secret::new(db.url.clone());
+    c.database.url = Secret::new(url.to_string());
     c.mqtt.url = broker.url();
     c.mqtt.client_id = format!("t{:x}", rand::random::<u32>());
     c.http.addr = "127.0.0.1:0".into();
