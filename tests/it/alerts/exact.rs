@@ -220,7 +220,16 @@ async fn stored(db: &tokio_postgres::Client) -> BTreeMap<(String, String), Vec<A
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_sequential_run() {
-    let pair = Pair::start().await;
+    shuffled_replayed_and_late_readings_equal_a_sequential_run(Pair::start().await).await
+}
+
+/// The same with three daemons sharing a NATS JetStream consumer (issue 18).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_jetstream_nodes_shuffled_replayed_and_late_readings_equal_a_sequential_run() {
+    shuffled_replayed_and_late_readings_equal_a_sequential_run(Pair::start_jetstream().await).await
+}
+
+async fn shuffled_replayed_and_late_readings_equal_a_sequential_run(pair: Pair) {
     let client = pair.db.client().await;
     seed_fleet(&client, "ax", VEHICLES as i32, None).await;
     let mut conditions = Vec::new();
@@ -237,7 +246,7 @@ async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_sequential_run(
     }
 
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let publisher = Publisher::connect(&pair.broker).await;
+    let publisher = pair.publisher().await;
     let t0_us = pair.t0.timestamp_micros();
     let first = drive(&mut rng, t0_us + S, 90, 0);
     let mut sent = publish_shuffled(&publisher, &mut rng, &first).await;

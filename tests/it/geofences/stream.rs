@@ -348,7 +348,17 @@ async fn answered(admin: &Client) -> Members {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_brute_force_replay() {
-    let pair = Pair::start().await;
+    shuffled_replayed_and_late_readings_equal_a_brute_force_replay(Pair::start().await).await
+}
+
+/// The same with three daemons sharing a NATS JetStream consumer (issue 18).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_jetstream_nodes_shuffled_replayed_and_late_readings_equal_a_brute_force_replay() {
+    shuffled_replayed_and_late_readings_equal_a_brute_force_replay(Pair::start_jetstream().await)
+        .await
+}
+
+async fn shuffled_replayed_and_late_readings_equal_a_brute_force_replay(pair: Pair) {
     let (client, admin, t0) = (pair.db.client().await, &pair.admin, pair.t0);
     seed_fleet(&client, "gf", 4, None).await;
     client
@@ -373,7 +383,7 @@ async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_brute_force_rep
     }
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let publisher = Publisher::connect(&pair.broker).await;
+    let publisher = pair.publisher().await;
     let t0_us = t0.timestamp_micros();
     // Round 1: a minute of readings, shuffled.
     let first = wander(&mut rng, t0_us + S, 60);
@@ -420,7 +430,10 @@ async fn two_daemons_shuffled_replayed_and_late_readings_equal_a_brute_force_rep
     assert_eq!(answered(admin).await, inside);
     // The daemons counted what they raised.
     let counted = |addr| crate::common::metric(addr, "fleetd_geofence_events_total", "");
-    let (ca, cb) = (counted(pair.a.addr).await, counted(pair.b.addr).await);
-    assert_eq!((ca + cb) as usize, n, "{ca} + {cb}");
+    let mut each = Vec::new();
+    for addr in pair.addrs() {
+        each.push(counted(addr).await);
+    }
+    assert_eq!(each.iter().sum::<f64>() as usize, n, "{each:?}");
     pair.shutdown().await;
 }

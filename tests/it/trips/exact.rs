@@ -395,22 +395,55 @@ fn row_text(r: &tokio_postgres::Row, i: usize) -> String {
 /// and stops equal the batch segmentation of the stored readings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_daemons_shuffled_arrival_kill_9_and_a_late_reading_equal_batch() {
+    shuffled_arrival_kill_9_and_a_late_reading_equal_batch(false).await
+}
+
+/// The same with three nodes sharing a NATS JetStream consumer (issue 18): the killed node's
+/// readings go to the others after `ack_wait`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_jetstream_nodes_shuffled_arrival_kill_9_and_a_late_reading_equal_batch() {
+    shuffled_arrival_kill_9_and_a_late_reading_equal_batch(true).await
+}
+
+async fn shuffled_arrival_kill_9_and_a_late_reading_equal_batch(jetstream: bool) {
     let db = TestDb::create().await;
     let broker = Broker::start();
+    let nats = jetstream.then(|| crate::common::nats::NatsCluster::start(3));
     let mut cfg = config(&db, &broker);
     cfg.mqtt.subscription = SubscriptionMode::Shared;
     cfg.trips.settle_s = 0;
     cfg.trips.interval_ms = 100;
     cfg.trips.batch_vehicles = 2;
-    let extra = [
-        ("FLEETD_TRIPS_SETTLE_S", "0"),
-        ("FLEETD_TRIPS_INTERVAL_MS", "100"),
-        ("FLEETD_TRIPS_BATCH_VEHICLES", "2"),
+    let mut extra = vec![
+        ("FLEETD_TRIPS_SETTLE_S", "0".to_string()),
+        ("FLEETD_TRIPS_INTERVAL_MS", "100".into()),
+        ("FLEETD_TRIPS_BATCH_VEHICLES", "2".into()),
     ];
+    if let Some(nats) = &nats {
+        cfg.ingest.source = fleetd::config::IngestSource::Jetstream;
+        cfg.jetstream.urls = nats.client_url();
+        cfg.jetstream.replicas = 3;
+        cfg.jetstream.ack_wait_ms = 2_000;
+        extra.extend([
+            ("FLEETD_INGEST_SOURCE", "jetstream".to_string()),
+            ("FLEETD_JETSTREAM_URLS", nats.client_url()),
+            ("FLEETD_JETSTREAM_REPLICAS", "3".into()),
+            ("FLEETD_JETSTREAM_ACK_WAIT_MS", "2000".into()),
+        ]);
+    }
+    let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let child = ChildDaemon::start_with(&cfg, &extra).await;
     let mut cfg_b = cfg.clone();
     cfg_b.mqtt.client_id = format!("{}b", cfg.mqtt.client_id);
-    let inproc = InProcess::start(cfg_b).await;
+    let inproc = InProcess::start(cfg_b.clone()).await;
+    // On JetStream, a third node.
+    let third = match jetstream {
+        true => {
+            cfg_b.mqtt.client_id = format!("{}c", cfg.mqtt.client_id);
+            Some(InProcess::start(cfg_b).await)
+        }
+        false => None,
+    };
 
     // Chunks of 1–12 readings per vehicle, shuffled across the whole day.
     let mut chunks: Vec<(String, Vec<Reading>)> = Vec::new();
@@ -448,7 +481,10 @@ async fn two_daemons_shuffled_arrival_kill_9_and_a_late_reading_equal_batch() {
         let j = (i + rand(40)).min(chunks.len() - 1);
         chunks.swap(i, j);
     }
-    let publisher = Publisher::connect(&broker).await;
+    let publisher = match &nats {
+        Some(nats) => Publisher::connect_port(nats.mqtt_port(1)).await,
+        None => Publisher::connect(&broker).await,
+    };
     let half = chunks.len() / 2;
     let mut obd_sent = 0;
     for (i, (topic, readings)) in chunks[..half].iter().enumerate() {
@@ -529,12 +565,16 @@ async fn two_daemons_shuffled_arrival_kill_9_and_a_late_reading_equal_batch() {
     // The daemons counted their work: lags observed, late readings re-segmented.
     let mut lags = 0.0;
     let mut redone = 0.0;
-    for addr in [inproc.addr, child.addr] {
+    let third_addr = third.as_ref().map(|d| d.addr);
+    for addr in [inproc.addr, child.addr].into_iter().chain(third_addr) {
         lags += metric(addr, "fleetd_trips_lag_seconds_count", "").await;
         redone += metric(addr, "fleetd_trips_redone_total", "").await;
     }
     assert!(lags > 0.0 && redone > 0.0, "lags {lags}, redone {redone}");
 
     inproc.shutdown().await;
+    if let Some(third) = third {
+        third.shutdown().await;
+    }
     drop(child);
 }
