@@ -17,7 +17,7 @@ use crate::common::nats::NatsCluster;
 use crate::common::*;
 
 /// A daemon configuration reading from `nats` (no Mosquitto involved).
-fn js_config(db: &TestDb, nats: &NatsCluster, replicas: u64) -> Config {
+pub(super) fn js_config(db: &TestDb, nats: &NatsCluster, replicas: u64) -> Config {
     let mut c = Config::default();
     c.database.url = Secret::new(db.url.clone());
     c.http.addr = "127.0.0.1:0".into();
@@ -79,7 +79,7 @@ async fn publish(port: u16, vehicles: usize, per_vehicle: i64, t0: i64) -> BTree
 }
 
 /// Every stored reading once: (rows, distinct (vehicle, ts)).
-async fn stored(sql: &tokio_postgres::Client) -> (i64, i64) {
+pub(super) async fn stored(sql: &tokio_postgres::Client) -> (i64, i64) {
     let r = sql
         .query_one(
             "SELECT count(*), count(DISTINCT (vehicle_id, ts)) FROM gps_readings",
@@ -91,7 +91,7 @@ async fn stored(sql: &tokio_postgres::Client) -> (i64, i64) {
 }
 
 /// The shared consumer's counts: (delivered and unacknowledged, not yet delivered).
-async fn consumer_state(nats: &NatsCluster) -> (usize, u64) {
+pub(super) async fn consumer_state(nats: &NatsCluster) -> (usize, u64) {
     let client = async_nats::connect(nats.client_urls()).await.unwrap();
     let js = async_nats::jetstream::new(client);
     let mut stream = js.get_stream("FLEET").await.unwrap();
@@ -100,7 +100,7 @@ async fn consumer_state(nats: &NatsCluster) -> (usize, u64) {
     (info.num_ack_pending, info.num_pending)
 }
 
-async fn wait_for<F, Fut>(what: &str, mut check: F)
+pub(super) async fn wait_for<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

@@ -8,6 +8,7 @@
 //! - [`harness`]: one node and a three-node cluster start, carry MQTT to NATS subjects, and a
 //!   killed node rejoins; a `.` in a vehicle id.
 
+mod drills;
 mod harness;
 mod ingest;
 
