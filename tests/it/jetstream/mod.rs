@@ -7,13 +7,22 @@
 //!   node's live index.
 //! - [`harness`]: one node and a three-node cluster start, carry MQTT to NATS subjects, and a
 //!   killed node rejoins; a `.` in a vehicle id.
+//! - [`puback`]: whether a tracker's PUBACK means its reading is in the replicated stream,
+//!   when a node is killed right after (it does not: see the file and docs/nats.md).
+//! - [`mqtt_msgs`]: the configuration that does keep every PUBACKed reading (a durable
+//!   consumer on MQTT's own stream).
+//! - [`tracker`]: a QoS 1 publisher that records which readings were PUBACKed.
 
 mod drills;
 mod harness;
 mod ingest;
+mod mqtt_msgs;
+mod puback;
+mod tracker;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use async_nats::jetstream::{self, stream};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 /// Publishes one QoS 1 message from a fresh MQTT client at `port`: `Ok` once PUBACKed,
@@ -35,4 +44,29 @@ pub async fn publish_qos1(port: u16, topic: &str, payload: &[u8]) -> Result<(), 
             Ok(Err(e)) => return Err(e.to_string()),
         }
     }
+}
+
+/// Waits until `stream` has a leader and every replica is current; returns its info.
+pub async fn settled(js: &jetstream::Context, stream: &str) -> stream::Info {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(s) = js.get_stream(stream).await {
+            if let Ok(info) = s.get_info().await {
+                let c = info.cluster.clone().unwrap_or_default();
+                if c.leader.is_some()
+                    && c.replicas.len() == 2
+                    && c.replicas.iter().all(|r| r.current)
+                {
+                    return info;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "{stream} never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `stream`'s leader, once it has one and every replica is current.
+pub async fn leader_of(js: &jetstream::Context, stream: &str) -> String {
+    settled(js, stream).await.cluster.unwrap().leader.unwrap()
 }
