@@ -12,6 +12,8 @@
 #     fleetd-admin has its password in .run/broker_admin_password (created once, mode 600);
 #     restarted when this checkout started it with another configuration; the same broker
 #     over TLS on 127.0.0.1:${FLEETD_MQTTS_PORT:-8884};
+#   - nats-server (Debian's, 2.9 on Debian 12), for `ingest.source = "jetstream"`: installed
+#     only; nothing is started (scripts/cluster.sh and the tests run their own servers);
 #   - build prerequisites: gcc, libc6-dev, pkg-config, ca-certificates, curl, jq, openssl; cargo
 #     via rustup;
 #   - Chromium and its WebDriver (chromium, chromium-driver: /usr/bin/chromium,
@@ -458,6 +460,19 @@ ensure_mosquitto() {
     "mqtts://$MQTT_HOST:$MQTTS_PORT" "${TLS_DIR#"$REPO"/}/ca.crt")")
 }
 
+# ---- nats-server, for ingest.source = "jetstream" -------------------------------------------
+# Installed, not started: the tests (tests/it/common/nats.rs) and scripts/cluster.sh start
+# their own servers, clustered and on their own ports. The machine's own NATS, if any, is
+# left alone.
+ensure_nats() {
+  local version
+  have nats-server || apt_install nats-server
+  version=$(nats-server --version 2>/dev/null | sed -n 's/^nats-server: v//p' || true)
+  [ -n "$version" ] || die "nats-server is installed but 'nats-server --version' fails"
+  STATUS+=("$(printf '%-10s ok  %-45s nats-server %s (installed; not started here)' nats \
+    "$(command -v nats-server)" "$version")")
+}
+
 # ---- Rust toolchain --------------------------------------------------------------------------
 check_cargo() {
   local cargo_bin="${CARGO_HOME:-${HOME:-}/.cargo}/bin"
@@ -495,6 +510,7 @@ main() {
   ensure_postgres
   ensure_redis
   ensure_mosquitto
+  ensure_nats
   ensure_browser
   check_cargo
   print_status
