@@ -74,7 +74,7 @@ clean_fleetd_env() {
 }
 
 echo "fleetd test suite in $REPO"
-run_step "services (PostgreSQL + PostGIS, Redis, Mosquitto, Chromium)" bash scripts/services.sh
+run_step "services (PostgreSQL + PostGIS, Redis, Mosquitto, nats-server, Chromium)" bash scripts/services.sh
 clean_fleetd_env
 check_components
 run_step "format check" cargo fmt --all --check "${FMT_ARGS[@]}"
