@@ -21,12 +21,12 @@
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_port, signal};
+use super::signal;
 
 /// Debian's nats-server (scripts/services.sh installs it), else whatever `PATH` finds.
 pub fn nats_server_bin() -> PathBuf {
@@ -81,19 +81,36 @@ impl NatsCluster {
     /// Starts `nodes` servers (1: standalone, no cluster block; 3: a cluster with routes
     /// between all of them and MQTT's own streams replicated on all three) and waits until
     /// each is ready.
+    ///
+    /// A free port can be taken by another test's server between its choice and nats-server's
+    /// bind: then the whole cluster starts again on new ports (its routes name every port).
     pub fn start(nodes: usize) -> NatsCluster {
         assert!(
             nodes == 1 || nodes >= 3,
             "a JetStream cluster needs 3 nodes or more"
         );
+        for _ in 0..3 {
+            let mut cluster = NatsCluster::spawn_all(nodes);
+            match (0..nodes).try_for_each(|i| cluster.wait_ready(i)) {
+                Ok(()) => return cluster,
+                Err(e) if e.contains("address already in use") => continue,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("no free ports for nats-server after 3 tries");
+    }
+
+    fn spawn_all(nodes: usize) -> NatsCluster {
+        let ports = free_ports(4 * nodes);
         let mut cluster = NatsCluster {
             dir: tempfile::tempdir().unwrap(),
-            nodes: (0..nodes)
-                .map(|_| Node {
-                    client_port: free_port(),
-                    mqtt_port: free_port(),
-                    route_port: free_port(),
-                    http_port: free_port(),
+            nodes: ports
+                .chunks(4)
+                .map(|p| Node {
+                    client_port: p[0],
+                    mqtt_port: p[1],
+                    route_port: p[2],
+                    http_port: p[3],
                     child: None,
                 })
                 .collect(),
@@ -101,9 +118,6 @@ impl NatsCluster {
         for i in 0..nodes {
             cluster.write_config(i);
             cluster.spawn(i);
-        }
-        for i in 0..nodes {
-            cluster.wait_ready(i);
         }
         cluster
     }
@@ -186,7 +200,7 @@ impl NatsCluster {
     pub fn restart(&mut self, i: usize) {
         self.kill(i);
         self.spawn(i);
-        self.wait_ready(i);
+        self.wait_ready(i).unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// The last `lines` lines of node `i`'s log (all its runs).
@@ -261,30 +275,31 @@ impl NatsCluster {
     }
 
     /// Waits until node `i` is ready (see the module's doc) and, in a cluster, has a route
-    /// to every other running node; panics with its log's tail otherwise.
-    fn wait_ready(&mut self, i: usize) {
+    /// to every other running node; else why not, with its log's tail.
+    fn wait_ready(&mut self, i: usize) -> Result<(), String> {
         let deadline = Instant::now() + READY_TIMEOUT;
         let peers = (0..self.nodes.len())
             .filter(|&j| j != i && self.is_running(j))
             .count() as u64;
         loop {
             if let Some(Ok(Some(status))) = self.nodes[i].child.as_mut().map(Child::try_wait) {
-                panic!(
+                self.nodes[i].child = None;
+                return Err(format!(
                     "nats-server {} exited ({status}):\n{}",
                     self.name(i),
                     self.log_tail(i, 40)
-                );
+                ));
             }
             let why = match self.readiness(i, peers) {
-                Ok(()) => return,
+                Ok(()) => return Ok(()),
                 Err(why) => why,
             };
             if Instant::now() > deadline {
-                panic!(
+                return Err(format!(
                     "nats-server {} not ready after {READY_TIMEOUT:?}: {why}\n{}",
                     self.name(i),
                     self.log_tail(i, 40)
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -320,6 +335,17 @@ impl Drop for NatsCluster {
             self.kill(i);
         }
     }
+}
+
+/// `n` distinct free ports: all bound at once, then released, so no two are the same (one
+/// at a time, the kernel may hand out a port just released).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 /// A blocking HTTP/1.0 GET on the monitoring port: (status, body). The harness is
