@@ -442,7 +442,7 @@ pub use alerts::AlertsConfig;
 pub use broker::{BrokerConfig, TRACKER_PREFIX};
 pub use console::ConsoleConfig;
 pub use events::EventsConfig;
-pub use jetstream::{IngestSource, JetStreamConfig};
+pub use jetstream::{Capture, IngestSource, JetStreamConfig};
 pub use pipeline::{IngestConfig, MqttConfig, PartitionConfig, SubscriptionMode, UnknownVehicles};
 pub use reports::ReportsConfig;
 pub use rules::{RentalsConfig, RulesConfig};

@@ -35,6 +35,35 @@ impl TryFrom<String> for IngestSource {
     }
 }
 
+/// Which stream holds the readings fleetd takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", try_from = "String")]
+pub enum Capture {
+    /// nats-server's own MQTT stream `$MQTT_msgs`, which a tracker's QoS 1 PUBLISH is stored
+    /// in before its PUBACK: the only one of the two that a PUBACK vouches for (docs/nats.md).
+    Mqtt,
+    /// A stream of fleetd's own, `jetstream.stream`, on the readings' subjects: for publishers
+    /// that publish to JetStream and wait for its acknowledgement. nats-server feeds it from
+    /// MQTT without waiting, so MQTT trackers lose PUBACKed readings when its leader fails.
+    Stream,
+}
+
+impl TryFrom<String> for Capture {
+    type Error = String;
+
+    /// Parsed by hand so that a hostile value is never echoed back whole.
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "mqtt" => Ok(Capture::Mqtt),
+            "stream" => Ok(Capture::Stream),
+            _ => Err(format!(
+                "capture must be \"mqtt\" or \"stream\", not {:?}",
+                value.chars().take(20).collect::<String>()
+            )),
+        }
+    }
+}
+
 /// The NATS JetStream source (used with `ingest.source = "jetstream"`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -48,15 +77,23 @@ pub struct JetStreamConfig {
     pub password: Secret,
     /// The connection's name as the servers show it (`/connz`); the host name is a good one.
     pub name: String,
-    /// The stream that captures the readings' subjects (`{prefix}.*.gps`, `{prefix}.*.obd`
-    /// for `mqtt.topic_prefix`); created at start when missing, checked when present.
+    /// `mqtt`: take the readings from nats-server's MQTT stream `$MQTT_msgs` (what a PUBACK
+    /// vouches for); `stream`: from `jetstream.stream`, a stream of fleetd's own.
+    pub capture: Capture,
+    /// With `capture = "stream"`: the stream that captures the readings' subjects
+    /// (`{prefix}.*.gps`, `{prefix}.*.obd` for `mqtt.topic_prefix`); created at start when
+    /// missing, checked when present.
     pub stream: String,
-    /// Copies the stream keeps, on as many servers: 1, or 3 (or 5) in a cluster.
+    /// Copies the stream keeps, on as many servers: 1, or 3 (or 5) in a cluster. With
+    /// `capture = "mqtt"` nats-server sets them (`mqtt { stream_replicas }`) and fleetd
+    /// refuses a `$MQTT_msgs` with another count.
     pub replicas: u64,
-    /// How long the stream keeps a reading after it arrived, acknowledged or not: the
-    /// longest database outage ingestion can ride out without losing readings.
+    /// With `capture = "stream"`: how long the stream keeps a reading after it arrived,
+    /// acknowledged or not: the longest database outage ingestion can ride out without losing
+    /// readings. (`$MQTT_msgs` keeps a reading until fleetd acknowledges it.)
     pub max_age_s: u64,
-    /// The stream's size limit in bytes, oldest dropped first; 0: none.
+    /// With `capture = "stream"`: the stream's size limit in bytes, oldest dropped first; 0:
+    /// none.
     pub max_bytes: u64,
     /// The durable pull consumer that every fleetd node shares: each reading goes to one node.
     pub consumer: String,
@@ -80,6 +117,7 @@ impl Default for JetStreamConfig {
             username: String::new(),
             password: Secret::default(),
             name: "fleetd".into(),
+            capture: Capture::Mqtt,
             stream: "FLEET".into(),
             replicas: 1,
             max_age_s: 7 * 86_400,

@@ -65,13 +65,18 @@ struct JetStreamState {
     /// Set once the client exists (it connects in the background).
     client: Arc<std::sync::OnceLock<async_nats::Client>>,
     acks: Arc<jetstream::acker::Acks>,
+    consuming: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl JetStreamState {
+    /// Connected, and the consumer set up and pulling (so nats-server keeps what trackers
+    /// publish).
     fn connected(&self) -> bool {
-        self.client
-            .get()
-            .is_some_and(|c| c.connection_state() == async_nats::connection::State::Connected)
+        self.consuming.load(std::sync::atomic::Ordering::Relaxed)
+            && self
+                .client
+                .get()
+                .is_some_and(|c| c.connection_state() == async_nats::connection::State::Connected)
     }
 }
 
@@ -163,6 +168,7 @@ impl Pipeline {
             let state = JetStreamState {
                 client: Arc::default(),
                 acks: acks.clone(),
+                consuming: Arc::default(),
             };
             let source = jetstream::Source {
                 config: config.clone(),
@@ -171,6 +177,7 @@ impl Pipeline {
                 acks,
                 metrics: metrics.clone(),
                 intake: intake.clone(),
+                consuming: state.consuming.clone(),
             };
             let task = tokio::spawn(source.serve(state.client.clone(), ack_rx, drained.clone()));
             (state, task)

@@ -10,6 +10,11 @@ fn malformed_and_hostile_values_are_refused_by_key() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("FLEETD_INGEST_SOURCE", "kafka")], "ingest.source"),
         (&[("FLEETD_INGEST_SOURCE", "")], "ingest.source"),
+        (
+            &[("FLEETD_JETSTREAM_CAPTURE", "fleet")],
+            "jetstream.capture",
+        ),
+        (&[("FLEETD_JETSTREAM_CAPTURE", "MQTT")], "jetstream.capture"),
         (&[("FLEETD_JETSTREAM_URLS", "")], "jetstream.urls"),
         (&[("FLEETD_JETSTREAM_URLS", " , ,")], "jetstream.urls"),
         (
@@ -136,6 +141,7 @@ password = "s3cret"
     )
     .unwrap();
     assert_eq!(c.ingest.source, IngestSource::Jetstream);
+    assert_eq!(c.jetstream.capture, Capture::Mqtt);
     assert_eq!(
         c.jetstream.server_list(),
         vec![

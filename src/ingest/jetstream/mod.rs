@@ -15,12 +15,15 @@
 
 pub mod acker;
 pub mod metrics;
+pub mod poke;
 pub mod setup;
 pub mod subjects;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::consumer::PullConsumer;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -62,7 +65,14 @@ pub struct Source {
     pub metrics: Arc<Metrics>,
     /// Cancelled when the daemon stops taking new deliveries.
     pub intake: CancellationToken,
+    /// True while the consumer is set up and pulling (readiness: the consumer exists, so
+    /// nats-server keeps what trackers publish).
+    pub consuming: Arc<AtomicBool>,
 }
+
+/// How long one pull request stays open: also how long a stopping node waits for what it
+/// may still be sent.
+const PULL_EXPIRES: Duration = Duration::from_secs(2);
 
 /// Largest cost charged to the in-flight budget for one delivery; the floor keeps tiny ones
 /// from being free (as for MQTT).
@@ -88,8 +98,13 @@ impl Source {
             }
         };
         let _ = slot.set(client.clone());
-        let acker = tokio::spawn(acker::run(client.clone(), acks, drained));
+        // The acker stops once the pipeline has drained (every token resolved or dropped)
+        // and this task has given back what its last pull request brought.
+        let done = CancellationToken::new();
+        let acker = tokio::spawn(acker::run(client.clone(), acks, done.clone()));
         self.run(client).await;
+        drained.cancelled().await;
+        done.cancel();
         let _ = acker.await;
     }
 
@@ -120,30 +135,67 @@ impl Source {
     }
 
     /// One life of the consumer: returns `Ok` at shutdown, an error to start again.
+    ///
+    /// One pull request at a time, each for `jetstream.pull_batch` deliveries or
+    /// [`PULL_EXPIRES`], whichever comes first; deliveries are handed on as they arrive. A
+    /// node that stops therefore knows which deliveries can still come its way (the open
+    /// request's, for at most [`PULL_EXPIRES`]) and gives every one of them back.
     async fn consume(&self, js: &async_nats::jetstream::Context) -> Result<(), String> {
         let consumer = tokio::select! {
             c = setup::ensure(js, &self.config) => c.map_err(|e| e.to_string())?,
             _ = self.intake.cancelled() => return Ok(()),
         };
         let j = &self.config.jetstream;
-        let mut deliveries = consumer
-            .stream()
-            .max_messages_per_batch(j.pull_batch as usize)
-            .heartbeat(Duration::from_secs(5))
-            .messages()
-            .await
-            .map_err(|e| e.to_string())?;
-        tracing::info!(stream = %j.stream, consumer = %j.consumer, "taking readings from JetStream");
+        tracing::info!(consumer = %j.consumer, capture = ?j.capture, "taking readings from JetStream");
+        self.consuming.store(true, Ordering::Relaxed);
+        let outcome = self.pull(&consumer).await;
+        self.consuming.store(false, Ordering::Relaxed);
+        outcome
+    }
+
+    /// Pulls until shutdown (`Ok`) or an error.
+    async fn pull(&self, consumer: &PullConsumer) -> Result<(), String> {
+        let j = &self.config.jetstream;
         loop {
-            let next = tokio::select! {
-                next = deliveries.next() => next,
-                _ = self.intake.cancelled() => return Ok(()),
-            };
-            match next {
-                Some(Ok(delivery)) => self.forward(delivery).await,
-                Some(Err(error)) => return Err(error.to_string()),
-                None => return Err("the consumer's delivery stream ended".into()),
+            let mut batch = consumer
+                .batch()
+                .max_messages(j.pull_batch as usize)
+                .expires(PULL_EXPIRES)
+                .messages()
+                .await
+                .map_err(|e| e.to_string())?;
+            loop {
+                let next = tokio::select! {
+                    next = batch.next() => next,
+                    _ = self.intake.cancelled() => {
+                        self.give_back(&mut batch).await;
+                        return Ok(());
+                    }
+                };
+                match next {
+                    Some(Ok(delivery)) => self.forward(delivery).await,
+                    Some(Err(error)) => return Err(error.to_string()),
+                    // Full or expired: ask again.
+                    None => break,
+                }
             }
+        }
+    }
+
+    /// Gives back (`-NAK`) whatever the open pull request still brings, until it ends, so
+    /// that the servers deliver those readings to another node now rather than after
+    /// `ack_wait`.
+    async fn give_back(&self, batch: &mut async_nats::jetstream::consumer::pull::Batch) {
+        let mut given = 0;
+        let until = tokio::time::Instant::now() + PULL_EXPIRES + Duration::from_millis(500);
+        while let Ok(Some(Ok(delivery))) = tokio::time::timeout_at(until, batch.next()).await {
+            if let Some(reply) = delivery.message.reply {
+                drop(AckToken::jetstream(self.acks.clone(), reply, None));
+                given += 1;
+            }
+        }
+        if given > 0 {
+            tracing::info!(given, "deliveries given back at shutdown");
         }
     }
 

@@ -1,10 +1,21 @@
 //! The stream and the shared consumer: created at start when missing, checked when present.
 //!
-//! Every node runs this at start, so it must be idempotent and race-free: creating a stream or
-//! consumer that another node has just created with the same configuration succeeds. A stream
-//! that exists with other subjects or another replica count is refused rather than changed:
-//! that is an operator's decision (`nats stream edit`), and two nodes configured differently
-//! would otherwise undo each other's change on every start.
+//! With `capture = "mqtt"` (the default) the stream is nats-server's own `$MQTT_msgs`, in
+//! which the MQTT listener stores a tracker's QoS 1 PUBLISH before it sends the PUBACK; it
+//! keeps a message while a consumer whose filter matches has not acknowledged it, and drops
+//! at once what no consumer asked for. So fleetd's durable consumer, filtered on
+//! `$MQTT.msgs.{prefix}.>`, must exist before the first tracker publishes: fleetd creates it at
+//! start, first making nats-server create its MQTT streams (by an MQTT connection to
+//! `mqtt.url`) when they do not exist yet. From then on a PUBACK means "stored on
+//! `mqtt.stream_replicas` servers and kept until fleetd acknowledges it" (docs/nats.md).
+//!
+//! With `capture = "stream"`, a stream of fleetd's own on the readings' subjects. A stream that
+//! exists with other subjects or another replica count is refused rather than changed: that is
+//! an operator's decision (`nats stream edit`), and two nodes configured differently would
+//! otherwise undo each other's change on every start.
+//!
+//! Every node runs this at start, so it is idempotent and race-free: creating a stream or
+//! consumer that another node has just created with the same configuration succeeds.
 
 use std::time::Duration;
 
@@ -13,8 +24,11 @@ use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, Storag
 use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::{self, context::GetStreamErrorKind};
 
-use super::subjects::stream_subjects;
-use crate::config::Config;
+use super::subjects::{stream_subjects, subject_prefix, MQTT_MSGS_PREFIX};
+use crate::config::{Capture, Config};
+
+/// nats-server's MQTT stream (the same name from 2.2 to 2.12).
+pub const MQTT_MSGS: &str = "$MQTT_msgs";
 
 /// Why the stream or consumer could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +82,13 @@ pub fn consumer_config(config: &Config) -> pull::Config {
     let j = &config.jetstream;
     pull::Config {
         durable_name: Some(j.consumer.clone()),
+        filter_subject: match j.capture {
+            Capture::Mqtt => format!(
+                "{MQTT_MSGS_PREFIX}{}.>",
+                subject_prefix(&config.mqtt.topic_prefix)
+            ),
+            Capture::Stream => String::new(),
+        },
         description: Some("fleetd nodes: ingestion into PostgreSQL".into()),
         deliver_policy: DeliverPolicy::All,
         ack_policy: AckPolicy::Explicit,
@@ -81,26 +102,9 @@ pub fn consumer_config(config: &Config) -> pull::Config {
 
 /// Creates or checks the stream, then the consumer, and returns the consumer.
 pub async fn ensure(js: &jetstream::Context, config: &Config) -> Result<PullConsumer, SetupError> {
-    let wanted = stream_config(config);
-    let stream = match js.get_stream(&wanted.name).await {
-        Ok(mut stream) => {
-            let info = stream.info().await.map_err(request)?;
-            check_stream(&info.config, &wanted)?;
-            stream
-        }
-        Err(e)
-            if matches!(e.kind(), GetStreamErrorKind::JetStream(ref j)
-                if j.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
-        {
-            tracing::info!(stream = %wanted.name, subjects = ?wanted.subjects,
-                replicas = wanted.num_replicas, "creating the JetStream stream");
-            // Another node may create it at the same moment: the same configuration is
-            // accepted twice.
-            js.get_or_create_stream(wanted.clone())
-                .await
-                .map_err(request)?
-        }
-        Err(e) => return Err(request(e)),
+    let stream = match config.jetstream.capture {
+        Capture::Mqtt => mqtt_stream(js, config).await?,
+        Capture::Stream => own_stream(js, config).await?,
     };
     let consumer = consumer_config(config);
     let name = consumer.durable_name.clone().unwrap_or_default();
@@ -108,6 +112,13 @@ pub async fn ensure(js: &jetstream::Context, config: &Config) -> Result<PullCons
         Ok(mut existing) => {
             let info = existing.info().await.map_err(request)?;
             let c = &info.config;
+            if c.filter_subject != consumer.filter_subject {
+                return Err(SetupError::Mismatch {
+                    stream: stream.cached_info().config.name.clone(),
+                    found: format!("consumer {name} filtered on {:?}", c.filter_subject),
+                    wanted: format!("{:?} (mqtt.topic_prefix)", consumer.filter_subject),
+                });
+            }
             if c.ack_wait == consumer.ack_wait && c.max_ack_pending == consumer.max_ack_pending {
                 return Ok(existing);
             }
@@ -122,6 +133,77 @@ pub async fn ensure(js: &jetstream::Context, config: &Config) -> Result<PullCons
             }
         }
         Err(_) => stream.create_consumer(consumer).await.map_err(request),
+    }
+}
+
+fn not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(e.kind(), GetStreamErrorKind::JetStream(ref j)
+        if j.error_code() == ErrorCode::STREAM_NOT_FOUND)
+}
+
+/// nats-server's `$MQTT_msgs`, made to exist first, with as many replicas as configured.
+async fn mqtt_stream(
+    js: &jetstream::Context,
+    config: &Config,
+) -> Result<jetstream::stream::Stream, SetupError> {
+    let mut stream = match js.get_stream(MQTT_MSGS).await {
+        Ok(stream) => stream,
+        Err(e) if not_found(&e) => {
+            tracing::info!(
+                "nats-server has not created its MQTT streams yet; connecting to its MQTT \
+                 listener (mqtt.url) so that it does"
+            );
+            super::poke::mqtt_listener(config)
+                .await
+                .map_err(SetupError::Request)?;
+            js.get_stream(MQTT_MSGS).await.map_err(request)?
+        }
+        Err(e) => return Err(request(e)),
+    };
+    let info = stream.info().await.map_err(request)?;
+    let found = &info.config;
+    let wanted = config.jetstream.replicas as usize;
+    if found.num_replicas.max(1) != wanted {
+        return Err(SetupError::Mismatch {
+            stream: MQTT_MSGS.into(),
+            found: format!("{} replicas", found.num_replicas.max(1)),
+            wanted: format!(
+                "{wanted} (jetstream.replicas; nats-server's mqtt {{ stream_replicas }} sets them)"
+            ),
+        });
+    }
+    if found.retention != RetentionPolicy::Interest {
+        return Err(SetupError::Mismatch {
+            stream: MQTT_MSGS.into(),
+            found: format!("retention {:?}", found.retention),
+            wanted: "interest retention (is this nats-server's own MQTT stream?)".into(),
+        });
+    }
+    Ok(stream)
+}
+
+/// `jetstream.stream`, created when missing, checked when present.
+async fn own_stream(
+    js: &jetstream::Context,
+    config: &Config,
+) -> Result<jetstream::stream::Stream, SetupError> {
+    let wanted = stream_config(config);
+    match js.get_stream(&wanted.name).await {
+        Ok(mut stream) => {
+            let info = stream.info().await.map_err(request)?;
+            check_stream(&info.config, &wanted)?;
+            Ok(stream)
+        }
+        Err(e) if not_found(&e) => {
+            tracing::info!(stream = %wanted.name, subjects = ?wanted.subjects,
+                replicas = wanted.num_replicas, "creating the JetStream stream");
+            // Another node may create it at the same moment: the same configuration is
+            // accepted twice.
+            js.get_or_create_stream(wanted.clone())
+                .await
+                .map_err(request)
+        }
+        Err(e) => Err(request(e)),
     }
 }
 

@@ -5,6 +5,9 @@
 //! `fleet.car//7.gps`, still three tokens. fleetd hands the decoders the topic again, so that
 //! both sources share one topic parser and one set of rejects.
 
+/// What nats-server puts before a topic's subject in its MQTT stream `$MQTT_msgs`.
+pub const MQTT_MSGS_PREFIX: &str = "$MQTT.msgs.";
+
 /// The subject prefix for `mqtt.topic_prefix` (levels of `[A-Za-z0-9_-]`, as validated for
 /// this source).
 pub fn subject_prefix(topic_prefix: &str) -> String {
@@ -22,9 +25,11 @@ pub fn stream_subjects(topic_prefix: &str) -> Vec<String> {
     vec![format!("{prefix}.*.gps"), format!("{prefix}.*.obd")]
 }
 
-/// The MQTT topic a subject came from.
+/// The MQTT topic a subject came from (in fleetd's stream or in `$MQTT_msgs`).
 pub fn topic_of(subject: &str) -> String {
     subject
+        .strip_prefix(MQTT_MSGS_PREFIX)
+        .unwrap_or(subject)
         .split('.')
         .map(|token| token.replace("//", "."))
         .collect::<Vec<_>>()
@@ -46,6 +51,7 @@ mod tests {
         assert_eq!(topic_of("fleet.v-1.gps"), "fleet/v-1/gps");
         assert_eq!(topic_of("fleet.car//7.obd"), "fleet/car.7/obd");
         assert_eq!(topic_of("acme.fleet.a//b//c.gps"), "acme/fleet/a.b.c/gps");
+        assert_eq!(topic_of("$MQTT.msgs.fleet.v-1.gps"), "fleet/v-1/gps");
     }
 
     #[test]

@@ -370,7 +370,18 @@ impl Publisher {
 
     /// To any MQTT listener on this machine (nats-server's, say).
     pub async fn connect_port(port: u16) -> Publisher {
+        Publisher::start(port, true).await
+    }
+
+    /// As a tracker does: a persistent session, so that after a lost connection the client
+    /// sends again every publish not yet acknowledged.
+    pub async fn tracker(port: u16) -> Publisher {
+        Publisher::start(port, false).await
+    }
+
+    async fn start(port: u16, clean: bool) -> Publisher {
         let mut o = MqttOptions::new(format!("pub{:x}", rand::random::<u32>()), "127.0.0.1", port);
+        o.set_clean_session(clean);
         o.set_max_packet_size(2 << 20, 2 << 20).set_inflight(1000);
         let (client, mut eventloop) = AsyncClient::new(o, 1000);
         let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -382,7 +393,12 @@ impl Publisher {
                         counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                     Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    Err(e) => {
+                        if std::env::var_os("FLEETD_TEST_DEBUG").is_some() {
+                            eprintln!("publisher: {e}");
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await
+                    }
                 }
             }
         });
@@ -398,11 +414,17 @@ impl Publisher {
 
     /// Waits until the broker has acknowledged `n` publishes (they are then in its care).
     pub async fn wait_acked(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_acked_within(n, Duration::from_secs(30)).await
+    }
+
+    /// [`wait_acked`](Self::wait_acked) with another bound.
+    pub async fn wait_acked_within(&self, n: usize, within: Duration) {
+        let deadline = Instant::now() + within;
         while self.acks.load(std::sync::atomic::Ordering::SeqCst) < n {
             assert!(
                 Instant::now() < deadline,
-                "broker did not ack {n} publishes"
+                "broker did not ack {n} publishes, only {}",
+                self.acks.load(std::sync::atomic::Ordering::SeqCst)
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -70,6 +70,7 @@ impl Pair {
         cfg.jetstream.urls = nats.client_url();
         cfg.jetstream.replicas = 3;
         cfg.jetstream.name = format!("p{:x}", rand::random::<u32>());
+        cfg.mqtt.url = format!("mqtt://127.0.0.1:{}", nats.mqtt_port(0));
         Pair::start_daemons(db, Transport::Nats(nats), cfg, 3).await
     }
 

@@ -29,6 +29,8 @@ pub(super) fn js_config(db: &TestDb, nats: &NatsCluster, replicas: u64) -> Confi
     c.ingest.unknown_vehicles = fleetd::config::UnknownVehicles::Store;
     c.jetstream.urls = nats.client_url();
     c.jetstream.replicas = replicas;
+    // nats-server's MQTT listener: fleetd connects once to make it create `$MQTT_msgs`.
+    c.mqtt.url = format!("mqtt://127.0.0.1:{}", nats.mqtt_port(0));
     c.jetstream.name = format!("t{:x}", rand::random::<u32>());
     c.shutdown.timeout_s = 10;
     c.rules.interval_s = 3_600;
@@ -90,14 +92,14 @@ pub(super) async fn stored(sql: &tokio_postgres::Client) -> (i64, i64) {
     (r.get(0), r.get(1))
 }
 
-/// The shared consumer's counts: (delivered and unacknowledged, not yet delivered).
-pub(super) async fn consumer_state(nats: &NatsCluster) -> (usize, u64) {
-    let client = async_nats::connect(nats.client_urls()).await.unwrap();
+/// The shared consumer's counts: (delivered and unacknowledged, not yet delivered); `None`
+/// while the servers do not answer (a node just restarted, an election).
+pub(super) async fn consumer_state(nats: &NatsCluster) -> Option<(usize, u64)> {
+    let client = async_nats::connect(nats.client_urls()).await.ok()?;
     let js = async_nats::jetstream::new(client);
-    let mut stream = js.get_stream("FLEET").await.unwrap();
-    let info = stream.consumer_info("fleetd").await.unwrap();
-    let _ = stream.info().await;
-    (info.num_ack_pending, info.num_pending)
+    let stream = js.get_stream("$MQTT_msgs").await.ok()?;
+    let info = stream.consumer_info("fleetd").await.ok()?;
+    Some((info.num_ack_pending, info.num_pending))
 }
 
 pub(super) async fn wait_for<F, Fut>(what: &str, mut check: F)
@@ -125,7 +127,7 @@ async fn readings_are_stored_once_and_acknowledged_only_after_the_commit() {
     wait_count(&sql, "SELECT count(*) FROM gps_readings", 200).await;
     assert_eq!(stored(&sql).await, (200, 200));
     wait_for("every delivery acknowledged", || async {
-        consumer_state(&nats).await == (0, 0)
+        consumer_state(&nats).await == Some((0, 0))
     })
     .await;
     for (id, n) in &sent {
@@ -145,14 +147,14 @@ async fn readings_are_stored_once_and_acknowledged_only_after_the_commit() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (unacked, _) = consumer_state(&nats).await;
+    let (unacked, _) = consumer_state(&nats).await.unwrap();
     assert!(unacked > 0, "nothing may be acknowledged before its commit");
     db.bring_online().await;
     let sql = db.client().await;
     let total = 200 + more.values().sum::<i64>();
     wait_count(&sql, "SELECT count(*) FROM gps_readings", total).await;
     wait_for("every delivery acknowledged", || async {
-        consumer_state(&nats).await == (0, 0)
+        consumer_state(&nats).await == Some((0, 0))
     })
     .await;
     assert_eq!(stored(&sql).await, (total, total));
@@ -191,7 +193,7 @@ async fn a_node_killed_holding_readings_loses_nothing_and_the_other_stores_them_
     wait_count(&sql, "SELECT count(*) FROM gps_readings", total).await;
     assert_eq!(stored(&sql).await, (total, total));
     wait_for("every delivery acknowledged", || async {
-        consumer_state(&nats).await == (0, 0)
+        consumer_state(&nats).await == Some((0, 0))
     })
     .await;
     let redelivered = metric(worker.addr, "fleetd_jetstream_redelivered_total", "").await;

@@ -424,6 +424,7 @@ async fn shuffled_arrival_kill_9_and_a_late_reading_equal_batch(jetstream: bool)
         cfg.jetstream.urls = nats.client_url();
         cfg.jetstream.replicas = 3;
         cfg.jetstream.ack_wait_ms = 2_000;
+        cfg.mqtt.url = format!("mqtt://127.0.0.1:{}", nats.mqtt_port(0));
         extra.extend([
             ("FLEETD_INGEST_SOURCE", "jetstream".to_string()),
             ("FLEETD_JETSTREAM_URLS", nats.client_url()),
