@@ -202,6 +202,9 @@ replica_url = "postgres://postgres@127.0.0.1:$REPLICA_PORT/$DB_NAME"
 
 [mqtt]
 client_id = "fleetd-cluster-$1"
+# nats-server's MQTT listener on this node: fleetd connects once at start so that nats-server
+# creates its MQTT stream (\$MQTT_msgs), which fleetd reads (jetstream.capture = "mqtt").
+url = "mqtt://127.0.0.1:$(port "$MQTT_PORT" "$1")"
 
 [ingest]
 source = "jetstream"
@@ -209,6 +212,7 @@ source = "jetstream"
 [jetstream]
 urls = "$(nats_urls)"
 replicas = 3
+name = "fleetd-cluster-$1"
 
 [http]
 addr = "127.0.0.1:$(port "$HTTP_PORT" "$1")"
