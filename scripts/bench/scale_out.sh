@@ -134,7 +134,9 @@ run() { # scenario: mosquitto | js:N
     nodes=${scenario#js:}
     start_nats; broker_pids=("${NATS_PIDS[@]}")
     mqtt_url="mqtt://127.0.0.1:${NATS_MQTT[0]}"
-    envs+=(FLEETD_INGEST_SOURCE=jetstream FLEETD_JETSTREAM_REPLICAS="$REPLICAS"
+    # mqtt.url: nats-server's MQTT listener, which fleetd connects to once so that nats-server
+    # creates the stream fleetd reads ($MQTT_msgs).
+    envs+=(FLEETD_INGEST_SOURCE=jetstream FLEETD_JETSTREAM_REPLICAS="$REPLICAS" FLEETD_MQTT_URL="$mqtt_url"
            FLEETD_JETSTREAM_URLS="nats://127.0.0.1:${NATS_CLIENT[0]},nats://127.0.0.1:${NATS_CLIENT[1]},nats://127.0.0.1:${NATS_CLIENT[2]}")
   fi
   local i
@@ -144,8 +146,11 @@ run() { # scenario: mosquitto | js:N
     pids+=($!)
   done
   FLEETD_PIDS=("${pids[@]}")
+  # Ready means the consumer exists: what trackers publish before that, nats-server drops.
   for ((i = 0; i < nodes; i++)); do
-    for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:${HTTP_PORTS[$i]}/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+    local ready=0
+    for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:${HTTP_PORTS[$i]}/readyz" >/dev/null 2>&1 && { ready=1; break; }; sleep 0.1; done
+    [ $ready = 1 ] || { say "$scenario: fleetd node $i not ready in 30 s (see $OUT/fleetd-$scenario-$i.log)"; exit 1; }
   done
   local c0 b0 g0 t0; c0=$(ticks "${pids[@]}"); b0=$(ticks "${broker_pids[@]}"); g0=$(pg_ticks); t0=$(now)
   "$SIM" run --mqtt-url "$mqtt_url" --prefix "$prefix" --vehicles "$VEHICLES" --connections "$CONNECTIONS" --max-rate --readings "$READINGS" \
