@@ -18,6 +18,9 @@ export class Dispatch {
     this.store = store;
     this.onSelectVehicle = onSelectVehicle;
     this.jobs = new Map(); // id -> {job, marker, li}
+    // The newest stream event of jobs not (yet) on the list: a job this console creates can be
+    // offered before the POST that created it has answered, and that event must not be lost.
+    this.early = new Map(); // id -> event
     this.list = $("jobs-list");
     this.nearestLayer = L.layerGroup().addTo(map);
   }
@@ -33,12 +36,19 @@ export class Dispatch {
     const created = await this.api.post("/v1/dispatch/jobs", body, true);
     const job = await this.api.get(`/v1/dispatch/jobs/${created.id}`);
     this.upsert(job);
-    return job;
+    const early = this.early.get(job.id);
+    this.early.delete(job.id);
+    if (early) await this.event(early);
+    return this.jobs.get(job.id).job;
   }
 
   // A `job` stream event: its state now; the job itself re-read for its vehicle.
   async event(e) {
     const known = this.jobs.get(e.job_id);
+    if (!known) {
+      this.early.set(e.job_id, e);
+      if (this.early.size > 256) this.early.delete(this.early.keys().next().value);
+    }
     // Other operators' jobs matter once a vehicle is on them.
     if (!known && e.state !== "assigned" && e.state !== "picked_up") return;
     if (known) {
