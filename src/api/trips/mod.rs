@@ -87,6 +87,33 @@ fn cursor_time(page: &Page) -> Result<Option<DateTime<Utc>>, ApiError> {
         .transpose()
 }
 
+/// The rows of `sql`, a list of `id`'s trips or stops in window `w` (parameters: the vehicle,
+/// from, to, the cursor's start, the limit), read where [`Reads`] says, after checking that
+/// the caller may see the vehicle.
+async fn window_rows(
+    reads: &Reads,
+    caller: &Caller,
+    id: &str,
+    sql: &str,
+    w: &Window,
+    after: Option<DateTime<Utc>>,
+    limit: i64,
+) -> Result<Vec<tokio_postgres::Row>, ApiError> {
+    loop {
+        let tx = reads.begin(As::Caller).await?;
+        let answer: Result<_, ApiError> = async {
+            may_see(&tx, caller, id).await?;
+            Ok(tx
+                .query(sql, &[&id, &w.from, &w.to, &after, &limit])
+                .await?)
+        }
+        .await;
+        if let Some(answer) = reads.settle(tx, answer) {
+            return answer;
+        }
+    }
+}
+
 async fn vehicle_trips(
     caller: Caller,
     reads: Reads,
@@ -103,19 +130,7 @@ async fn vehicle_trips(
             AND ($4::timestamptz IS NULL OR start_ts > $4)
           ORDER BY start_ts LIMIT $5"
     );
-    let rows = loop {
-        let tx = reads.begin(As::Caller).await?;
-        let answer: Result<_, ApiError> = async {
-            may_see(&tx, &caller, &id).await?;
-            Ok(tx
-                .query(&sql, &[&id, &w.from, &w.to, &after, &page.fetch()])
-                .await?)
-        }
-        .await;
-        if let Some(answer) = reads.settle(tx, answer) {
-            break answer?;
-        }
-    };
+    let rows = window_rows(&reads, &caller, &id, &sql, &w, after, page.fetch()).await?;
     let trips = rows.iter().map(model::trip).collect();
     Ok(Json(page.finish(trips, |t: &Trip| {
         t.start.ts.timestamp_micros().to_string()
@@ -165,19 +180,7 @@ async fn vehicle_stops(
             AND ($4::timestamptz IS NULL OR start_ts > $4)
           ORDER BY start_ts LIMIT $5"
     );
-    let rows = loop {
-        let tx = reads.begin(As::Caller).await?;
-        let answer: Result<_, ApiError> = async {
-            may_see(&tx, &caller, &id).await?;
-            Ok(tx
-                .query(&sql, &[&id, &w.from, &w.to, &after, &page.fetch()])
-                .await?)
-        }
-        .await;
-        if let Some(answer) = reads.settle(tx, answer) {
-            break answer?;
-        }
-    };
+    let rows = window_rows(&reads, &caller, &id, &sql, &w, after, page.fetch()).await?;
     let stops = rows.iter().map(model::stop).collect();
     Ok(Json(page.finish(stops, |s: &Stop| {
         s.start_ts.timestamp_micros().to_string()
