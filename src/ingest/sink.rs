@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use deadpool_postgres::Pool;
 use futures_util::SinkExt;
+use tokio_postgres::error::SqlState;
 use tokio_util::sync::CancellationToken;
 
 use crate::ingest::batcher::Batch;
@@ -32,10 +33,19 @@ use crate::retry::{self, Action};
 const CREATE_STAGING: &str = "
     CREATE TEMP TABLE IF NOT EXISTS fleetd_stage_gps (LIKE gps_readings) ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE IF NOT EXISTS fleetd_stage_obd (LIKE obd_readings) ON COMMIT DELETE ROWS;";
-const MERGE_GPS: &str =
-    "INSERT INTO gps_readings SELECT * FROM fleetd_stage_gps ON CONFLICT DO NOTHING";
-const MERGE_OBD: &str =
-    "INSERT INTO obd_readings SELECT * FROM fleetd_stage_obd ON CONFLICT DO NOTHING";
+/// The deduplicating path's inserts, in `(vehicle_id, ts)` order: a row that another
+/// transaction inserted and has not committed yet makes this one wait for it, and since every
+/// merge waits in the same order (GPS before OBD, then by key), no two can wait for each other
+/// (unordered, two nodes merging overlapping re-sends deadlocked, each costing a second of
+/// `deadlock_timeout` and a retry).
+pub const MERGE_GPS: &str = "INSERT INTO gps_readings SELECT * FROM fleetd_stage_gps
+                             ORDER BY vehicle_id, ts ON CONFLICT DO NOTHING";
+pub const MERGE_OBD: &str = "INSERT INTO obd_readings SELECT * FROM fleetd_stage_obd
+                             ORDER BY vehicle_id, ts ON CONFLICT DO NOTHING";
+/// The fast path's plain COPYs are in arrival order, so they must not wait: a row another
+/// transaction holds uncommitted ends in a unique violation once it commits anyway, so after
+/// this long the batch goes the deduplicating way instead (`55P03`, see [`WriteError::action`]).
+pub const FAST_PATH_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '50ms'";
 
 /// The trip segmenter's note of what this transaction stored (migrations/0013_trips.sql).
 const INSERT_MARK: &str =
@@ -86,9 +96,14 @@ pub enum WriteError {
 }
 
 impl WriteError {
-    /// What the writer does next.
-    pub fn action(&self) -> Action {
+    /// What the writer does next; `dedup`: whether the failed attempt was the deduplicating
+    /// one. A lock wait timed out on the fast path ([`FAST_PATH_LOCK_TIMEOUT`]) means another
+    /// transaction holds some of these rows: deduplicate.
+    pub fn action(&self, dedup: bool) -> Action {
         match self {
+            WriteError::Db(e) if !dedup && e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                Action::Deduplicate
+            }
             WriteError::Db(e) => {
                 let message = e.as_db_error().map(|d| d.message()).unwrap_or_default();
                 retry::classify(e.code(), message)
@@ -187,7 +202,7 @@ impl Writer {
                     }
                 }
                 Err(error) => {
-                    let action = error.action();
+                    let action = error.action(dedup);
                     self.metrics
                         .db_errors
                         .get_or_create(&[("action", action_label(action))])
@@ -264,6 +279,8 @@ impl Writer {
         let group = &*group;
         if dedup {
             tx.batch_execute(CREATE_STAGING).await?;
+        } else {
+            tx.batch_execute(FAST_PATH_LOCK_TIMEOUT).await?;
         }
         let mut written = Written::default();
         let gps_rows: usize = group.iter().map(|m| m.gps_rows).sum();

@@ -1,6 +1,7 @@
 //! Ingestion: the pipeline end to end, storage (migrations, partitions), the delivery
 //! guarantee under failure (reliability, drills) and the decoder's property tests.
 
+mod contention;
 mod decode_props;
 mod drills;
 mod pipeline;
