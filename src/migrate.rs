@@ -131,6 +131,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "alert_states",
         sql: include_str!("../migrations/0025_alert_states.sql"),
     },
+    Migration {
+        version: 28,
+        name: "locations",
+        sql: include_str!("../migrations/0028_locations.sql"),
+    },
 ];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).

@@ -24,8 +24,8 @@
 //!   assignments, customers), [`rentals`] (pricing, booking, the rental flow, the ledger,
 //!   availability), [`maintenance`] (jobs and their flow, preventive schedules and what is due), [`dispatch`] (dispatch jobs, live
 //!   positions and nearest drivers, the Server-Sent Events stream), [`webhooks`] (event
-//!   subscriptions, their deliveries and replay), [`geofences`], [`alerts`] (alert rules and
-//!   alerts).
+//!   subscriptions, their deliveries and replay), [`geofences`], [`locations`] (depots, cities
+//!   and custom points where rentals start and end), [`alerts`] (alert rules and alerts).
 
 pub mod alerts;
 pub mod audit;
@@ -36,6 +36,7 @@ pub mod extract;
 pub mod fleet;
 pub mod geofences;
 pub mod healthcheck;
+pub mod locations;
 pub mod maintenance;
 pub mod middleware;
 pub mod now;
@@ -130,6 +131,7 @@ pub fn table() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
     let r = dispatch::routes(r);
     let r = stream::routes(r);
     let r = trips::routes(r);
+    let r = locations::routes(r);
     let r = reports::routes(r);
     let r = audit::routes::routes(r);
     let r = webhooks::routes(r);

@@ -62,6 +62,8 @@ pub enum ErrorCode {
     LastAdmin,
     /// 409: the customer has `dispatch.max_open_jobs_per_customer` unfinished jobs already.
     OpenJobsLimit,
+    /// 409: deleting a location that rentals start or end at.
+    LocationInUse,
     /// 413: the body is larger than `http.max_body_bytes`.
     PayloadTooLarge,
     /// 422: a value is well-formed but not allowed; the message starts with the field.
@@ -81,7 +83,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 32] = [
         ErrorCode::MalformedRequest,
         ErrorCode::MissingToken,
         ErrorCode::InvalidToken,
@@ -106,6 +108,7 @@ impl ErrorCode {
         ErrorCode::ConcurrentUpdate,
         ErrorCode::LastAdmin,
         ErrorCode::OpenJobsLimit,
+        ErrorCode::LocationInUse,
         ErrorCode::PayloadTooLarge,
         ErrorCode::InvalidValue,
         ErrorCode::IdempotencyKeyReused,
@@ -140,7 +143,8 @@ impl ErrorCode {
             | IdempotencyInProgress
             | ConcurrentUpdate
             | LastAdmin
-            | OpenJobsLimit => StatusCode::CONFLICT,
+            | OpenJobsLimit
+            | LocationInUse => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             InvalidValue | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -177,6 +181,7 @@ impl ErrorCode {
             ConcurrentUpdate => "concurrent_update",
             LastAdmin => "last_admin",
             OpenJobsLimit => "open_jobs_limit",
+            LocationInUse => "location_in_use",
             PayloadTooLarge => "payload_too_large",
             InvalidValue => "invalid_value",
             IdempotencyKeyReused => "idempotency_key_reused",

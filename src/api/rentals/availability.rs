@@ -3,6 +3,9 @@
 //! vehicle that is out (`rented` or `under_maintenance`) with no booking covering now (an
 //! overdue rental, a breakdown) is out for a time nobody knows yet: it is offered for no
 //! window until it is back.
+//!
+//! With `location_id`, only the vehicles parked at that location now (its geofence, or the
+//! radius around its point: [`crate::api::locations::parked`]).
 
 use std::sync::Arc;
 
@@ -12,18 +15,21 @@ use chrono::{DateTime, Utc};
 use const_format::concatcp;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::booking::MAX_DAYS;
 use crate::api::auth::{Caller, ANY};
 use crate::api::error::ApiError;
 use crate::api::extract::{window, ApiQuery, NO_NUL_PATTERN};
+use crate::api::locations::parked;
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{params, RouteDoc, Routes};
 use crate::api::state::AppState;
 use crate::api::vehicles::model::{self, Vehicle};
 
 /// A page (after id `$1`) of vehicles with no commitment overlapping `[$5, $6)`, nor out
-/// (rented or under maintenance) at `$8` (now) beyond what they are committed to.
+/// (rented or under maintenance) at `$8` (now) beyond what they are committed to; among
+/// `$9` when it is not NULL (the vehicles parked at a location).
 const FREE: &str = concatcp!(
     "SELECT ",
     model::COLUMNS,
@@ -32,6 +38,7 @@ const FREE: &str = concatcp!(
        AND ($2::text IS NULL OR v.type = $2)
        AND ($3::int IS NULL OR v.seats >= $3)
        AND ($4::int IS NULL OR v.load_kg >= $4)
+       AND ($9::text[] IS NULL OR v.id = ANY($9::text[]))
        AND NOT EXISTS (SELECT 1 FROM vehicle_commitments c
                        WHERE c.vehicle_id = v.id AND c.period && tstzrange($5, $6, '[)'))
        AND NOT (v.status IN ('rented', 'under_maintenance')
@@ -52,6 +59,8 @@ pub struct AvailabilityQuery {
     pub min_seats: Option<i32>,
     #[schemars(range(min = i32::MIN, max = i32::MAX))]
     pub min_load_kg: Option<i32>,
+    /// Only vehicles parked at this location now.
+    pub location_id: Option<Uuid>,
     #[schemars(range(min = 1, max = 200))]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -66,6 +75,10 @@ async fn availability(
     window(q.from, q.to, MAX_DAYS).map_err(|e| ApiError::invalid("to", e.message))?;
     let page = Page::new(q.limit, q.cursor.as_deref())?;
     let client = state.pool.get().await?;
+    let parked = match q.location_id {
+        Some(l) => Some(parked::vehicles_at(&**client, l, "location_id").await?),
+        None => None,
+    };
     let rows = client
         .query(
             FREE,
@@ -78,6 +91,7 @@ async fn availability(
                 &q.to,
                 &page.fetch(),
                 &state.clock.now(),
+                &parked,
             ],
         )
         .await?;
@@ -100,6 +114,11 @@ pub fn routes(r: Routes) -> Routes {
                 ("type", "vehicle type"),
                 ("min_seats", "at least this many seats"),
                 ("min_load_kg", "at least this load"),
+                (
+                    "location_id",
+                    "only vehicles parked at this location now (inside its geofence, or \
+                     within 200 m of its point), by their latest position",
+                ),
                 ("limit", "items per page, 1..=200 (default 50)"),
                 ("cursor", "next_cursor from the previous page"),
             ],
