@@ -23,8 +23,8 @@
 //! - [`jetstream`]: private NATS servers (one node or a three-node cluster) with JetStream and
 //!   the MQTT listener: MQTT topics as NATS subjects, and what a tracker's PUBACK is worth.
 //! - [`live`]: the live index's property tests and the Redis write-through.
-//! - [`locations`]: `/v1/locations` and availability by the location a vehicle is parked at
-//!   (its geofence or the radius around its point).
+//! - [`locations`]: `/v1/locations`, one-way rentals' fee, and availability by the location a
+//!   vehicle is parked at (its geofence or the radius around its point).
 //! - [`maintenance`]: preventive maintenance schedules and what is due, on a manual clock; the
 //!   due list's SQL against the reference rule on random fleets.
 //! - [`monitoring`]: the Grafana dashboard against a running daemon's `/metrics`, the metrics

@@ -1,7 +1,7 @@
 //! `/v1/locations`: [`model`] (what a location is and the checks on it), [`routes`] (create,
 //! list, read, change, delete) and [`parked`] (the vehicles whose latest position is at a
 //! location, which availability filters by). Rentals start and end at
-//! locations.
+//! locations (`src/api/rentals/ends.rs`).
 
 pub mod model;
 pub mod parked;

@@ -1,13 +1,11 @@
-//! Rentals: quote, reserve, read and list. The lifecycle after reserving (activate,
-//! complete, cancel, payments) is in [`super::flow`].
+//! Rentals: reserve, read and list (quotes: [`super::quote`]). The lifecycle after reserving
+//! (activate, complete, cancel, payments) is in [`super::flow`].
 //!
 //! A reservation is one transaction: the rental row, its `vehicle_commitments` row (the
 //! exclusion constraint refuses an overlap with any rental, maintenance window or
 //! assignment of the vehicle) and its charges, fixed at the quoted prices.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -16,10 +14,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::ends::Ends;
 use super::ledger::{add_charges, charges_of, payments_of, Payment};
 use super::plans;
-use super::pricing::{self, LineItem, Quote};
-use crate::api::auth::{Caller, Role, ANY};
+use super::pricing::{self, LineItem};
+use crate::api::auth::{Caller, Role};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{
     int_range, vehicle_id, window, ApiJson, ApiQuery, NO_NUL_PATTERN, VEHICLE_ID_PATTERN,
@@ -30,7 +29,6 @@ use crate::api::now::Now;
 use crate::api::pagination::{Page, Paged};
 use crate::api::routes::{RouteDoc, Routes};
 use crate::api::rules::commitments::{self, Kind};
-use crate::api::state::AppState;
 use crate::events::{self, Kind as Event};
 
 /// Longest rental window.
@@ -44,6 +42,10 @@ pub struct Rental {
     pub vehicle_id: String,
     pub customer_id: Uuid,
     pub plan_id: Uuid,
+    /// Where it starts and ends (`destination_location_id` ≠ origin: one-way); both null
+    /// for a rental that names no locations.
+    pub origin_location_id: Option<Uuid>,
+    pub destination_location_id: Option<Uuid>,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub estimated_km: i64,
@@ -62,18 +64,6 @@ pub struct Rental {
     pub created_at: DateTime<Utc>,
 }
 
-/// `POST /v1/rentals/quote` body.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QuoteRequest {
-    pub plan_id: Uuid,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    /// 0..=10,000,000.
-    #[schemars(range(min = 0, max = 10_000_000))]
-    pub estimated_km: i64,
-}
-
 /// `POST /v1/rentals` body.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +78,11 @@ pub struct Reserve {
     /// 0..=10,000,000.
     #[schemars(range(min = 0, max = 10_000_000))]
     pub estimated_km: i64,
+    /// Where the rental starts (an existing location).
+    pub origin_location_id: Option<Uuid>,
+    /// Where it ends (default: the origin; needs `origin_location_id`). The plan's
+    /// `one_way_fee` is charged when it differs from the origin.
+    pub destination_location_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -115,9 +110,9 @@ crate::text_enum! {
     }
 }
 
-const COLUMNS: &str = "r.id, r.vehicle_id, r.customer_id, r.plan_id, r.starts_at, r.ends_at, \
-     r.estimated_km, r.status, r.odometer_out, r.odometer_in, r.activated_at, r.returned_at, \
-     r.currency, r.created_at";
+const COLUMNS: &str = "r.id, r.vehicle_id, r.customer_id, r.plan_id, r.origin_location_id, \
+     r.destination_location_id, r.starts_at, r.ends_at, r.estimated_km, r.status, \
+     r.odometer_out, r.odometer_in, r.activated_at, r.returned_at, r.currency, r.created_at";
 /// Staff see all; a customer sees only rentals of its own customer profile.
 const VISIBLE: &str =
     "($1::uuid IS NULL OR r.customer_id IN (SELECT id FROM customers WHERE user_id = $1))";
@@ -129,8 +124,9 @@ const GET_VISIBLE: &str = concatcp!(
     " AND r.id = $2"
 );
 const INSERT: &str = "INSERT INTO rentals (id, vehicle_id, customer_id, plan_id, starts_at,
-                                           ends_at, estimated_km, currency)
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+                                           ends_at, estimated_km, currency, origin_location_id,
+                                           destination_location_id)
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 const LIST: &str = concatcp!(
     "SELECT ",
     COLUMNS,
@@ -144,7 +140,7 @@ const LIST: &str = concatcp!(
      ORDER BY r.id LIMIT $6"
 );
 
-fn check_request(
+pub(super) fn check_request(
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
     estimated_km: i64,
@@ -177,6 +173,8 @@ async fn assemble(
                 vehicle_id: row.get("vehicle_id"),
                 customer_id: row.get("customer_id"),
                 plan_id: row.get("plan_id"),
+                origin_location_id: row.get("origin_location_id"),
+                destination_location_id: row.get("destination_location_id"),
                 starts_at: row.get("starts_at"),
                 ends_at: row.get("ends_at"),
                 estimated_km: row.get("estimated_km"),
@@ -216,24 +214,6 @@ pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     id.parse().map_err(|_| ApiError::not_found("rental"))
 }
 
-async fn quote(
-    State(state): State<Arc<AppState>>,
-    _: Caller,
-    ApiJson(req): ApiJson<QuoteRequest>,
-) -> Result<Json<Quote>, ApiError> {
-    check_request(req.starts_at, req.ends_at, req.estimated_km)?;
-    let client = state.pool.get().await?;
-    let plan = plans::fetch_active(&**client, req.plan_id, "plan_id").await?;
-    pricing::quote(
-        &plan.terms,
-        &plan.currency,
-        req.starts_at,
-        req.ends_at,
-        req.estimated_km,
-    )
-    .map(Json)
-}
-
 async fn reserve(
     caller: Caller,
     Now(now): Now,
@@ -242,6 +222,7 @@ async fn reserve(
 ) -> Result<(StatusCode, Json<Rental>), ApiError> {
     vehicle_id("vehicle_id", &req.vehicle_id)?;
     check_request(req.starts_at, req.ends_at, req.estimated_km)?;
+    let ends = Ends::from_request(req.origin_location_id, req.destination_location_id)?;
     let tx = db.tx().await?;
     let customer = if caller.is_staff() {
         req.customer_id
@@ -255,12 +236,14 @@ async fn reserve(
     };
     check_active(&tx, &caller, customer).await?;
     let plan = plans::fetch_active(&*tx, req.plan_id, "plan_id").await?;
+    ends.check(&*tx).await?;
     let q = pricing::quote(
         &plan.terms,
         &plan.currency,
         req.starts_at,
         req.ends_at,
         req.estimated_km,
+        ends.one_way(),
     )?;
     let id = Uuid::new_v4();
     commitments::lock_vehicle(&tx, &req.vehicle_id).await?;
@@ -276,6 +259,8 @@ async fn reserve(
             &req.ends_at,
             &req.estimated_km,
             &plan.currency,
+            &ends.origin,
+            &ends.destination,
         ],
     )
     .await
@@ -357,18 +342,6 @@ async fn list(
 
 pub fn routes(r: Routes) -> Routes {
     r.add(
-        RouteDoc {
-            success: 200,
-            errors: &[400, 413, 422],
-            ..RouteDoc::create::<QuoteRequest, Quote>(
-                "/v1/rentals/quote",
-                "Itemised price for a window",
-                ANY,
-            )
-        },
-        quote,
-    )
-    .add(
         RouteDoc::create::<Reserve, Rental>(
             "/v1/rentals",
             "Reserve a vehicle (charges fixed at the quote; 409 on overlap, and \

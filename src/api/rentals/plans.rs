@@ -70,6 +70,10 @@ pub struct CreatePlan {
     pub free_cancellation_hours: i32,
     #[schemars(range(min = 0, max = 100))]
     pub cancellation_fee_pct: i32,
+    /// Charged once when a rental ends at another location than it starts (default 0: none).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = MAX_MONEY))]
+    pub one_way_fee: i64,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -82,7 +86,8 @@ pub struct ListQuery {
 }
 
 pub const COLUMNS: &str = "id, name, currency, daily_rate, included_km_per_day, extra_km_rate, \
-                           late_fee_per_hour, free_cancellation_hours, cancellation_fee_pct, active, created_at";
+                           late_fee_per_hour, free_cancellation_hours, cancellation_fee_pct, \
+                           one_way_fee, active, created_at";
 const GET: &str = concatcp!("SELECT ", COLUMNS, " FROM pricing_plans WHERE id = $1");
 const UPDATE: &str = concatcp!(
     "UPDATE pricing_plans SET name = coalesce($2, name), active = coalesce($3, active)
@@ -91,8 +96,9 @@ const UPDATE: &str = concatcp!(
 );
 const INSERT: &str = concatcp!(
     "INSERT INTO pricing_plans (id, name, currency, daily_rate, included_km_per_day,
-        extra_km_rate, late_fee_per_hour, free_cancellation_hours, cancellation_fee_pct)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
+        extra_km_rate, late_fee_per_hour, free_cancellation_hours, cancellation_fee_pct,
+        one_way_fee)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ",
     COLUMNS
 );
 const LIST: &str = concatcp!(
@@ -113,6 +119,7 @@ pub fn from_row(row: &tokio_postgres::Row) -> Plan {
             late_fee_per_hour: row.get("late_fee_per_hour"),
             free_cancellation_hours: row.get("free_cancellation_hours"),
             cancellation_fee_pct: row.get("cancellation_fee_pct"),
+            one_way_fee: row.get("one_way_fee"),
         },
         active: row.get("active"),
         created_at: row.get("created_at"),
@@ -159,6 +166,7 @@ async fn create(
     money("daily_rate", req.daily_rate)?;
     money("extra_km_rate", req.extra_km_rate)?;
     money("late_fee_per_hour", req.late_fee_per_hour)?;
+    money("one_way_fee", req.one_way_fee)?;
     int_range("included_km_per_day", req.included_km_per_day, 0, 100_000)?;
     int_range(
         "free_cancellation_hours",
@@ -187,6 +195,7 @@ async fn create(
                 &req.late_fee_per_hour,
                 &req.free_cancellation_hours,
                 &req.cancellation_fee_pct,
+                &req.one_way_fee,
             ],
         )
         .await?;

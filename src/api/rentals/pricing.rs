@@ -4,7 +4,9 @@
 //!
 //! - Days: `ceil((ends_at - starts_at) / 24 h)`, at least 1.
 //! - Quote: `base` = days × daily rate, and `extra_km` = max(0, estimated km − days ×
-//!   included km per day) × per-km rate. Reserving charges exactly these items.
+//!   included km per day) × per-km rate, and `one_way_fee` = the plan's one-way fee, once,
+//!   when the rental ends at another location than it starts (and the fee is not 0).
+//!   Reserving charges exactly these items.
 //! - Completion: `extra_km` for the difference between the driven and the estimated extra
 //!   kilometres (negative when fewer were driven), and `late_fee` = started hours after
 //!   `ends_at` × late fee per hour. So after completion the charges total base + actual
@@ -30,13 +32,15 @@ pub struct Terms {
     pub free_cancellation_hours: i32,
     /// 0..=100.
     pub cancellation_fee_pct: i32,
+    /// Charged once (`one_way_fee`) when a rental ends at another location than it starts.
+    pub one_way_fee: i64,
 }
 
 /// One priced line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LineItem {
-    /// `base`, `extra_km`, `late_fee`, `cancellation_reversal`, `cancellation_fee`,
-    /// `no_show_reversal` or `no_show_fee`.
+    /// `base`, `extra_km`, `one_way_fee`, `late_fee`, `cancellation_reversal`,
+    /// `cancellation_fee`, `no_show_reversal` or `no_show_fee`.
     pub kind: String,
     pub quantity: i64,
     pub unit_amount: i64,
@@ -87,19 +91,24 @@ fn extra_km(terms: &Terms, days: i64, km: i64) -> Result<i64, ApiError> {
     Ok((km - included).max(0))
 }
 
-/// The itemised price of renting over `[start, end)` and driving `estimated_km`.
+/// The itemised price of renting over `[start, end)` and driving `estimated_km`, ending at
+/// another location than the start when `one_way`.
 pub fn quote(
     terms: &Terms,
     currency: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     estimated_km: i64,
+    one_way: bool,
 ) -> Result<Quote, ApiError> {
     let days = days(start, end);
     let mut items = vec![item("base", days, terms.daily_rate)?];
     let extra = extra_km(terms, days, estimated_km)?;
     if extra > 0 {
         items.push(item("extra_km", extra, terms.extra_km_rate)?);
+    }
+    if one_way && terms.one_way_fee > 0 {
+        items.push(item("one_way_fee", 1, terms.one_way_fee)?);
     }
     Ok(Quote {
         currency: currency.to_string(),
@@ -193,14 +202,16 @@ mod tests {
             0..100_000i64,
             0..100i32,
             0..=100i32,
+            0..1_000_000i64,
         )
-            .prop_map(|(d, inc, km, late, free, pct)| Terms {
+            .prop_map(|(d, inc, km, late, free, pct, one_way)| Terms {
                 daily_rate: d,
                 included_km_per_day: inc,
                 extra_km_rate: km,
                 late_fee_per_hour: late,
                 free_cancellation_hours: free,
                 cancellation_fee_pct: pct,
+                one_way_fee: one_way,
             })
     }
 
@@ -215,7 +226,7 @@ mod tests {
             driven in 0..100_000i64, late_s in -86_400..(10 * 86_400i64),
         ) {
             let (start, end) = (t0(), t0() + Duration::seconds(secs));
-            let q = quote(&t, "EUR", start, end, est).unwrap();
+            let q = quote(&t, "EUR", start, end, est, false).unwrap();
             prop_assert_eq!(q.total, q.items.iter().map(|i| i.amount).sum::<i64>());
             let days = (secs + 86_399) / 86_400;
             prop_assert_eq!(q.items[0].amount, days * t.daily_rate);
@@ -227,6 +238,27 @@ mod tests {
                 after,
                 days * t.daily_rate + extra * t.extra_km_rate + late_h * t.late_fee_per_hour
             );
+        }
+
+        #[test]
+        fn a_one_way_fee_is_one_line_exactly_when_one_way_and_not_free(
+            t in terms(), secs in 1..(60 * 86_400i64), est in 0..100_000i64, one_way: bool,
+        ) {
+            let (start, end) = (t0(), t0() + Duration::seconds(secs));
+            let round = quote(&t, "EUR", start, end, est, false).unwrap();
+            let q = quote(&t, "EUR", start, end, est, one_way).unwrap();
+            let fees: Vec<_> = q.items.iter().filter(|i| i.kind == "one_way_fee").collect();
+            if one_way && t.one_way_fee > 0 {
+                prop_assert_eq!(fees.len(), 1);
+                prop_assert_eq!((fees[0].quantity, fees[0].amount), (1, t.one_way_fee));
+                prop_assert_eq!(q.total, round.total + t.one_way_fee);
+            } else {
+                prop_assert!(fees.is_empty());
+                prop_assert_eq!(&q, &round);
+            }
+            // Cancelling a one-way rental credits its fee with the rest.
+            let items = cancellation(&t, q.total, start, start - Duration::days(365)).unwrap();
+            prop_assert_eq!(q.total + total(&items).unwrap(), 0);
         }
 
         #[test]
@@ -261,6 +293,7 @@ mod tests {
             late_fee_per_hour: 0,
             free_cancellation_hours: 48,
             cancellation_fee_pct: 20,
+            one_way_fee: 0,
         };
         let start = Utc::now();
         let charged = i64::MAX / 2;
@@ -278,8 +311,9 @@ mod tests {
             late_fee_per_hour: 0,
             free_cancellation_hours: 0,
             cancellation_fee_pct: 0,
+            one_way_fee: 0,
         };
-        let e = quote(&t, "EUR", t0(), t0() + Duration::days(3), 0).unwrap_err();
+        let e = quote(&t, "EUR", t0(), t0() + Duration::days(3), 0, false).unwrap_err();
         assert_eq!(e.status, 422);
     }
 }
