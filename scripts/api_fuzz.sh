@@ -271,16 +271,19 @@ vehicle_id=$(api_post /v1/vehicles "{\"id\":\"fuzz-fixture-$RUN_ID\",\"plate\":\
 # A fence with a speed limit, for alert rules whose scope needs one.
 geofence_id=$(api_post /v1/geofences '{"name":"fuzz fixture","center":{"lat":0.5,"lon":0.5},
   "radius_m":1000,"speed_limit_kmh":50}')
+# A location, for quotes, reservations and availability by location.
+location_id=$(api_post /v1/locations '{"name":"fuzz fixture","kind":"depot","lat":0.5,"lon":0.5}')
 jq -n --arg plan "$plan_id" --arg cu "$customer_user_id" --arg c "$customer_id" \
   --arg du "$driver_user_id" --arg d "$driver_id" --arg v "$vehicle_id" \
-  --arg admin "$admin_id" --arg spare "$spare_user_id" --arg g "$geofence_id" '{
+  --arg admin "$admin_id" --arg spare "$spare_user_id" --arg g "$geofence_id" \
+  --arg l "$location_id" '{
     admin: {id: $admin, role: "admin"}, spare_user: {id: $spare, role: "dispatcher"},
     plan: {id: $plan, currency: "EUR"},
     customer_user: {id: $cu, role: "customer"}, customer: {id: $c, user_id: $cu},
     driver_user: {id: $du, role: "driver"},
     driver: {id: $d, user_id: $du, licence_expiry: "9999-12-31"},
     vehicle: {id: $v, odometer_km: 0},
-    geofence: {id: $g, speed_limit_kmh: 50}
+    geofence: {id: $g, speed_limit_kmh: 50}, location: {id: $l}
   }' >"$OUT_DIR/fixtures.json"
 cat "$OUT_DIR/fixtures.json"
 

@@ -71,6 +71,12 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
    `params` become valid parameters of the rule's kind when the hooks know the rule (they are
    checked against it), and are dropped when they do not.
 
+14. Locations: `origin_location_id` and `destination_location_id` of a quote or reservation,
+   `location_id` of GET /v1/availability and the `geofence_id` of POST and PATCH
+   /v1/locations are references (6), to the fixture location and fixture geofence; a
+   destination without an origin gets the destination as its origin (a round trip). A DELETE
+   of the fixture location goes to an id that names nothing (404), as for the fence (13).
+
 So no case of this run exercises these refusals (a negative case breaks the schema, not these
 rules); they are left to the integration tests (tests/it/) and the unit tests beside each rule
 (docs/http.md, "Fuzzing the API"). The accepting side is exercised, in the stateful phase with
@@ -102,13 +108,13 @@ if _fixtures_path:
 # Rows the server issued, by collection: id -> the last JSON object seen for it.
 _SEEN = {c: {} for c in ("users", "customers", "drivers", "vehicles", "pricing-plans", "rentals",
                          "maintenance-schedules",
-                         "geofences", "alert-rules")}
+                         "geofences", "alert-rules", "locations")}
 _CURSORS = set()
 _PROFILED_USERS = set()  # user ids that have a driver or customer profile
 
 for _coll, _key in (("users", "customer_user"), ("users", "driver_user"), ("customers", "customer"),
                     ("drivers", "driver"), ("vehicles", "vehicle"), ("pricing-plans", "plan"),
-                    ("geofences", "geofence")):
+                    ("geofences", "geofence"), ("locations", "location")):
     if _key in _FIXTURES:
         _SEEN[_coll][_FIXTURES[_key]["id"]] = _FIXTURES[_key]
 for _key in ("customer_user", "driver_user"):
@@ -389,6 +395,20 @@ def _spare_the_fixture_fence(case):
         params["id"] = str(uuid.uuid4())
 
 
+def _spare_the_fixture_location(case):
+    # References to unknown locations fall back on the fixture location (14).
+    params = case.path_parameters
+    if isinstance(params, dict) and params.get("id") == _fixture_id("location"):
+        params["id"] = str(uuid.uuid4())
+
+
+def _fix_rental_ends(body):
+    _replace_ref(body, "origin_location_id", "locations", "location")
+    _replace_ref(body, "destination_location_id", "locations", "location")
+    if body.get("origin_location_id") is None and body.get("destination_location_id") is not None:
+        body["origin_location_id"] = body["destination_location_id"]
+
+
 def _keep_profile_role(body, user_id):
     if "role" not in body or user_id not in _PROFILED_USERS:
         return
@@ -552,6 +572,10 @@ def before_call(context, case, kwargs):
             _spare_the_admin(case)
         if op == ("DELETE", "/v1/geofences/{id}"):
             _spare_the_fixture_fence(case)
+        if op == ("DELETE", "/v1/locations/{id}"):
+            _spare_the_fixture_location(case)
+        if op == ("GET", "/v1/availability") and query is not None:
+            _replace_ref(query, "location_id", "locations", "location")
         if body is None:
             if op in (("GET", "/v1/stream"), ("GET", "/v1/positions")) and query is not None:
                 _fix_stream(query)
@@ -577,14 +601,18 @@ def before_call(context, case, kwargs):
             _replace_ref(body, "current_vehicle_id", "vehicles", "vehicle")
         elif op in (("POST", "/v1/vehicles"), ("PATCH", "/v1/vehicles/{id}")):
             _fix_vin(body)
+        elif op in (("POST", "/v1/locations"), ("PATCH", "/v1/locations/{id}")):
+            _replace_ref(body, "geofence_id", "geofences", "geofence")
         elif op == ("POST", "/v1/rentals/quote"):
             _replace_ref(body, "plan_id", "pricing-plans", "plan")
+            _fix_rental_ends(body)
         elif op == ("POST", "/v1/rentals"):
             if body.get("customer_id") is None and _fixture_id("customer") is not None:
                 body["customer_id"] = _fixture_id("customer")
             _replace_ref(body, "plan_id", "pricing-plans", "plan")
             _replace_ref(body, "customer_id", "customers", "customer")
             _replace_ref(body, "vehicle_id", "vehicles", "vehicle")
+            _fix_rental_ends(body)
         elif op == ("POST", "/v1/assignments"):
             _replace_ref(body, "driver_id", "drivers", "driver")
             _replace_ref(body, "vehicle_id", "vehicles", "vehicle")
