@@ -1,8 +1,8 @@
 //! `/v1/locations`: create, list (by kind, paginated), read, change and delete; staff write,
 //! anyone signed in reads, an admin deletes; hostile input (coordinates out of range or not
 //! numbers, huge numbers, unknown kinds, over-long names, unknown geofences) refused with the
-//! field named and nothing stored; a location rentals name cannot be deleted (409
-//! `location_in_use`), and deleting its geofence leaves it judged by its radius.
+//! field named and nothing stored; deleting its geofence keeps the location, without a fence;
+//! the OpenAPI document has the routes, `location_in_use` and the new fields.
 
 use serde_json::{json, Value};
 
@@ -256,6 +256,68 @@ async fn hostile_input_is_refused_and_nothing_stored() {
         422,
         "invalid_value",
         "unknown kind filter",
+    );
+    api.daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_has_the_new_routes_and_fields() {
+    let api = Api::start().await;
+    let doc = api.anonymous().get("/openapi.json").await.json();
+    let paths = &doc["paths"];
+    for (path, method) in [
+        ("/v1/locations", "post"),
+        ("/v1/locations", "get"),
+        ("/v1/locations/{id}", "get"),
+        ("/v1/locations/{id}", "patch"),
+        ("/v1/locations/{id}", "delete"),
+    ] {
+        assert!(paths[path][method].is_object(), "{method} {path}");
+    }
+    let codes = &paths["/v1/locations/{id}"]["delete"]["responses"]["409"]["content"]
+        ["application/json"]["schema"]["properties"]["error"]["properties"]["code"]["enum"];
+    assert!(
+        codes
+            .as_array()
+            .unwrap()
+            .contains(&json!("location_in_use")),
+        "{codes}"
+    );
+    let params = paths["/v1/availability"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert!(
+        params.iter().any(|p| p["name"] == "location_id"),
+        "{params:?}"
+    );
+    // The bodies' new fields, by the schemas they name.
+    let body = |path: &str| {
+        let r = paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        doc["components"]["schemas"][r]["properties"].clone()
+    };
+    assert!(body("/v1/pricing-plans")["one_way_fee"].is_object());
+    for path in ["/v1/rentals", "/v1/rentals/quote"] {
+        let props = body(path);
+        assert!(props["origin_location_id"].is_object(), "{path}: {props}");
+        assert!(
+            props["destination_location_id"].is_object(),
+            "{path}: {props}"
+        );
+    }
+    let location = body("/v1/locations");
+    assert_eq!(location["lat"]["maximum"], 90.0, "{location}");
+    assert_eq!(
+        location["kind"]["$ref"]
+            .as_str()
+            .map(|r| r.ends_with("LocationKind")),
+        Some(true),
+        "{location}"
     );
     api.daemon.shutdown().await;
 }
