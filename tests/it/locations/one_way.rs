@@ -2,7 +2,8 @@
 //! reservation, `GET /v1/rentals/{id}`, the `rental.reserved` event and the total, exactly
 //! when the destination differs from the origin; the destination defaults to the origin;
 //! unknown or incomplete locations are refused with the field named; cancelling credits the
-//! fee with the rest; a location rentals name cannot be deleted.
+//! fee with the rest; a location rentals name cannot be deleted, also when the delete races
+//! the reservation.
 
 use serde_json::{json, Value};
 
@@ -259,5 +260,64 @@ async fn the_one_way_fee_is_its_own_charge_exactly_when_the_ends_differ() {
     let cancelled = r.json();
     assert_eq!(cancelled["total_charged"], 0, "{cancelled}");
     assert_eq!(fees(&cancelled, "charges").len(), 1);
+    api.daemon.shutdown().await;
+}
+
+/// A location deleted while reservations name it: the delete wins (204, the reservation is 422
+/// `origin_location_id`) or the reservation wins (201, the delete is 409 `location_in_use`),
+/// never both, never a 500, and no rental names a deleted location.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_location_races_reservations_cleanly() {
+    let api = Api::start().await;
+    let a = &api.admin;
+    let db = api.db.client().await;
+    let (_, alice) = customer(&api, "alice").await;
+    vehicle(a, "car-1", 1).await;
+    let p = plan(a, standard_plan()).await;
+    let (mut deleted, mut reserved) = (0, 0);
+    for round in 0..12i64 {
+        let here = location(a, &format!("spot {round}"), 50.0, 8.0).await;
+        let body = json!({"vehicle_id": "car-1", "customer_id": alice, "plan_id": p,
+                          "starts_at": hours_from_now(100 + 10 * round),
+                          "ends_at": hours_from_now(105 + 10 * round), "estimated_km": 0,
+                          "origin_location_id": here});
+        let path = format!("/v1/locations/{here}");
+        // The delete starts 0 to 15 ms after the reservation, so that either may win.
+        let late = std::time::Duration::from_millis(5 * (round % 4) as u64);
+        let (reserve, delete) = tokio::join!(a.post("/v1/rentals", body), async {
+            tokio::time::sleep(late).await;
+            a.delete(&path).await
+        });
+        match (reserve.status, delete.status) {
+            (201, 409) => {
+                is(&delete, 409, "location_in_use", "reservation first");
+                reserved += 1;
+            }
+            (422, 204) => {
+                assert!(
+                    reserve.body.contains("origin_location_id"),
+                    "{}",
+                    reserve.body
+                );
+                deleted += 1;
+            }
+            other => panic!("round {round}: {other:?} {} {}", reserve.body, delete.body),
+        }
+    }
+    assert_eq!(
+        deleted + reserved,
+        12,
+        "deleted {deleted}, reserved {reserved}"
+    );
+    let orphans: i64 = db
+        .query_one(
+            "SELECT count(*) FROM rentals r WHERE NOT EXISTS
+               (SELECT 1 FROM locations l WHERE l.id = r.origin_location_id)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(orphans, 0);
     api.daemon.shutdown().await;
 }
