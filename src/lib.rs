@@ -32,6 +32,9 @@
 //! [`maintenance`]: preventive maintenance, when each schedule falls due for each vehicle (the
 //! rule, pure, and the fleet-wide due list from one query).
 //!
+//! [`ledger`]: the double-entry ledger every money-moving change posts to, in its own
+//! transaction (charges, payments, refunds, maintenance costs).
+//!
 //! [`timed`]: the rules that fire as time passes (shifts end, licences expire, no-shows).
 //!
 //! [`alerts`]: alert rules, the alerts they raise (one unresolved per rule and subject, each
@@ -59,6 +62,7 @@ pub mod events;
 pub mod fencing;
 pub mod geofences;
 pub mod ingest;
+pub mod ledger;
 pub mod limiter;
 pub mod live;
 pub mod maintenance;

@@ -132,6 +132,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0025_alert_states.sql"),
     },
     Migration {
+        version: 26,
+        name: "ledger",
+        sql: include_str!("../migrations/0026_ledger.sql"),
+    },
+    Migration {
         version: 28,
         name: "locations",
         sql: include_str!("../migrations/0028_locations.sql"),

@@ -18,6 +18,10 @@ pub enum Kind {
     RentalCancelled,
     RentalNoShow,
     RentalPaymentRecorded,
+    // Payments and refunds (docs/ledger.md).
+    PaymentCaptured,
+    PaymentFailed,
+    RefundIssued,
     MaintenanceScheduled,
     MaintenanceStarted,
     MaintenanceCompleted,
@@ -45,7 +49,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 36] = [
+    pub const ALL: [Kind; 39] = [
         Kind::VehicleRegistered,
         Kind::VehicleStatusChanged,
         Kind::VehicleDecommissioned,
@@ -59,6 +63,10 @@ impl Kind {
         Kind::RentalCancelled,
         Kind::RentalNoShow,
         Kind::RentalPaymentRecorded,
+        // Payments and refunds.
+        Kind::PaymentCaptured,
+        Kind::PaymentFailed,
+        Kind::RefundIssued,
         Kind::MaintenanceScheduled,
         Kind::MaintenanceStarted,
         Kind::MaintenanceCompleted,
@@ -101,6 +109,10 @@ impl Kind {
             Kind::RentalCancelled => "rental.cancelled",
             Kind::RentalNoShow => "rental.no_show",
             Kind::RentalPaymentRecorded => "rental.payment_recorded",
+            // Payments and refunds.
+            Kind::PaymentCaptured => "payment.captured",
+            Kind::PaymentFailed => "payment.failed",
+            Kind::RefundIssued => "refund.issued",
             Kind::MaintenanceScheduled => "maintenance.scheduled",
             Kind::MaintenanceStarted => "maintenance.started",
             Kind::MaintenanceCompleted => "maintenance.completed",

@@ -70,6 +70,11 @@ pub enum ErrorCode {
     InvalidValue,
     /// 422: the `Idempotency-Key` was used before for a different request.
     IdempotencyKeyReused,
+    /// 422: capturing the payment would pay more than the rental's balance (overpayment is
+    /// refused, never kept as credit).
+    Overpayment,
+    /// 422: the refund would take the payment's refunds beyond what was captured.
+    RefundExceedsCaptured,
     /// 429: over the rate limit; `Retry-After` says how long to wait.
     RateLimited,
     /// 500: a bug; the details go to the log, never to the client.
@@ -83,7 +88,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 32] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::MalformedRequest,
         ErrorCode::MissingToken,
         ErrorCode::InvalidToken,
@@ -112,6 +117,8 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::InvalidValue,
         ErrorCode::IdempotencyKeyReused,
+        ErrorCode::Overpayment,
+        ErrorCode::RefundExceedsCaptured,
         ErrorCode::RateLimited,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
@@ -146,7 +153,9 @@ impl ErrorCode {
             | OpenJobsLimit
             | LocationInUse => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            InvalidValue | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidValue | IdempotencyKeyReused | Overpayment | RefundExceedsCaptured => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable | BrokerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -185,6 +194,8 @@ impl ErrorCode {
             PayloadTooLarge => "payload_too_large",
             InvalidValue => "invalid_value",
             IdempotencyKeyReused => "idempotency_key_reused",
+            Overpayment => "overpayment",
+            RefundExceedsCaptured => "refund_exceeds_captured",
             RateLimited => "rate_limited",
             Internal => "internal",
             Unavailable => "unavailable",

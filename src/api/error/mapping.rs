@@ -4,6 +4,7 @@ use super::{ApiError, ErrorCode};
 use crate::api::rules::cas::CasError;
 use crate::api::rules::commitments::CommitmentError;
 use crate::dispatch::jobs::TransitionError;
+use crate::ledger::LedgerError;
 
 impl From<CommitmentError> for ApiError {
     fn from(e: CommitmentError) -> Self {
@@ -42,6 +43,16 @@ impl From<CasError> for ApiError {
             e @ CasError::Illegal { .. } => {
                 ApiError::new(ErrorCode::IllegalTransition, e.to_string())
             }
+        }
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Database(e) => e.into(),
+            e @ LedgerError::Overflow => ApiError::invalid("amount", e),
+            e @ (LedgerError::Unbalanced(_) | LedgerError::NoSuchEntry(_)) => ApiError::internal(e),
         }
     }
 }

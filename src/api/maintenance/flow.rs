@@ -20,6 +20,7 @@ use crate::api::rules::commitments::{self, Kind};
 use crate::api::vehicles::model::VehicleStatus;
 use crate::api::vehicles::status::transition;
 use crate::events::Kind as Event;
+use crate::ledger;
 
 const START: &str = "UPDATE maintenance_jobs SET status = 'in_progress', started_at = $2
                      WHERE id = $1 AND status = 'scheduled' RETURNING vehicle_id";
@@ -117,6 +118,7 @@ async fn complete(
         )
         .await?;
     }
+    post_costs(&tx, id, &vehicle, &req).await?;
     commitments::release(&tx, Kind::Maintenance, id).await?;
     transition(
         &tx,
@@ -126,6 +128,28 @@ async fn complete(
     )
     .await?;
     reload(&tx, id, Event::MaintenanceCompleted).await
+}
+
+/// The job's labour and parts into the ledger, as the vehicle's expenses.
+async fn post_costs(tx: &Tx, id: Uuid, vehicle: &str, req: &Complete) -> Result<(), ApiError> {
+    let parts = req
+        .parts
+        .iter()
+        .try_fold(0i64, |sum, p| {
+            i64::from(p.quantity)
+                .checked_mul(p.unit_cost)
+                .and_then(|cost| sum.checked_add(cost))
+        })
+        .ok_or_else(|| ApiError::invalid("parts", "the total cost does not fit in 64 bits"))?;
+    let costs = ledger::maintenance::Costs {
+        job: id,
+        vehicle,
+        currency: &req.currency,
+        labour: req.labour_cost,
+        parts,
+    };
+    ledger::maintenance::job_completed(&**tx, &costs).await?;
+    Ok(())
 }
 
 async fn cancel(_: Caller, db: Db, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {

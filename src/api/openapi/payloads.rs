@@ -18,7 +18,7 @@ use crate::api::fleet::assignments::Assignment;
 use crate::api::fleet::drivers::DutyStatus;
 use crate::api::maintenance::jobs::Job as MaintenanceJob;
 use crate::api::rentals::booking::Rental;
-use crate::api::rentals::ledger::Payment;
+use crate::api::rentals::ledger::{Payment, Refund};
 use crate::api::trips::model::{Stop, Trip};
 use crate::api::vehicles::model::{Vehicle, VehicleStatus};
 use crate::dispatch::jobs::{EventReason, JobState};
@@ -73,6 +73,16 @@ pub fn payload(kind: Kind, g: &mut SchemaGenerator) -> Value {
             "The payment as `POST /v1/rentals/{id}/payments` answers it, and its rental.",
             vec![
                 ("rental_id", sub::<Uuid>(g)),
+                ("payment", sub::<Payment>(g)),
+            ],
+        ),
+        PaymentCaptured => payment(g, "captured"),
+        PaymentFailed => payment(g, "failed"),
+        RefundIssued => object(
+            "The refund, and its payment right after it (`refunded` once refunds reach the amount).",
+            vec![
+                ("rental_id", sub::<Uuid>(g)),
+                ("refund", sub::<Refund>(g)),
                 ("payment", sub::<Payment>(g)),
             ],
         ),
@@ -167,6 +177,15 @@ fn rental(g: &mut SchemaGenerator, status: &str) -> Value {
     object(
         "The rental as `GET /v1/rentals/{id}` answers it, right after the change (charges, payments and balance included).",
         vec![("rental", r)],
+    )
+}
+
+/// `payment.*`: the payment right after the transition, in `status`.
+fn payment(g: &mut SchemaGenerator, status: &str) -> Value {
+    let p = narrowed(sub::<Payment>(g), "status", status);
+    object(
+        "The payment as `GET /v1/rentals/{id}` lists it, right after the change, and its rental.",
+        vec![("rental_id", sub::<Uuid>(g)), ("payment", p)],
     )
 }
 

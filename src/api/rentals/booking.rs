@@ -35,7 +35,8 @@ use crate::events::{self, Kind as Event};
 pub const MAX_DAYS: i64 = 366;
 pub const RENTERS: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Customer];
 
-/// A rental with its charges, payments and balance (charges − payments).
+/// A rental with its charges, payments and balance (charges − captured payments + refunds,
+/// which the ledger's receivable for the rental always equals).
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Rental {
     pub id: Uuid,
@@ -57,9 +58,14 @@ pub struct Rental {
     pub returned_at: Option<DateTime<Utc>>,
     pub currency: String,
     pub charges: Vec<LineItem>,
+    /// Every payment, pending and failed ones included, each with its refunds.
     pub payments: Vec<Payment>,
     pub total_charged: i64,
+    /// Captured payments less their refunds.
     pub total_paid: i64,
+    /// The refunds of its payments.
+    pub total_refunded: i64,
+    /// `total_charged − total_paid`: what the customer owes (negative: what the fleet owes).
     pub balance: i64,
     pub created_at: DateTime<Utc>,
 }
@@ -167,7 +173,8 @@ async fn assemble(
             let charges = charges.remove(&id).unwrap_or_default();
             let payments = payments.remove(&id).unwrap_or_default();
             let total_charged = pricing::total(&charges)?;
-            let total_paid: i64 = payments.iter().map(|p| p.amount).sum();
+            let total_paid: i64 = payments.iter().map(Payment::net).sum();
+            let total_refunded: i64 = payments.iter().map(|p| p.refunded).sum();
             Ok(Rental {
                 id,
                 vehicle_id: row.get("vehicle_id"),
@@ -188,6 +195,7 @@ async fn assemble(
                 payments,
                 total_charged,
                 total_paid,
+                total_refunded,
                 balance: total_charged - total_paid,
                 created_at: row.get("created_at"),
             })
@@ -279,7 +287,7 @@ async fn reserve(
         req.ends_at,
     )
     .await?;
-    add_charges(&tx, id, &plan.currency, &q.items).await?;
+    add_charges(&tx, Event::RentalReserved, id, &plan.currency, &q.items).await?;
     let rental = load(&tx, &caller, id).await?;
     emit(&tx, Event::RentalReserved, &rental).await?;
     Ok((StatusCode::CREATED, Json(rental)))

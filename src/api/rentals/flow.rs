@@ -1,10 +1,9 @@
 //! A rental's life after reserving: activate (vehicle → rented, odometer out), complete
-//! (odometer in, extra km and late fee charged, vehicle → active), cancel (the plan's
-//! rule) and payments. Every step is a compare-and-set on the rental's status inside one
+//! (odometer in, extra km and late fee charged, vehicle → active) and cancel (the plan's
+//! rule); payments are in [`super::payments`]. Every step is a compare-and-set on the rental's status inside one
 //! transaction, so of two concurrent conflicting steps exactly one applies; the other is 409.
 
 use axum::extract::Path;
-use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -12,12 +11,12 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::booking::{self, load, parse_id, Rental, RENTERS};
-use super::ledger::{add_charges, charges, Payment};
+use super::ledger::{add_charges, charges};
 use super::plans;
 use super::pricing;
 use crate::api::auth::{Caller, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::extract::{currency, int_range, money, ApiJson, CURRENCY_PATTERN, MAX_MONEY};
+use crate::api::extract::{int_range, ApiJson};
 use crate::api::middleware::txn::{Db, Tx};
 use crate::api::now::Now;
 use crate::api::routes::{RouteDoc, Routes};
@@ -25,7 +24,7 @@ use crate::api::rules::cas::compare_and_set;
 use crate::api::rules::commitments::{self, Kind};
 use crate::api::vehicles::model::VehicleStatus;
 use crate::api::vehicles::status::{record_odometer, transition};
-use crate::events::{self, Kind as Event};
+use crate::events::Kind as Event;
 
 /// `$2` → `$3`, returning what the next steps need.
 const STEP: &str =
@@ -35,9 +34,6 @@ const STEP: &str =
 const STATUS: &str = "SELECT status FROM rentals WHERE id = $1";
 const HAND_OVER: &str = "UPDATE rentals SET odometer_out = $2, activated_at = $3 WHERE id = $1";
 const TAKE_BACK: &str = "UPDATE rentals SET odometer_in = $2, returned_at = $3 WHERE id = $1";
-const ADD_PAYMENT: &str = "INSERT INTO rental_payments (id, rental_id, amount, currency, method)
-                           VALUES ($1, $2, $3, $4, $5)
-                           RETURNING id, amount, currency, method, created_at";
 
 /// `POST /v1/rentals/{id}/activate` body.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -57,20 +53,6 @@ pub struct Complete {
     pub odometer_km: i64,
     /// When the vehicle came back (default: now); not in the future.
     pub returned_at: Option<DateTime<Utc>>,
-}
-
-/// `POST /v1/rentals/{id}/payments` body.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Pay {
-    /// Positive, minor units of the rental's currency.
-    #[schemars(range(min = 1, max = MAX_MONEY))]
-    pub amount: i64,
-    #[schemars(regex(pattern = CURRENCY_PATTERN))]
-    pub currency: String,
-    /// `cash`, `card` or `transfer`.
-    #[schemars(extend("enum" = ["cash", "card", "transfer"]))]
-    pub method: String,
 }
 
 /// The rental's columns needed to move it on.
@@ -182,7 +164,7 @@ async fn complete(
         req.odometer_km - out,
         returned_at,
     )?;
-    add_charges(&tx, id, &cur.currency, &added).await?;
+    add_charges(&tx, Event::RentalCompleted, id, &cur.currency, &added).await?;
     record_odometer(&tx, &cur.vehicle_id, req.odometer_km, "rental_in", now).await?;
     tx.execute(TAKE_BACK, &[&id, &req.odometer_km, &returned_at])
         .await?;
@@ -211,56 +193,9 @@ async fn cancel(
     let plan = plans::fetch(&*tx, cur.plan_id, "plan_id").await?;
     let charged = pricing::total(&charges(&*tx, id).await?)?;
     let added = pricing::cancellation(&plan.terms, charged, cur.starts_at, now)?;
-    add_charges(&tx, id, &cur.currency, &added).await?;
+    add_charges(&tx, Event::RentalCancelled, id, &cur.currency, &added).await?;
     commitments::release(&tx, Kind::Rental, id).await?;
     changed(&tx, &caller, id, Event::RentalCancelled).await
-}
-
-async fn pay(
-    caller: Caller,
-    db: Db,
-    Path(id): Path<String>,
-    ApiJson(req): ApiJson<Pay>,
-) -> Result<(StatusCode, Json<Payment>), ApiError> {
-    let id = parse_id(&id)?;
-    money("amount", req.amount)?;
-    if req.amount == 0 {
-        return Err(ApiError::invalid("amount", "must be positive"));
-    }
-    currency("currency", &req.currency)?;
-    if !matches!(req.method.as_str(), "cash" | "card" | "transfer") {
-        return Err(ApiError::invalid("method", "cash, card or transfer"));
-    }
-    let tx = db.tx().await?;
-    let rental = load(&tx, &caller, id).await?;
-    if rental.currency != req.currency {
-        return Err(ApiError::invalid(
-            "currency",
-            format!("the rental is in {}", rental.currency),
-        ));
-    }
-    let row = tx
-        .query_one(
-            ADD_PAYMENT,
-            &[
-                &Uuid::new_v4(),
-                &id,
-                &req.amount,
-                &req.currency,
-                &req.method,
-            ],
-        )
-        .await?;
-    let payment = Payment {
-        id: row.get(0),
-        amount: row.get(1),
-        currency: row.get(2),
-        method: row.get(3),
-        created_at: row.get(4),
-    };
-    let body = serde_json::json!({ "rental_id": id, "payment": &payment });
-    events::emit(&*tx, Event::RentalPaymentRecorded, &id.to_string(), body).await?;
-    Ok((StatusCode::CREATED, Json(payment)))
 }
 
 pub fn routes(r: Routes) -> Routes {
@@ -298,18 +233,5 @@ pub fn routes(r: Routes) -> Routes {
         )
         .conflicts(&[ErrorCode::IllegalTransition]),
         cancel,
-    )
-    .add(
-        RouteDoc {
-            success: 201,
-            errors: &[400, 404, 413, 422],
-            ..RouteDoc::change::<Pay, Payment>(
-                "POST",
-                "/v1/rentals/{id}/payments",
-                "Record a payment",
-                STAFF,
-            )
-        },
-        pay,
     )
 }

@@ -41,7 +41,8 @@ pub async fn mark(
         let (plan_id, currency): (Uuid, String) = (r.get(0), r.get(1));
         let plan = plans::fetch(tx, plan_id, "plan_id").await?;
         let charged = pricing::total(&charges(tx, id).await?)?;
-        add_charges(tx, id, &currency, &pricing::no_show(&plan.terms, charged)?).await?;
+        let added = pricing::no_show(&plan.terms, charged)?;
+        add_charges(tx, Event::RentalNoShow, id, &currency, &added).await?;
         commitments::release(tx, Kind::Rental, id).await?;
         booking::emit_loaded(tx, Event::RentalNoShow, id).await?;
         marked.push(id);

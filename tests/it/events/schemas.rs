@@ -117,6 +117,9 @@ const API_FLOW: &[&str] = &[
     "rental.completed",
     "rental.cancelled",
     "rental.payment_recorded",
+    "payment.captured",
+    "payment.failed",
+    "refund.issued",
     "maintenance.scheduled",
     "maintenance.started",
     "maintenance.completed",
@@ -234,7 +237,24 @@ async fn the_api_and_the_dispatcher_emit_what_their_schemas_say() {
         200,
     );
     let pay = json!({"amount": 500, "currency": "EUR", "method": "card"});
-    ok(a.post(&step("payments"), pay).await, 201);
+    let r = a.post(&step("payments"), pay).await;
+    let paid = r.json()["id"].as_str().unwrap().to_string();
+    ok(r, 201);
+    let refund = json!({"amount": 200, "reason": "goodwill"});
+    ok(
+        a.post(&step(&format!("payments/{paid}/refunds")), refund)
+            .await,
+        201,
+    );
+    let pending = json!({"amount": 100, "currency": "EUR", "method": "cash", "status": "pending"});
+    let r = a.post(&step("payments"), pending).await;
+    let pending = r.json()["id"].as_str().unwrap().to_string();
+    ok(r, 201);
+    ok(
+        a.post(&step(&format!("payments/{pending}/fail")), json!({}))
+            .await,
+        200,
+    );
     ok(
         a.post(&step("complete"), json!({"odometer_km": 50})).await,
         200,
