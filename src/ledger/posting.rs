@@ -87,7 +87,8 @@ pub fn net(key: &str, lines: &[(String, i64)]) -> Result<Vec<(String, i64)>, Led
         .collect()
 }
 
-/// Posts `p` in the caller's transaction, at most once per business event.
+/// Posts `p` in the caller's transaction, at most once per business event. Outside a
+/// transaction the entry's row would be checked alone, before its lines, and refused.
 pub async fn post(c: &impl GenericClient, p: &Posting) -> Result<Posted, LedgerError> {
     insert(c, p, None).await
 }

@@ -22,6 +22,9 @@
 //!   tests.
 //! - [`jetstream`]: private NATS servers (one node or a three-node cluster) with JetStream and
 //!   the MQTT listener: MQTT topics as NATS subjects, and what a tracker's PUBACK is worth.
+//! - [`ledger`]: the double-entry ledger: what PostgreSQL refuses, posting once, the backfill,
+//!   payment states and refunds (50 concurrent refunds), and random money flows that keep
+//!   every journal balanced and each rental's balance equal to its receivable.
 //! - [`live`]: the live index's property tests and the Redis write-through.
 //! - [`locations`]: `/v1/locations`, one-way rentals' fee, and availability by the location a
 //!   vehicle is parked at (its geofence or the radius around its point).
@@ -56,6 +59,7 @@ mod http_config;
 mod ingest;
 mod jetstream;
 mod layout;
+mod ledger;
 mod live;
 mod locations;
 mod maintenance;
