@@ -35,7 +35,9 @@ CREATE TABLE journal_entries (
     currency  char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
     memo      text NOT NULL DEFAULT '',
     -- The rental the entry is about, so a rental's receivable can be read from the ledger.
-    rental_id uuid REFERENCES rentals (id),
+    -- Not a foreign key: the ledger refers to the business tables without depending on
+    -- them (a TRUNCATE … CASCADE of the fleet's tables never reaches it).
+    rental_id uuid,
     reverses  bigint UNIQUE REFERENCES journal_entries (id),
     CONSTRAINT journal_entries_event_key UNIQUE (event_key),
     UNIQUE (id, currency)
