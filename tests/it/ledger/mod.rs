@@ -4,12 +4,14 @@
 //!   backfill of a database upgraded with history.
 //! - [`payments`]: payment states and refunds through the API, overpayment, hostile amounts
 //!   and currencies, 50 concurrent refunds of one payment, maintenance costs.
+//! - [`routes`]: `GET /v1/ledger/entries` and `/v1/ledger/accounts`.
 //! - [`property`]: random sequences of rental steps, payments and refunds keep every
 //!   journal balanced and each rental's balance equal to its receivable.
 
 mod database;
 mod payments;
 mod property;
+mod routes;
 
 use tokio_postgres::GenericClient;
 
