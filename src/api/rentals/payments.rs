@@ -70,8 +70,15 @@ pub struct Pay {
     #[schemars(extend("enum" = ["cash", "card", "transfer"]))]
     pub method: String,
     /// `captured` (the default: the money is in) or `pending` (to be captured or failed).
-    #[schemars(extend("enum" = ["pending", "captured"]))]
-    pub status: Option<String>,
+    pub status: Option<Recorded>,
+}
+
+crate::text_enum! {
+    /// The state a payment is recorded in.
+    pub enum Recorded {
+        Pending => "pending",
+        Captured => "captured",
+    }
 }
 
 pub fn payment_id(id: &str) -> Result<Uuid, ApiError> {
@@ -94,10 +101,9 @@ async fn pay(
     if !matches!(req.method.as_str(), "cash" | "card" | "transfer") {
         return Err(ApiError::invalid("method", "cash, card or transfer"));
     }
-    let status = match req.status.as_deref() {
-        None | Some("captured") => PaymentStatus::Captured,
-        Some("pending") => PaymentStatus::Pending,
-        Some(_) => return Err(ApiError::invalid("status", "pending or captured")),
+    let status = match req.status {
+        None | Some(Recorded::Captured) => PaymentStatus::Captured,
+        Some(Recorded::Pending) => PaymentStatus::Pending,
     };
     let tx = db.tx().await?;
     let rental = load(&tx, &caller, id).await?;
