@@ -51,10 +51,6 @@ fn authed_post(r: &RouteDoc) -> bool {
     r.method == "POST" && !r.roles.is_empty()
 }
 
-/// 422 codes only the routes that name them in [`RouteDoc::unprocessable`] answer.
-const ROUTE_SPECIFIC_422: [ErrorCode; 2] =
-    [ErrorCode::Overpayment, ErrorCode::RefundExceedsCaptured];
-
 /// The codes `r` can answer with `status`.
 pub fn codes(r: &RouteDoc, status: u16) -> Vec<ErrorCode> {
     use ErrorCode::*;
@@ -77,19 +73,7 @@ pub fn codes(r: &RouteDoc, status: u16) -> Vec<ErrorCode> {
             }
             c
         }
-        422 => {
-            let common: Vec<ErrorCode> = if authed_post(r) {
-                vec![InvalidValue, IdempotencyKeyReused]
-            } else {
-                ErrorCode::with_status(422)
-                    .filter(|c| !ROUTE_SPECIFIC_422.contains(c))
-                    .collect()
-            };
-            common
-                .into_iter()
-                .chain(r.unprocessable.iter().copied())
-                .collect()
-        }
+        422 if authed_post(r) => vec![InvalidValue, IdempotencyKeyReused],
         other => ErrorCode::with_status(other).collect(),
     };
     codes.sort_unstable();

@@ -47,9 +47,6 @@ pub struct RouteDoc {
     /// The 409 codes this route can answer beyond the ones every write can
     /// (`concurrent_update`, `idempotency_in_progress`); any makes 409 documented.
     pub conflicts: &'static [ErrorCode],
-    /// The 422 codes this route can answer beyond `invalid_value` (and, for a `POST`,
-    /// `idempotency_key_reused`).
-    pub unprocessable: &'static [ErrorCode],
 }
 
 impl RouteDoc {
@@ -74,19 +71,12 @@ impl RouteDoc {
             success: 200,
             errors: &[],
             conflicts: &[],
-            unprocessable: &[],
         }
     }
 
     /// The same route answering 409 with `codes` (see [`RouteDoc::conflicts`]).
     pub const fn conflicts(mut self, codes: &'static [ErrorCode]) -> RouteDoc {
         self.conflicts = codes;
-        self
-    }
-
-    /// The same route answering 422 with `codes` too (see [`RouteDoc::unprocessable`]).
-    pub const fn unprocessable(mut self, codes: &'static [ErrorCode]) -> RouteDoc {
-        self.unprocessable = codes;
         self
     }
 }

@@ -64,17 +64,17 @@ pub enum ErrorCode {
     OpenJobsLimit,
     /// 409: deleting a location that rentals start or end at.
     LocationInUse,
+    /// 409: capturing the payment would pay more than the rental's balance now is
+    /// (overpayment is refused, never kept as credit).
+    Overpayment,
+    /// 409: the refund would take the payment's refunds beyond what was captured.
+    RefundExceedsCaptured,
     /// 413: the body is larger than `http.max_body_bytes`.
     PayloadTooLarge,
     /// 422: a value is well-formed but not allowed; the message starts with the field.
     InvalidValue,
     /// 422: the `Idempotency-Key` was used before for a different request.
     IdempotencyKeyReused,
-    /// 422: capturing the payment would pay more than the rental's balance (overpayment is
-    /// refused, never kept as credit).
-    Overpayment,
-    /// 422: the refund would take the payment's refunds beyond what was captured.
-    RefundExceedsCaptured,
     /// 429: over the rate limit; `Retry-After` says how long to wait.
     RateLimited,
     /// 500: a bug; the details go to the log, never to the client.
@@ -88,7 +88,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         ErrorCode::MalformedRequest,
         ErrorCode::MissingToken,
         ErrorCode::InvalidToken,
@@ -114,11 +114,11 @@ impl ErrorCode {
         ErrorCode::LastAdmin,
         ErrorCode::OpenJobsLimit,
         ErrorCode::LocationInUse,
+        ErrorCode::Overpayment,
+        ErrorCode::RefundExceedsCaptured,
         ErrorCode::PayloadTooLarge,
         ErrorCode::InvalidValue,
         ErrorCode::IdempotencyKeyReused,
-        ErrorCode::Overpayment,
-        ErrorCode::RefundExceedsCaptured,
         ErrorCode::RateLimited,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
@@ -151,11 +151,11 @@ impl ErrorCode {
             | ConcurrentUpdate
             | LastAdmin
             | OpenJobsLimit
-            | LocationInUse => StatusCode::CONFLICT,
+            | LocationInUse
+            | Overpayment
+            | RefundExceedsCaptured => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            InvalidValue | IdempotencyKeyReused | Overpayment | RefundExceedsCaptured => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            InvalidValue | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable | BrokerUnavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -3,8 +3,8 @@
 //! payment's status (409 when it already moved), and capturing posts the payment to the
 //! ledger and emits `payment.captured`, in the same transaction.
 //!
-//! Overpayment is refused: a capture may not take the rental's balance below zero (422
-//! `overpayment`). The check runs under the rental's row lock, which every change of its
+//! Overpayment is refused: a capture may not take the rental's balance below zero (409
+//! `overpayment`: a conflict with the balance as it now is, not an invalid value). The check runs under the rental's row lock, which every change of its
 //! charges also takes, so concurrent captures cannot overpay together.
 
 use axum::extract::Path;
@@ -230,22 +230,21 @@ pub fn routes(r: Routes) -> Routes {
                 "POST",
                 "/v1/rentals/{id}/payments",
                 "Record a payment: captured at once (posted to the ledger), or pending; \
-                 422 overpayment when it would pay more than the balance",
+                 409 overpayment when it would pay more than the balance",
                 STAFF,
             )
         }
-        .unprocessable(&[ErrorCode::Overpayment]),
+        .conflicts(&[ErrorCode::Overpayment]),
         pay,
     )
     .add(
         RouteDoc::step::<Payment>(
             "/v1/rentals/{id}/payments/{payment_id}/capture",
-            "Capture a pending payment (posted to the ledger); 409 unless it is pending, 422 \
+            "Capture a pending payment (posted to the ledger); 409 unless it is pending, and \
              overpayment when it would pay more than the balance",
             STAFF,
         )
-        .conflicts(&[ErrorCode::IllegalTransition])
-        .unprocessable(&[ErrorCode::Overpayment]),
+        .conflicts(&[ErrorCode::IllegalTransition, ErrorCode::Overpayment]),
         capture,
     )
     .add(

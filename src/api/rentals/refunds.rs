@@ -1,6 +1,6 @@
 //! Refunds: part or all of a captured payment given back. The payment's row is locked for
 //! the refund, so concurrent refunds apply one after the other and their sum never exceeds
-//! the amount captured (422 `refund_exceeds_captured`; `rental_payments_refunded` checks it
+//! the amount captured (409 `refund_exceeds_captured`; `rental_payments_refunded` checks it
 //! again in the database). A payment refunded in full becomes `refunded`. Each refund posts
 //! Dr receivable / Cr cash or bank, so the rental's balance (and the ledger's receivable)
 //! rises by the amount given back, and emits `refund.issued`.
@@ -161,14 +161,16 @@ pub fn routes(r: Routes) -> Routes {
             errors: &[400, 404, 413, 422],
             ..RouteDoc::create::<RefundRequest, Refund>(
                 "/v1/rentals/{id}/payments/{payment_id}/refunds",
-                "Refund part or all of a captured payment (posted to the ledger); 422 \
-                 refund_exceeds_captured beyond what is left, 409 unless the payment was \
-                 captured",
+                "Refund part or all of a captured payment (posted to the ledger); 409 \
+                 refund_exceeds_captured beyond what is left, illegal_transition unless the \
+                 payment was captured",
                 STAFF,
             )
         }
-        .conflicts(&[ErrorCode::IllegalTransition])
-        .unprocessable(&[ErrorCode::RefundExceedsCaptured]),
+        .conflicts(&[
+            ErrorCode::IllegalTransition,
+            ErrorCode::RefundExceedsCaptured,
+        ]),
         refund,
     )
 }

@@ -135,9 +135,9 @@ async fn payments_move_through_their_states_and_post_each_capture() {
         (r1["amount"].as_i64(), r1["currency"].as_str()),
         (Some(1_000), Some("EUR"))
     );
-    expect_status!(a, "POST" refunds.clone(), json!({"amount": 2_001}) => 422 "refund_exceeds_captured");
+    expect_status!(a, "POST" refunds.clone(), json!({"amount": 2_001}) => 409 "refund_exceeds_captured");
     created(a, &refunds, json!({"amount": 2_000, "currency": "EUR"})).await;
-    expect_status!(a, "POST" refunds.clone(), json!({"amount": 1}) => 422 "refund_exceeds_captured");
+    expect_status!(a, "POST" refunds.clone(), json!({"amount": 1}) => 409 "refund_exceeds_captured");
     let r = a.get(&format!("/v1/rentals/{id}")).await.json();
     let shown = &r["payments"][0];
     assert_eq!(
@@ -160,11 +160,11 @@ async fn payments_move_through_their_states_and_post_each_capture() {
     assert_eq!(balance(&db, "bank").await, 0);
 
     // Overpayment is refused, at once or at capture; exactly the balance is fine.
-    expect_status!(a, "POST" payments.clone(), pay(json!(8_001), "card", None) => 422 "overpayment");
+    expect_status!(a, "POST" payments.clone(), pay(json!(8_001), "card", None) => 409 "overpayment");
     let late = created(a, &payments, pay(json!(8_000), "card", Some("pending"))).await;
     created(a, &payments, pay(json!(1), "cash", None)).await;
     let late_id = late["id"].as_str().unwrap();
-    expect_status!(a, "POST" format!("{payments}/{late_id}/capture"), json!({}) => 422 "overpayment");
+    expect_status!(a, "POST" format!("{payments}/{late_id}/capture"), json!({}) => 409 "overpayment");
     created(a, &payments, pay(json!(7_999), "card", None)).await;
     let r = a.get(&format!("/v1/rentals/{id}")).await.json();
     assert_eq!(r["balance"], 0);
@@ -236,8 +236,9 @@ async fn hostile_amounts_and_currencies_are_refused() {
     assert_eq!(count(&db, "SELECT count(*) FROM rental_payments").await, 1);
     // The document names the new codes where they can happen.
     let doc = api.anonymous().get("/openapi.json").await.json();
-    let codes = |path: &str| doc["paths"][path]["post"]["responses"]["422"].to_string();
+    let codes = |path: &str| doc["paths"][path]["post"]["responses"]["409"].to_string();
     assert!(codes("/v1/rentals/{id}/payments").contains("overpayment"));
+    assert!(codes("/v1/rentals/{id}/payments/{payment_id}/capture").contains("overpayment"));
     assert!(
         codes("/v1/rentals/{id}/payments/{payment_id}/refunds").contains("refund_exceeds_captured")
     );
@@ -263,7 +264,7 @@ async fn fifty_concurrent_refunds_never_exceed_the_capture() {
     for r in all.iter().filter(|r| r.status != 201) {
         is(
             r,
-            422,
+            409,
             "refund_exceeds_captured",
             "a refund over the capture",
         );
