@@ -25,7 +25,8 @@ API. Every edit keeps the request schema-valid (Schemathesis revalidates an edit
 4. VIN (POST /v1/vehicles, PATCH /v1/vehicles/{id}): a 17-character VIN of the allowed
    alphabet gets its correct North American check digit in position 9 (the algorithm of
    src/api/vehicles/vin.rs).
-5. POST /v1/rentals/{id}/payments: the currency becomes the rental's, when the hooks saw it.
+5. POST /v1/rentals/{id}/payments and POST /v1/rentals/{id}/payments/{payment_id}/refunds: the
+   currency becomes the rental's, when the hooks saw it.
 6. References (plan_id, customer_id, driver_id, vehicle_id, current_vehicle_id, user_id) to
    rows that do not exist become the ids of the fixture rows api_fuzz.sh created before the
    run (a pricing plan, a customer user and customer, a driver user and driver, a vehicle; see
@@ -632,7 +633,8 @@ def before_call(context, case, kwargs):
         elif op[1].startswith("/v1/rentals/{id}/"):
             rental = _SEEN["rentals"].get((case.path_parameters or {}).get("id")) or {}
             vehicle_km = _vehicle_reading(rental.get("vehicle_id"))
-            if op[1].endswith("/payments"):
+            if op[1].endswith("/payments") or op[1].endswith("/refunds"):
+                # A refund is in its payment's currency, which is the rental's.
                 if rental and isinstance(body.get("currency"), str):
                     body["currency"] = rental["currency"]
             elif op[1].endswith("/activate"):
