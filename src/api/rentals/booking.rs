@@ -155,8 +155,8 @@ pub(super) fn check_request(
     int_range("estimated_km", estimated_km, 0, 10_000_000)
 }
 
-/// Rentals from their rows, with charges and payments: two queries for any number of rows
-/// (a list page never costs a query per item).
+/// Rentals from their rows, with charges, payments and refunds: three queries for any
+/// number of rows (a list page never costs a query per item).
 async fn assemble(
     client: &tokio_postgres::Client,
     rows: &[tokio_postgres::Row],
