@@ -15,7 +15,6 @@ CREATE FUNCTION ledger_account_type(code text) RETURNS text LANGUAGE sql IMMUTAB
         WHEN 'cash' THEN 'asset'
         WHEN 'bank' THEN 'asset'
         WHEN 'revenue' THEN 'revenue'
-        WHEN 'refunds' THEN 'expense'
         WHEN 'expense' THEN 'expense'
         WHEN 'payable' THEN 'liability'
     END
