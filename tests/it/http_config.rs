@@ -76,53 +76,38 @@ async fn health_ready_metrics_request_ids_and_error_envelope() {
     daemon.shutdown().await;
 }
 
-fn fleetd(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetd"))
-        .args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
 #[test]
 fn bad_configuration_fails_start_up_naming_the_key() {
-    let (code, out) = fleetd(&["serve"], &[("FLEETD_INGEST_BATCH_ROWS", "0")]);
+    let (code, out) = fleetd_cli(&["serve"], &[("FLEETD_INGEST_BATCH_ROWS", "0")]);
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains("ingest.batch_rows") && out.contains("FLEETD_INGEST_BATCH_ROWS"),
         "{out}"
     );
 
-    let (code, out) = fleetd(&["serve"], &[("FLEETD_HTTP_ADDR", "not-an-address")]);
+    let (code, out) = fleetd_cli(&["serve"], &[("FLEETD_HTTP_ADDR", "not-an-address")]);
     assert_eq!(code, 2);
     assert!(out.contains("http.addr"), "{out}");
 
-    let (code, out) = fleetd(&["check-config"], &[("FLEETD_MQTT_URL", "ftp://x")]);
+    let (code, out) = fleetd_cli(&["check-config"], &[("FLEETD_MQTT_URL", "ftp://x")]);
     assert_eq!(code, 2);
     assert!(out.contains("mqtt.url"), "{out}");
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, "[ingest]\nbatch_rowz = 5\n").unwrap();
-    let (code, out) = fleetd(&["--config", path.to_str().unwrap(), "check-config"], &[]);
+    let (code, out) = fleetd_cli(&["--config", path.to_str().unwrap(), "check-config"], &[]);
     assert_eq!(code, 2);
     assert!(out.contains("batch_rowz"), "{out}");
 
-    let (code, out) = fleetd(&["--config", "/does/not/exist.toml", "check-config"], &[]);
+    let (code, out) = fleetd_cli(&["--config", "/does/not/exist.toml", "check-config"], &[]);
     assert_eq!(code, 2);
     assert!(out.contains("/does/not/exist.toml"), "{out}");
 }
 
 #[test]
 fn check_config_prints_effective_values_without_secrets() {
-    let (code, out) = fleetd(
+    let (code, out) = fleetd_cli(
         &["check-config"],
         &[
             (
@@ -140,7 +125,7 @@ fn check_config_prints_effective_values_without_secrets() {
         assert!(!out.contains(secret), "{secret} printed: {out}");
     }
     // The shipped default file is valid.
-    let (code, out) = fleetd(
+    let (code, out) = fleetd_cli(
         &[
             "--config",
             concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),

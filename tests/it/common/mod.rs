@@ -113,6 +113,23 @@ impl Drop for TestDb {
     }
 }
 
+/// Runs the `fleetd` binary with `args` and only `env` in its environment: its exit code and
+/// what it printed (stdout, then stderr).
+pub fn fleetd_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetd"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use fleetd::ledger::{self, Posted, Posting};
 use proptest::prelude::*;
-use proptest::test_runner::TestRunner;
+use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 use serde_json::json;
 
 use super::{count, RECEIVABLE, UNBALANCED};
@@ -272,7 +272,12 @@ fn random_money_flows_keep_the_books_balanced() {
             next_vehicle: Cell::new(100),
         }
     });
-    let mut runner = TestRunner::new(proptest_config(16));
+    // A fixed seed: the coverage asserted below (captures and refunds among the random
+    // operations, many of which are refused) must not depend on the draw.
+    let mut runner = TestRunner::new_with_rng(
+        proptest_config(16),
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
     runner
         .run(&flow(), |ops| rt.block_on(run(&world, ops)))
         .unwrap();

@@ -1,21 +1,10 @@
 //! Bad replica settings stop `fleetd` before it starts, naming the key and its variable,
 //! never the password; a good one is shown with the password hidden.
 
-use std::process::Command;
+use crate::common::fleetd_cli;
 
 fn fleetd(env: &[(&str, &str)]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetd"))
-        .arg("check-config")
-        .env_clear()
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    fleetd_cli(&["check-config"], env)
 }
 
 #[test]
