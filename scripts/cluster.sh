@@ -23,7 +23,10 @@
 #
 # Environment (ports of node 1; nodes 2 and 3 take the next ones): CLUSTER_NATS_PORT (4231),
 # CLUSTER_MQTT_PORT (1891), CLUSTER_ROUTE_PORT (6231), CLUSTER_MONITOR_PORT (8231),
-# CLUSTER_HTTP_PORT (8081), CLUSTER_REPLICA_PORT (5442); FLEETD_DB_NAME (fleetd).
+# CLUSTER_HTTP_PORT (8081), CLUSTER_REPLICA_PORT (5442); FLEETD_DB_NAME (fleetd); CLUSTER_DIR
+# (.run/cluster: where every part keeps its configuration, data, logs and pid files). FLEETD_*
+# variables reach the fleetd nodes and override their files (scripts/drills.sh's cluster drills
+# run a second cluster this way, on other ports, directory and database).
 # `up` exits 1 when a part did not come up; what did come up is left running.
 set -euo pipefail
 
@@ -40,7 +43,7 @@ source "$REPO/scripts/lib/pg_replica.sh"
 source "$REPO/scripts/lib/mosquitto.sh"   # run_secret
 
 RUN_DIR="$REPO/.run"
-DIR="$RUN_DIR/cluster"
+DIR="${CLUSTER_DIR:-$RUN_DIR/cluster}"
 NODES=(1 2 3)
 NATS_PORT="${CLUSTER_NATS_PORT:-4231}"
 MQTT_PORT="${CLUSTER_MQTT_PORT:-1891}"

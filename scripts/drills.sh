@@ -47,9 +47,19 @@
 # reconnects and the max delay after recovery (fault end, or the event if later, to its
 # first receipt). Files in .run/drills/<drill>-<run>/.
 #
+# Cluster drills (issue 18; `cluster` selects the four; not in the default list): three fleetd
+# nodes on a three-node NATS JetStream cluster with a read replica, scripts/cluster.sh's, on
+# ports of their own: cluster_kill9 (a fleetd node), cluster_nats_kill9 (the NATS node leading
+# $MQTT_msgs), cluster_rolling (every fleetd node in turn), cluster_replica (the replica stopped:
+# reads from the primary). scripts/lib/cluster_drills.sh says what each does and how it is
+# judged: exact verify, and throughput back within DRILL_CLUSTER_BACK_S (10) of the fault.
+# DRILL_CLUSTER_RATE (5,000 readings/s, one per payload) and DRILL_CLUSTER_READINGS (300,000)
+# size them.
+#
 #   scripts/drills.sh                          # the ingestion drills, 3 runs each
 #   DRILL_RUNS=1 scripts/drills.sh kill9 broker  # some, once
 #   DRILL_RUNS=1 scripts/drills.sh events      # the event drills, once
+#   DRILL_RUNS=1 scripts/drills.sh cluster     # the cluster drills, once
 #   DRILL_RUNS=1 DRILL_RECEIVER_DOWN_S=120 scripts/drills.sh events_receiver_down
 #   FLEETD_MQTT_SUBSCRIPTION=shared FLEETD_MQTT_CONNECTIONS=2 scripts/drills.sh pg_broker
 #                                              # the shared subscription: loses readings on
@@ -63,7 +73,11 @@ cd "$REPO"
 PATH="/usr/sbin:/sbin:$PATH"
 DRILLS=()
 for d in "$@"; do
-  if [ "$d" = events ]; then DRILLS+=(events_receiver_down events_kill9 events_pgrestart); else DRILLS+=("$d"); fi
+  case "$d" in
+    events) DRILLS+=(events_receiver_down events_kill9 events_pgrestart) ;;
+    cluster) DRILLS+=(cluster_kill9 cluster_nats_kill9 cluster_rolling cluster_replica) ;;
+    *) DRILLS+=("$d") ;;
+  esac
 done
 [ ${#DRILLS[@]} -gt 0 ] || DRILLS=(kill9 pgrestart broker pgdown pg_broker kill9_pg_broker broker_kill9)
 RUNS="${DRILL_RUNS:-3}"
@@ -105,7 +119,7 @@ stop_fleetd() {
   if [ -n "$FLEETD_PID" ] && kill -TERM "$FLEETD_PID" 2>/dev/null; then wait "$FLEETD_PID" || true; fi
   FLEETD_PID=""
 }
-trap 'stop_event_helpers; stop_fleetd; kill "$PB_PID" 2>/dev/null || true' EXIT
+trap 'stop_event_helpers; cl_stop_helpers; stop_fleetd; kill "$PB_PID" 2>/dev/null || true; [ ! -d "$CL_DIR" ] || cl down >/dev/null 2>&1 || true' EXIT
 pg() { pg_ctlcluster --skip-systemctl-redirect "$PGVER" main "$1"; }
 broker_restart() { # TERM (graceful: saves its database) or KILL (loses what came since the last save)
   kill "-$1" "$PB_PID"
@@ -125,6 +139,8 @@ drop_sessions() {
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # shellcheck source=scripts/lib/event_drills.sh
 source "$REPO/scripts/lib/event_drills.sh"
+# shellcheck source=scripts/lib/cluster_drills.sh
+source "$REPO/scripts/lib/cluster_drills.sh"
 
 failed=0
 summary=()
@@ -134,6 +150,10 @@ for drill in "${DRILLS[@]}"; do
     events_*)
       event_drill "$drill" "$run" || failed=1
       summary+=("$EVENT_LINE")
+      continue ;;
+    cluster_*)
+      cluster_drill "$drill" "$run" || failed=1
+      summary+=("$CLUSTER_LINE")
       continue ;;
   esac
   say "=== $drill, run $run of $RUNS: $READINGS readings at $RATE/s"
