@@ -67,6 +67,11 @@ impl Page {
 
     /// The lower bound for lists keyed by a UUID.
     pub fn after_uuid(&self) -> Result<Option<uuid::Uuid>, ApiError> {
+        self.after_key()
+    }
+
+    /// The cursor as the list's key (a UUID, an `i64` id…), or 422 when it is not one.
+    pub fn after_key<K: std::str::FromStr>(&self) -> Result<Option<K>, ApiError> {
         self.after
             .as_deref()
             .map(|a| {

@@ -93,14 +93,7 @@ async fn list(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Paged<AuditEntry>>, ApiError> {
     let page = Page::new(q.limit, q.cursor.as_deref())?;
-    let before: Option<i64> = page
-        .after
-        .as_deref()
-        .map(|c| {
-            c.parse()
-                .map_err(|_| ApiError::invalid("cursor", "not a cursor"))
-        })
-        .transpose()?;
+    let before: Option<i64> = page.after_key()?;
     nul_free("entity", &q.entity)?;
     nul_free("entity_id", &q.entity_id)?;
     let client = state.pool.get().await?;

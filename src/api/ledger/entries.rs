@@ -80,14 +80,7 @@ async fn list(
     ApiQuery(q): ApiQuery<EntriesQuery>,
 ) -> Result<Json<Paged<Entry>>, ApiError> {
     let page = Page::new(q.limit, q.cursor.as_deref())?;
-    let after: Option<i64> = page
-        .after
-        .as_deref()
-        .map(|c| {
-            c.parse()
-                .map_err(|_| ApiError::invalid("cursor", "not a cursor"))
-        })
-        .transpose()?;
+    let after: Option<i64> = page.after_key()?;
     filter("account", &q.account)?;
     let client = db.tx().await?;
     let rows = client

@@ -129,14 +129,7 @@ async fn list(
 ) -> Result<Json<Paged<Delivery>>, ApiError> {
     let hook = id(&raw)?;
     let page = Page::new(q.limit, q.cursor.as_deref())?;
-    let before: Option<i64> = page
-        .after
-        .as_deref()
-        .map(|c| {
-            c.parse()
-                .map_err(|_| ApiError::invalid("cursor", "not a cursor"))
-        })
-        .transpose()?;
+    let before: Option<i64> = page.after_key()?;
     let tx = db.tx().await?;
     tx.query_opt(EXISTS, &[&hook])
         .await?

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use rand::seq::SliceRandom;
 use tokio_postgres::error::SqlState;
 
+use super::storage::pool;
 use crate::common::*;
-use fleetd::config::{DatabaseConfig, Secret};
 use fleetd::ingest::partitions::{day_of, Partitions};
 use fleetd::ingest::sink::{FAST_PATH_LOCK_TIMEOUT, MERGE_GPS};
 
@@ -35,16 +35,8 @@ async fn days_around_today(db: &TestDb) {
     fleetd::migrate::migrate(&mut db.client().await)
         .await
         .unwrap();
-    let pool = fleetd::db::pool(&DatabaseConfig {
-        url: Secret::new(db.url.clone()),
-        pool_size: 2,
-        ingest_pool_size: 2,
-        connect_timeout_ms: 5_000,
-        ..Default::default()
-    })
-    .unwrap();
     let today = day_of(chrono::Utc::now().timestamp_micros());
-    Partitions::new(pool, 30, 2, 3)
+    Partitions::new(pool(db), 30, 2, 3)
         .ensure(&[today - 1, today, today + 1])
         .await
         .unwrap();

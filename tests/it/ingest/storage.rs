@@ -8,7 +8,8 @@ use fleetd::ingest::partitions::{day_of, Partitions};
 
 const DAY_US: i64 = 86_400_000_000;
 
-fn pool(db: &TestDb) -> deadpool_postgres::Pool {
+/// A pool on `db` (shared with the other storage tests of this module).
+pub(super) fn pool(db: &TestDb) -> deadpool_postgres::Pool {
     fleetd::db::pool(&DatabaseConfig {
         url: Secret::new(db.url.clone()),
         pool_size: 4,
