@@ -65,6 +65,9 @@ pub async fn start_on(
     let pg = db::PgTarget::new(config.database.url.expose())?;
     let broker = config.mqtt_endpoint()?;
     crate::tls::mqtt::transport(broker.tls, config.mqtt_tls_files()).context("mqtt TLS")?;
+    if config.ingest.source == IngestSource::Jetstream {
+        crate::ingest::jetstream::auth::Credentials::load(&config.jetstream)?;
+    }
     let pool = db::pool(&config.database)?;
     let ingest_pool = db::ingest_pool(&config.database, config.ingest.writers)?;
     with_retries("migrate", &shutdown, || async {

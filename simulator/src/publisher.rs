@@ -29,10 +29,14 @@ use crate::shard::Shard;
 use crate::stats::{ConnCounters, ConnSnapshot, GenCounters, GenSnapshot};
 use crate::truth;
 
-/// How long the end of a run waits for outstanding PubAcks.
-const ACK_DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
-/// ... or until no PubAck arrived for this long.
-const ACK_STALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the end of a run waits for outstanding PubAcks: long enough for a slow broker
+/// to work off what the connections hold (up to `inflight` plus a channel's worth each; a
+/// NATS cluster storing each QoS 1 publish before its PubAck can take a minute on a loaded
+/// machine), so that what it would still have acknowledged is not counted as lost.
+const ACK_DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
+/// ... or until no PubAck arrived for this long: longer than a NATS leader election (4 to
+/// 9 s), during which no PubAck comes.
+const ACK_STALL_TIMEOUT: Duration = Duration::from_secs(12);
 
 /// Why a run could not start or finish.
 #[derive(Debug, thiserror::Error)]

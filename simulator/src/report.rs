@@ -105,6 +105,10 @@ pub struct RunReport {
     /// Payloads never acknowledged (QoS 1).
     pub unacked_payloads: u64,
     pub connection_errors: u64,
+    /// Reconnects the broker answered without the session: it had forgotten the
+    /// unacknowledged payloads, which were published again (`republished_payloads`).
+    pub sessions_lost: u64,
+    pub republished_payloads: u64,
     pub publish_errors: u64,
     /// Readings never published because the broker stopped taking payloads (not in the
     /// manifest).
@@ -165,6 +169,8 @@ impl RunReport {
                 0
             },
             connection_errors: p.connection_errors,
+            sessions_lost: p.sessions_lost,
+            republished_payloads: p.republished_payloads,
             publish_errors: p.publish_errors,
             abandoned_readings: p.abandoned_readings,
             rates: Rates {
@@ -235,6 +241,13 @@ impl RunReport {
             t(self.publish_errors),
             t(self.abandoned_readings),
         );
+        if self.sessions_lost > 0 {
+            s += &format!(
+                "sessions  {} reconnects without the session; {} unacked payloads published again\n",
+                t(self.sessions_lost),
+                t(self.republished_payloads),
+            );
+        }
         if let Some(m) = &self.manifest {
             s += &format!("manifest  {m}\n");
         }

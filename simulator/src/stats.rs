@@ -94,6 +94,10 @@ pub struct ConnCounters {
     /// Readings in acknowledged payloads (duplicate copies excluded).
     pub acked_readings: AtomicU64,
     pub connection_errors: AtomicU64,
+    /// Reconnects the broker answered without the session (CONNACK `session_present = 0`).
+    pub sessions_lost: AtomicU64,
+    /// Unacknowledged payloads published again after such a reconnect.
+    pub republished_payloads: AtomicU64,
     /// Payloads that could not be handed over (the run gave up on the broker).
     pub publish_errors: AtomicU64,
     /// Readings in those payloads: never published, and taken out of the manifest.
@@ -109,6 +113,8 @@ impl ConnCounters {
             acked_payloads: self.acked_payloads.load(Relaxed),
             acked_readings: self.acked_readings.load(Relaxed),
             connection_errors: self.connection_errors.load(Relaxed),
+            sessions_lost: self.sessions_lost.load(Relaxed),
+            republished_payloads: self.republished_payloads.load(Relaxed),
             publish_errors: self.publish_errors.load(Relaxed),
             abandoned_readings: self.abandoned_readings.load(Relaxed),
         }
@@ -123,6 +129,8 @@ pub struct ConnSnapshot {
     pub acked_payloads: u64,
     pub acked_readings: u64,
     pub connection_errors: u64,
+    pub sessions_lost: u64,
+    pub republished_payloads: u64,
     pub publish_errors: u64,
     pub abandoned_readings: u64,
 }
@@ -135,6 +143,8 @@ impl ConnSnapshot {
         self.acked_payloads += o.acked_payloads;
         self.acked_readings += o.acked_readings;
         self.connection_errors += o.connection_errors;
+        self.sessions_lost += o.sessions_lost;
+        self.republished_payloads += o.republished_payloads;
         self.publish_errors += o.publish_errors;
         self.abandoned_readings += o.abandoned_readings;
     }

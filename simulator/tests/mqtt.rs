@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use fleet_sim::manifest;
 use fleet_sim::payload::Kind;
 use fleet_sim::spec::{check_payload, in_window};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 
 /// A Mosquitto of our own on a free port, killed on drop.
 struct Mosquitto {
@@ -37,6 +37,11 @@ fn mosquitto_binary() -> PathBuf {
 
 impl Mosquitto {
     fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// With `extra` lines of configuration.
+    fn start_with(extra: &str) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -47,7 +52,7 @@ impl Mosquitto {
         // Unlimited queues: the subscriber must see every message, however fast they come.
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n"),
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n{extra}"),
         )
         .unwrap();
         let child = Command::new(mosquitto_binary())
@@ -422,6 +427,104 @@ async fn faults_are_sent_as_claimed_and_the_manifest_matches_what_arrived() {
     assert_eq!(stored, expected);
     let total: usize = expected.values().map(BTreeSet::len).sum();
     assert_eq!(total as u64, r["expected"].as_u64().unwrap());
+}
+
+/// Connects with `id` and a clean session, then disconnects: the broker closes the connection
+/// that held `id` and discards its session, so that client's next connection gets a CONNACK
+/// with `session_present = 0`, as from a broker that lost its sessions.
+async fn take_over(port: u16, id: &str) {
+    let mut o = MqttOptions::new(id, "127.0.0.1", port);
+    o.set_clean_session(true);
+    let (client, mut eventloop) = AsyncClient::new(o, 10);
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => break,
+            Ok(_) => {}
+            Err(e) => panic!("take over {id}: {e}"),
+        }
+    }
+    client.disconnect().await.unwrap();
+    while let Ok(event) = eventloop.poll().await {
+        if event == Event::Outgoing(Outgoing::Disconnect) {
+            break;
+        }
+    }
+}
+
+/// The client ids the broker logged as connecting (`log_dest topic`), oldest first.
+fn connected_ids(log: &Inbox) -> Vec<String> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter_map(|m| {
+            let line = String::from_utf8_lossy(&m.payload).into_owned();
+            let (_, rest) = line.split_once("New client connected from ")?;
+            let (_, id) = rest.split_once(" as ")?;
+            Some(id.split_whitespace().next()?.to_string())
+        })
+        .collect()
+}
+
+/// A broker that forgets a tracker's session (as nats-server can while the stream holding
+/// MQTT sessions elects a new leader) forgets what the tracker had in flight: rumqttc drops
+/// its unacknowledged publishes on such a CONNACK, and fleet-sim must publish them again.
+/// Four times, while fleet-sim publishes at 10,000 readings/s over one connection, its session
+/// is taken over: every reading still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_unacknowledged_when_the_broker_forgets_the_session_are_published_again() {
+    let broker = Mosquitto::start_with("log_dest topic\nlog_type notice\n");
+    let (_log, log) = subscribe(broker.port, "$SYS/broker/log").await;
+    let (_sub, inbox) = subscribe(broker.port, "t-sess").await;
+    let readings = 40_000u64;
+    let sim = tokio::spawn(run_sim(args(&[
+        "--mqtt-url",
+        &broker.url(),
+        "--vehicles",
+        "50",
+        "--readings",
+        &readings.to_string(),
+        "--rate",
+        "10000",
+        "--format",
+        "json",
+        "--connections",
+        "1",
+        "--prefix",
+        "t-sess",
+        "--quiet",
+        "--json",
+    ])));
+    let sim_connections = || {
+        connected_ids(&log)
+            .into_iter()
+            .filter(|id| id.starts_with("fleet-sim-"))
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for round in 1..=4 {
+        // Once fleet-sim is connected (again), and publishing.
+        while sim_connections().len() < round {
+            assert!(Instant::now() < deadline, "fleet-sim did not reconnect");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let id = sim_connections().pop().unwrap();
+        take_over(broker.port, &id).await;
+    }
+    let run = sim.await.unwrap();
+    let r = &run.report;
+    assert!(r["sessions_lost"].as_u64().unwrap() >= 1, "{}", run.stderr);
+    assert!(r["republished_payloads"].as_u64().unwrap() >= 1);
+    assert_eq!(r["unacked_payloads"], 0, "{}", run.stderr);
+    let got = wait_for(&inbox, r["payloads"].as_u64().unwrap()).await;
+    let mut identities = BTreeSet::new();
+    for m in &got {
+        let (id, kind) = topic_parts(&m.topic, "t-sess");
+        for reading in check_payload(kind, &m.payload).unwrap() {
+            identities.insert((id.to_string(), kind, reading.unwrap().ts_ms()));
+        }
+    }
+    assert_eq!(identities.len() as u64, readings, "every reading arrived");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::validate::{invalid, range};
+use super::validate::{invalid, range, tls_files};
 use super::{ConfigError, Secret};
+use crate::tls::TlsFiles;
 
 /// Where the readings come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,12 +70,22 @@ impl TryFrom<String> for Capture {
 #[serde(deny_unknown_fields, default)]
 pub struct JetStreamConfig {
     /// NATS servers, comma-separated (`nats://host:4222,nats://host2:4222`); the client
-    /// connects to one and fails over to the others. Plain TCP: put the servers on a private
-    /// network (TLS to NATS is not supported yet).
+    /// connects to one and fails over to the others. `tls://` servers (all or none) are
+    /// spoken to over TLS only.
     pub urls: String,
     /// NATS user and password; empty: none.
     pub username: String,
     pub password: Secret,
+    /// With `tls://` servers: CA certificates (PEM) to check theirs against; empty: the
+    /// system's trust store.
+    pub tls_ca_file: String,
+    /// With `tls://` servers that ask for one: the node's client certificate (PEM), with
+    /// `tls_key_file`.
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    /// A file holding the seed of the NKey user the node connects as (`SU...`, one line);
+    /// empty: none. Instead of `username`.
+    pub nkey_seed_file: String,
     /// The connection's name as the servers show it (`/connz`); the host name is a good one.
     pub name: String,
     /// `mqtt`: take the readings from nats-server's MQTT stream `$MQTT_msgs` (what a PUBACK
@@ -116,6 +127,10 @@ impl Default for JetStreamConfig {
             urls: "nats://127.0.0.1:4222".into(),
             username: String::new(),
             password: Secret::default(),
+            tls_ca_file: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            nkey_seed_file: String::new(),
             name: "fleetd".into(),
             capture: Capture::Mqtt,
             stream: "FLEET".into(),
@@ -140,6 +155,22 @@ impl JetStreamConfig {
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect()
+    }
+
+    /// The servers are `tls://` ones. Call after [`super::Config::validate`].
+    pub fn tls(&self) -> bool {
+        self.server_list()
+            .first()
+            .is_some_and(|s| s.starts_with("tls://"))
+    }
+
+    /// The TLS files (`jetstream.tls_*`).
+    pub fn tls_files(&self) -> TlsFiles<'_> {
+        TlsFiles {
+            ca_file: &self.tls_ca_file,
+            cert_file: &self.tls_cert_file,
+            key_file: &self.tls_key_file,
+        }
     }
 }
 
@@ -178,7 +209,8 @@ impl super::Config {
             let url = url::Url::parse(s).map_err(|_| {
                 invalid("jetstream.urls", "each must be a URL like nats://host:4222")
             })?;
-            if url.scheme() != "nats"
+            if !matches!(url.scheme(), "nats" | "tls")
+                || url.scheme() != servers[0].split(':').next().unwrap_or_default()
                 || url.host_str().is_none_or(str::is_empty)
                 || !url.username().is_empty()
                 || url.password().is_some()
@@ -188,8 +220,8 @@ impl super::Config {
             {
                 return Err(invalid(
                     "jetstream.urls",
-                    "each must be nats://host[:port], without credentials (jetstream.username, \
-                     jetstream.password), path or query",
+                    "each must be nats://host[:port], or each tls://host[:port], without \
+                     credentials (jetstream.username, jetstream.password), path or query",
                 ));
             }
         }
@@ -197,6 +229,19 @@ impl super::Config {
             return Err(invalid(
                 "jetstream.username",
                 "at most 256 characters, no control characters",
+            ));
+        }
+        tls_files("jetstream", j.tls(), j.tls_files())?;
+        if j.nkey_seed_file.len() > 4096 || j.nkey_seed_file.chars().any(char::is_control) {
+            return Err(invalid(
+                "jetstream.nkey_seed_file",
+                "must be a file path (at most 4096 bytes, no control characters)",
+            ));
+        }
+        if !j.nkey_seed_file.is_empty() && !j.username.is_empty() {
+            return Err(invalid(
+                "jetstream.nkey_seed_file",
+                "set jetstream.username or jetstream.nkey_seed_file, not both",
             ));
         }
         if j.name.is_empty()

@@ -367,7 +367,7 @@ pub struct MqttEndpoint {
 
 /// `{section}.tls_ca_file`, `tls_cert_file` and `tls_key_file`: only with a TLS URL, a
 /// certificate only with its key, and paths without control characters.
-fn tls_files(section: &str, tls: bool, files: TlsFiles<'_>) -> Result<(), ConfigError> {
+pub(super) fn tls_files(section: &str, tls: bool, files: TlsFiles<'_>) -> Result<(), ConfigError> {
     let keys = [
         ("tls_ca_file", files.ca_file),
         ("tls_cert_file", files.cert_file),

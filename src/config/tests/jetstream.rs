@@ -22,8 +22,56 @@ fn malformed_and_hostile_values_are_refused_by_key() {
             "jetstream.urls",
         ),
         (
-            &[("FLEETD_JETSTREAM_URLS", "tls://h:4222")],
+            &[("FLEETD_JETSTREAM_URLS", "tls://h:4222,nats://h2:4222")],
             "jetstream.urls",
+        ),
+        (
+            &[("FLEETD_JETSTREAM_URLS", "nats://h:4222,tls://h2:4222")],
+            "jetstream.urls",
+        ),
+        (
+            &[("FLEETD_JETSTREAM_URLS", "tls://u:p@h:4222")],
+            "jetstream.urls",
+        ),
+        (
+            &[("FLEETD_JETSTREAM_TLS_CA_FILE", "/etc/ca.crt")],
+            "jetstream.tls_ca_file",
+        ),
+        (
+            &[
+                ("FLEETD_JETSTREAM_URLS", "tls://h:4222"),
+                ("FLEETD_JETSTREAM_TLS_CERT_FILE", "/etc/client.crt"),
+            ],
+            "jetstream.tls_cert_file",
+        ),
+        (
+            &[
+                ("FLEETD_JETSTREAM_URLS", "tls://h:4222"),
+                ("FLEETD_JETSTREAM_TLS_KEY_FILE", "/etc/client.key"),
+            ],
+            "jetstream.tls_cert_file",
+        ),
+        (
+            &[
+                ("FLEETD_JETSTREAM_URLS", "tls://h:4222"),
+                ("FLEETD_JETSTREAM_TLS_CA_FILE", "/etc/ca\n.crt"),
+            ],
+            "jetstream.tls_ca_file",
+        ),
+        (
+            &[("FLEETD_JETSTREAM_NKEY_SEED_FILE", "/etc/\u{7}.nk")],
+            "jetstream.nkey_seed_file",
+        ),
+        (
+            &[("FLEETD_JETSTREAM_NKEY_SEED_FILE", &long)],
+            "jetstream.nkey_seed_file",
+        ),
+        (
+            &[
+                ("FLEETD_JETSTREAM_NKEY_SEED_FILE", "/etc/fleetd.nk"),
+                ("FLEETD_JETSTREAM_USERNAME", "fleetd"),
+            ],
+            "jetstream.nkey_seed_file",
         ),
         (&[("FLEETD_JETSTREAM_URLS", "nats://")], "jetstream.urls"),
         (
@@ -154,4 +202,24 @@ password = "s3cret"
         !format!("{c:?}").contains("s3cret"),
         "the password is redacted"
     );
+    assert!(!c.jetstream.tls());
+}
+
+#[test]
+fn a_tls_cluster_with_an_nkey_loads() {
+    let (c, _) = load_str(
+        r#"
+[jetstream]
+urls = "tls://nats-1.internal:4222,tls://nats-2.internal:4222"
+tls_ca_file = "/etc/fleetd/nats-ca.crt"
+tls_cert_file = "/etc/fleetd/node.crt"
+tls_key_file = "/etc/fleetd/node.key"
+nkey_seed_file = "/etc/fleetd/node.nk"
+"#,
+        &[],
+    )
+    .unwrap();
+    assert!(c.jetstream.tls());
+    assert_eq!(c.jetstream.tls_files().ca_file, "/etc/fleetd/nats-ca.crt");
+    assert_eq!(c.jetstream.nkey_seed_file, "/etc/fleetd/node.nk");
 }

@@ -14,6 +14,7 @@
 //! what all the nodes hold together).
 
 pub mod acker;
+pub mod auth;
 pub mod metrics;
 pub mod poke;
 pub mod setup;
@@ -34,26 +35,26 @@ use crate::ingest::inflight::AckToken;
 use crate::metrics::Metrics;
 use acker::Acks;
 
-/// A NATS client for `role` (the connection's name says which node and what for). It
-/// connects in the background and reconnects for ever, so a node starts while NATS is away.
+/// A NATS client for `role` (the connection's name says which node and what for), with the
+/// node's TLS and identity ([`auth`]). It connects in the background and reconnects for
+/// ever, so a node starts while NATS is away.
 pub async fn connect(
     j: &JetStreamConfig,
     role: &str,
     no_echo: bool,
-) -> Result<async_nats::Client, async_nats::ConnectError> {
+) -> anyhow::Result<async_nats::Client> {
+    let credentials = auth::Credentials::load(j)?;
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("{}-{role}", j.name))
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(5))
         .ping_interval(Duration::from_secs(10));
-    if !j.username.is_empty() {
-        options = options.user_and_password(j.username.clone(), j.password.expose().into());
-    }
+    options = credentials.apply(options);
     if no_echo {
         options = options.no_echo();
     }
-    options.connect(j.server_list()).await
+    Ok(options.connect(j.server_list()).await?)
 }
 
 /// Everything the consumer task needs.

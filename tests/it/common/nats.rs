@@ -75,6 +75,8 @@ struct Node {
 pub struct NatsCluster {
     dir: tempfile::TempDir,
     nodes: Vec<Node>,
+    /// Configuration added to every node's (TLS, authorization).
+    extra: String,
 }
 
 impl NatsCluster {
@@ -85,12 +87,18 @@ impl NatsCluster {
     /// A free port can be taken by another test's server between its choice and nats-server's
     /// bind: then the whole cluster starts again on new ports (its routes name every port).
     pub fn start(nodes: usize) -> NatsCluster {
+        NatsCluster::start_with(nodes, "")
+    }
+
+    /// [`NatsCluster::start`] with `extra` added to each node's configuration: a `tls` block,
+    /// an `authorization` block.
+    pub fn start_with(nodes: usize, extra: &str) -> NatsCluster {
         assert!(
             nodes == 1 || nodes >= 3,
             "a JetStream cluster needs 3 nodes or more"
         );
         for _ in 0..3 {
-            let mut cluster = NatsCluster::spawn_all(nodes);
+            let mut cluster = NatsCluster::spawn_all(nodes, extra);
             match (0..nodes).try_for_each(|i| cluster.wait_ready(i)) {
                 Ok(()) => return cluster,
                 Err(e) if e.contains("address already in use") => continue,
@@ -100,7 +108,7 @@ impl NatsCluster {
         panic!("no free ports for nats-server after 3 tries");
     }
 
-    fn spawn_all(nodes: usize) -> NatsCluster {
+    fn spawn_all(nodes: usize, extra: &str) -> NatsCluster {
         let ports = free_ports(4 * nodes);
         let mut cluster = NatsCluster {
             dir: tempfile::tempdir().unwrap(),
@@ -114,6 +122,7 @@ impl NatsCluster {
                     child: None,
                 })
                 .collect(),
+            extra: extra.to_string(),
         };
         for i in 0..nodes {
             cluster.write_config(i);
@@ -255,6 +264,7 @@ impl NatsCluster {
                 routes.join(", ")
             );
         }
+        conf += &self.extra;
         std::fs::write(self.config_path(i), conf).unwrap();
     }
 

@@ -11,6 +11,7 @@
 //!   when a node is killed right after (it does not: see the file and docs/nats.md).
 //! - [`mqtt_msgs`]: the configuration that does keep every PUBACKed reading (a durable
 //!   consumer on MQTT's own stream).
+//! - [`security`]: fleetd to NATS over TLS with a client certificate and an NKey.
 //! - [`tracker`]: a QoS 1 publisher that records which readings were PUBACKed.
 
 mod drills;
@@ -18,6 +19,7 @@ mod harness;
 mod ingest;
 mod mqtt_msgs;
 mod puback;
+mod security;
 mod tracker;
 
 use std::time::{Duration, Instant};
