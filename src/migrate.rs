@@ -141,6 +141,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "locations",
         sql: include_str!("../migrations/0028_locations.sql"),
     },
+    Migration {
+        version: 29,
+        name: "invoices",
+        sql: include_str!("../migrations/0029_invoices.sql"),
+    },
 ];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).

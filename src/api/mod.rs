@@ -22,7 +22,8 @@
 //!   and `fleet`; everything on `auth`): [`auth`] (tokens, passwords, users, the
 //!   [`auth::Caller`] extractor), [`vehicles`] (registry, status, VIN), [`fleet`] (drivers,
 //!   assignments, customers), [`rentals`] (pricing, booking, the rental flow, the ledger,
-//!   availability), [`ledger`] (reading the double-entry ledger), [`maintenance`] (jobs and their flow, preventive schedules and what is due), [`dispatch`] (dispatch jobs, live
+//!   availability), [`invoices`] (numbered invoices, their tax and printable documents),
+//!   [`ledger`] (reading the double-entry ledger), [`maintenance`] (jobs and their flow, preventive schedules and what is due), [`dispatch`] (dispatch jobs, live
 //!   positions and nearest drivers, the Server-Sent Events stream), [`webhooks`] (event
 //!   subscriptions, their deliveries and replay), [`geofences`], [`locations`] (depots, cities
 //!   and custom points where rentals start and end), [`alerts`] (alert rules and alerts).
@@ -36,6 +37,7 @@ pub mod extract;
 pub mod fleet;
 pub mod geofences;
 pub mod healthcheck;
+pub mod invoices;
 pub mod ledger;
 pub mod locations;
 pub mod maintenance;
@@ -128,6 +130,7 @@ pub fn table() -> (Router<Arc<AppState>>, Vec<RouteDoc>) {
     let r = vehicles::routes(r);
     let r = fleet::routes(r);
     let r = rentals::routes(r);
+    let r = invoices::routes(r);
     let r = ledger::routes(r);
     let r = maintenance::routes(r);
     let r = dispatch::routes(r);

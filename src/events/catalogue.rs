@@ -22,6 +22,9 @@ pub enum Kind {
     PaymentCaptured,
     PaymentFailed,
     RefundIssued,
+    // Invoices (docs/invoices.md).
+    InvoiceIssued,
+    InvoiceVoided,
     MaintenanceScheduled,
     MaintenanceStarted,
     MaintenanceCompleted,
@@ -49,7 +52,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 39] = [
+    pub const ALL: [Kind; 41] = [
         Kind::VehicleRegistered,
         Kind::VehicleStatusChanged,
         Kind::VehicleDecommissioned,
@@ -67,6 +70,9 @@ impl Kind {
         Kind::PaymentCaptured,
         Kind::PaymentFailed,
         Kind::RefundIssued,
+        // Invoices.
+        Kind::InvoiceIssued,
+        Kind::InvoiceVoided,
         Kind::MaintenanceScheduled,
         Kind::MaintenanceStarted,
         Kind::MaintenanceCompleted,
@@ -113,6 +119,9 @@ impl Kind {
             Kind::PaymentCaptured => "payment.captured",
             Kind::PaymentFailed => "payment.failed",
             Kind::RefundIssued => "refund.issued",
+            // Invoices.
+            Kind::InvoiceIssued => "invoice.issued",
+            Kind::InvoiceVoided => "invoice.voided",
             Kind::MaintenanceScheduled => "maintenance.scheduled",
             Kind::MaintenanceStarted => "maintenance.started",
             Kind::MaintenanceCompleted => "maintenance.completed",

@@ -10,11 +10,15 @@
 //! | `expense:maintenance:labour:{vehicle_id}` | expense | labour on the vehicle |
 //! | `expense:maintenance:parts:{vehicle_id}` | expense | parts fitted to the vehicle |
 //! | `payable:maintenance` | liability | what the workshops are owed |
+//! | `payable:tax` | liability | tax on issued invoices, owed to the tax authority |
 
 use uuid::Uuid;
 
 /// What the workshops are owed for completed maintenance.
 pub const PAYABLE_MAINTENANCE: &str = "payable:maintenance";
+
+/// Tax on issued invoices, owed to the tax authority.
+pub const PAYABLE_TAX: &str = "payable:tax";
 
 /// The customer's receivable.
 pub fn receivable(customer: Uuid) -> String {
@@ -71,6 +75,7 @@ mod tests {
             labour("truck-7"),
             parts("a.b_c-D9"),
             PAYABLE_MAINTENANCE.into(),
+            PAYABLE_TAX.into(),
         ] {
             assert!(well_formed(&code), "{code}");
         }

@@ -7,12 +7,14 @@
 //!   posted at most once per business event key; reversing entries.
 //! - [`rentals`]: rental charges, captured payments and refunds as entries.
 //! - [`maintenance`]: a completed maintenance job's labour and parts as an entry.
+//! - [`invoices`]: an invoice's tax, and its reversal when the invoice is voided.
 //!
 //! PostgreSQL is the guard: a deferred trigger refuses an unbalanced entry at commit, a
 //! foreign key a line in another currency than its entry, triggers any UPDATE, DELETE or
 //! TRUNCATE, and a unique key a second entry for the same business event.
 
 pub mod accounts;
+pub mod invoices;
 pub mod maintenance;
 pub mod posting;
 pub mod rentals;

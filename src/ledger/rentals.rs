@@ -5,8 +5,11 @@
 //! - a refund: Dr `receivable:customer` / Cr `cash` or `bank` (the money goes back, and the
 //!   customer's credit with it).
 //!
+//! - an invoice's tax: Dr `receivable:customer` / Cr `payable:tax` ([`super::invoices`]).
+//!
 //! So the receivable of a rental (the lines of the entries about it) is
-//! charges − captured payments + refunds, which is the rental's `balance`.
+//! charges + invoiced tax − captured payments + refunds, which is the rental's `balance`
+//! ([`BALANCE`]).
 
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
@@ -15,6 +18,17 @@ use super::accounts::{money_in, receivable, revenue};
 use super::posting::{post, LedgerError, Posted, Posting};
 
 const CUSTOMER: &str = "SELECT customer_id FROM rentals WHERE id = $1";
+
+/// The rental's balance: charges, plus the tax of its invoices that are not void, less
+/// captured payments net of their refunds.
+pub const BALANCE: &str = "SELECT (coalesce((SELECT sum(amount) FROM rental_charges
+                                              WHERE rental_id = $1), 0)
+                                 + coalesce((SELECT sum(tax) FROM invoices
+                                              WHERE rental_id = $1 AND status <> 'void'), 0)
+                                 - coalesce((SELECT sum(amount - refunded) FROM rental_payments
+                                              WHERE rental_id = $1
+                                                AND status IN ('captured', 'refunded')), 0)
+                                )::bigint";
 
 /// Posts `charges` (kind, amount) recorded for `rental` by the business event `event`
 /// (`rental.reserved`, `rental.completed`, …), keyed `{event}:{rental}`.

@@ -22,6 +22,8 @@
 //!   tests.
 //! - [`jetstream`]: private NATS servers (one node or a three-node cluster) with JetStream and
 //!   the MQTT listener: MQTT topics as NATS subjects, and what a tracker's PUBACK is worth.
+//! - [`invoices`]: invoices issued on demand and at completion, their tax in the ledger,
+//!   voiding, 50 concurrent issues numbered without gaps, the HTML document, hostile input.
 //! - [`ledger`]: the double-entry ledger: what PostgreSQL refuses, posting once, the backfill,
 //!   payment states and refunds (50 concurrent refunds), and random money flows that keep
 //!   every journal balanced and each rental's balance equal to its receivable.
@@ -57,6 +59,7 @@ mod events;
 mod geofences;
 mod http_config;
 mod ingest;
+mod invoices;
 mod jetstream;
 mod layout;
 mod ledger;

@@ -69,6 +69,8 @@ pub enum ErrorCode {
     Overpayment,
     /// 409: the refund would take the payment's refunds beyond what was captured.
     RefundExceedsCaptured,
+    /// 409: issuing an invoice for a rental whose charges are all on an invoice already.
+    NothingToInvoice,
     /// 413: the body is larger than `http.max_body_bytes`.
     PayloadTooLarge,
     /// 422: a value is well-formed but not allowed; the message starts with the field.
@@ -88,7 +90,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 35] = [
         ErrorCode::MalformedRequest,
         ErrorCode::MissingToken,
         ErrorCode::InvalidToken,
@@ -116,6 +118,7 @@ impl ErrorCode {
         ErrorCode::LocationInUse,
         ErrorCode::Overpayment,
         ErrorCode::RefundExceedsCaptured,
+        ErrorCode::NothingToInvoice,
         ErrorCode::PayloadTooLarge,
         ErrorCode::InvalidValue,
         ErrorCode::IdempotencyKeyReused,
@@ -153,7 +156,8 @@ impl ErrorCode {
             | OpenJobsLimit
             | LocationInUse
             | Overpayment
-            | RefundExceedsCaptured => StatusCode::CONFLICT,
+            | RefundExceedsCaptured
+            | NothingToInvoice => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             InvalidValue | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -196,6 +200,7 @@ impl ErrorCode {
             IdempotencyKeyReused => "idempotency_key_reused",
             Overpayment => "overpayment",
             RefundExceedsCaptured => "refund_exceeds_captured",
+            NothingToInvoice => "nothing_to_invoice",
             RateLimited => "rate_limited",
             Internal => "internal",
             Unavailable => "unavailable",

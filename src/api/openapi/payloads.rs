@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::alerts::Alert;
 use crate::api::fleet::assignments::Assignment;
 use crate::api::fleet::drivers::DutyStatus;
+use crate::api::invoices::model::Invoice;
 use crate::api::maintenance::jobs::Job as MaintenanceJob;
 use crate::api::rentals::booking::Rental;
 use crate::api::rentals::ledger::{Payment, Refund};
@@ -85,6 +86,14 @@ pub fn payload(kind: Kind, g: &mut SchemaGenerator) -> Value {
                 ("refund", sub::<Refund>(g)),
                 ("payment", sub::<Payment>(g)),
             ],
+        ),
+        InvoiceIssued => object(
+            "The invoice as `GET /v1/invoices/{id}` answers it, right after it was issued (`paid` at once when the rental's balance was already zero or less).",
+            vec![("invoice", sub::<Invoice>(g))],
+        ),
+        InvoiceVoided => object(
+            "The invoice as `GET /v1/invoices/{id}` answers it, right after it was voided.",
+            vec![("invoice", narrowed(sub::<Invoice>(g), "status", "void"))],
         ),
         MaintenanceScheduled => maintenance(g, "scheduled"),
         MaintenanceStarted => maintenance(g, "in_progress"),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ends::Ends;
-use super::ledger::{add_charges, charges_of, payments_of, Payment};
+use super::ledger::{add_charges, charges_of, payments_of, taxes_of, Payment};
 use super::plans;
 use super::pricing::{self, LineItem};
 use crate::api::auth::{Caller, Role};
@@ -35,8 +35,8 @@ use crate::events::{self, Kind as Event};
 pub const MAX_DAYS: i64 = 366;
 pub const RENTERS: &[Role] = &[Role::Admin, Role::Dispatcher, Role::Customer];
 
-/// A rental with its charges, payments and balance (charges − captured payments + refunds,
-/// which the ledger's receivable for the rental always equals).
+/// A rental with its charges, payments and balance (charges + invoiced tax − captured
+/// payments + refunds, which the ledger's receivable for the rental always equals).
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Rental {
     pub id: Uuid,
@@ -61,11 +61,14 @@ pub struct Rental {
     /// Every payment, pending and failed ones included, each with its refunds.
     pub payments: Vec<Payment>,
     pub total_charged: i64,
+    /// The tax of its invoices that are not void (docs/invoices.md).
+    pub total_tax: i64,
     /// Captured payments less their refunds.
     pub total_paid: i64,
     /// The refunds of its payments.
     pub total_refunded: i64,
-    /// `total_charged − total_paid`: what the customer owes (negative: what the fleet owes).
+    /// `total_charged + total_tax − total_paid`: what the customer owes (negative: what the
+    /// fleet owes).
     pub balance: i64,
     pub created_at: DateTime<Utc>,
 }
@@ -155,8 +158,8 @@ pub(super) fn check_request(
     int_range("estimated_km", estimated_km, 0, 10_000_000)
 }
 
-/// Rentals from their rows, with charges, payments and refunds: three queries for any
-/// number of rows (a list page never costs a query per item).
+/// Rentals from their rows, with charges, payments, refunds and invoiced tax: four queries
+/// for any number of rows (a list page never costs a query per item).
 async fn assemble(
     client: &tokio_postgres::Client,
     rows: &[tokio_postgres::Row],
@@ -167,6 +170,7 @@ async fn assemble(
     let ids: Vec<Uuid> = rows.iter().map(|r| r.get("id")).collect();
     let mut charges = charges_of(client, &ids).await?;
     let mut payments = payments_of(client, &ids).await?;
+    let taxes = taxes_of(client, &ids).await?;
     rows.iter()
         .zip(ids)
         .map(|(row, id)| {
@@ -175,6 +179,7 @@ async fn assemble(
             let total_charged = pricing::total(&charges)?;
             let total_paid: i64 = payments.iter().map(Payment::net).sum();
             let total_refunded: i64 = payments.iter().map(|p| p.refunded).sum();
+            let total_tax = taxes.get(&id).copied().unwrap_or(0);
             Ok(Rental {
                 id,
                 vehicle_id: row.get("vehicle_id"),
@@ -194,9 +199,10 @@ async fn assemble(
                 charges,
                 payments,
                 total_charged,
+                total_tax,
                 total_paid,
                 total_refunded,
-                balance: total_charged - total_paid,
+                balance: total_charged + total_tax - total_paid,
                 created_at: row.get("created_at"),
             })
         })

@@ -1,6 +1,6 @@
 //! A rental's life after reserving: activate (vehicle → rented, odometer out), complete
-//! (odometer in, extra km and late fee charged, vehicle → active) and cancel (the plan's
-//! rule); payments are in [`super::payments`]. Every step is a compare-and-set on the rental's status inside one
+//! (odometer in, extra km and late fee charged, vehicle → active, the invoice of whatever is
+//! not invoiced yet issued: [`crate::api::invoices::issue`]) and cancel (the plan's rule); payments are in [`super::payments`]. Every step is a compare-and-set on the rental's status inside one
 //! transaction, so of two concurrent conflicting steps exactly one applies; the other is 409.
 
 use axum::extract::Path;
@@ -17,6 +17,7 @@ use super::pricing;
 use crate::api::auth::{Caller, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{int_range, ApiJson};
+use crate::api::invoices::issue::issue;
 use crate::api::middleware::txn::{Db, Tx};
 use crate::api::now::Now;
 use crate::api::routes::{RouteDoc, Routes};
@@ -176,6 +177,7 @@ async fn complete(
         VehicleStatus::Active,
     )
     .await?;
+    issue(&tx, id, now).await?;
     changed(&tx, &caller, id, Event::RentalCompleted).await
 }
 
@@ -219,7 +221,8 @@ pub fn routes(r: Routes) -> Routes {
         RouteDoc::change::<Complete, Rental>(
             "POST",
             "/v1/rentals/{id}/complete",
-            "Take the vehicle back (odometer in; extra km and late fee charged)",
+            "Take the vehicle back (odometer in; extra km and late fee charged; the invoice of \
+             the charges not yet invoiced issued)",
             STAFF,
         )
         .conflicts(&[ErrorCode::IllegalTransition]),

@@ -126,6 +126,23 @@ const REFUNDS_OF: &str = concatcp!(
     " FROM rental_refunds WHERE rental_id = ANY($1) ORDER BY payment_id, created_at, id"
 );
 
+/// The tax of a page of rentals' invoices that are not void (`$1`: their ids).
+const TAXES_OF: &str = "SELECT rental_id, sum(tax)::bigint FROM invoices
+                         WHERE rental_id = ANY($1) AND status <> 'void' GROUP BY rental_id";
+
+/// The tax of each of `ids`' invoices that are not void (one query); absent: none.
+pub(super) async fn taxes_of(
+    client: &tokio_postgres::Client,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, i64>, ApiError> {
+    Ok(client
+        .query(TAXES_OF, &[&ids])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
 /// Charges of a rental, oldest first.
 pub async fn charges<C: tokio_postgres::GenericClient>(
     client: &C,

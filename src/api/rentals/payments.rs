@@ -21,6 +21,7 @@ use super::ledger::{Payment, PaymentStatus, PAYMENT_COLUMNS};
 use crate::api::auth::{Caller, STAFF};
 use crate::api::error::{ApiError, ErrorCode};
 use crate::api::extract::{currency, money, ApiJson, CURRENCY_PATTERN, MAX_MONEY};
+use crate::api::invoices::issue::MARK_PAID;
 use crate::api::middleware::txn::Db;
 use crate::api::now::Now;
 use crate::api::routes::{RouteDoc, Routes};
@@ -31,13 +32,7 @@ use crate::ledger::rentals::{payment_captured, Movement};
 /// The rental's row lock, as a change of its status or charges takes it (`NO KEY UPDATE`:
 /// inserts that merely reference the rental are not held up).
 const LOCK_RENTAL: &str = "SELECT 1 FROM rentals WHERE id = $1 FOR NO KEY UPDATE";
-/// The rental's balance: charges less captured payments net of their refunds.
-pub const BALANCE: &str = "SELECT (coalesce((SELECT sum(amount) FROM rental_charges
-                                              WHERE rental_id = $1), 0)
-                                 - coalesce((SELECT sum(amount - refunded) FROM rental_payments
-                                              WHERE rental_id = $1
-                                                AND status IN ('captured', 'refunded')), 0)
-                                )::bigint";
+pub use crate::ledger::rentals::BALANCE;
 const ADD: &str = concatcp!(
     "INSERT INTO rental_payments (id, rental_id, amount, currency, method, status, captured_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
@@ -139,7 +134,8 @@ async fn pay(
 }
 
 /// What capturing `payment` does besides its status: the overpayment check, the ledger
-/// entry and `payment.captured`. The caller holds the rental's row lock.
+/// entry, the rental's issued invoices marked paid once its balance is zero or less, and
+/// `payment.captured`. The caller holds the rental's row lock.
 async fn captured(
     tx: &tokio_postgres::Client,
     rental: &Rental,
@@ -166,6 +162,10 @@ async fn captured(
         amount: payment.amount,
     };
     payment_captured(tx, &m).await?;
+    if balance <= 0 {
+        tx.execute(MARK_PAID, &[&rental.id, &payment.captured_at])
+            .await?;
+    }
     let body = serde_json::json!({ "rental_id": rental.id, "payment": payment });
     events::emit(tx, Event::PaymentCaptured, &payment.id.to_string(), body).await?;
     Ok(())

@@ -34,6 +34,8 @@ pub struct Plan {
     pub currency: String,
     #[serde(flatten)]
     pub terms: Terms,
+    /// Tax on its rentals' invoices, basis points of the net (2000 = 20 %), exclusive.
+    pub tax_bp: i32,
     /// `false`: quotes and reserves nothing new; its rentals run on unchanged.
     pub active: bool,
     pub created_at: DateTime<Utc>,
@@ -74,6 +76,11 @@ pub struct CreatePlan {
     #[serde(default)]
     #[schemars(range(min = 0, max = MAX_MONEY))]
     pub one_way_fee: i64,
+    /// Tax on its rentals' invoices in basis points of the net, 0..=10000 (2000 = 20 %;
+    /// default 0: none). Fixed with the other terms.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 10_000))]
+    pub tax_bp: i32,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -87,7 +94,7 @@ pub struct ListQuery {
 
 pub const COLUMNS: &str = "id, name, currency, daily_rate, included_km_per_day, extra_km_rate, \
                            late_fee_per_hour, free_cancellation_hours, cancellation_fee_pct, \
-                           one_way_fee, active, created_at";
+                           one_way_fee, tax_bp, active, created_at";
 const GET: &str = concatcp!("SELECT ", COLUMNS, " FROM pricing_plans WHERE id = $1");
 const UPDATE: &str = concatcp!(
     "UPDATE pricing_plans SET name = coalesce($2, name), active = coalesce($3, active)
@@ -97,8 +104,8 @@ const UPDATE: &str = concatcp!(
 const INSERT: &str = concatcp!(
     "INSERT INTO pricing_plans (id, name, currency, daily_rate, included_km_per_day,
         extra_km_rate, late_fee_per_hour, free_cancellation_hours, cancellation_fee_pct,
-        one_way_fee)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ",
+        one_way_fee, tax_bp)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
     COLUMNS
 );
 const LIST: &str = concatcp!(
@@ -121,6 +128,7 @@ pub fn from_row(row: &tokio_postgres::Row) -> Plan {
             cancellation_fee_pct: row.get("cancellation_fee_pct"),
             one_way_fee: row.get("one_way_fee"),
         },
+        tax_bp: row.get("tax_bp"),
         active: row.get("active"),
         created_at: row.get("created_at"),
     }
@@ -168,6 +176,7 @@ async fn create(
     money("late_fee_per_hour", req.late_fee_per_hour)?;
     money("one_way_fee", req.one_way_fee)?;
     int_range("included_km_per_day", req.included_km_per_day, 0, 100_000)?;
+    int_range("tax_bp", req.tax_bp.into(), 0, 10_000)?;
     int_range(
         "free_cancellation_hours",
         req.free_cancellation_hours.into(),
@@ -196,6 +205,7 @@ async fn create(
                 &req.free_cancellation_hours,
                 &req.cancellation_fee_pct,
                 &req.one_way_fee,
+                &req.tax_bp,
             ],
         )
         .await?;

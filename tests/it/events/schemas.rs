@@ -120,6 +120,8 @@ const API_FLOW: &[&str] = &[
     "payment.captured",
     "payment.failed",
     "refund.issued",
+    "invoice.issued",
+    "invoice.voided",
     "maintenance.scheduled",
     "maintenance.started",
     "maintenance.completed",
@@ -267,6 +269,16 @@ async fn the_api_and_the_dispatcher_emit_what_their_schemas_say() {
         .await;
     let cancelled = r.json()["id"].as_str().unwrap().to_string();
     ok(r, 201);
+    let r = a
+        .post(&format!("/v1/rentals/{cancelled}/invoice"), json!({}))
+        .await;
+    let invoice = r.json()["id"].as_str().unwrap().to_string();
+    ok(r, 201);
+    ok(
+        a.post(&format!("/v1/invoices/{invoice}/void"), json!({}))
+            .await,
+        200,
+    );
     ok(
         a.post(&format!("/v1/rentals/{cancelled}/cancel"), json!({}))
             .await,

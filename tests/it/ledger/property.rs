@@ -1,11 +1,14 @@
 //! Random money flows through the API: reservations (some within the plan's free-cancellation
 //! notice), activations, completions with more or fewer kilometres than estimated,
-//! cancellations, payments captured at once or pending then captured or failed, and partial
-//! refunds, in any order (steps that do not apply are refused, never a 500). After each
-//! sequence: every journal entry balances; each rental's balance, as the API shows it and as
-//! its rows give it (charges − captured payments + refunds), equals its ledger receivable;
-//! revenue by kind equals the charges by kind; cash and bank hold what was captured less
-//! what was refunded; and posting every entry's business event again posts nothing.
+//! cancellations, payments captured at once or pending then captured or failed, partial
+//! refunds, invoices (the plan taxes 20 %) issued on demand and at completion, and voided,
+//! in any order (steps that do not apply are refused, never a 500). After each sequence:
+//! every journal entry balances; each rental's balance, as the API shows it and as its rows
+//! give it (charges + invoiced tax − captured payments + refunds), equals its ledger
+//! receivable; revenue by kind equals the charges by kind; `payable:tax` holds the tax of the
+//! invoices that are not void; no charge is on two such invoices; the numbers run without
+//! gaps; cash and bank hold what was captured less what was refunded; and posting every
+//! entry's business event again posts nothing.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -39,6 +42,8 @@ enum Op {
     Capture(usize),
     Fail(usize),
     Refund(usize, i64),
+    Invoice(usize),
+    Void(usize),
 }
 
 fn reserve() -> impl Strategy<Value = Op> {
@@ -64,6 +69,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<usize>().prop_map(Op::Capture),
         1 => any::<usize>().prop_map(Op::Fail),
         3 => (any::<usize>(), 1..6_000i64).prop_map(|(p, amount)| Op::Refund(p, amount)),
+        2 => any::<usize>().prop_map(Op::Invoice),
+        2 => any::<usize>().prop_map(Op::Void),
     ]
 }
 
@@ -92,6 +99,7 @@ async fn run(w: &World, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let a = &w.api.admin;
     let mut rentals: Vec<String> = Vec::new();
     let mut payments: Vec<(String, String)> = Vec::new();
+    let mut invoices: Vec<String> = Vec::new();
     let pick = |i: usize, n: usize| (n > 0).then(|| i % n);
     for op in ops {
         let r = match op {
@@ -146,6 +154,25 @@ async fn run(w: &World, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     payments.push((rentals[i].clone(), r.json()["id"].as_str().unwrap().into()));
                 }
                 r
+            }
+            Op::Invoice(i) => {
+                let Some(i) = pick(i, rentals.len()) else {
+                    continue;
+                };
+                let r = a
+                    .post(&format!("/v1/rentals/{}/invoice", rentals[i]), json!({}))
+                    .await;
+                if r.status == 201 {
+                    invoices.push(r.json()["id"].as_str().unwrap().into());
+                }
+                r
+            }
+            Op::Void(i) => {
+                let Some(i) = pick(i, invoices.len()) else {
+                    continue;
+                };
+                a.post(&format!("/v1/invoices/{}/void", invoices[i]), json!({}))
+                    .await
             }
             Op::Capture(p) | Op::Fail(p) | Op::Refund(p, _) => {
                 let Some(p) = pick(p, payments.len()) else {
@@ -219,6 +246,44 @@ async fn check(w: &World, rentals: &[String]) -> Result<(), TestCaseError> {
     )
     .await;
     prop_assert_eq!(held, captured);
+    // The tax of the invoices that are not void is what `payable:tax` owes; no charge is on
+    // two of them, and what they cover is what `invoiced_charges` holds.
+    let tax = count(
+        db,
+        "SELECT (coalesce((SELECT sum(amount) FROM journal_lines WHERE account = 'payable:tax'), 0)
+               + coalesce((SELECT sum(tax) FROM invoices WHERE status <> 'void'), 0))::bigint",
+    )
+    .await;
+    prop_assert_eq!(tax, 0);
+    let twice = count(
+        db,
+        "SELECT count(*) FROM (SELECT l.charge_id FROM invoice_lines l
+                                 JOIN invoices i ON i.id = l.invoice_id
+                                WHERE i.status <> 'void' GROUP BY 1 HAVING count(*) > 1) t",
+    )
+    .await;
+    prop_assert_eq!(twice, 0);
+    let differ = count(
+        db,
+        "SELECT count(*) FROM (
+             (SELECT l.charge_id, l.invoice_id FROM invoice_lines l
+                JOIN invoices i ON i.id = l.invoice_id WHERE i.status <> 'void'
+              EXCEPT SELECT charge_id, invoice_id FROM invoiced_charges)
+             UNION ALL
+             (SELECT charge_id, invoice_id FROM invoiced_charges
+              EXCEPT SELECT l.charge_id, l.invoice_id FROM invoice_lines l
+                JOIN invoices i ON i.id = l.invoice_id WHERE i.status <> 'void')) d",
+    )
+    .await;
+    prop_assert_eq!(differ, 0);
+    let gaps = count(
+        db,
+        "SELECT count(*) FROM (SELECT year, count(*) AS n, max(seq) AS top FROM invoices
+                                GROUP BY year) y
+          WHERE n <> top OR top <> (SELECT last FROM invoice_counters c WHERE c.year = y.year)",
+    )
+    .await;
+    prop_assert_eq!(gaps, 0);
     // Replaying every business event posts nothing.
     let before = count(db, "SELECT count(*) FROM journal_entries").await;
     let entries = db
@@ -258,7 +323,9 @@ fn random_money_flows_keep_the_books_balanced() {
         .unwrap();
     let world = rt.block_on(async {
         let api = Api::start().await;
-        let p = plan(&api.admin, standard_plan()).await;
+        let mut taxed = standard_plan();
+        taxed["tax_bp"] = json!(2_000);
+        let p = plan(&api.admin, taxed).await;
         let mut customers = Vec::new();
         for name in ["prop-a", "prop-b"] {
             customers.push(customer(&api, name).await.1);
@@ -281,7 +348,21 @@ fn random_money_flows_keep_the_books_balanced() {
     runner
         .run(&flow(), |ops| rt.block_on(run(&world, ops)))
         .unwrap();
-    // The flows did move money both ways.
+    // The flows did move money both ways, and invoiced and voided.
+    let (invoiced, voided) = rt.block_on(async {
+        (
+            count(&world.db, "SELECT count(*) FROM invoices").await,
+            count(
+                &world.db,
+                "SELECT count(*) FROM invoices WHERE status = 'void'",
+            )
+            .await,
+        )
+    });
+    assert!(
+        invoiced > 5 && voided > 0,
+        "invoiced {invoiced}, voided {voided}"
+    );
     let (captures, refunds) = rt.block_on(async {
         (
             count(
