@@ -146,6 +146,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "invoices",
         sql: include_str!("../migrations/0029_invoices.sql"),
     },
+    Migration {
+        version: 30,
+        name: "ledger_periods",
+        sql: include_str!("../migrations/0030_ledger_periods.sql"),
+    },
 ];
 
 /// Advisory lock key held while migrating ("fleetd" + "mig" in ASCII, arbitrary but fixed).

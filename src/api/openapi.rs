@@ -274,7 +274,7 @@ pub fn document(routes: &[RouteDoc]) -> Value {
             let schema = request(&mut generator);
             op.insert(
                 "requestBody".into(),
-                json!({"required": true, "content": {"application/json": {"schema": schema}}}),
+                json!({"required": !r.optional_body, "content": {"application/json": {"schema": schema}}}),
             );
         }
         let mut responses = Map::new();

@@ -37,6 +37,8 @@ pub struct RouteDoc {
     /// agree. Every parameter named above must be one of its properties.
     pub params: Option<SchemaFn>,
     pub request: Option<SchemaFn>,
+    /// The request body may be left out (an empty body reads as its defaults).
+    pub optional_body: bool,
     pub response: Option<SchemaFn>,
     /// Media type of the success response (`application/json` unless a route streams).
     pub content_type: &'static str,
@@ -66,6 +68,7 @@ impl RouteDoc {
             query: &[],
             params: None,
             request: None,
+            optional_body: false,
             response: None,
             content_type: "application/json",
             success: 200,

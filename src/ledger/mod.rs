@@ -8,6 +8,7 @@
 //! - [`rentals`]: rental charges, captured payments and refunds as entries.
 //! - [`maintenance`]: a completed maintenance job's labour and parts as an entry.
 //! - [`invoices`]: an invoice's tax, and its reversal when the invoice is voided.
+//! - [`periods`]: closing months, after which nothing is posted into them.
 //!
 //! PostgreSQL is the guard: a deferred trigger refuses an unbalanced entry at commit, a
 //! foreign key a line in another currency than its entry, triggers any UPDATE, DELETE or
@@ -16,6 +17,7 @@
 pub mod accounts;
 pub mod invoices;
 pub mod maintenance;
+pub mod periods;
 pub mod posting;
 pub mod rentals;
 

@@ -15,6 +15,8 @@
 //! - [`dispatch`]: jobs, matching, live positions and `nearest`, the SSE stream, and dispatch
 //!   under contention; the matcher on virtual time.
 //! - [`events`]: the event outbox: every change's events, in commit order.
+//! - [`finance`]: closed periods of the ledger (postings racing a close), reversals through
+//!   the API, and the revenue, vehicle-costs and receivables reports, reproducible once closed.
 //! - [`geofences`]: the geofence shapes against PostGIS `geography` (`ST_Covers`,
 //!   `ST_Distance` on the sphere); `/v1/geofences`.
 //! - [`ingest`]: the ingestion pipeline end to end, migrations and partitions, the delivery
@@ -56,6 +58,7 @@ mod common;
 mod console;
 mod dispatch;
 mod events;
+mod finance;
 mod geofences;
 mod http_config;
 mod ingest;

@@ -71,6 +71,13 @@ pub enum ErrorCode {
     RefundExceedsCaptured,
     /// 409: issuing an invoice for a rental whose charges are all on an invoice already.
     NothingToInvoice,
+    /// 409: the entry would be posted into a closed period of the ledger (a month at or
+    /// before the latest closed one); corrections go into the open period.
+    PeriodClosed,
+    /// 409: closing a month of the ledger that has not ended yet.
+    PeriodNotEnded,
+    /// 409: reversing a journal entry that has been reversed already.
+    AlreadyReversed,
     /// 413: the body is larger than `http.max_body_bytes`.
     PayloadTooLarge,
     /// 422: a value is well-formed but not allowed; the message starts with the field.
@@ -90,7 +97,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 35] = [
+    pub const ALL: [ErrorCode; 38] = [
         ErrorCode::MalformedRequest,
         ErrorCode::MissingToken,
         ErrorCode::InvalidToken,
@@ -119,6 +126,9 @@ impl ErrorCode {
         ErrorCode::Overpayment,
         ErrorCode::RefundExceedsCaptured,
         ErrorCode::NothingToInvoice,
+        ErrorCode::PeriodClosed,
+        ErrorCode::PeriodNotEnded,
+        ErrorCode::AlreadyReversed,
         ErrorCode::PayloadTooLarge,
         ErrorCode::InvalidValue,
         ErrorCode::IdempotencyKeyReused,
@@ -158,6 +168,9 @@ impl ErrorCode {
             | Overpayment
             | RefundExceedsCaptured
             | NothingToInvoice => StatusCode::CONFLICT,
+            | PeriodClosed
+            | PeriodNotEnded
+            | AlreadyReversed => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             InvalidValue | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -201,6 +214,9 @@ impl ErrorCode {
             Overpayment => "overpayment",
             RefundExceedsCaptured => "refund_exceeds_captured",
             NothingToInvoice => "nothing_to_invoice",
+            PeriodClosed => "period_closed",
+            PeriodNotEnded => "period_not_ended",
+            AlreadyReversed => "already_reversed",
             RateLimited => "rate_limited",
             Internal => "internal",
             Unavailable => "unavailable",

@@ -162,6 +162,11 @@ impl From<tokio_postgres::Error> for ApiError {
             )
         } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
             ApiError::invalid(constraint, "refers to something that does not exist")
+        } else if *code == SqlState::CHECK_VIOLATION && constraint == "ledger_period_closed" {
+            // migrations/0030: a posting into a closed month of the ledger.
+            ApiError::new(ErrorCode::PeriodClosed, db.message())
+        } else if *code == SqlState::CHECK_VIOLATION && constraint == "ledger_period_ended" {
+            ApiError::new(ErrorCode::PeriodNotEnded, "the month has not ended yet")
         } else if *code == SqlState::CHECK_VIOLATION && constraint == "odometer_never_decreases" {
             // The trigger guards the vehicle's column; a route whose body names the reading
             // differently renames it with `renaming_field`.
