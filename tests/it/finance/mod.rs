@@ -1,9 +1,14 @@
-//! Closed periods of the ledger (docs/financial-reports.md) on a real PostgreSQL:
+//! The financial reports and closed periods (docs/financial-reports.md) on a real PostgreSQL:
 //! - [`periods`]: closing months through the API and what PostgreSQL refuses afterwards;
-//!   postings racing a close.
+//!   postings racing a close; reports over closed months that read the same forever.
 //! - [`reverse`]: `POST /v1/ledger/entries/{id}/reverse`.
+//! - [`reports`]: the revenue, vehicle-costs and receivables reports on hand-computed books
+//!   and hostile parameters.
+//! - [`property`]: the revenue report equals the rentals' charges over random operations.
 
 mod periods;
+mod property;
+mod reports;
 mod reverse;
 
 use chrono::{DateTime, Utc};
@@ -86,6 +91,10 @@ pub fn constraint(e: &tokio_postgres::Error) -> String {
         .and_then(|d| d.constraint())
         .unwrap_or_default()
         .to_string()
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
 }
 
 /// The first day of the month `back` months before the current UTC month, as `YYYY-MM` and
