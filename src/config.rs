@@ -90,6 +90,7 @@ pub struct Config {
     pub trips: TripsConfig,
     pub retention: RetentionConfig,
     pub reports: ReportsConfig,
+    pub invoices: InvoicesConfig,
     pub events: EventsConfig,
     pub webhooks: WebhooksConfig,
     pub shutdown: ShutdownConfig,
@@ -429,6 +430,7 @@ mod broker;
 mod console;
 mod env;
 mod events;
+mod invoices;
 mod jetstream;
 mod pipeline;
 mod replica;
@@ -442,6 +444,7 @@ pub use alerts::AlertsConfig;
 pub use broker::{BrokerConfig, TRACKER_PREFIX};
 pub use console::ConsoleConfig;
 pub use events::EventsConfig;
+pub use invoices::InvoicesConfig;
 pub use jetstream::{Capture, IngestSource, JetStreamConfig};
 pub use pipeline::{IngestConfig, MqttConfig, PartitionConfig, SubscriptionMode, UnknownVehicles};
 pub use reports::ReportsConfig;

@@ -78,6 +78,8 @@ pub struct ApiState {
     pub reports: crate::api::reports::cache::Reports,
     /// `webhooks.allow_private`: whether subscriptions may name non-public hosts.
     pub webhooks_allow_private: bool,
+    /// `[invoices]`: the seller an invoice's document names.
+    pub seller: crate::config::InvoicesConfig,
 }
 
 impl ApiState {
@@ -112,6 +114,7 @@ impl ApiState {
             topic_prefix: config.mqtt.topic_prefix.clone(),
             reports: crate::api::reports::cache::Reports::new(config),
             webhooks_allow_private: config.webhooks.allow_private,
+            seller: config.invoices.clone(),
         })
     }
 }

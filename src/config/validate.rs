@@ -79,6 +79,7 @@ impl Config {
         self.validate_jetstream()?;
         self.validate_trips()?;
         self.validate_reports()?;
+        self.validate_invoices()?;
         self.validate_events()?;
         self.validate_webhooks()?;
         range("mqtt.connections", self.mqtt.connections as u64, 1, 64)?;

@@ -168,9 +168,7 @@ impl ErrorCode {
             | Overpayment
             | RefundExceedsCaptured
             | NothingToInvoice => StatusCode::CONFLICT,
-            | PeriodClosed
-            | PeriodNotEnded
-            | AlreadyReversed => StatusCode::CONFLICT,
+            PeriodClosed | PeriodNotEnded | AlreadyReversed => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             InvalidValue | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,

@@ -4,7 +4,9 @@
 //! with their currency's ISO 4217 minor units ([`money`]). The answer carries a
 //! `Content-Security-Policy` that allows no script and no external resource at all.
 
-use axum::extract::Path;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
@@ -14,11 +16,11 @@ use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use crate::api::middleware::txn::Db;
 use crate::api::routes::{schema, RouteDoc, Routes};
+use crate::api::state::AppState;
+use crate::config::InvoicesConfig;
 
 const CUSTOMER: &str = "SELECT name, email FROM customers WHERE id = $1";
 const RENTAL: &str = "SELECT vehicle_id, starts_at, ends_at FROM rentals WHERE id = $1";
-/// Who issues the invoices.
-const SELLER: &str = "fleetd";
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'";
 
 /// `s` safe inside HTML text and attribute values.
@@ -68,7 +70,9 @@ pub fn money(minor: i64, currency: &str) -> String {
 }
 
 /// What the document shows besides the invoice.
-pub struct Parties {
+pub struct Parties<'a> {
+    /// Who issues it (`[invoices]`).
+    pub seller: &'a InvoicesConfig,
     pub customer_name: String,
     pub customer_email: String,
     pub vehicle_id: String,
@@ -76,7 +80,7 @@ pub struct Parties {
 }
 
 /// The document.
-pub fn render(i: &Invoice, p: &Parties) -> String {
+pub fn render(i: &Invoice, p: &Parties<'_>) -> String {
     let cur = escape(&i.currency);
     let m = |v: i64| format!("{} {cur}", escape(&money(v, &i.currency)));
     let mut rows = String::new();
@@ -103,7 +107,7 @@ th, td {{ border-bottom: 1px solid #ccc; padding: 0.3em; text-align: left; }}\n\
 .n {{ text-align: right; }} .status {{ font-weight: bold; color: #a00; }}\n\
 @media print {{ body {{ margin: 0; }} }}\n</style>\n</head>\n<body>\n\
 <h1>Invoice {number}</h1>\n{status}\
-<p><strong>Seller:</strong> {seller}</p>\n\
+<p><strong>Seller:</strong> {seller}{address}{tax_id}</p>\n\
 <p><strong>Customer:</strong> {name} &lt;{email}&gt;<br>Customer id: {customer}</p>\n\
 <p>Issued: {issued}<br>Rental: {rental}, vehicle {vehicle}, {period}</p>\n\
 <table>\n<thead><tr><th>Item</th><th class=\"n\">Quantity</th><th class=\"n\">Unit price</th>\
@@ -113,7 +117,13 @@ th, td {{ border-bottom: 1px solid #ccc; padding: 0.3em; text-align: left; }}\n\
 <tr><th colspan=\"3\">Total</th><td class=\"n\"><strong>{total}</strong></td></tr>\n\
 </tfoot>\n</table>\n<p>Amounts in {cur}.</p>\n</body>\n</html>\n",
         number = escape(&i.number),
-        seller = escape(SELLER),
+        seller = escape(&p.seller.seller_name),
+        address = lines(&p.seller.seller_address),
+        tax_id = if p.seller.seller_tax_id.is_empty() {
+            String::new()
+        } else {
+            format!("<br>Tax number: {}", escape(&p.seller.seller_tax_id))
+        },
         name = escape(&p.customer_name),
         email = escape(&p.customer_email),
         customer = i.customer_id,
@@ -127,7 +137,22 @@ th, td {{ border-bottom: 1px solid #ccc; padding: 0.3em; text-align: left; }}\n\
     )
 }
 
-async fn html(db: Db, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+/// `address`'s lines, escaped, each after a line break.
+fn lines(address: &str) -> String {
+    address
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("<br>{}", escape(l)))
+        .collect()
+}
+
+async fn html(
+    State(state): State<Arc<AppState>>,
+    db: Db,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let client = db.tx().await?;
     let invoice = visible(&client, &caller, &id).await?;
     let c = client.query_one(CUSTOMER, &[&invoice.customer_id]).await?;
@@ -135,6 +160,7 @@ async fn html(db: Db, caller: Caller, Path(id): Path<String>) -> Result<Response
     let (starts, ends): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) =
         (r.get(1), r.get(2));
     let parties = Parties {
+        seller: &state.api.seller,
         customer_name: c.get(0),
         customer_email: c.get(1),
         vehicle_id: r.get(0),
@@ -220,7 +246,13 @@ mod tests {
             paid_at: None,
             voided_at: Some(chrono::Utc::now()),
         };
+        let seller = InvoicesConfig {
+            seller_name: "Acme & <i>Sons</i>".into(),
+            seller_address: "1 Main St\n\n  <Springfield>  \n".into(),
+            seller_tax_id: "DE<123>".into(),
+        };
         let parties = Parties {
+            seller: &seller,
             customer_name: "<script>alert(1)</script>".into(),
             customer_email: "a\"@b".into(),
             vehicle_id: "v-1".into(),
@@ -233,5 +265,19 @@ mod tests {
         assert!(doc.contains("1100 JPY"), "{doc}");
         assert!(doc.contains("10.00 %"), "{doc}");
         assert!(doc.contains("VOID"), "{doc}");
+        assert!(
+            doc.contains(
+                "Acme &amp; &lt;i&gt;Sons&lt;/i&gt;<br>1 Main St<br>&lt;Springfield&gt;\
+                 <br>Tax number: DE&lt;123&gt;</p>"
+            ),
+            "{doc}"
+        );
+    }
+
+    #[test]
+    fn without_an_address_or_tax_number_only_the_name_is_shown() {
+        assert_eq!(lines(""), "");
+        assert_eq!(lines("\n \n"), "");
+        assert_eq!(lines("a\nb"), "<br>a<br>b");
     }
 }

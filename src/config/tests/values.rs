@@ -339,3 +339,39 @@ fn invalid_values_name_key_and_env() {
         assert!(e.contains(&env_name(key)), "{var}={value}: {e}");
     }
 }
+
+#[test]
+fn seller_values_are_checked_and_an_address_keeps_its_lines() {
+    let long = "x".repeat(1_001);
+    let cases: &[(&str, &str)] = &[
+        ("seller_name = \"\"", "invoices.seller_name"),
+        ("seller_name = \"   \"", "invoices.seller_name"),
+        ("seller_name = \"a\\u0000b\"", "invoices.seller_name"),
+        ("seller_name = \"a\\nb\"", "invoices.seller_name"),
+        (
+            &format!("seller_address = \"{long}\""),
+            "invoices.seller_address",
+        ),
+        ("seller_address = \"a\\tb\"", "invoices.seller_address"),
+        ("seller_address = \"a\\u001bb\"", "invoices.seller_address"),
+        ("seller_tax_id = \"DE\\n1\"", "invoices.seller_tax_id"),
+        (
+            &format!("seller_tax_id = \"{}\"", "9".repeat(65)),
+            "invoices.seller_tax_id",
+        ),
+        ("seller = \"x\"", "seller"),
+    ];
+    for (line, key) in cases {
+        let e = err_text(&format!("[invoices]\n{line}\n"), &[]);
+        assert!(e.contains(key), "{line}: {e}");
+        assert!(e.len() < 1_000, "the error must not echo a huge value: {e}");
+    }
+    let (c, _) = super::load_str(
+        "[invoices]\nseller_name = \"Acme Fleet GmbH\"\nseller_address = \"\"\"\nMain St 1\n10115 Berlin\n\"\"\"\nseller_tax_id = \"DE123456789\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.invoices.seller_name, "Acme Fleet GmbH");
+    assert_eq!(c.invoices.seller_address, "Main St 1\n10115 Berlin\n");
+    assert_eq!(c.invoices.seller_tax_id, "DE123456789");
+}

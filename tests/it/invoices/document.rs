@@ -8,7 +8,12 @@ use crate::common::errors::{each_invalid, is, list_errors, unknown_ids};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_html_document_escapes_everything_and_formats_amounts() {
-    let api = Api::start().await;
+    let api = Api::start_with(|c| {
+        c.invoices.seller_name = "Acme & <Sons>".into();
+        c.invoices.seller_address = "Main St 1\n10115 Berlin".into();
+        c.invoices.seller_tax_id = "DE123456789".into();
+    })
+    .await;
     let a = &api.admin;
     let p = new_plan(&api, taxed_plan(5_000, 2_000)).await;
     let hostile = "<script>alert(1)</script>";
@@ -46,6 +51,7 @@ async fn the_html_document_escapes_everything_and_formats_amounts() {
             "120.00 EUR",
             "20.00 %",
             "base",
+            "Acme &amp; &lt;Sons&gt;<br>Main St 1<br>10115 Berlin<br>Tax number: DE123456789",
         ] {
             assert!(r.body.contains(needle), "{needle}: {}", r.body);
         }
