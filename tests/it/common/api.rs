@@ -442,6 +442,25 @@ pub fn hours_from_now(hours: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339()
 }
 
+/// Registers vehicle `v` (the `n`th) and reserves it for `customer` on `plan` from `start_h`
+/// hours from now for `hours` hours, `km` estimated: the answer, asserted 201.
+pub async fn reserve_new_vehicle(
+    a: &Client,
+    (v, n): (&str, u32),
+    customer: &str,
+    plan: &str,
+    (start_h, hours): (i64, i64),
+    km: i64,
+) -> Resp {
+    vehicle(a, v, n).await;
+    let body = json!({"vehicle_id": v, "customer_id": customer, "plan_id": plan,
+        "starts_at": hours_from_now(start_h), "ends_at": hours_from_now(start_h + hours),
+        "estimated_km": km});
+    let r = a.post("/v1/rentals", body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r
+}
+
 /// Assigns `driver` to `vehicle` from an hour ago for `hours` more hours (as `a`, staff):
 /// the assignment a driver needs to take the vehicle now. Returns its id.
 pub async fn assign_now(a: &Client, driver: &str, vehicle: &str, hours: i64) -> String {

@@ -19,7 +19,7 @@ use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 use serde_json::json;
 
 use super::{count, RECEIVABLE, UNBALANCED};
-use crate::common::api::{customer, hours_from_now, plan, standard_plan, vehicle, Api};
+use crate::common::api::{customer, plan, reserve_new_vehicle, standard_plan, Api};
 use crate::common::proptest_config;
 
 #[derive(Debug, Clone)]
@@ -112,12 +112,8 @@ async fn run(w: &World, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let n = w.next_vehicle.get();
                 w.next_vehicle.set(n + 1);
                 let v = format!("pv-{n}");
-                vehicle(a, &v, n).await;
-                let body = json!({"vehicle_id": v, "customer_id": w.customers[customer],
-                    "plan_id": w.plan, "starts_at": hours_from_now(start_h),
-                    "ends_at": hours_from_now(start_h + hours), "estimated_km": km});
-                let r = a.post("/v1/rentals", body).await;
-                prop_assert_eq!(r.status, 201, "{}", r.body);
+                let (c, hours) = (&w.customers[customer], (start_h, hours));
+                let r = reserve_new_vehicle(a, (&v, n), c, &w.plan, hours, km).await;
                 rentals.push(r.json()["id"].as_str().unwrap().to_string());
                 r
             }
