@@ -424,6 +424,24 @@ pub async fn customer(api: &Api, name: &str) -> (Client, String) {
     (client, r.json()["id"].as_str().unwrap().to_string())
 }
 
+/// Vehicle `v-1`, the standard plan, and customer alice reserving `v-1` from 100 to 148
+/// hours from now (asserted 201): alice's client, her customer id, the rental's id.
+pub async fn alice_reserves(api: &Api) -> (Client, String, String) {
+    let a = &api.admin;
+    vehicle(a, "v-1", 1).await;
+    let p = plan(a, standard_plan()).await;
+    let (alice, cust) = customer(api, "alice").await;
+    let r = alice
+        .post(
+            "/v1/rentals",
+            reserve_body("v-1", &p, &hours_from_now(100), &hours_from_now(148), 0),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    (alice, cust, id)
+}
+
 pub fn reserve_body(vehicle: &str, plan: &str, from: &str, to: &str, km: i64) -> Value {
     json!({"vehicle_id": vehicle, "plan_id": plan, "starts_at": from, "ends_at": to, "estimated_km": km})
 }

@@ -4,26 +4,14 @@
 use serde_json::json;
 
 use super::{month_back, post_at};
-use crate::common::api::{
-    customer, hours_from_now, plan, raw, reserve_body, standard_plan, vehicle, Api,
-};
+use crate::common::api::{alice_reserves, raw, Api};
 use crate::common::errors::expect_status;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_is_reversed_once_into_the_open_period() {
     let api = Api::start().await;
     let a = &api.admin;
-    vehicle(a, "v-1", 1).await;
-    let p = plan(a, standard_plan()).await;
-    let (alice, _) = customer(&api, "alice").await;
-    let r = alice
-        .post(
-            "/v1/rentals",
-            reserve_body("v-1", &p, &hours_from_now(100), &hours_from_now(148), 0),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let rental = r.json()["id"].as_str().unwrap().to_string();
+    let (alice, _, rental) = alice_reserves(&api).await;
     let entries = a.get("/v1/ledger/entries").await.json();
     let entry = &entries["items"][0];
     let id = entry["id"].as_i64().unwrap();

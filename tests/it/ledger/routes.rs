@@ -3,9 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::api::{
-    customer, hours_from_now, plan, reserve_body, standard_plan, vehicle, Api, Client,
-};
+use crate::common::api::{alice_reserves, Api, Client};
 use crate::common::errors::{expect_status, list_errors};
 
 /// Every item of a list, following `next_cursor` with pages of `limit`.
@@ -29,18 +27,8 @@ async fn all(c: &Client, path: &str, limit: u32) -> Vec<Value> {
 async fn the_journal_and_the_accounts_read_as_posted() {
     let api = Api::start().await;
     let a = &api.admin;
-    vehicle(a, "v-1", 1).await;
-    let p = plan(a, standard_plan()).await;
-    let (alice, cust) = customer(&api, "alice").await;
     let started = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let r = alice
-        .post(
-            "/v1/rentals",
-            reserve_body("v-1", &p, &hours_from_now(100), &hours_from_now(148), 0),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let id = r.json()["id"].as_str().unwrap().to_string();
+    let (alice, cust, id) = alice_reserves(&api).await;
     let pay = json!({"amount": 4_000, "currency": "EUR", "method": "card"});
     let r = a.post(&format!("/v1/rentals/{id}/payments"), pay).await;
     assert_eq!(r.status, 201, "{}", r.body);
