@@ -1,21 +1,20 @@
 //! One MQTT connection: connecting, and the task that polls its rumqttc `EventLoop`.
 //!
 //! The task does nothing but poll (it must never block): it counts PubAcks, attributes them
-//! to readings, and reconnects after errors. After a reconnect the broker answered without
-//! the session, it publishes again what was never acknowledged (see [`requeue`]).
+//! to readings, and reconnects after errors, publishing again what the broker never
+//! acknowledged (see [`crate::resend`] for how, around rumqttc's faults).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{
-    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, Request, Transport,
-};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Transport};
 
 use crate::config::RunConfig;
 use crate::provision::credentials::Credential;
 use crate::publisher::RunError;
+use crate::resend::Resend;
 use crate::stats::ConnCounters;
 
 /// Requests queued between a generator and its event loop.
@@ -130,6 +129,7 @@ pub(crate) async fn connect(
     let task = tokio::spawn(drive(
         eventloop,
         index,
+        cfg.inflight,
         counters.clone(),
         acks.clone(),
         shutting,
@@ -146,14 +146,14 @@ pub(crate) async fn connect(
 async fn drive(
     mut eventloop: EventLoop,
     index: u32,
+    window: u16,
     counters: Arc<ConnCounters>,
     acks: Arc<AckBook>,
     shutting: Arc<AtomicBool>,
 ) {
     // Readings per in-flight packet id; rumqttc ids run 1..=inflight.
     let mut inflight = vec![0u32; usize::from(u16::MAX) + 1];
-    // What was unacknowledged when the connection last failed (see `requeue`).
-    let mut unacked: Vec<Publish> = Vec::new();
+    let mut resend = Resend::default();
     loop {
         match eventloop.poll().await {
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) if pkid != 0 => {
@@ -166,8 +166,7 @@ async fn drive(
             }
             // The first ConnAck is `connect`'s: this one answers a reconnect.
             Ok(Event::Incoming(Packet::ConnAck(connack))) => {
-                let lost = std::mem::take(&mut unacked);
-                let again = requeue(&mut eventloop.pending, lost, connack.session_present);
+                let again = resend.reconnected(connack.session_present);
                 if again > 0 {
                     counters.sessions_lost.fetch_add(1, Relaxed);
                     counters
@@ -176,6 +175,9 @@ async fn drive(
                     eprintln!("fleet-sim: connection {index}: the broker kept no session; publishing the {again} unacknowledged payloads again");
                 }
             }
+            Ok(Event::Outgoing(Outgoing::AwaitAck(_))) => {
+                counters.collisions.fetch_add(1, Relaxed);
+            }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
             Ok(_) => {}
             Err(error) => {
@@ -183,110 +185,17 @@ async fn drive(
                     return;
                 }
                 counters.connection_errors.fetch_add(1, Relaxed);
-                eprintln!("fleet-sim: connection {index}: {error}; reconnecting (unacknowledged payloads are sent again)");
-                unacked = unacknowledged(&eventloop.pending);
+                resend.failed(&mut eventloop);
+                eprintln!("fleet-sim: connection {index}: {error}; reconnecting ({} payloads in flight are sent again, then {} queued)", eventloop.pending.len(), resend.queued());
                 // Retransmissions reuse packet ids and produce Outgoing events again, so the
                 // per-id reading counts no longer line up: start afresh (acked_readings is
                 // approximate after a reconnect; acked_payloads stays exact).
                 acks.clear();
                 inflight.fill(0);
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
             }
         }
-    }
-}
-
-/// The QoS 1 publishes among rumqttc's pending requests. After a connection fails, rumqttc
-/// moves everything not yet acknowledged there: the publishes in flight and the requests
-/// still in the client's channel. A later failure keeps what is still pending and adds to it,
-/// so this is always the whole of what the broker may not have.
-fn unacknowledged(pending: &VecDeque<Request>) -> Vec<Publish> {
-    pending
-        .iter()
-        .filter_map(|r| match r {
-            Request::Publish(p) if p.qos != QoS::AtMostOnce => Some(p.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Called with a reconnect's ConnAck; returns how many publishes it queued again.
-///
-/// rumqttc 0.25 resends its pending publishes only when the broker kept the session. When
-/// the ConnAck says `session_present = 0` it drops them (`EventLoop::poll`), in flight and
-/// queued alike, although the broker never acknowledged them: a tracker that did the same
-/// would lose readings whenever a broker forgets a session, as nats-server can while the
-/// stream holding its MQTT sessions elects a leader. So they go back into the pending queue
-/// as new publishes (fresh packet ids): at least once, and fleetd drops the copies the
-/// broker had in fact stored.
-fn requeue(pending: &mut VecDeque<Request>, lost: Vec<Publish>, session_present: bool) -> usize {
-    if session_present {
-        return 0;
-    }
-    let n = lost.len();
-    pending.extend(lost.into_iter().map(|mut p| {
-        p.pkid = 0;
-        p.dup = false;
-        Request::Publish(p)
-    }));
-    n
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn publish(topic: &str, qos: QoS, pkid: u16) -> Publish {
-        let mut p = Publish::new(topic, qos, topic.as_bytes().to_vec());
-        p.pkid = pkid;
-        p.dup = pkid != 0;
-        p
-    }
-
-    #[test]
-    fn unacknowledged_keeps_the_qos1_publishes_in_order() {
-        let pending: VecDeque<Request> = [
-            Request::Publish(publish("a", QoS::AtLeastOnce, 7)),
-            Request::PingReq(rumqttc::PingReq),
-            Request::Publish(publish("b", QoS::AtMostOnce, 0)),
-            Request::Publish(publish("c", QoS::AtLeastOnce, 0)),
-        ]
-        .into();
-        let topics: Vec<_> = unacknowledged(&pending)
-            .into_iter()
-            .map(|p| p.topic)
-            .collect();
-        assert_eq!(topics, ["a", "c"]);
-    }
-
-    #[test]
-    fn a_lost_session_queues_every_unacknowledged_publish_again_as_new() {
-        let lost = vec![
-            publish("a", QoS::AtLeastOnce, 7),
-            publish("c", QoS::AtLeastOnce, 0),
-        ];
-        // rumqttc has emptied `pending`; a publish made since waits in the channel, not here.
-        let mut pending = VecDeque::new();
-        assert_eq!(requeue(&mut pending, lost, false), 2);
-        let again: Vec<_> = pending
-            .iter()
-            .map(|r| match r {
-                Request::Publish(p) => (p.topic.as_str(), p.pkid, p.dup, &p.payload[..]),
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect();
-        assert_eq!(
-            again,
-            [("a", 0, false, &b"a"[..]), ("c", 0, false, &b"c"[..])]
-        );
-    }
-
-    #[test]
-    fn a_kept_session_leaves_the_resending_to_rumqttc() {
-        let mut pending: VecDeque<Request> =
-            [Request::Publish(publish("a", QoS::AtLeastOnce, 7))].into();
-        let lost = unacknowledged(&pending);
-        assert_eq!(requeue(&mut pending, lost, true), 0);
-        assert_eq!(pending.len(), 1, "rumqttc resends it with its packet id");
+        resend.feed(&mut eventloop, window);
     }
 }

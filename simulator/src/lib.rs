@@ -35,6 +35,7 @@ pub mod peer;
 pub mod provision;
 pub mod publisher;
 pub mod report;
+mod resend;
 pub mod rng;
 mod route;
 pub mod shard;

@@ -109,6 +109,9 @@ pub struct RunReport {
     /// unacknowledged payloads, which were published again (`republished_payloads`).
     pub sessions_lost: u64,
     pub republished_payloads: u64,
+    /// Publishes that waited for their packet id to be acknowledged (out-of-order PubAcks,
+    /// or a resend after a reconnect); each was sent once the id was free.
+    pub collisions: u64,
     pub publish_errors: u64,
     /// Readings never published because the broker stopped taking payloads (not in the
     /// manifest).
@@ -171,6 +174,7 @@ impl RunReport {
             connection_errors: p.connection_errors,
             sessions_lost: p.sessions_lost,
             republished_payloads: p.republished_payloads,
+            collisions: p.collisions,
             publish_errors: p.publish_errors,
             abandoned_readings: p.abandoned_readings,
             rates: Rates {
@@ -246,6 +250,12 @@ impl RunReport {
                 "sessions  {} reconnects without the session; {} unacked payloads published again\n",
                 t(self.sessions_lost),
                 t(self.republished_payloads),
+            );
+        }
+        if self.collisions > 0 {
+            s += &format!(
+                "pkids     {} publishes waited for their packet id to be acknowledged\n",
+                t(self.collisions)
             );
         }
         if let Some(m) = &self.manifest {

@@ -98,6 +98,9 @@ pub struct ConnCounters {
     pub sessions_lost: AtomicU64,
     /// Unacknowledged payloads published again after such a reconnect.
     pub republished_payloads: AtomicU64,
+    /// Publishes that found their packet id still in flight and waited for it (rumqttc's
+    /// `AwaitAck`); see `resend.rs`.
+    pub collisions: AtomicU64,
     /// Payloads that could not be handed over (the run gave up on the broker).
     pub publish_errors: AtomicU64,
     /// Readings in those payloads: never published, and taken out of the manifest.
@@ -115,6 +118,7 @@ impl ConnCounters {
             connection_errors: self.connection_errors.load(Relaxed),
             sessions_lost: self.sessions_lost.load(Relaxed),
             republished_payloads: self.republished_payloads.load(Relaxed),
+            collisions: self.collisions.load(Relaxed),
             publish_errors: self.publish_errors.load(Relaxed),
             abandoned_readings: self.abandoned_readings.load(Relaxed),
         }
@@ -131,6 +135,7 @@ pub struct ConnSnapshot {
     pub connection_errors: u64,
     pub sessions_lost: u64,
     pub republished_payloads: u64,
+    pub collisions: u64,
     pub publish_errors: u64,
     pub abandoned_readings: u64,
 }
@@ -145,6 +150,7 @@ impl ConnSnapshot {
         self.connection_errors += o.connection_errors;
         self.sessions_lost += o.sessions_lost;
         self.republished_payloads += o.republished_payloads;
+        self.collisions += o.collisions;
         self.publish_errors += o.publish_errors;
         self.abandoned_readings += o.abandoned_readings;
     }

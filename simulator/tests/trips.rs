@@ -7,15 +7,18 @@
 //! must not. Needs PostgreSQL with PostGIS (`FLEETD_TEST_DATABASE_URL`, default the local
 //! server, as tests/it/common does) and mosquitto.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fleetd::config::Config;
 use serde_json::Value;
 use tokio_postgres::{Client, NoTls};
 use tokio_util::sync::CancellationToken;
+
+#[path = "support/mosquitto.rs"]
+mod mosquitto;
+use mosquitto::Mosquitto;
 
 const VEHICLES: u64 = 5;
 const SIMULATED_H: u64 = 4;
@@ -25,65 +28,6 @@ const READINGS: u64 = VEHICLES * SIMULATED_H * 3_600 * 6 / 5;
 fn admin_url() -> String {
     std::env::var("FLEETD_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn mosquitto_binary() -> PathBuf {
-    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("these tests need the mosquitto broker (scripts/services.sh installs it)")
-}
-
-/// A Mosquitto of our own on a free port, killed on drop.
-struct Mosquitto {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Mosquitto {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n"),
-        )
-        .unwrap();
-        let child = Command::new(mosquitto_binary())
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mosquitto");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Mosquitto {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn connect(url: &str) -> Client {

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{reading, track_len};
+use super::{reading, track_len, v1_read_from_the_replica};
 use crate::common::api::vehicle;
 use crate::common::replica::ReplicaApi;
 use crate::common::{http_get, metric};
@@ -24,12 +24,7 @@ async fn readyz(api: &ReplicaApi) -> (u16, String) {
 async fn a_lost_killed_or_restarted_replica_never_fails_a_read() {
     let api = ReplicaApi::start(|c| c.trips.enabled = false).await;
     let a = &api.admin;
-    vehicle(a, "v1", 1).await;
-    let db = api.cluster.primary.client().await;
-    reading(&db, "v1", 10).await;
-    api.cluster.wait_replayed().await;
-    api.wait_replica_in_use().await;
-    assert_eq!(track_len(a, "v1").await, 1);
+    let db = v1_read_from_the_replica(&api).await;
     assert_eq!(readyz(&api).await, (200, "standby".to_string()));
 
     // The network loses the pool's connection to the replica (not the monitor's): the next

@@ -14,7 +14,8 @@ mod reads;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
-use crate::common::api::Client;
+use crate::common::api::{vehicle, Client};
+use crate::common::replica::ReplicaApi;
 
 /// The window `[now - 1 h, now + 1 h)` as `from=..&to=..`.
 pub(crate) fn window() -> String {
@@ -46,4 +47,16 @@ pub(crate) async fn track_len(c: &Client, vehicle: &str) -> usize {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()["items"].as_array().unwrap().len()
+}
+
+/// Registers `v1` with one reading 10 minutes ago, waits until the replica has it and the
+/// daemon reads from the replica, and checks the track shows it. Returns the primary's client.
+pub(crate) async fn v1_read_from_the_replica(api: &ReplicaApi) -> tokio_postgres::Client {
+    vehicle(&api.admin, "v1", 1).await;
+    let db = api.cluster.primary.client().await;
+    reading(&db, "v1", 10).await;
+    api.cluster.wait_replayed().await;
+    api.wait_replica_in_use().await;
+    assert_eq!(track_len(&api.admin, "v1").await, 1);
+    db
 }

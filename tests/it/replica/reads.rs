@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{reading, track_len, window};
+use super::{reading, track_len, v1_read_from_the_replica, window};
 use crate::common::api::{assign_now, vehicle, Client};
 use crate::common::replica::ReplicaApi;
 
@@ -140,12 +140,7 @@ async fn a_paused_replica_is_read_until_it_is_too_far_behind_then_the_primary() 
     })
     .await;
     let a = &api.admin;
-    vehicle(a, "v1", 1).await;
-    let db = api.cluster.primary.client().await;
-    reading(&db, "v1", 10).await;
-    api.cluster.wait_replayed().await;
-    api.wait_replica_in_use().await;
-    assert_eq!(track_len(a, "v1").await, 1);
+    let db = v1_read_from_the_replica(&api).await;
 
     // Replay stops; the primary goes on. The replica still answers, its older state.
     api.cluster.pause_replay().await;
