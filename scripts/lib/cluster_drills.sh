@@ -15,8 +15,9 @@
 #   cluster_replica    stop the replica (immediate shutdown) for 15 s, reading the fleet
 #                      report from every node meanwhile (each read must answer 200, from the
 #                      primary), then start it and wait until every node reads from it again
-# NATS and the replica start with the first run and stop when the script ends; each run starts
-# the fleetd nodes again on a fresh database.
+# The replica starts with the first run and stops when the script ends; each run starts NATS
+# again from empty JetStream directories (cl_nats_fresh says why) and the fleetd nodes again on
+# a fresh database.
 # Each run ends with an exact `fleet-sim verify` (lost = 0, duplicated = 0, unexpected = 0) and
 # a throughput judgement from scripts/lib/cluster_sampler.py, which samples every node's
 # metrics every 0.25 s: the stored rate before the fault is the baseline, and the drill fails
@@ -189,6 +190,30 @@ cl_fault() {
   esac
 }
 
+# cl_nats_fresh: stops the NATS nodes and deletes their JetStream data, so that every run starts
+# from empty streams and no run inherits another's state. nats-server 2.9.10 (Debian's) lets a
+# follower of an interest-retention stream keep messages the consumer acknowledged
+# (nats-io/nats-server#3869, fixed in 2.9.15 by #3970): in one invocation of the cluster drills,
+# a follower of $MQTT_msgs held 1.4 million acknowledged messages (1 GB of memory) after six
+# runs, and each later run started on top of it (docs/nats.md).
+cl_nats_fresh() {
+  local n pid waited
+  for n in 1 2 3; do
+    pid=$(cl_pid "nats-$n/nats-server.pid")
+    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  done
+  for n in 1 2 3; do
+    pid=$(cl_pid "nats-$n/nats-server.pid")
+    waited=0
+    while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do
+      if [ "$waited" -ge 100 ]; then kill -9 "$pid" 2>/dev/null || true; fi
+      sleep 0.2
+      waited=$((waited + 1))
+    done
+    rm -rf "$CL_DIR/nats-$n/jetstream"
+  done
+}
+
 # cluster_drill NAME RUN
 cluster_drill() {
   local drill=$1 run=$2 dir="$OUT/$1-$2" fault_t manifest want got last still fault_ok=1 rc=0 _
@@ -197,14 +222,15 @@ cluster_drill() {
   say "=== $drill, run $run of $RUNS: $CL_READINGS readings at $CL_RATE/s, 3 NATS nodes, 3 fleetd nodes (files in $dir)"
   if [ "$CL_STARTED" = 0 ]; then
     # The first run: a fresh replica (one left down since an earlier invocation may need WAL
-    # the primary no longer has). NATS and the replica then run until the script ends, so the
-    # replica streams throughout; each run restarts only the fleetd nodes, on a new database.
+    # the primary no longer has). The replica then runs until the script ends, so it streams
+    # throughout; each run restarts NATS and the fleetd nodes, on a new database.
     cl down > "$dir/down.txt" 2>&1 || true
     rm -rf "$CL_DIR/pg-replica"
     CL_STARTED=1
   else
     cl_stop_fleetd
   fi
+  cl_nats_fresh
   psql -qX postgres://postgres@127.0.0.1:5432/postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
   if ! cl up > "$dir/up.txt" 2>&1; then
     CLUSTER_LINE="FAIL $drill run $run: the cluster did not come up (see $dir/up.txt)"
