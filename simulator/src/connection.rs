@@ -167,12 +167,12 @@ async fn drive(
             // The first ConnAck is `connect`'s: this one answers a reconnect.
             Ok(Event::Incoming(Packet::ConnAck(connack))) => {
                 let again = resend.reconnected(connack.session_present);
-                if again > 0 {
+                if !connack.session_present {
                     counters.sessions_lost.fetch_add(1, Relaxed);
                     counters
                         .republished_payloads
                         .fetch_add(again as u64, Relaxed);
-                    eprintln!("fleet-sim: connection {index}: the broker kept no session; publishing the {again} unacknowledged payloads again");
+                    eprintln!("fleet-sim: connection {index}: the broker kept no session; publishing the {again} payloads in flight again, as new");
                 }
             }
             Ok(Event::Outgoing(Outgoing::AwaitAck(_))) => {

@@ -96,7 +96,8 @@ pub struct ConnCounters {
     pub connection_errors: AtomicU64,
     /// Reconnects the broker answered without the session (CONNACK `session_present = 0`).
     pub sessions_lost: AtomicU64,
-    /// Unacknowledged payloads published again after such a reconnect.
+    /// Payloads in flight when the connection failed, published again as new after such a
+    /// reconnect (the ones still queued are sent after it in any case).
     pub republished_payloads: AtomicU64,
     /// Publishes that found their packet id still in flight and waited for it (rumqttc's
     /// `AwaitAck`); see `resend.rs`.

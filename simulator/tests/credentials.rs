@@ -5,9 +5,8 @@
 //! reading. Needs PostgreSQL with PostGIS (`FLEETD_TEST_DATABASE_URL`, default the local
 //! server) and mosquitto with mosquitto_ctrl.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fleet_sim::provision::http;
@@ -16,16 +15,12 @@ use serde_json::json;
 use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
+#[path = "support/mosquitto.rs"]
+mod mosquitto;
+use mosquitto::{free_port, Mosquitto};
+
 const ADMIN: (&str, &str) = ("fleetd-admin", "broker-admin-pw");
 const API_PASSWORD: &str = "api-admin-password";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn find(paths: &[&str]) -> PathBuf {
     paths
@@ -38,73 +33,34 @@ fn find(paths: &[&str]) -> PathBuf {
 }
 
 /// A Mosquitto refusing anonymous clients, its accounts in the dynamic-security plugin.
-struct SecuredBroker {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl SecuredBroker {
-    fn start() -> SecuredBroker {
-        let dir = tempfile::tempdir().unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let file = dir.path().join("dynamic-security.json");
-        let ok = Command::new("mosquitto_ctrl")
-            .args(["dynsec", "init"])
-            .arg(&file)
-            .args([ADMIN.0, ADMIN.1])
-            .stdout(Stdio::null())
-            .status()
-            .expect("mosquitto_ctrl")
-            .success();
-        assert!(ok, "mosquitto_ctrl dynsec init failed");
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
-        let plugin = find(&[
-            "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
-            "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
-            "/usr/lib/mosquitto_dynamic_security.so",
-        ]);
-        let port = free_port();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous false\nplugin {}\n\
-                 plugin_opt_config_file {}\npersistence false\nmax_queued_messages 0\n",
-                plugin.display(),
-                file.display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(find(&["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]))
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        SecuredBroker {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for SecuredBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn secured_broker() -> Mosquitto {
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let file = dir.path().join("dynamic-security.json");
+    let ok = Command::new("mosquitto_ctrl")
+        .args(["dynsec", "init"])
+        .arg(&file)
+        .args([ADMIN.0, ADMIN.1])
+        .stdout(Stdio::null())
+        .status()
+        .expect("mosquitto_ctrl")
+        .success();
+    assert!(ok, "mosquitto_ctrl dynsec init failed");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let plugin = find(&[
+        "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+        "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
+        "/usr/lib/mosquitto_dynamic_security.so",
+    ]);
+    let port = free_port();
+    let conf = format!(
+        "listener {port} 127.0.0.1\nallow_anonymous false\nplugin {}\n\
+         plugin_opt_config_file {}\npersistence false\nmax_queued_messages 0\n",
+        plugin.display(),
+        file.display()
+    );
+    Mosquitto::start_conf(dir, port, &conf)
 }
 
 /// A database of its own, dropped at the end (by name, from the server's admin URL).
@@ -179,7 +135,7 @@ fn lines(path: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisioned_trackers_publish_through_a_secured_broker() {
-    let broker = SecuredBroker::start();
+    let broker = secured_broker();
     let (db_name, db_url) = database().await;
     let mut c = Config::default();
     c.database.url = Secret::new(db_url.clone());

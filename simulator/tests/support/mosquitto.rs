@@ -14,6 +14,15 @@ pub struct Mosquitto {
     _dir: tempfile::TempDir,
 }
 
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn mosquitto_binary() -> PathBuf {
     let sbin = PathBuf::from("/usr/sbin/mosquitto");
     if sbin.exists() {
@@ -35,22 +44,23 @@ impl Mosquitto {
 
     /// With `extra` lines of configuration.
     pub fn start_with(extra: &str) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
+        let port = free_port();
         // Unlimited queues: the subscriber must see every message, however fast they come.
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n{extra}"),
+        Self::start_conf(
+            tempfile::tempdir().unwrap(),
+            port,
+            &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n{extra}"),
         )
-        .unwrap();
+    }
+
+    /// With the whole configuration `conf` (listening on `port`), written into `dir`, which
+    /// lives as long as the broker.
+    pub fn start_conf(dir: tempfile::TempDir, port: u16, conf: &str) -> Self {
+        let path = dir.path().join("mosquitto.conf");
+        std::fs::write(&path, conf).unwrap();
         let child = Command::new(mosquitto_binary())
             .arg("-c")
-            .arg(&conf)
+            .arg(&path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
