@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::{balance, invoice, new_plan, receivable, rental, taxed_plan};
 use crate::common::api::Api;
-use crate::common::errors::is;
-use crate::ledger::{count, UNBALANCED};
+use crate::common::errors::{is, unknown_ids};
+use crate::ledger::{count, entries_with_key, UNBALANCED};
 
 fn seq(invoice: &serde_json::Value) -> i64 {
     let number = invoice["number"].as_str().unwrap();
@@ -85,15 +85,7 @@ async fn an_invoice_covers_what_is_not_invoiced_and_its_tax_reaches_the_ledger()
     let db = api.db.client().await;
     assert_eq!(count(&db, UNBALANCED).await, 0);
     let key = format!("invoice.issued:{}", first["id"].as_str().unwrap());
-    let entries: i64 = db
-        .query_one(
-            "SELECT count(*) FROM journal_entries WHERE event_key = $1",
-            &[&key],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(entries, 1);
+    assert_eq!(entries_with_key(&db, &key).await, 1);
     let events: i64 = db
         .query_one(
             "SELECT (SELECT count(*) FROM events WHERE type = 'invoice.issued')
@@ -120,15 +112,7 @@ async fn an_invoice_covers_what_is_not_invoiced_and_its_tax_reaches_the_ledger()
         "{e:?}"
     );
     // Unknown rentals are 404.
-    let r = a
-        .post(
-            "/v1/rentals/00000000-0000-4000-8000-000000000000/invoice",
-            json!({}),
-        )
-        .await;
-    is(&r, 404, "not_found", "unknown rental");
-    let r = a.post("/v1/rentals/nope/invoice", json!({})).await;
-    is(&r, 404, "not_found", "malformed rental id");
+    unknown_ids(a, "POST", "/v1/rentals", "/invoice", Some(json!({}))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,15 +191,7 @@ async fn voiding_reverses_the_tax_and_frees_the_charges_and_paid_is_final() {
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert_eq!(count(&db, UNBALANCED).await, 0);
     assert_eq!(receivable(&api, &id).await, 0);
-    let r = a
-        .post(
-            "/v1/invoices/00000000-0000-4000-8000-000000000000/void",
-            json!({}),
-        )
-        .await;
-    is(&r, 404, "not_found", "unknown invoice");
-    let r = a.post("/v1/invoices/nope/void", json!({})).await;
-    is(&r, 404, "not_found", "malformed invoice id");
+    unknown_ids(a, "POST", "/v1/invoices", "/void", Some(json!({}))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,15 +212,11 @@ async fn the_tax_rounds_half_away_from_zero_on_the_invoice_net() {
         assert_eq!(receivable(&api, &id).await, 2 + tax);
         let db = api.db.client().await;
         let key = format!("invoice.issued:{}", i["id"].as_str().unwrap());
-        let posted: i64 = db
-            .query_one(
-                "SELECT count(*) FROM journal_entries WHERE event_key = $1",
-                &[&key],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(posted, i64::from(tax != 0), "a zero tax posts nothing");
+        assert_eq!(
+            entries_with_key(&db, &key).await,
+            i64::from(tax != 0),
+            "a zero tax posts nothing"
+        );
     }
     // A credit: cancelled for free after the invoice, the reversal is invoiced with a
     // negative tax that mirrors the first (net 2 at 25 %: 0.5 → 1; net −2: −1).

@@ -39,3 +39,14 @@ pub async fn balance(db: &impl GenericClient, account: &str) -> i64 {
 pub async fn count(db: &impl GenericClient, sql: &str) -> i64 {
     db.query_one(sql, &[]).await.unwrap().get(0)
 }
+
+/// How many journal entries carry `event_key` (one at most: the key posts once).
+pub async fn entries_with_key(db: &impl GenericClient, event_key: &str) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM journal_entries WHERE event_key = $1",
+        &[&event_key],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}

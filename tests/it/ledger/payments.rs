@@ -329,14 +329,6 @@ async fn completed_maintenance_posts_labour_and_parts_per_vehicle() {
     );
     assert_eq!(balance(&db, "payable:maintenance").await, -22_900);
     let key = format!("maintenance.completed:{job}");
-    let n: i64 = db
-        .query_one(
-            "SELECT count(*) FROM journal_entries WHERE event_key = $1",
-            &[&key],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(n, 1);
+    assert_eq!(super::entries_with_key(&db, &key).await, 1);
     api.daemon.shutdown().await;
 }
